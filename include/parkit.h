@@ -1,0 +1,321 @@
+/*
+ * parkit: run numerical kernels over batches of arrays in parallel.
+ *
+ * One map/reduce API over four backends chosen at run time: serial, openmp,
+ * fork and mpi.  Every function returns a pk_status; pk_errmsg(ctx) says why
+ * the last call on a context failed.  Axis 0 of an array is the batch axis:
+ * a kernel maps each item a[i] to one output item out[i].
+ *
+ * Thread safety: a context and its arrays are used by one thread at a time.
+ */
+#ifndef PARKIT_H
+#define PARKIT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PK_VERSION_MAJOR 0
+#define PK_VERSION_MINOR 1
+#define PK_VERSION_PATCH 0
+
+/* Largest number of dimensions of an array, batch axis included. */
+#define PK_MAX_DIMS 4
+
+/* ---------------------------------------------------------------- status */
+
+/* X(name, value, message): one table makes the enum and pk_strerror. */
+#define PK_STATUS_MAP(X)                                                     \
+  X(OK, 0, "success")                                                        \
+  X(EINVAL, -1, "invalid argument")                                          \
+  X(ENOMEM, -2, "out of memory")                                             \
+  X(EDTYPE, -3, "unsupported dtype")                                         \
+  X(ESHAPE, -4, "unsupported shape")                                         \
+  X(EOVERFLOW, -5, "size does not fit in memory addresses")                  \
+  X(EBACKEND, -6, "backend not available")                                   \
+  X(EKERNEL, -7, "kernel failed on some items")                              \
+  X(EWORKER, -8, "a worker died before finishing its items")                 \
+  X(EIO, -9, "input/output error")                                           \
+  X(EFORMAT, -10, "unsupported file format")                                 \
+  X(ESTATE, -11, "call not valid in this state")                             \
+  X(ETIMEDOUT, -12, "timed out")                                             \
+  X(EMPI, -13, "MPI error")                                                  \
+  X(ESYS, -14, "system call failed")                                         \
+  X(ERANK, -15, "failed on another rank")                                    \
+  X(EINTR, -16, "interrupted")
+
+typedef enum pk_status {
+#define PK__STATUS_ENUM(name, value, msg) PK_##name = value,
+  PK_STATUS_MAP(PK__STATUS_ENUM)
+#undef PK__STATUS_ENUM
+} pk_status;
+
+/* A static message for a status; "unknown status" for anything else. */
+const char *pk_strerror(pk_status status);
+
+/* ----------------------------------------------------------------- dtype */
+
+typedef enum pk_dtype {
+  PK_F64 = 1,  /* double */
+  PK_C128 = 2  /* double _Complex: real and imaginary parts interleaved */
+} pk_dtype;
+
+/* Bytes of one element of dtype; 0 for an unknown dtype. */
+size_t pk_dtype_size(pk_dtype dtype);
+
+/* --------------------------------------------------------------- context */
+
+typedef struct pk_context pk_context;
+typedef struct pk_array pk_array;
+typedef struct pk_kernel pk_kernel;
+
+/*
+ * Settings a program passes to pk_init_config.  A zero field means "not set".
+ */
+typedef struct pk_config {
+  const char *backend; /* "serial", "openmp", "fork", "mpi" */
+  int workers;         /* workers (threads, processes; per rank for mpi) */
+  int verbose;         /* 1: the library prints what it decides on stderr */
+  const void *mpi_comm;/* MPI_Comm *: the communicator to work on (mpi) */
+} pk_config;
+
+/*
+ * pk_init - create a context and start its backend.
+ *
+ * The backend and worker count come, first found first used, from
+ *   1. the arguments --pk-backend=NAME and --pk-workers=N in *argv, which are
+ *      removed from argv (argc and argv may be NULL);
+ *   2. the config given to pk_init_config (pk_init gives none);
+ *   3. the environment: PARKIT_BACKEND, PARKIT_WORKERS, PARKIT_VERBOSE;
+ *   4. defaults: the mpi backend under mpirun with more than one rank,
+ *      otherwise openmp, with as many workers as cores this process may use.
+ *
+ * Not collective, except for the mpi backend (collective over its
+ * communicator).  On success *ctx is a new context, freed by pk_finalize.
+ * On failure *ctx is NULL and the message went to stderr only if verbose.
+ * Errors: PK_EINVAL (bad argument or setting), PK_EBACKEND (unknown backend,
+ * or one not compiled in), PK_ENOMEM, PK_ESYS.
+ */
+pk_status pk_init(pk_context **ctx, int *argc, char ***argv);
+pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
+                         const pk_config *config);
+
+/*
+ * pk_finalize - stop the backend and free the context; *ctx becomes NULL.
+ * Every array made on the context must have been destroyed before: if one
+ * is alive, it returns PK_ESTATE and leaves the context as it was.
+ * NULL and a pointer to NULL are accepted.  Collective for mpi.
+ */
+pk_status pk_finalize(pk_context **ctx);
+
+/*
+ * The last error message on ctx: owned by ctx, valid until the next call on
+ * it; "" after a success.  For a NULL ctx, a static message.
+ */
+const char *pk_errmsg(const pk_context *ctx);
+
+/* The backend's name ("serial", ...), and the number of its workers. */
+const char *pk_backend(const pk_context *ctx);
+int pk_workers(const pk_context *ctx);
+
+/* The backends compiled into this library, NULL-terminated. */
+const char *const *pk_backends(void);
+
+/* ----------------------------------------------------------------- arrays */
+
+/*
+ * pk_array_create - a new zero-filled array of dtype with ndim dimensions
+ * (1 .. PK_MAX_DIMS) and the given shape, in memory the backend chooses (for
+ * fork: shared memory the workers see).  A zero extent is allowed.
+ * The caller frees it with pk_array_destroy before pk_finalize.
+ * Errors: PK_EINVAL (NULL pointers, ndim out of range), PK_EDTYPE,
+ * PK_EOVERFLOW (the byte size does not fit in size_t), PK_ENOMEM.
+ */
+pk_status pk_array_create(pk_context *ctx, pk_dtype dtype, int ndim,
+                          const size_t *shape, pk_array **out);
+
+/*
+ * pk_array_wrap - an array over the caller's memory, C order, which must
+ * stay valid until the array is destroyed.  parkit never frees it; it
+ * writes it only when the array is a map's output.  data may be NULL only
+ * when the shape has zero elements.  Errors as pk_array_create.
+ */
+pk_status pk_array_wrap(pk_context *ctx, pk_dtype dtype, int ndim,
+                        const size_t *shape, void *data, pk_array **out);
+
+/* Free an array (and its memory, unless wrapped); *a becomes NULL.
+ * NULL and a pointer to NULL are accepted. */
+void pk_array_destroy(pk_array **a);
+
+/* Accessors; all accept only a valid array. */
+void *pk_array_data(const pk_array *a);
+pk_dtype pk_array_dtype(const pk_array *a);
+int pk_array_ndim(const pk_array *a);
+size_t pk_array_dim(const pk_array *a, int axis); /* 0 if axis out of range */
+size_t pk_array_count(const pk_array *a);         /* elements */
+size_t pk_array_nbytes(const pk_array *a);
+
+/*
+ * .npy files (NumPy format 1.0, 2.0 and 3.0; '<f8' and '<c16', C order).
+ * pk_array_load_npy makes a new array; anything else is refused with
+ * PK_EFORMAT and a message naming what was found.  Errors also PK_EIO,
+ * PK_ENOMEM, PK_EOVERFLOW.
+ */
+pk_status pk_array_load_npy(pk_context *ctx, const char *path, pk_array **out);
+pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
+                            const char *path);
+
+/* ---------------------------------------------------------------- kernels */
+
+/* The layout of one item: an array without its batch axis. */
+typedef struct pk_item {
+  pk_dtype dtype;
+  int ndim;                       /* 0 (a scalar) .. PK_MAX_DIMS - 1 */
+  size_t shape[PK_MAX_DIMS - 1];
+} pk_item;
+
+/*
+ * What a kernel's run function works on.  Item i of the input starts at
+ * in + i * in_stride bytes, its output at out + i * out_stride; items are
+ * contiguous in C order.  first is the index in the whole batch of item 0
+ * (so a kernel can seed or report by global index).  scratch holds the
+ * bytes the kernel's scratch function asked for, private to this call.
+ */
+typedef struct pk_task {
+  const char *in;
+  char *out;
+  size_t in_stride, out_stride;
+  pk_item in_item, out_item;
+  size_t first;
+  void *scratch;
+} pk_task;
+
+/*
+ * A kernel is a table; built-in kernels are static and const, a user's may
+ * be too.  Only name, shape and run are required.
+ *
+ * shape: check one input item, fill the output item; on an error return a
+ *   status and write a sentence into msg (msglen bytes, NUL-terminated).
+ * run: compute items [lo, hi) of t.  Called concurrently on disjoint ranges,
+ *   from threads or processes.  Return PK_OK, or an error status with *bad
+ *   set to the item that failed: items [lo, *bad) are done, and parkit calls
+ *   run again from *bad + 1.  Never exits, aborts or prints.
+ * cost: estimated nanoseconds for one item on one core (NULL: unknown,
+ *   taken as large).  parkit runs a map inline when it is cheaper than
+ *   dispatching it.
+ * scratch: bytes of scratch one run call needs for up to grain items
+ *   (NULL: none).
+ * prepare: called once per map in each process that will run items, before
+ *   any run call, from one thread (NULL: none); for planning, tables.
+ * grain: items run best in multiples of this (0 or 1: any).
+ * data, data_size: the kernel's own parameters.  For the fork and mpi
+ *   backends, data_size bytes at data are copied to the workers; with
+ *   data_size 0 the pointer itself is passed.
+ */
+struct pk_kernel {
+  const char *name;
+  pk_status (*shape)(const pk_kernel *k, const pk_item *in, pk_item *out,
+                     char *msg, size_t msglen);
+  pk_status (*run)(const pk_kernel *k, const pk_task *t, size_t lo,
+                   size_t hi, size_t *bad);
+  double (*cost)(const pk_kernel *k, const pk_item *in);
+  size_t (*scratch)(const pk_kernel *k, const pk_item *in);
+  pk_status (*prepare)(const pk_kernel *k, const pk_item *in);
+  unsigned grain;
+  const void *data;
+  size_t data_size;
+};
+
+/* ------------------------------------------------------------- map/reduce */
+
+typedef enum pk_schedule {
+  PK_SCHEDULE_AUTO = 0, /* parkit chooses */
+  PK_SCHEDULE_BLOCK,    /* one contiguous block per worker */
+  PK_SCHEDULE_CYCLIC,   /* chunks dealt to workers in turn: chunk c to c % W */
+  PK_SCHEDULE_DYNAMIC   /* chunks taken by whichever worker is free */
+} pk_schedule;
+
+typedef enum pk_inline {
+  PK_INLINE_AUTO = 0,   /* inline when the estimated cost is below dispatch's */
+  PK_INLINE_NEVER,      /* always dispatch to the workers */
+  PK_INLINE_ALWAYS      /* always run in the calling thread */
+} pk_inline;
+
+/* Options of a map; NULL or a zeroed struct means all defaults. */
+typedef struct pk_map_opts {
+  pk_schedule schedule;
+  size_t chunk;         /* items per chunk (cyclic, dynamic); 0: parkit
+                           chooses; block ignores it */
+  pk_inline inlining;
+} pk_map_opts;
+
+/* What the last map or reduce on a context did. */
+typedef struct pk_stats {
+  int ran_inline;       /* 1: ran in the calling thread (small-job rule) */
+  int workers;          /* workers that took part */
+  pk_schedule schedule; /* the schedule used */
+  size_t items;         /* items in the call */
+  size_t chunk;         /* items per chunk */
+  size_t chunks;        /* chunks run */
+  size_t failed;        /* items that did not complete (see pk_failed) */
+  size_t bytes_copied;  /* input bytes copied to reach the workers */
+  double est_seconds;   /* the cost model's estimate on one core */
+  double dispatch_seconds; /* the backend's measured dispatch cost */
+  double seconds;       /* wall time of the call */
+} pk_stats;
+
+/*
+ * pk_map - out[i] = kernel(in[i]) for every item i along axis 0.
+ *
+ * If *out is NULL, a new array of the kernel's output shape is made (the
+ * caller destroys it); otherwise *out must already have that dtype and shape
+ * and is written in place.  in and *out must not overlap.
+ * Collective for mpi.  Errors: PK_EINVAL (NULL pointers, bad options),
+ * PK_EDTYPE and PK_ESHAPE (from the kernel's shape check, with its message),
+ * PK_ENOMEM, PK_EKERNEL (some items failed: pk_failed lists them; the
+ * others are computed), PK_EWORKER (a worker died: pk_failed lists the
+ * items it did not finish; the pool is usable again).  On an error, a new
+ * *out is still returned if the shapes were valid, so that the completed
+ * items are kept.
+ */
+pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
+                 pk_array **out, const pk_map_opts *opts);
+
+typedef enum pk_op { PK_SUM = 1, PK_PROD, PK_MIN, PK_MAX } pk_op;
+
+/*
+ * pk_reduce - combine every element of a with op.  result holds one double
+ * (PK_F64) or two, real and imaginary (PK_C128; PK_MIN and PK_MAX refuse
+ * complex input with PK_EDTYPE).  An empty array gives the identity (0, 1,
+ * +inf, -inf).  A NaN gives NaN for every op.  The bits of the result do not
+ * depend on the backend or on the number of workers: elements are combined
+ * in fixed blocks of PK_REDUCE_BLOCK, in index order.  Collective for mpi.
+ */
+#define PK_REDUCE_BLOCK 4096
+pk_status pk_reduce(pk_context *ctx, const pk_array *a, pk_op op,
+                    double *result);
+
+/* pk_map_reduce - pk_reduce of the output of pk_map, without keeping it. */
+pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
+                        const pk_array *in, pk_op op, double *result,
+                        const pk_map_opts *opts);
+
+/*
+ * The items of the last failed map that did not complete, ascending, owned
+ * by ctx and valid until its next call; *n gets their number (0 after a
+ * success).
+ */
+const size_t *pk_failed(const pk_context *ctx, size_t *n);
+
+/* Statistics of the last map or reduce; owned by ctx. */
+const pk_stats *pk_last_stats(const pk_context *ctx);
+
+/* Seconds on a monotonic clock, for timing. */
+double pk_time(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PARKIT_H */

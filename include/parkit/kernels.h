@@ -1,0 +1,35 @@
+/*
+ * parkit's built-in kernels.  Each function returns a static table that
+ * lives as long as the program; pass it to pk_map, pk_map_reduce.
+ */
+#ifndef PARKIT_KERNELS_H
+#define PARKIT_KERNELS_H
+
+#include <parkit.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * det: n x n float64 item -> float64 scalar, as numpy.linalg.det.
+ * n = 0 gives 1; an exactly singular matrix (a zero pivot in LU with partial
+ * pivoting) gives 0; a NaN anywhere gives NaN.  Small n (<= PK_DET_SMALL_MAX)
+ * runs LU on PK_DET_LANES matrices at once, interleaved across SIMD lanes;
+ * larger n calls LAPACK dgetrf once per matrix.
+ */
+const pk_kernel *pk_kernel_det(void);
+
+/*
+ * slogdet: n x n float64 item -> 2 float64 {sign, log|det|}, as
+ * numpy.linalg.slogdet: singular gives {0, -inf}; NaN gives {NaN, NaN}.
+ */
+const pk_kernel *pk_kernel_slogdet(void);
+
+#define PK_DET_SMALL_MAX 16
+#define PK_DET_LANES 8
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PARKIT_KERNELS_H */

@@ -1,0 +1,144 @@
+/* Arrays: shape checks, memory from the backend or the caller. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Check dtype, ndim and shape; fill count and nbytes. */
+static pk_status check_shape(pk_context *ctx, const char *fn, pk_dtype dtype,
+                             int ndim, const size_t *shape, size_t *count,
+                             size_t *nbytes) {
+  int i, ovf = 0;
+  size_t n = 1;
+
+  if (pk_dtype_size(dtype) == 0)
+    return pk__error(ctx, PK_EDTYPE, "%s: dtype %d is neither PK_F64 nor "
+                     "PK_C128", fn, (int)dtype);
+  if (ndim < 1 || ndim > PK_MAX_DIMS)
+    return pk__error(ctx, PK_EINVAL, "%s: ndim is %d; it must be 1 to %d",
+                     fn, ndim, PK_MAX_DIMS);
+  if (shape == NULL)
+    return pk__error(ctx, PK_EINVAL, "%s: shape is NULL", fn);
+  for (i = 0; i < ndim; i++)
+    n = pk__mul(n, shape[i], &ovf);
+  *count = n;
+  *nbytes = pk__mul(n, pk_dtype_size(dtype), &ovf);
+  if (ovf)
+    return pk__error(ctx, PK_EOVERFLOW, "%s: the array's size in bytes "
+                     "does not fit in size_t", fn);
+  return PK_OK;
+}
+
+static pk_array *new_header(pk_context *ctx, pk_dtype dtype, int ndim,
+                            const size_t *shape, size_t count,
+                            size_t nbytes) {
+  pk_array *a = calloc(1, sizeof *a);
+
+  if (a == NULL)
+    return NULL;
+  a->ctx = ctx;
+  a->dtype = dtype;
+  a->ndim = ndim;
+  memcpy(a->shape, shape, (size_t)ndim * sizeof *shape);
+  a->count = count;
+  a->nbytes = nbytes;
+  return a;
+}
+
+pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
+                        const size_t *shape, pk_array **out) {
+  size_t count, nbytes;
+  pk_status st;
+  pk_array *a;
+
+  st = check_shape(ctx, "pk_array_create", dtype, ndim, shape, &count,
+                   &nbytes);
+  if (st != PK_OK)
+    return st;
+  a = new_header(ctx, dtype, ndim, shape, count, nbytes);
+  if (a == NULL)
+    return pk__error(ctx, PK_ENOMEM, "pk_array_create: out of memory");
+  if (nbytes > 0) {
+    if (ctx->ops->alloc != NULL) {
+      st = ctx->ops->alloc(ctx, nbytes, &a->data, &a->handle);
+    } else {
+      st = posix_memalign(&a->data, 64, nbytes) ? PK_ENOMEM : PK_OK;
+      if (st == PK_OK)
+        memset(a->data, 0, nbytes);
+    }
+    if (st != PK_OK) {
+      free(a);
+      if (ctx->status == PK_OK)
+        pk__error(ctx, st, "pk_array_create: cannot allocate %zu bytes",
+                  nbytes);
+      return st;
+    }
+  }
+  ctx->narrays++;
+  *out = a;
+  return PK_OK;
+}
+
+pk_status pk_array_create(pk_context *ctx, pk_dtype dtype, int ndim,
+                          const size_t *shape, pk_array **out) {
+  if (ctx == NULL || out == NULL)
+    return PK_EINVAL;
+  *out = NULL;
+  pk__begin(ctx);
+  return pk__array_new(ctx, dtype, ndim, shape, out);
+}
+
+pk_status pk_array_wrap(pk_context *ctx, pk_dtype dtype, int ndim,
+                        const size_t *shape, void *data, pk_array **out) {
+  size_t count, nbytes;
+  pk_status st;
+  pk_array *a;
+
+  if (ctx == NULL || out == NULL)
+    return PK_EINVAL;
+  *out = NULL;
+  pk__begin(ctx);
+  st = check_shape(ctx, "pk_array_wrap", dtype, ndim, shape, &count, &nbytes);
+  if (st != PK_OK)
+    return st;
+  if (data == NULL && nbytes != 0)
+    return pk__error(ctx, PK_EINVAL, "pk_array_wrap: data is NULL for %zu "
+                     "elements", count);
+  a = new_header(ctx, dtype, ndim, shape, count, nbytes);
+  if (a == NULL)
+    return pk__error(ctx, PK_ENOMEM, "pk_array_wrap: out of memory");
+  a->data = data;
+  a->wrapped = 1;
+  ctx->narrays++;
+  *out = a;
+  return PK_OK;
+}
+
+void pk_array_destroy(pk_array **a) {
+  pk_array *x;
+  pk_context *ctx;
+
+  if (a == NULL || *a == NULL)
+    return;
+  x = *a;
+  ctx = x->ctx;
+  if (!x->wrapped && x->data != NULL) {
+    if (ctx->ops->free != NULL)
+      ctx->ops->free(ctx, x->data, x->nbytes, x->handle);
+    else
+      free(x->data);
+  }
+  ctx->narrays--;
+  free(x);
+  *a = NULL;
+}
+
+void *pk_array_data(const pk_array *a) { return a->data; }
+pk_dtype pk_array_dtype(const pk_array *a) { return a->dtype; }
+int pk_array_ndim(const pk_array *a) { return a->ndim; }
+size_t pk_array_count(const pk_array *a) { return a->count; }
+size_t pk_array_nbytes(const pk_array *a) { return a->nbytes; }
+
+size_t pk_array_dim(const pk_array *a, int axis) {
+  return axis >= 0 && axis < a->ndim ? a->shape[axis] : 0;
+}

@@ -1,0 +1,169 @@
+/* Internal declarations shared by the core and the backends. */
+#ifndef PK_INTERNAL_H
+#define PK_INTERNAL_H
+
+#include "config.h"
+
+#include <parkit.h>
+#include <stdarg.h>
+
+/* One item that did not complete, and why. */
+typedef struct pk__fail {
+  size_t item;
+  pk_status status;
+  int worker;
+} pk__fail;
+
+/* A growable list of failures.  If it cannot grow, n still counts. */
+typedef struct pk__fails {
+  pk__fail *v;
+  size_t n, len, cap; /* n counted, len stored */
+} pk__fails;
+
+void pk__fails_add(pk__fails *f, size_t item, pk_status st, int worker);
+void pk__fails_free(pk__fails *f);
+
+/*
+ * A map as the front end hands it to a backend: validated, with chunks
+ * decided.  Chunk c holds items [c * chunk, min((c + 1) * chunk, n)).  For
+ * the block and cyclic schedules worker w runs chunks w, w + W, ...; for the
+ * dynamic schedule workers take the next chunk free.
+ */
+typedef struct pk__job {
+  const pk_kernel *kernel;
+  const pk_array *in;
+  pk_array *out;
+  pk_task task;       /* scratch is NULL: each worker brings its own */
+  size_t n;           /* items */
+  size_t scratch;     /* bytes of scratch per worker */
+  pk_schedule schedule;
+  size_t chunk, nchunks;
+  int workers;        /* workers to use */
+} pk__job;
+
+void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi);
+
+/*
+ * Run items [lo, hi) of j on this thread, recording every item the kernel
+ * reports as failed and going on after it.
+ */
+void pk__run(const pk__job *j, size_t lo, size_t hi, void *scratch,
+             int worker, pk__fails *f);
+
+/*
+ * A backend: one table in src/backend_<name>.c.  The front end checks every
+ * argument before it calls map; a backend does not check again.
+ *
+ * start: make ctx->impl for ctx->workers workers; measure ctx->dispatch_ns.
+ * stop: undo start; must cope with a start that failed halfway.
+ * alloc/free: memory for arrays the library makes, zero-filled (NULL: the
+ *   heap).  *handle is the backend's own (a segment, ...).
+ * map: run every chunk of job; append failures to f.  Returns PK_OK or
+ *   the status of a failure of the backend itself (PK_EWORKER, ...).
+ * reduce: combine a whole array (NULL: the front end shares out blocks with
+ *   map and folds them); a backend whose arrays are distributed gives the
+ *   same bits as pk__fold on the whole array.
+ * distributed: 1 if each process runs only its share of the items.
+ */
+typedef struct pk__backend_ops {
+  const char *name;
+  pk_status (*start)(pk_context *ctx);
+  void (*stop)(pk_context *ctx);
+  pk_status (*alloc)(pk_context *ctx, size_t nbytes, void **data,
+                     void **handle);
+  void (*free)(pk_context *ctx, void *data, size_t nbytes, void *handle);
+  pk_status (*map)(pk_context *ctx, const pk__job *job, pk__fails *f);
+  pk_status (*reduce)(pk_context *ctx, const pk_array *a, pk_op op,
+                      double *result);
+  int distributed;
+} pk__backend_ops;
+
+/*
+ * pk_reduce's result for count elements at x, on this thread: blocks of
+ * PK_REDUCE_BLOCK folded in order, then their partials in order.  Every
+ * backend's reduce gives these bits.  pk__fold_partial folds n values into
+ * acc (one double, or two for complex), the step both levels use.
+ */
+void pk__fold(pk_op op, pk_dtype dt, const void *x, size_t count,
+              double *result);
+void pk__fold_partial(pk_op op, pk_dtype dt, const void *x, size_t n,
+                      double *acc);
+double pk__identity(pk_op op);
+
+extern const pk__backend_ops pk__backend_serial;
+extern const pk__backend_ops pk__backend_openmp;
+#ifdef PK_HAVE_FORK_BACKEND
+extern const pk__backend_ops pk__backend_fork;
+#endif
+#ifdef PK_HAVE_MPI
+extern const pk__backend_ops pk__backend_mpi;
+#endif
+
+const pk__backend_ops *pk__backend_find(const char *name);
+
+struct pk_context {
+  const pk__backend_ops *ops;
+  void *impl;           /* the backend's state */
+  int workers;
+  int verbose;
+  const void *mpi_comm;
+  double dispatch_ns;   /* measured cost of dispatching one map */
+  long narrays;         /* live arrays, checked by pk_finalize */
+  int blas_threads;     /* BLAS threads before pk_init, restored after */
+  pk_status status;
+  char msg[1024];
+  pk_stats stats;
+  size_t *failed;
+  size_t nfailed;
+};
+
+struct pk_array {
+  pk_context *ctx;
+  pk_dtype dtype;
+  int ndim;
+  size_t shape[PK_MAX_DIMS];
+  size_t count, nbytes;
+  void *data;
+  void *handle;         /* the backend's, for memory it allocated */
+  int wrapped;          /* 1: the caller owns data */
+  /* A distributed array (mpi): this process holds items [offset, offset +
+     shape[0]) of global items along axis 0. */
+  int distributed;
+  size_t offset, global;
+};
+
+/* Set ctx's last error and message; returns status.  Prints if verbose. */
+pk_status pk__error(pk_context *ctx, pk_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Start a public call: clear the last error. */
+void pk__begin(pk_context *ctx);
+/* Print a line on stderr if ctx is verbose. */
+void pk__log(const pk_context *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* a * b, or 0 with *overflow set. */
+size_t pk__mul(size_t a, size_t b, int *overflow);
+
+/* Make an array's memory through the backend; shape checked by caller. */
+pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
+                        const size_t *shape, pk_array **out);
+
+/* Aligned scratch kept between calls: grow *p (capacity *cap) to need. */
+int pk__scratch_reserve(void **p, size_t *cap, size_t need);
+void pk__scratch_release(void **p, size_t *cap);
+
+/* Make BLAS single-threaded in this process (workers call it). */
+void pk__blas_single(void);
+int pk__blas_get(void);
+void pk__blas_set(int n);
+
+/* Cores this process may run on. */
+int pk__cores(void);
+
+#endif /* PK_INTERNAL_H */

@@ -1,0 +1,526 @@
+/* The map/reduce front end: checks once, chooses chunks, calls a backend. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi) {
+  *lo = c * j->chunk;
+  *hi = *lo + j->chunk < j->n ? *lo + j->chunk : j->n;
+}
+
+void pk__run(const pk__job *j, size_t lo, size_t hi, void *scratch,
+             int worker, pk__fails *f) {
+  pk_task t = j->task;
+
+  t.scratch = scratch;
+  while (lo < hi) {
+    size_t bad = hi;
+    pk_status st = j->kernel->run(j->kernel, &t, lo, hi, &bad);
+    if (st == PK_OK)
+      return;
+    /* A kernel that fails without naming an item in range loses the rest. */
+    if (bad < lo || bad >= hi) {
+      for (; lo < hi; lo++)
+        pk__fails_add(f, lo, st, worker);
+      return;
+    }
+    pk__fails_add(f, bad, st, worker);
+    lo = bad + 1;
+  }
+}
+
+static size_t round_up(size_t x, size_t m) {
+  return m > 1 ? (x + m - 1) / m * m : x;
+}
+
+/* Decide schedule and chunk size of j for w workers. */
+static void plan_chunks(pk__job *j, const pk_map_opts *o, int w) {
+  size_t grain = j->kernel->grain > 1 ? j->kernel->grain : 1;
+  size_t n = j->n, chunk = o->chunk;
+
+  j->schedule = o->schedule ? o->schedule : PK_SCHEDULE_DYNAMIC;
+  if (j->schedule == PK_SCHEDULE_BLOCK)
+    chunk = round_up((n + (size_t)w - 1) / (size_t)w, grain);
+  else if (chunk == 0)
+    /* About four chunks a worker: balance on a noisy machine, few calls. */
+    chunk = round_up((n + 4 * (size_t)w - 1) / (4 * (size_t)w), grain);
+  if (chunk == 0)
+    chunk = 1;
+  j->chunk = chunk;
+  j->nchunks = n ? (n - 1) / chunk + 1 : 0;
+  j->workers = w;
+}
+
+static int cmp_fail(const void *a, const void *b) {
+  const pk__fail *x = a, *y = b;
+  return (x->item > y->item) - (x->item < y->item);
+}
+
+/* Keep f's items in ctx (for pk_failed) and write the message. */
+static pk_status report(pk_context *ctx, const pk__job *j, pk__fails *f,
+                        pk_status st) {
+  size_t i;
+  const pk__fail *first;
+
+  free(ctx->failed);
+  ctx->failed = NULL;
+  ctx->nfailed = 0;
+  ctx->stats.failed = f->n;
+  if (f->n == 0)
+    return st;
+  if (f->len > 1)
+    qsort(f->v, f->len, sizeof *f->v, cmp_fail);
+  ctx->failed = malloc((f->len ? f->len : 1) * sizeof *ctx->failed);
+  if (ctx->failed != NULL) {
+    for (i = 0; i < f->len; i++)
+      ctx->failed[i] = f->v[i].item;
+    ctx->nfailed = f->len;
+  }
+  if (st == PK_OK)
+    st = PK_EKERNEL;
+  first = f->len ? &f->v[0] : NULL;
+  if (ctx->status != PK_OK && st == ctx->status)
+    return st; /* the backend wrote the message already */
+  if (first != NULL)
+    pk__error(ctx, st,
+              "%s: %zu of %zu items failed; the first, item %zu (worker "
+              "%d): %s%s",
+              j->kernel->name, f->n, j->n, first->item + j->task.first,
+              first->worker, pk_strerror(first->status),
+              f->len < f->n ? " (out of memory: not every index is listed)"
+                            : "");
+  else
+    pk__error(ctx, st, "%s: %zu of %zu items failed (out of memory: their "
+              "indices are not known)", j->kernel->name, f->n, j->n);
+  return st;
+}
+
+/* Run j inline, or on the backend; fills ctx->stats. */
+static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
+  pk_map_opts none = {0};
+  double t0 = pk_time(), est;
+  pk__fails f = {0};
+  pk_status st = PK_OK;
+  int w = ctx->workers;
+
+  if (o == NULL)
+    o = &none;
+  est = j->kernel->cost ? j->kernel->cost(j->kernel, &j->task.in_item)
+                        : HUGE_VAL;
+  est *= (double)j->n;
+  memset(&ctx->stats, 0, sizeof ctx->stats);
+  ctx->stats.items = j->n;
+  ctx->stats.est_seconds = est * 1e-9;
+  ctx->stats.dispatch_seconds = ctx->dispatch_ns * 1e-9;
+  if (j->n < (size_t)w)
+    w = j->n ? (int)j->n : 1;
+
+  /* Parallel wins when est / w + dispatch < est. */
+  int run_inline = !ctx->ops->distributed &&
+                   (o->inlining == PK_INLINE_ALWAYS ||
+                    (o->inlining == PK_INLINE_AUTO &&
+                     (w == 1 || est * (w - 1) < ctx->dispatch_ns * w)));
+  if (run_inline)
+    w = 1;
+  plan_chunks(j, o, w);
+
+  if (j->kernel->prepare != NULL && j->n > 0) {
+    st = j->kernel->prepare(j->kernel, &j->task.in_item);
+    if (st != PK_OK)
+      return pk__error(ctx, st, "%s: preparing the kernel failed: %s",
+                       j->kernel->name, pk_strerror(st));
+  }
+
+  if (j->n == 0) {
+    /* nothing to do */
+  } else if (run_inline) {
+    void *scratch = NULL;
+    size_t cap = 0;
+    if (pk__scratch_reserve(&scratch, &cap, j->scratch) != 0)
+      return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
+                       "scratch", j->kernel->name, j->scratch);
+    pk__run(j, 0, j->n, scratch, 0, &f);
+    pk__scratch_release(&scratch, &cap);
+    j->nchunks = 1;
+    j->chunk = j->n;
+  } else {
+    st = ctx->ops->map(ctx, j, &f);
+  }
+
+  ctx->stats.ran_inline = run_inline;
+  ctx->stats.workers = w;
+  ctx->stats.schedule = j->schedule;
+  ctx->stats.chunk = j->chunk;
+  ctx->stats.chunks = j->nchunks;
+  st = report(ctx, j, &f, st);
+  pk__fails_free(&f);
+  ctx->stats.seconds = pk_time() - t0;
+  return st;
+}
+
+static pk_status check_opts(pk_context *ctx, const pk_map_opts *o) {
+  if (o == NULL)
+    return PK_OK;
+  if ((unsigned)o->schedule > PK_SCHEDULE_DYNAMIC)
+    return pk__error(ctx, PK_EINVAL, "pk_map: unknown schedule %d",
+                     (int)o->schedule);
+  if ((unsigned)o->inlining > PK_INLINE_ALWAYS)
+    return pk__error(ctx, PK_EINVAL, "pk_map: unknown inlining %d",
+                     (int)o->inlining);
+  return PK_OK;
+}
+
+static int overlaps(const pk_array *a, const pk_array *b) {
+  const char *p = a->data, *q = b->data;
+  return a->nbytes && b->nbytes && p < q + b->nbytes && q < p + a->nbytes;
+}
+
+static size_t item_bytes(const pk_item *it) {
+  size_t n = pk_dtype_size(it->dtype);
+  int i;
+
+  for (i = 0; i < it->ndim; i++)
+    n *= it->shape[i]; /* bounded by an array's checked size */
+  return n;
+}
+
+/* Fill j from kernel and in; make or check *out. */
+static pk_status setup(pk_context *ctx, const char *fn, const pk_kernel *k,
+                       const pk_array *in, pk_array **out, pk__job *j,
+                       int *made) {
+  size_t shape[PK_MAX_DIMS];
+  char msg[512] = "";
+  pk_item oi;
+  pk_status st;
+  int i;
+
+  *made = 0;
+  memset(j, 0, sizeof *j);
+  if (k == NULL || in == NULL || out == NULL)
+    return pk__error(ctx, PK_EINVAL, "%s: kernel, input and output must "
+                     "not be NULL", fn);
+  if (k->name == NULL || k->shape == NULL || k->run == NULL)
+    return pk__error(ctx, PK_EINVAL, "%s: the kernel table needs a name, "
+                     "a shape and a run function", fn);
+  if (in->ctx != ctx || (*out != NULL && (*out)->ctx != ctx))
+    return pk__error(ctx, PK_EINVAL, "%s: an array belongs to another "
+                     "context", fn);
+
+  j->kernel = k;
+  j->in = in;
+  j->n = in->shape[0];
+  j->task.in_item.dtype = in->dtype;
+  j->task.in_item.ndim = in->ndim - 1;
+  for (i = 1; i < in->ndim; i++)
+    j->task.in_item.shape[i - 1] = in->shape[i];
+
+  memset(&oi, 0, sizeof oi);
+  st = k->shape(k, &j->task.in_item, &oi, msg, sizeof msg);
+  if (st != PK_OK)
+    return pk__error(ctx, st, "%s: kernel %s: %s", fn, k->name,
+                     msg[0] ? msg : pk_strerror(st));
+  if (oi.ndim < 0 || oi.ndim > PK_MAX_DIMS - 1 || !pk_dtype_size(oi.dtype))
+    return pk__error(ctx, PK_ESHAPE, "%s: kernel %s gave an output item of "
+                     "%d dimensions, dtype %d", fn, k->name, oi.ndim,
+                     (int)oi.dtype);
+  j->task.out_item = oi;
+  shape[0] = j->n;
+  for (i = 0; i < oi.ndim; i++)
+    shape[i + 1] = oi.shape[i];
+
+  if (*out == NULL) {
+    st = pk__array_new(ctx, oi.dtype, oi.ndim + 1, shape, out);
+    if (st != PK_OK)
+      return st;
+    *made = 1;
+  } else {
+    const pk_array *o = *out;
+    int same = o->dtype == oi.dtype && o->ndim == oi.ndim + 1;
+    for (i = 0; same && i < o->ndim; i++)
+      same = o->shape[i] == shape[i];
+    if (!same)
+      return pk__error(ctx, PK_ESHAPE, "%s: the output array's dtype or "
+                       "shape is not what kernel %s makes from this input",
+                       fn, k->name);
+    if (overlaps(in, o))
+      return pk__error(ctx, PK_EINVAL, "%s: input and output overlap", fn);
+  }
+  j->out = *out;
+  j->task.in = in->data;
+  j->task.out = (*out)->data;
+  j->task.in_stride = item_bytes(&j->task.in_item);
+  j->task.out_stride = item_bytes(&oi);
+  j->scratch = k->scratch ? k->scratch(k, &j->task.in_item) : 0;
+  return PK_OK;
+}
+
+pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
+                 pk_array **out, const pk_map_opts *opts) {
+  pk__job j;
+  pk_status st;
+  int made;
+
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+  if ((st = check_opts(ctx, opts)) != PK_OK)
+    return st;
+  st = setup(ctx, "pk_map", kernel, in, out, &j, &made);
+  if (st != PK_OK)
+    return st;
+  return execute(ctx, &j, opts);
+}
+
+/* ---------------------------------------------------------------- reduce */
+
+typedef struct { double re, im; } cplx;
+
+static double fmin_nan(double a, double b) {
+  if (a != a || b != b)
+    return NAN;
+  return b < a ? b : a;
+}
+
+static double fmax_nan(double a, double b) {
+  if (a != a || b != b)
+    return NAN;
+  return b > a ? b : a;
+}
+
+double pk__identity(pk_op op) {
+  switch (op) {
+  case PK_SUM:
+    return 0.0;
+  case PK_PROD:
+    return 1.0;
+  case PK_MIN:
+    return HUGE_VAL;
+  case PK_MAX:
+    return -HUGE_VAL;
+  }
+  return 0.0;
+}
+
+void pk__fold_partial(pk_op op, pk_dtype dt, const void *xv, size_t n,
+                      double *acc) {
+  const double *x = xv;
+  size_t i;
+
+  if (dt == PK_C128) {
+    cplx a = {acc[0], acc[1]};
+    const cplx *v = (const cplx *)x;
+    for (i = 0; i < n; i++) {
+      if (op == PK_SUM) {
+        a.re += v[i].re;
+        a.im += v[i].im;
+      } else {
+        cplx p = {a.re * v[i].re - a.im * v[i].im,
+                  a.re * v[i].im + a.im * v[i].re};
+        a = p;
+      }
+    }
+    acc[0] = a.re;
+    acc[1] = a.im;
+    return;
+  }
+  double a = acc[0];
+  switch (op) {
+  case PK_SUM:
+    for (i = 0; i < n; i++)
+      a += x[i];
+    break;
+  case PK_PROD:
+    for (i = 0; i < n; i++)
+      a *= x[i];
+    break;
+  case PK_MIN:
+    for (i = 0; i < n; i++)
+      a = fmin_nan(a, x[i]);
+    break;
+  case PK_MAX:
+    for (i = 0; i < n; i++)
+      a = fmax_nan(a, x[i]);
+    break;
+  }
+  acc[0] = a;
+}
+
+static const pk_op op_sum = PK_SUM, op_prod = PK_PROD, op_min = PK_MIN,
+                   op_max = PK_MAX;
+
+static pk_status block_shape(const pk_kernel *k, const pk_item *in,
+                             pk_item *out, char *msg, size_t msglen) {
+  (void)k, (void)msg, (void)msglen;
+  out->dtype = in->dtype;
+  out->ndim = 0;
+  return PK_OK;
+}
+
+/* Item i: one block of PK_REDUCE_BLOCK elements -> its partial result. */
+static pk_status block_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                           size_t hi, size_t *bad) {
+  pk_op op = *(const pk_op *)k->data;
+  size_t i;
+
+  (void)bad;
+  for (i = lo; i < hi; i++) {
+    double acc[2] = {pk__identity(op), 0.0};
+    pk__fold_partial(op, t->in_item.dtype, (const double *)(t->in + i * t->in_stride),
+         t->in_item.shape[0], acc);
+    memcpy(t->out + i * t->out_stride, acc, t->out_stride);
+  }
+  return PK_OK;
+}
+
+static double block_cost(const pk_kernel *k, const pk_item *in) {
+  (void)k;
+  return 0.5 * (double)in->shape[0];
+}
+
+#define BLOCK_KERNEL(op)                                                   \
+  {.name = "reduce", .shape = block_shape, .run = block_run,               \
+   .cost = block_cost, .data = &op, .data_size = sizeof op}
+
+static const pk_kernel block_kernels[] = {
+    BLOCK_KERNEL(op_sum), BLOCK_KERNEL(op_prod), BLOCK_KERNEL(op_min),
+    BLOCK_KERNEL(op_max)};
+
+/*
+ * Full blocks go to the backend as items; the tail block runs here.  Then
+ * the partials are folded in order, so the bits never depend on how the
+ * blocks were shared out.
+ */
+static pk_status reduce(pk_context *ctx, const pk_array *a, pk_op op,
+                        double *result) {
+  size_t esize = pk_dtype_size(a->dtype), nblocks = a->count / PK_REDUCE_BLOCK;
+  size_t tail = a->count - nblocks * PK_REDUCE_BLOCK;
+  double acc[2] = {pk__identity(op), 0.0};
+  pk_array *part = NULL;
+  pk__job j;
+  pk_status st = PK_OK;
+
+  memset(&j, 0, sizeof j);
+  if (nblocks > 0) {
+    size_t shape[1] = {nblocks};
+    st = pk__array_new(ctx, a->dtype, 1, shape, &part);
+    if (st != PK_OK)
+      return st;
+    j.kernel = &block_kernels[op - PK_SUM];
+    j.in = a;
+    j.out = part;
+    j.n = nblocks;
+    j.task.in = a->data;
+    j.task.out = part->data;
+    j.task.in_item = (pk_item){a->dtype, 1, {PK_REDUCE_BLOCK}};
+    j.task.out_item = (pk_item){a->dtype, 0, {0}};
+    j.task.in_stride = PK_REDUCE_BLOCK * esize;
+    j.task.out_stride = esize;
+    st = execute(ctx, &j, NULL);
+    if (st == PK_OK)
+      pk__fold_partial(op, a->dtype, part->data, nblocks, acc);
+    pk_array_destroy(&part);
+  } else {
+    memset(&ctx->stats, 0, sizeof ctx->stats);
+    ctx->stats.ran_inline = 1;
+    ctx->stats.workers = 1;
+  }
+  if (st != PK_OK)
+    return st;
+  if (tail > 0) {
+    double t[2] = {pk__identity(op), 0.0};
+    pk__fold_partial(op, a->dtype, (const double *)((const char *)a->data +
+                                        nblocks * PK_REDUCE_BLOCK * esize),
+         tail, t);
+    pk__fold_partial(op, a->dtype, t, 1, acc);
+  }
+  result[0] = acc[0];
+  if (a->dtype == PK_C128)
+    result[1] = acc[1];
+  ctx->stats.items = a->count;
+  return PK_OK;
+}
+
+void pk__fold(pk_op op, pk_dtype dt, const void *x, size_t count,
+              double *result) {
+  size_t esize = pk_dtype_size(dt), b;
+  double acc[2] = {pk__identity(op), 0.0};
+
+  for (b = 0; b < count; b += PK_REDUCE_BLOCK) {
+    size_t len = count - b < PK_REDUCE_BLOCK ? count - b : PK_REDUCE_BLOCK;
+    double part[2] = {pk__identity(op), 0.0};
+    pk__fold_partial(op, dt, (const char *)x + b * esize, len, part);
+    pk__fold_partial(op, dt, part, 1, acc);
+  }
+  result[0] = acc[0];
+  if (dt == PK_C128)
+    result[1] = acc[1];
+}
+
+static pk_status check_reduce(pk_context *ctx, const char *fn, pk_op op,
+                              pk_dtype dt, double *result) {
+  if (result == NULL)
+    return pk__error(ctx, PK_EINVAL, "%s: result is NULL", fn);
+  if (op < PK_SUM || op > PK_MAX)
+    return pk__error(ctx, PK_EINVAL, "%s: unknown operation %d", fn, (int)op);
+  if (dt == PK_C128 && (op == PK_MIN || op == PK_MAX))
+    return pk__error(ctx, PK_EDTYPE, "%s: min and max are not defined for "
+                     "complex values", fn);
+  return PK_OK;
+}
+
+pk_status pk_reduce(pk_context *ctx, const pk_array *a, pk_op op,
+                    double *result) {
+  pk_status st;
+
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+  if (a == NULL)
+    return pk__error(ctx, PK_EINVAL, "pk_reduce: array is NULL");
+  if (a->ctx != ctx)
+    return pk__error(ctx, PK_EINVAL, "pk_reduce: the array belongs to "
+                     "another context");
+  if ((st = check_reduce(ctx, "pk_reduce", op, a->dtype, result)) != PK_OK)
+    return st;
+  free(ctx->failed);
+  ctx->failed = NULL;
+  ctx->nfailed = 0;
+  double t0 = pk_time();
+  st = ctx->ops->reduce ? ctx->ops->reduce(ctx, a, op, result)
+                        : reduce(ctx, a, op, result);
+  ctx->stats.seconds = pk_time() - t0;
+  return st;
+}
+
+pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
+                        const pk_array *in, pk_op op, double *result,
+                        const pk_map_opts *opts) {
+  pk_array *out = NULL;
+  pk_stats map_stats;
+  pk_status st;
+  pk__job j;
+  int made;
+
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+  if ((st = check_opts(ctx, opts)) != PK_OK)
+    return st;
+  st = setup(ctx, "pk_map_reduce", kernel, in, &out, &j, &made);
+  if (st == PK_OK)
+    st = check_reduce(ctx, "pk_map_reduce", op, j.task.out_item.dtype,
+                      result);
+  if (st == PK_OK)
+    st = execute(ctx, &j, opts);
+  if (st == PK_OK) {
+    map_stats = ctx->stats;
+    st = ctx->ops->reduce ? ctx->ops->reduce(ctx, out, op, result)
+                          : reduce(ctx, out, op, result);
+    map_stats.seconds += ctx->stats.seconds;
+    ctx->stats = map_stats;
+  }
+  pk_array_destroy(&out);
+  return st;
+}

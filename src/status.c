@@ -1,0 +1,119 @@
+/* Status codes, error messages and small utilities of the core. */
+#include "internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *pk_strerror(pk_status status) {
+  switch (status) {
+#define PK__STATUS_STR(name, value, msg) \
+  case PK_##name:                        \
+    return msg;
+    PK_STATUS_MAP(PK__STATUS_STR)
+#undef PK__STATUS_STR
+  }
+  return "unknown status";
+}
+
+void pk__begin(pk_context *ctx) {
+  ctx->status = PK_OK;
+  ctx->msg[0] = '\0';
+}
+
+pk_status pk__error(pk_context *ctx, pk_status status, const char *fmt, ...) {
+  va_list ap;
+
+  if (ctx == NULL)
+    return status;
+  ctx->status = status;
+  va_start(ap, fmt);
+  vsnprintf(ctx->msg, sizeof ctx->msg, fmt, ap);
+  va_end(ap);
+  if (ctx->verbose)
+    fprintf(stderr, "parkit: %s\n", ctx->msg);
+  return status;
+}
+
+void pk__log(const pk_context *ctx, const char *fmt, ...) {
+  va_list ap;
+
+  if (ctx == NULL || !ctx->verbose)
+    return;
+  va_start(ap, fmt);
+  fputs("parkit: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+const char *pk_errmsg(const pk_context *ctx) {
+  if (ctx == NULL)
+    return "no context (pk_init failed or was not called)";
+  return ctx->msg;
+}
+
+size_t pk_dtype_size(pk_dtype dtype) {
+  switch (dtype) {
+  case PK_F64:
+    return 8;
+  case PK_C128:
+    return 16;
+  }
+  return 0;
+}
+
+size_t pk__mul(size_t a, size_t b, int *overflow) {
+  if (b != 0 && a > SIZE_MAX / b) {
+    *overflow = 1;
+    return 0;
+  }
+  return a * b;
+}
+
+double pk_time(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void pk__fails_add(pk__fails *f, size_t item, pk_status st, int worker) {
+  f->n++;
+  if (f->len == f->cap) {
+    size_t cap = f->cap ? 2 * f->cap : 16;
+    pk__fail *v = realloc(f->v, cap * sizeof *v);
+    if (v == NULL)
+      return; /* counted, not stored: the message says so */
+    f->v = v;
+    f->cap = cap;
+  }
+  f->v[f->len++] = (pk__fail){item, st, worker};
+}
+
+void pk__fails_free(pk__fails *f) {
+  free(f->v);
+  *f = (pk__fails){0};
+}
+
+int pk__scratch_reserve(void **p, size_t *cap, size_t need) {
+  void *q;
+
+  if (need <= *cap)
+    return 0;
+  need = (need + 63) & ~(size_t)63;
+  if (posix_memalign(&q, 64, need) != 0)
+    return -1;
+  free(*p);
+  *p = q;
+  *cap = need;
+  return 0;
+}
+
+void pk__scratch_release(void **p, size_t *cap) {
+  free(*p);
+  *p = NULL;
+  *cap = 0;
+}

@@ -1,0 +1,121 @@
+/*
+ * Cross-backend: the same maps and reductions on every compiled backend
+ * (the mpi backend has its own tests under mpirun), with several worker
+ * counts and schedules, give the same bits as the serial backend.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <parkit.h>
+#include <parkit/kernels.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng = 7;
+
+static double uniform(void) {
+  rng = rng * 6364136223846793005u + 1442695040888963407u;
+  return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+typedef struct result {
+  double *out;
+  size_t nbytes;
+  double sum, prod, min, max;
+} result;
+
+/* Map kernel over a copy of x (count items of n x n) and reduce it. */
+static void run(const char *backend, int workers, pk_schedule sched,
+                pk_inline inl, const pk_kernel *k, const double *x,
+                size_t count, size_t n, result *r) {
+  pk_config cfg = {.backend = backend, .workers = workers};
+  pk_map_opts o = {.schedule = sched, .inlining = inl};
+  size_t shape[3] = {count, n, n};
+  pk_context *ctx = NULL;
+  pk_array *a = NULL, *out = NULL;
+
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_array_create(ctx, PK_F64, 3, shape, &a), PK_OK);
+  if (pk_array_nbytes(a))
+    memcpy(pk_array_data(a), x, pk_array_nbytes(a));
+  assert_int_equal(pk_map(ctx, k, a, &out, &o), PK_OK);
+  if (pk_array_nbytes(a)) /* the input is left intact */
+    assert_memory_equal(pk_array_data(a), x, pk_array_nbytes(a));
+  r->nbytes = pk_array_nbytes(out);
+  r->out = malloc(r->nbytes ? r->nbytes : 1);
+  if (r->nbytes)
+    memcpy(r->out, pk_array_data(out), r->nbytes);
+  assert_int_equal(pk_reduce(ctx, out, PK_SUM, &r->sum), PK_OK);
+  assert_int_equal(pk_reduce(ctx, out, PK_PROD, &r->prod), PK_OK);
+  assert_int_equal(pk_reduce(ctx, out, PK_MIN, &r->min), PK_OK);
+  assert_int_equal(pk_reduce(ctx, out, PK_MAX, &r->max), PK_OK);
+  pk_array_destroy(&a);
+  pk_array_destroy(&out);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+static void same(const result *a, const result *b) {
+  assert_int_equal(a->nbytes, b->nbytes);
+  if (a->nbytes)
+    assert_memory_equal(a->out, b->out, a->nbytes);
+  assert_memory_equal(&a->sum, &b->sum, sizeof a->sum);
+  assert_memory_equal(&a->prod, &b->prod, sizeof a->prod);
+  assert_memory_equal(&a->min, &b->min, sizeof a->min);
+  assert_memory_equal(&a->max, &b->max, sizeof a->max);
+}
+
+static void check_kernel(const pk_kernel *k) {
+  static const size_t ns[] = {0, 1, 2, 3, 5, 10, 16, 17, 40};
+  static const size_t counts[] = {1, 7, 9, 1000, 4100};
+  static const pk_schedule scheds[] = {PK_SCHEDULE_BLOCK, PK_SCHEDULE_CYCLIC,
+                                       PK_SCHEDULE_DYNAMIC};
+  for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
+    for (size_t ic = 0; ic < sizeof counts / sizeof counts[0]; ic++) {
+      size_t n = ns[in], count = counts[ic], len = count * n * n;
+      if (n >= 17 && count > 1000)
+        continue; /* keep the LAPACK path's share of the run short */
+      double *x = malloc((len ? len : 1) * sizeof *x);
+      result ref, r;
+      for (size_t i = 0; i < len; i++)
+        x[i] = (double)(int)(uniform() * 10) - 5;
+      run("serial", 1, PK_SCHEDULE_AUTO, PK_INLINE_AUTO, k, x, count, n,
+          &ref);
+      for (const char *const *b = pk_backends(); *b; b++) {
+        if (strcmp(*b, "mpi") == 0)
+          continue;
+        for (int w = 1; w <= 3; w++)
+          for (int s = 0; s < 3; s++) {
+            run(*b, w, scheds[s], PK_INLINE_NEVER, k, x, count, n, &r);
+            same(&ref, &r);
+            free(r.out);
+          }
+        run(*b, 2, PK_SCHEDULE_AUTO, PK_INLINE_AUTO, k, x, count, n, &r);
+        same(&ref, &r);
+        free(r.out);
+      }
+      free(ref.out);
+      free(x);
+    }
+}
+
+static void test_det(void **state) {
+  (void)state;
+  check_kernel(pk_kernel_det());
+}
+
+static void test_slogdet(void **state) {
+  (void)state;
+  check_kernel(pk_kernel_slogdet());
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_det),
+      cmocka_unit_test(test_slogdet),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,805 @@
+/* The core API: statuses, contexts, arrays, .npy, map, reduce, failures. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <parkit.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ test kernels */
+
+/* out = 2 * in, item shape kept; 1 ns an element. */
+static pk_status twice_shape(const pk_kernel *k, const pk_item *in,
+                             pk_item *out, char *msg, size_t len) {
+  (void)k;
+  if (in->dtype != PK_F64) {
+    snprintf(msg, len, "twice takes float64 items");
+    return PK_EDTYPE;
+  }
+  *out = *in;
+  return PK_OK;
+}
+
+static size_t item_count(const pk_item *it) {
+  size_t n = 1;
+  for (int i = 0; i < it->ndim; i++)
+    n *= it->shape[i];
+  return n;
+}
+
+static pk_status twice_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                           size_t hi, size_t *bad) {
+  size_t m = item_count(&t->in_item);
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++) {
+    const double *x = (const double *)(t->in + i * t->in_stride);
+    double *y = (double *)(t->out + i * t->out_stride);
+    for (size_t e = 0; e < m; e++)
+      y[e] = 2 * x[e];
+  }
+  return PK_OK;
+}
+
+static double twice_cost(const pk_kernel *k, const pk_item *in) {
+  (void)k;
+  return (double)item_count(in);
+}
+
+static const pk_kernel twice = {
+    .name = "twice", .shape = twice_shape, .run = twice_run,
+    .cost = twice_cost};
+
+/* Sum of each item; fails (PK_EKERNEL) on items whose first value < 0. */
+static pk_status picky_shape(const pk_kernel *k, const pk_item *in,
+                             pk_item *out, char *msg, size_t len) {
+  (void)k, (void)msg, (void)len;
+  out->dtype = PK_F64;
+  out->ndim = 0;
+  return in->dtype == PK_F64 ? PK_OK : PK_EDTYPE;
+}
+
+static pk_status picky_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                           size_t hi, size_t *bad) {
+  size_t m = item_count(&t->in_item);
+  (void)k;
+  for (size_t i = lo; i < hi; i++) {
+    const double *x = (const double *)(t->in + i * t->in_stride);
+    double s = 0;
+    if (x[0] < 0) {
+      *bad = i;
+      return PK_EKERNEL;
+    }
+    for (size_t e = 0; e < m; e++)
+      s += x[e];
+    *(double *)(t->out + i * t->out_stride) = s;
+  }
+  return PK_OK;
+}
+
+static const pk_kernel picky = {
+    .name = "picky", .shape = picky_shape, .run = picky_run};
+
+/* A kernel whose shape check always refuses, with a message. */
+static pk_status refuse_shape(const pk_kernel *k, const pk_item *in,
+                              pk_item *out, char *msg, size_t len) {
+  (void)k, (void)in, (void)out;
+  snprintf(msg, len, "items must be purple");
+  return PK_ESHAPE;
+}
+
+static const pk_kernel refuse = {
+    .name = "refuse", .shape = refuse_shape, .run = twice_run};
+
+/* --------------------------------------------------------------- helpers */
+
+static pk_context *open_ctx(const char *backend, int workers) {
+  pk_config cfg = {.backend = backend, .workers = workers};
+  pk_context *ctx = NULL;
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  assert_non_null(ctx);
+  return ctx;
+}
+
+static void close_ctx(pk_context **ctx) {
+  assert_int_equal(pk_finalize(ctx), PK_OK);
+  assert_null(*ctx);
+}
+
+static pk_array *make(pk_context *ctx, pk_dtype dt, int ndim,
+                      const size_t *shape) {
+  pk_array *a = NULL;
+  assert_int_equal(pk_array_create(ctx, dt, ndim, shape, &a), PK_OK);
+  return a;
+}
+
+/* ---------------------------------------------------------------- status */
+
+static void test_strerror(void **state) {
+  (void)state;
+  assert_string_equal(pk_strerror(PK_OK), "success");
+  assert_string_equal(pk_strerror(PK_ENOMEM), "out of memory");
+  for (int s = 0; s >= PK_EINTR; s--) {
+    assert_non_null(pk_strerror((pk_status)s));
+    assert_string_not_equal(pk_strerror((pk_status)s), "unknown status");
+  }
+  assert_string_equal(pk_strerror((pk_status)-999), "unknown status");
+  assert_string_equal(pk_strerror((pk_status)5), "unknown status");
+  assert_int_equal(pk_dtype_size(PK_F64), 8);
+  assert_int_equal(pk_dtype_size(PK_C128), 16);
+  assert_int_equal(pk_dtype_size((pk_dtype)7), 0);
+}
+
+static void test_time(void **state) {
+  (void)state;
+  double a = pk_time();
+  usleep(2000);
+  double b = pk_time();
+  assert_true(b - a >= 0.0015 && b - a < 1.0);
+}
+
+/* --------------------------------------------------------------- context */
+
+static void test_init_args(void **state) {
+  (void)state;
+  char a0[] = "prog", a1[] = "--pk-backend=serial", a2[] = "x",
+       a3[] = "--pk-workers=3", a4[] = "--pk-verbose", a5[] = "y";
+  char *args[] = {a0, a1, a2, a3, a4, a5, NULL};
+  char **argv = args;
+  int argc = 6;
+  pk_context *ctx = NULL;
+
+  unsetenv("PARKIT_VERBOSE");
+  assert_int_equal(pk_init(&ctx, &argc, &argv), PK_OK);
+  assert_int_equal(argc, 3);
+  assert_string_equal(argv[0], "prog");
+  assert_string_equal(argv[1], "x");
+  assert_string_equal(argv[2], "y");
+  assert_null(argv[3]);
+  assert_string_equal(pk_backend(ctx), "serial");
+  assert_int_equal(pk_workers(ctx), 1); /* serial has one worker */
+  assert_string_equal(pk_errmsg(ctx), "");
+  close_ctx(&ctx);
+}
+
+static void test_init_precedence(void **state) {
+  (void)state;
+  pk_context *ctx = NULL;
+  pk_config cfg = {.backend = "serial", .workers = 2};
+  char a0[] = "p", a1[] = "--pk-backend=openmp";
+  char *args[] = {a0, a1, NULL};
+  char **argv = args;
+  int argc = 2;
+
+  setenv("PARKIT_BACKEND", "openmp", 1);
+  setenv("PARKIT_WORKERS", "3", 1);
+  /* environment over defaults */
+  assert_int_equal(pk_init(&ctx, NULL, NULL), PK_OK);
+  assert_string_equal(pk_backend(ctx), "openmp");
+  assert_int_equal(pk_workers(ctx), 3);
+  close_ctx(&ctx);
+  /* config over environment */
+  cfg.backend = "openmp";
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_workers(ctx), 2);
+  close_ctx(&ctx);
+  /* arguments over config */
+  cfg.backend = "serial";
+  assert_int_equal(pk_init_config(&ctx, &argc, &argv, &cfg), PK_OK);
+  assert_string_equal(pk_backend(ctx), "openmp");
+  close_ctx(&ctx);
+  unsetenv("PARKIT_BACKEND");
+  unsetenv("PARKIT_WORKERS");
+}
+
+static void test_init_bad(void **state) {
+  (void)state;
+  pk_context *ctx = (pk_context *)&ctx;
+  pk_config cfg = {.backend = "cuda"};
+  int argc = 1;
+
+  assert_int_equal(pk_init(NULL, NULL, NULL), PK_EINVAL);
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EBACKEND);
+  assert_null(ctx);
+  cfg.backend = "serial";
+  cfg.workers = -4;
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EINVAL);
+  assert_null(ctx);
+  setenv("PARKIT_WORKERS", "two", 1);
+  assert_int_equal(pk_init(&ctx, NULL, NULL), PK_EINVAL);
+  setenv("PARKIT_WORKERS", "0", 1);
+  assert_int_equal(pk_init(&ctx, NULL, NULL), PK_EINVAL);
+  unsetenv("PARKIT_WORKERS");
+  /* argc without argv */
+  assert_int_equal(pk_init(&ctx, &argc, NULL), PK_EINVAL);
+  assert_null(ctx);
+  assert_non_null(pk_errmsg(NULL));
+  assert_int_equal(pk_finalize(NULL), PK_OK);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+static void test_backends_list(void **state) {
+  (void)state;
+  const char *const *b = pk_backends();
+  int serial = 0, openmp = 0;
+  for (; *b; b++) {
+    serial |= strcmp(*b, "serial") == 0;
+    openmp |= strcmp(*b, "openmp") == 0;
+  }
+  assert_true(serial && openmp);
+}
+
+static void test_finalize_live_array(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 0);
+  size_t shape[1] = {3};
+  pk_array *a = make(ctx, PK_F64, 1, shape);
+
+  assert_int_equal(pk_finalize(&ctx), PK_ESTATE);
+  assert_non_null(ctx);
+  assert_non_null(strstr(pk_errmsg(ctx), "alive"));
+  pk_array_destroy(&a);
+  close_ctx(&ctx);
+}
+
+/* ---------------------------------------------------------------- arrays */
+
+static void test_array_create(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("openmp", 2);
+  size_t shape[4] = {2, 3, 4, 5};
+  pk_array *a = make(ctx, PK_C128, 4, shape);
+  const double *d = pk_array_data(a);
+
+  assert_int_equal(pk_array_dtype(a), PK_C128);
+  assert_int_equal(pk_array_ndim(a), 4);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pk_array_dim(a, i), shape[i]);
+  assert_int_equal(pk_array_dim(a, 4), 0);
+  assert_int_equal(pk_array_dim(a, -1), 0);
+  assert_int_equal(pk_array_count(a), 120);
+  assert_int_equal(pk_array_nbytes(a), 120 * 16);
+  for (int i = 0; i < 240; i++)
+    assert_true(d[i] == 0.0);
+  assert_int_equal((uintptr_t)d % 64, 0);
+  pk_array_destroy(&a);
+  assert_null(a);
+  pk_array_destroy(&a);
+  pk_array_destroy(NULL);
+
+  shape[0] = 0;
+  a = make(ctx, PK_F64, 2, shape);
+  assert_int_equal(pk_array_count(a), 0);
+  pk_array_destroy(&a);
+  close_ctx(&ctx);
+}
+
+static void test_array_bad(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 0);
+  size_t shape[5] = {4, 4, 4, 4, 4}, huge[2] = {SIZE_MAX / 4, 3};
+  pk_array *a = (pk_array *)&a;
+  double x[4];
+
+  assert_int_equal(pk_array_create(NULL, PK_F64, 1, shape, &a), PK_EINVAL);
+  assert_int_equal(pk_array_create(ctx, PK_F64, 1, shape, NULL), PK_EINVAL);
+  assert_int_equal(pk_array_create(ctx, PK_F64, 0, shape, &a), PK_EINVAL);
+  assert_null(a);
+  assert_true(strlen(pk_errmsg(ctx)) > 0);
+  assert_int_equal(pk_array_create(ctx, PK_F64, 5, shape, &a), PK_EINVAL);
+  assert_int_equal(pk_array_create(ctx, PK_F64, 1, NULL, &a), PK_EINVAL);
+  assert_int_equal(pk_array_create(ctx, (pk_dtype)3, 1, shape, &a),
+                   PK_EDTYPE);
+  assert_non_null(strstr(pk_errmsg(ctx), "dtype"));
+  /* elements fit in size_t, bytes do not */
+  assert_int_equal(pk_array_create(ctx, PK_F64, 2, huge, &a), PK_EOVERFLOW);
+  huge[1] = 8;
+  assert_int_equal(pk_array_create(ctx, PK_F64, 2, huge, &a), PK_EOVERFLOW);
+  assert_null(a);
+  assert_int_equal(pk_array_wrap(ctx, PK_F64, 1, shape, NULL, &a), PK_EINVAL);
+  assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, huge, x, &a), PK_EOVERFLOW);
+  close_ctx(&ctx);
+}
+
+static void test_array_wrap(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 0);
+  double x[6] = {1, 2, 3, 4, 5, 6};
+  size_t shape[2] = {3, 2};
+  pk_array *a = NULL;
+
+  assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, shape, x, &a), PK_OK);
+  assert_ptr_equal(pk_array_data(a), x);
+  pk_array_destroy(&a);
+  assert_true(x[5] == 6); /* caller's memory untouched and not freed */
+  close_ctx(&ctx);
+}
+
+/* ------------------------------------------------------------------- npy */
+
+static char tmpl[64];
+
+static const char *tmpfile_path(void) {
+  snprintf(tmpl, sizeof tmpl, "/tmp/parkit-test-%d.npy", (int)getpid());
+  return tmpl;
+}
+
+/* Write a .npy file by hand: version, header text, data bytes. */
+static void write_npy(const char *path, int major, const char *dict,
+                      const void *data, size_t nbytes) {
+  FILE *f = fopen(path, "wb");
+  size_t hlen = strlen(dict);
+  unsigned char pre[12] = {0x93, 'N', 'U', 'M', 'P', 'Y',
+                           (unsigned char)major, 0};
+  size_t lenbytes = major == 1 ? 2 : 4;
+
+  assert_non_null(f);
+  pre[8] = (unsigned char)(hlen & 0xff);
+  pre[9] = (unsigned char)(hlen >> 8);
+  fwrite(pre, 1, 8 + lenbytes, f);
+  fwrite(dict, 1, hlen, f);
+  if (nbytes)
+    fwrite(data, 1, nbytes, f);
+  fclose(f);
+}
+
+static void test_npy_roundtrip(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 0);
+  size_t shape[3] = {2, 3, 4};
+  const char *path = tmpfile_path();
+  pk_array *a = make(ctx, PK_C128, 3, shape), *b = NULL;
+  double *d = pk_array_data(a);
+  unsigned char head[16];
+  FILE *f;
+
+  for (size_t i = 0; i < 48; i++)
+    d[i] = (double)i - 7.25;
+  assert_int_equal(pk_array_save_npy(ctx, a, path), PK_OK);
+  /* NumPy's layout: magic, version 1.0, data at a multiple of 64 bytes */
+  f = fopen(path, "rb");
+  assert_int_equal(fread(head, 1, 10, f), 10);
+  fseek(f, 0, SEEK_END);
+  assert_int_equal(ftell(f), 10 + (head[8] | head[9] << 8) + 48 * 8);
+  fclose(f);
+  assert_memory_equal(head, "\x93NUMPY\x01\x00", 8);
+  assert_int_equal((10 + (head[8] | head[9] << 8)) % 64, 0);
+
+  assert_int_equal(pk_array_load_npy(ctx, path, &b), PK_OK);
+  assert_int_equal(pk_array_dtype(b), PK_C128);
+  assert_int_equal(pk_array_ndim(b), 3);
+  assert_int_equal(pk_array_dim(b, 2), 4);
+  assert_memory_equal(pk_array_data(b), d, 48 * 8);
+  pk_array_destroy(&a);
+  pk_array_destroy(&b);
+  unlink(path);
+  close_ctx(&ctx);
+}
+
+static void test_npy_versions_and_refusals(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 0);
+  const char *path = tmpfile_path();
+  double v[5] = {1.5, -2, 3, 4, 5};
+  pk_array *a = NULL;
+
+  write_npy(path, 2, "{'descr': '<f8', 'fortran_order': False, "
+            "'shape': (5,), }\n", v, sizeof v);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_OK);
+  assert_int_equal(pk_array_ndim(a), 1);
+  assert_int_equal(pk_array_dim(a, 0), 5);
+  assert_memory_equal(pk_array_data(a), v, sizeof v);
+  pk_array_destroy(&a);
+
+  write_npy(path, 1, "{'descr': '>f8', 'fortran_order': False, "
+            "'shape': (5,), }\n", v, sizeof v);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
+  assert_non_null(strstr(pk_errmsg(ctx), ">f8"));
+  write_npy(path, 1, "{'descr': '<i8', 'fortran_order': False, "
+            "'shape': (5,), }\n", v, sizeof v);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
+  write_npy(path, 1, "{'descr': '<f8', 'fortran_order': True, "
+            "'shape': (5,), }\n", v, sizeof v);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
+  assert_non_null(strstr(pk_errmsg(ctx), "Fortran"));
+  write_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, "
+            "'shape': (6,), }\n", v, sizeof v); /* one value short */
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
+  write_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, "
+            "'shape': (1, 1, 1, 1, 5), }\n", v, sizeof v);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_ESHAPE);
+  write_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, "
+            "'shape': (), }\n", v, 8);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_ESHAPE);
+  /* a huge announced shape in a short file: refused before allocating */
+  write_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, "
+            "'shape': (1000000000000, 1000), }\n", v, sizeof v);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
+  write_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, "
+            "'shape': (4611686018427387904, 8), }\n", v, sizeof v);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EOVERFLOW);
+  write_npy(path, 7, "{}", v, 0);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
+  assert_null(a);
+  FILE *f = fopen(path, "wb");
+  fputs("not numpy at all", f);
+  fclose(f);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
+  unlink(path);
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EIO);
+  assert_int_equal(pk_array_load_npy(ctx, NULL, &a), PK_EINVAL);
+  assert_int_equal(pk_array_save_npy(ctx, NULL, path), PK_EINVAL);
+  close_ctx(&ctx);
+}
+
+/* ------------------------------------------------------------------- map */
+
+static const pk_schedule schedules[] = {PK_SCHEDULE_AUTO, PK_SCHEDULE_BLOCK,
+                                        PK_SCHEDULE_CYCLIC,
+                                        PK_SCHEDULE_DYNAMIC};
+
+static void test_map_values(void **state) {
+  (void)state;
+  const char *backends[] = {"serial", "openmp"};
+  for (int b = 0; b < 2; b++)
+    for (int s = 0; s < 4; s++)
+      for (size_t chunk = 0; chunk < 4; chunk += 3) {
+        pk_context *ctx = open_ctx(backends[b], 3);
+        size_t shape[3] = {101, 2, 3}, i;
+        pk_array *a = make(ctx, PK_F64, 3, shape), *out = NULL;
+        double *x = pk_array_data(a);
+        pk_map_opts o = {.schedule = schedules[s], .chunk = chunk,
+                         .inlining = PK_INLINE_NEVER};
+        for (i = 0; i < 606; i++)
+          x[i] = (double)i * 0.5 - 3;
+        assert_int_equal(pk_map(ctx, &twice, a, &out, &o), PK_OK);
+        assert_int_equal(pk_array_ndim(out), 3);
+        assert_int_equal(pk_array_dim(out, 0), 101);
+        for (i = 0; i < 606; i++)
+          assert_true(((double *)pk_array_data(out))[i] == (double)i - 6);
+        const pk_stats *st = pk_last_stats(ctx);
+        assert_int_equal(st->items, 101);
+        assert_int_equal(st->failed, 0);
+        assert_int_equal(st->ran_inline, 0);
+        if (chunk && schedules[s] != PK_SCHEDULE_BLOCK)
+          assert_int_equal(st->chunks, (101 + chunk - 1) / chunk);
+        if (schedules[s] == PK_SCHEDULE_BLOCK)
+          assert_true(st->chunks <= (size_t)st->workers);
+        pk_array_destroy(&a);
+        pk_array_destroy(&out);
+        close_ctx(&ctx);
+      }
+}
+
+static void test_map_into_existing(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("openmp", 2);
+  size_t shape[2] = {10, 4}, bad[2] = {10, 5};
+  pk_array *a = make(ctx, PK_F64, 2, shape), *out = make(ctx, PK_F64, 2, shape);
+  pk_array *wrong = make(ctx, PK_F64, 2, bad), *keep = out;
+
+  for (size_t i = 0; i < 40; i++)
+    ((double *)pk_array_data(a))[i] = (double)i;
+  assert_int_equal(pk_map(ctx, &twice, a, &out, NULL), PK_OK);
+  assert_ptr_equal(out, keep);
+  assert_true(((double *)pk_array_data(out))[39] == 78);
+  assert_int_equal(pk_map(ctx, &twice, a, &wrong, NULL), PK_ESHAPE);
+  assert_true(strlen(pk_errmsg(ctx)) > 0);
+  assert_int_equal(pk_map(ctx, &twice, a, &a, NULL), PK_EINVAL); /* overlap */
+  pk_array_destroy(&a);
+  pk_array_destroy(&out);
+  pk_array_destroy(&wrong);
+  close_ctx(&ctx);
+}
+
+static void test_map_bad(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("openmp", 2), *other = open_ctx("serial", 0);
+  size_t shape[2] = {3, 2};
+  pk_array *a = make(ctx, PK_F64, 2, shape), *c = make(ctx, PK_C128, 2, shape);
+  pk_array *o = make(other, PK_F64, 2, shape), *out = NULL;
+  pk_kernel broken = twice;
+  pk_map_opts opts = {.schedule = (pk_schedule)9};
+
+  broken.run = NULL;
+  assert_int_equal(pk_map(NULL, &twice, a, &out, NULL), PK_EINVAL);
+  assert_int_equal(pk_map(ctx, NULL, a, &out, NULL), PK_EINVAL);
+  assert_int_equal(pk_map(ctx, &twice, NULL, &out, NULL), PK_EINVAL);
+  assert_int_equal(pk_map(ctx, &twice, a, NULL, NULL), PK_EINVAL);
+  assert_int_equal(pk_map(ctx, &broken, a, &out, NULL), PK_EINVAL);
+  assert_int_equal(pk_map(ctx, &twice, a, &out, &opts), PK_EINVAL);
+  assert_int_equal(pk_map(ctx, &twice, o, &out, NULL), PK_EINVAL);
+  assert_int_equal(pk_map(ctx, &twice, c, &out, NULL), PK_EDTYPE);
+  assert_non_null(strstr(pk_errmsg(ctx), "twice takes float64"));
+  assert_int_equal(pk_map(ctx, &refuse, a, &out, NULL), PK_ESHAPE);
+  assert_non_null(strstr(pk_errmsg(ctx), "purple"));
+  assert_null(out);
+  pk_array_destroy(&a);
+  pk_array_destroy(&c);
+  pk_array_destroy(&o);
+  close_ctx(&ctx);
+  close_ctx(&other);
+}
+
+static void test_map_empty(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("openmp", 2);
+  size_t shape[2] = {0, 7};
+  pk_array *a = make(ctx, PK_F64, 2, shape), *out = NULL;
+  double r = -1;
+
+  assert_int_equal(pk_map(ctx, &twice, a, &out, NULL), PK_OK);
+  assert_int_equal(pk_array_dim(out, 0), 0);
+  assert_int_equal(pk_array_dim(out, 1), 7);
+  assert_int_equal(pk_map_reduce(ctx, &picky, a, PK_SUM, &r, NULL), PK_OK);
+  assert_true(r == 0.0);
+  pk_array_destroy(&a);
+  pk_array_destroy(&out);
+  close_ctx(&ctx);
+}
+
+/* Items 3, 50, 51 and the last fail; every other one is computed. */
+static void test_map_failures(void **state) {
+  (void)state;
+  const char *backends[] = {"serial", "openmp"};
+  const size_t failing[] = {3, 50, 51, 99};
+  for (int b = 0; b < 2; b++)
+    for (int s = 0; s < 4; s++) {
+      pk_context *ctx = open_ctx(backends[b], 2);
+      size_t shape[2] = {100, 3}, n, i;
+      pk_array *a = make(ctx, PK_F64, 2, shape), *out = NULL;
+      double *x = pk_array_data(a);
+      pk_map_opts o = {.schedule = schedules[s], .chunk = 7};
+      for (i = 0; i < 300; i++)
+        x[i] = 1.0;
+      for (i = 0; i < 4; i++)
+        x[failing[i] * 3] = -1.0;
+      assert_int_equal(pk_map(ctx, &picky, a, &out, &o), PK_EKERNEL);
+      assert_non_null(strstr(pk_errmsg(ctx), "item 3"));
+      assert_non_null(strstr(pk_errmsg(ctx), "4 of 100"));
+      const size_t *f = pk_failed(ctx, &n);
+      assert_int_equal(n, 4);
+      assert_memory_equal(f, failing, sizeof failing);
+      assert_int_equal(pk_last_stats(ctx)->failed, 4);
+      assert_non_null(out); /* completed items are kept */
+      for (i = 0; i < 100; i++)
+        if (i != 3 && i != 50 && i != 51 && i != 99)
+          assert_true(((double *)pk_array_data(out))[i] == 3.0);
+      /* the context works again, and the failure list is cleared */
+      for (i = 0; i < 4; i++)
+        x[failing[i] * 3] = 1.0;
+      assert_int_equal(pk_map(ctx, &picky, a, &out, &o), PK_OK);
+      pk_failed(ctx, &n);
+      assert_int_equal(n, 0);
+      assert_string_equal(pk_errmsg(ctx), "");
+      pk_array_destroy(&a);
+      pk_array_destroy(&out);
+      close_ctx(&ctx);
+    }
+}
+
+static void test_inline_rule(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("openmp", 2);
+  size_t shape[2] = {2, 1}, big[2] = {4000, 2000};
+  pk_array *a = make(ctx, PK_F64, 2, shape), *out = NULL;
+  pk_array *b = make(ctx, PK_F64, 2, big), *out2 = NULL;
+  pk_map_opts never = {.inlining = PK_INLINE_NEVER};
+  pk_map_opts always = {.inlining = PK_INLINE_ALWAYS};
+
+  /* 2 items of 1 ns each: far below the cost of waking a thread */
+  assert_int_equal(pk_map(ctx, &twice, a, &out, NULL), PK_OK);
+  assert_int_equal(pk_last_stats(ctx)->ran_inline, 1);
+  assert_true(pk_last_stats(ctx)->dispatch_seconds > 0);
+  assert_int_equal(pk_map(ctx, &twice, a, &out, &never), PK_OK);
+  assert_int_equal(pk_last_stats(ctx)->ran_inline, 0);
+  /* 8 ms of estimated work: parallel */
+  assert_int_equal(pk_map(ctx, &twice, b, &out2, NULL), PK_OK);
+  assert_int_equal(pk_last_stats(ctx)->ran_inline, 0);
+  assert_int_equal(pk_last_stats(ctx)->workers, 2);
+  assert_int_equal(pk_map(ctx, &twice, b, &out2, &always), PK_OK);
+  assert_int_equal(pk_last_stats(ctx)->ran_inline, 1);
+  assert_int_equal(pk_last_stats(ctx)->workers, 1);
+  pk_array_destroy(&a);
+  pk_array_destroy(&b);
+  pk_array_destroy(&out);
+  pk_array_destroy(&out2);
+  close_ctx(&ctx);
+}
+
+/* ---------------------------------------------------------------- reduce */
+
+static void test_reduce_exact(void **state) {
+  (void)state;
+  /* integers: every order of summation gives the same exact answer */
+  const size_t n = 3 * 4096 + 123;
+  pk_context *ctx = open_ctx("openmp", 2);
+  size_t shape[1] = {n};
+  pk_array *a = make(ctx, PK_F64, 1, shape);
+  double *x = pk_array_data(a), r, sum = 0, mn = 1e300, mx = -1e300;
+
+  for (size_t i = 0; i < n; i++) {
+    x[i] = (double)((int)(i * 7919 % 1001) - 500);
+    sum += x[i];
+    mn = x[i] < mn ? x[i] : mn;
+    mx = x[i] > mx ? x[i] : mx;
+  }
+  assert_int_equal(pk_reduce(ctx, a, PK_SUM, &r), PK_OK);
+  assert_true(r == sum);
+  assert_int_equal(pk_reduce(ctx, a, PK_MIN, &r), PK_OK);
+  assert_true(r == mn);
+  assert_int_equal(pk_reduce(ctx, a, PK_MAX, &r), PK_OK);
+  assert_true(r == mx);
+  for (size_t i = 0; i < n; i++)
+    x[i] = (i % 5 == 0) ? 2.0 : (i % 5 == 1 ? 0.5 : 1.0);
+  assert_int_equal(pk_reduce(ctx, a, PK_PROD, &r), PK_OK);
+  assert_true(r == ((n % 5) >= 1 ? 2.0 : 1.0)); /* pairs cancel */
+  x[n - 1] = NAN;
+  for (int op = PK_SUM; op <= PK_MAX; op++) {
+    assert_int_equal(pk_reduce(ctx, a, (pk_op)op, &r), PK_OK);
+    assert_true(isnan(r));
+  }
+  x[n - 1] = 1.0;
+  x[5] = NAN; /* a NaN in a full block, not the tail */
+  assert_int_equal(pk_reduce(ctx, a, PK_MIN, &r), PK_OK);
+  assert_true(isnan(r));
+  pk_array_destroy(&a);
+  close_ctx(&ctx);
+}
+
+static void test_reduce_identity_and_complex(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 0);
+  size_t zero[1] = {0}, three[1] = {3};
+  pk_array *e = make(ctx, PK_F64, 1, zero), *c = make(ctx, PK_C128, 1, three);
+  double r[2], *z = pk_array_data(c);
+
+  assert_int_equal(pk_reduce(ctx, e, PK_SUM, r), PK_OK);
+  assert_true(r[0] == 0.0);
+  assert_int_equal(pk_reduce(ctx, e, PK_PROD, r), PK_OK);
+  assert_true(r[0] == 1.0);
+  assert_int_equal(pk_reduce(ctx, e, PK_MIN, r), PK_OK);
+  assert_true(isinf(r[0]) && r[0] > 0);
+  assert_int_equal(pk_reduce(ctx, e, PK_MAX, r), PK_OK);
+  assert_true(isinf(r[0]) && r[0] < 0);
+  /* (1+2i) + (3-1i) + (0+1i) = 4+2i; product (1+2i)(3-i)(i) = -5+5i */
+  z[0] = 1, z[1] = 2, z[2] = 3, z[3] = -1, z[4] = 0, z[5] = 1;
+  assert_int_equal(pk_reduce(ctx, c, PK_SUM, r), PK_OK);
+  assert_true(r[0] == 4 && r[1] == 2);
+  assert_int_equal(pk_reduce(ctx, c, PK_PROD, r), PK_OK);
+  assert_true(r[0] == -5 && r[1] == 5);
+  assert_int_equal(pk_reduce(ctx, c, PK_MAX, r), PK_EDTYPE);
+  assert_int_equal(pk_reduce(ctx, c, (pk_op)0, r), PK_EINVAL);
+  assert_int_equal(pk_reduce(ctx, c, PK_SUM, NULL), PK_EINVAL);
+  assert_int_equal(pk_reduce(ctx, NULL, PK_SUM, r), PK_EINVAL);
+  assert_int_equal(pk_reduce(NULL, c, PK_SUM, r), PK_EINVAL);
+  pk_array_destroy(&e);
+  pk_array_destroy(&c);
+  close_ctx(&ctx);
+}
+
+/* Random values: the same bits on every backend and worker count. */
+static void test_reduce_same_bits(void **state) {
+  (void)state;
+  const size_t n = 50000;
+  double ref[4];
+  uint64_t s = 42;
+  double *x = malloc(n * sizeof *x);
+
+  for (size_t i = 0; i < n; i++) {
+    s = s * 6364136223846793005u + 1442695040888963407u;
+    x[i] = (double)(s >> 11) / 9007199254740992.0 * 2e3 - 1e3;
+  }
+  for (int run = 0; run < 5; run++) {
+    const char *b = run == 0 ? "serial" : "openmp";
+    pk_context *ctx = open_ctx(b, run == 0 ? 1 : run);
+    size_t shape[1] = {n};
+    pk_array *a = NULL;
+    pk_map_opts never = {.inlining = PK_INLINE_NEVER};
+    double r, mr;
+    assert_int_equal(pk_array_wrap(ctx, PK_F64, 1, shape, x, &a), PK_OK);
+    for (int op = PK_SUM; op <= PK_MAX; op++) {
+      assert_int_equal(pk_reduce(ctx, a, (pk_op)op, &r), PK_OK);
+      if (run == 0)
+        ref[op - 1] = r;
+      else
+        assert_memory_equal(&r, &ref[op - 1], sizeof r);
+    }
+    /* pk_map_reduce equals map then reduce */
+    pk_array *b2 = NULL, *out = NULL;
+    size_t shape2[2] = {n / 10, 10};
+    double sum = 0;
+    assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, shape2, x, &b2), PK_OK);
+    assert_int_equal(pk_map_reduce(ctx, &picky, b2, PK_MAX, &mr, &never),
+                     PK_EKERNEL); /* some items start with a negative */
+    for (size_t i = 0; i < n; i++)
+      x[i] = fabs(x[i]);
+    assert_int_equal(pk_map_reduce(ctx, &picky, b2, PK_SUM, &mr, &never),
+                     PK_OK);
+    assert_int_equal(pk_map(ctx, &picky, b2, &out, &never), PK_OK);
+    assert_int_equal(pk_reduce(ctx, out, PK_SUM, &r), PK_OK);
+    assert_memory_equal(&r, &mr, sizeof r);
+    for (size_t i = 0; i < n; i++)
+      sum += x[i];
+    assert_true(fabs(mr - sum) <= 1e-9 * sum);
+    s = 42; /* restore the signed values for the next run */
+    for (size_t i = 0; i < n; i++) {
+      s = s * 6364136223846793005u + 1442695040888963407u;
+      x[i] = (double)(s >> 11) / 9007199254740992.0 * 2e3 - 1e3;
+    }
+    pk_array_destroy(&out);
+    pk_array_destroy(&b2);
+    pk_array_destroy(&a);
+    close_ctx(&ctx);
+  }
+  free(x);
+}
+
+/* The library's serial fold (used by distributed backends) gives the bits
+ * of pk_reduce on a parallel backend. */
+void pk__fold(pk_op op, pk_dtype dt, const void *x, size_t count,
+              double *result);
+
+static void test_fold_matches_reduce(void **state) {
+  (void)state;
+  const size_t n = 3 * 4096 + 5;
+  pk_context *ctx = open_ctx("openmp", 2);
+  size_t shape[1] = {n / 2};
+  pk_array *a = make(ctx, PK_F64, 1, shape), *c = make(ctx, PK_C128, 1, shape);
+  double *x = pk_array_data(a), *z = pk_array_data(c), r[2], f[2];
+  uint64_t s = 9;
+
+  for (size_t i = 0; i < n / 2; i++) {
+    s = s * 6364136223846793005u + 1442695040888963407u;
+    x[i] = (double)(s >> 11) / 9007199254740992.0 + 0.5;
+    z[2 * i] = x[i];
+    z[2 * i + 1] = 1.0 - x[i];
+  }
+  for (int op = PK_SUM; op <= PK_MAX; op++) {
+    assert_int_equal(pk_reduce(ctx, a, (pk_op)op, r), PK_OK);
+    pk__fold((pk_op)op, PK_F64, x, n / 2, f);
+    assert_memory_equal(r, f, sizeof r[0]);
+  }
+  for (int op = PK_SUM; op <= PK_PROD; op++) {
+    assert_int_equal(pk_reduce(ctx, c, (pk_op)op, r), PK_OK);
+    pk__fold((pk_op)op, PK_C128, z, n / 2, f);
+    assert_memory_equal(r, f, sizeof r);
+  }
+  pk_array_destroy(&a);
+  pk_array_destroy(&c);
+  close_ctx(&ctx);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_strerror),
+      cmocka_unit_test(test_time),
+      cmocka_unit_test(test_init_args),
+      cmocka_unit_test(test_init_precedence),
+      cmocka_unit_test(test_init_bad),
+      cmocka_unit_test(test_backends_list),
+      cmocka_unit_test(test_finalize_live_array),
+      cmocka_unit_test(test_array_create),
+      cmocka_unit_test(test_array_bad),
+      cmocka_unit_test(test_array_wrap),
+      cmocka_unit_test(test_npy_roundtrip),
+      cmocka_unit_test(test_npy_versions_and_refusals),
+      cmocka_unit_test(test_map_values),
+      cmocka_unit_test(test_map_into_existing),
+      cmocka_unit_test(test_map_bad),
+      cmocka_unit_test(test_map_empty),
+      cmocka_unit_test(test_map_failures),
+      cmocka_unit_test(test_inline_rule),
+      cmocka_unit_test(test_reduce_exact),
+      cmocka_unit_test(test_reduce_identity_and_complex),
+      cmocka_unit_test(test_reduce_same_bits),
+      cmocka_unit_test(test_fold_matches_reduce),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
