@@ -6,6 +6,7 @@
 #define PARKIT_KERNELS_H
 
 #include <parkit.h>
+#include <parkit/fft.h>
 
 #ifdef __cplusplus
 extern "C" {

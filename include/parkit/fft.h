@@ -1,0 +1,102 @@
+/*
+ * parkit's FFT kernels: fft2, ifft2, rfft2, irfft2 and autocorr2d.
+ *
+ * Each pk_kernel_* function returns a static table that lives as long as the
+ * program; pass it to pk_map, pk_map_reduce.  Items are 2-D (the input
+ * array is batch x h x w); a 1-D or empty item (h or w = 0) is refused with
+ * PK_ESHAPE, as is one FFTW cannot index (h * w > INT_MAX).
+ *
+ * Plans: the kernels share one cache of FFTW plans, made once per transform
+ * kind and shape and kept for the process (made in the kernel's prepare
+ * step, or on first use).  The planner's rigor comes from
+ * pk_fft_set_planner, else from the environment variable
+ * PARKIT_FFTW_PLANNER=estimate|measure|patient|exhaustive, else measure.
+ * If PARKIT_FFTW_WISDOM names a file, wisdom is read from it before the
+ * first plan (a missing or bad file is ignored) and written back, replacing
+ * it atomically, after every new plan.  Plans measured separately in
+ * separate processes may differ, and so may the last bits of their
+ * results: to get the same bits from every worker, use the estimate
+ * planner or a wisdom file made beforehand.
+ *
+ * FFTW's planner is not thread-safe: a program that plans with FFTW itself
+ * must not do so while a map of these kernels runs.
+ */
+#ifndef PARKIT_FFT_H
+#define PARKIT_FFT_H
+
+#include <parkit.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * fft2: h x w float64 or complex128 item -> h x w complex128, as
+ * numpy.fft.fft2 (unnormalised, e^{-2 pi i (jk/h + lm/w)}).  Real items take
+ * FFTW's real-to-complex transform; the other half of the spectrum is filled
+ * by Hermitian symmetry.
+ */
+const pk_kernel *pk_kernel_fft2(void);
+
+/* ifft2: the inverse, scaled by 1 / (h w), as numpy.fft.ifft2; items as
+ * fft2. */
+const pk_kernel *pk_kernel_ifft2(void);
+
+/*
+ * rfft2: h x w float64 item -> h x (w/2 + 1) complex128, as
+ * numpy.fft.rfft2.  Complex items are refused with PK_EDTYPE.
+ */
+const pk_kernel *pk_kernel_rfft2(void);
+
+/*
+ * irfft2: h x wc complex128 item -> h x w float64 with w = 2 (wc - 1), as
+ * numpy.fft.irfft2 with its default (even) output width; scaled by
+ * 1 / (h w).  The input is taken as the half spectrum of a real array: the
+ * imaginary parts that Hermitian symmetry makes zero are ignored.
+ * wc < 2 is refused with PK_ESHAPE, real items with PK_EDTYPE.
+ */
+const pk_kernel *pk_kernel_irfft2(void);
+
+typedef enum pk_autocorr_method {
+  PK_AUTOCORR_AUTO = 0, /* the cheaper of the two by a cost model */
+  PK_AUTOCORR_DIRECT,   /* sums of products, half the lags, then mirrored */
+  PK_AUTOCORR_FFT       /* zero-padded real FFT, |X|^2, inverse FFT */
+} pk_autocorr_method;
+
+/*
+ * autocorr2d: h x w float64 item a -> (2h - 1) x (2w - 1) float64 r, as
+ * scipy.signal.correlate2d(a, a) (mode 'full', boundary 'fill'):
+ *   r[i][j] = sum_{p,q} a[p][q] a[p + i - (h-1)][q + j - (w-1)],
+ * terms outside a being zero.  r is exactly symmetric under a 180 degree
+ * rotation.  Returns NULL for an unknown method.  Complex items are refused
+ * with PK_EDTYPE.
+ *
+ * Accuracy, with u = 2^-53, S = sum a^2 (= r[h-1][w-1]), N1 = sum |a|:
+ * - direct: |error| <= h w u S per entry (a dot product of <= h w terms);
+ *   exact when every a is an integer and S <= 2^53.
+ * - fft, on an H x W grid (the smallest 2^a 3^b 5^c 7^d sizes >= 2h - 1,
+ *   2w - 1): |error| <= about E = 32 u max(1, log2(H W)) N1 sqrt(S) per
+ *   entry, usually far less.  When every a is an integer and E < 1/2, the
+ *   result is rounded to integers and so is exact, like the direct one.
+ */
+const pk_kernel *pk_kernel_autocorr2d(pk_autocorr_method method);
+
+typedef enum pk_fft_planner {
+  PK_FFT_ESTIMATE = 1,  /* FFTW_ESTIMATE: fast planning, same plan anywhere */
+  PK_FFT_MEASURE,       /* FFTW_MEASURE: times candidates (the default) */
+  PK_FFT_PATIENT,       /* FFTW_PATIENT */
+  PK_FFT_EXHAUSTIVE     /* FFTW_EXHAUSTIVE */
+} pk_fft_planner;
+
+/*
+ * pk_fft_set_planner - the rigor of plans made from now on in this process
+ * (plans already made are kept).  Overrides PARKIT_FFTW_PLANNER.  Call it
+ * before the workers start (fork and mpi backends: in each process).  Not
+ * collective.  Errors: PK_EINVAL (unknown planner).
+ */
+pk_status pk_fft_set_planner(pk_fft_planner planner);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PARKIT_FFT_H */

@@ -1,0 +1,51 @@
+/*
+ * The FFTW plan cache shared by the FFT kernels (internal).
+ *
+ * A plan is made once per (kind, n0, n1) and kept for the life of the
+ * process.  Every plan is out of place, for contiguous C-order arrays that
+ * fftw_alignment_of reports as aligned (0): a caller whose array is not
+ * aligned copies it into aligned scratch first, so that an item gives the
+ * same bits wherever it lies in memory.  Plans are executed with the
+ * new-array functions (fftw_execute_dft, _r2c, _c2r), which are thread-safe;
+ * planning is serialised by one mutex, held across fork() so that a child
+ * never inherits it locked.
+ */
+#ifndef PK_FFTPLAN_H
+#define PK_FFTPLAN_H
+
+#include <fftw3.h>
+#include <parkit.h>
+
+typedef enum pk__fft_kind {
+  PK__FFT_FWD,     /* complex n0 x n1 -> complex n0 x n1, e^{-i} */
+  PK__FFT_BWD,     /* complex n0 x n1 -> complex n0 x n1, e^{+i}, unscaled */
+  PK__FFT_R2C,     /* real n0 x n1 -> complex n0 x (n1/2+1) */
+  PK__FFT_R2C_FULL,/* as R2C, written into rows of n1 complex (fft2 layout) */
+  PK__FFT_C2R      /* complex n0 x (n1/2+1) -> real n0 x n1; destroys input */
+} pk__fft_kind;
+
+/*
+ * The plan for kind and shape n0 x n1 (each >= 1, n0 * n1 <= INT_MAX), made
+ * now if it is not cached yet.  Thread-safe.  Errors: PK_ENOMEM (planning
+ * buffers), PK_EKERNEL (FFTW made no plan).
+ */
+pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, fftw_plan *plan);
+
+/* 1 if p may be passed to a cached plan. */
+int pk__fft_aligned(const void *p);
+
+/*
+ * Destroy every cached plan and FFTW's own memory (fftw_cleanup), for tests
+ * and valgrind.  No plan may be executing or being made meanwhile.
+ */
+void pk__fft_cache_clear(void);
+
+/*
+ * The accumulated wisdom as a string (free with free(); NULL on failure),
+ * and import of such a string (PK_EINVAL if FFTW refuses it).  For a backend
+ * that wants every process to use the plans the first one measured.
+ */
+char *pk__fft_wisdom_get(void);
+pk_status pk__fft_wisdom_put(const char *s);
+
+#endif /* PK_FFTPLAN_H */

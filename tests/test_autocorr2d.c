@@ -1,0 +1,265 @@
+/* autocorr2d through its kernel tables, against a naive quadruple loop and
+ * a scipy.signal.correlate2d result. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <parkit/fft.h>
+#include "fftplan.h"
+
+enum { AUTO = PK_AUTOCORR_AUTO, DIRECT = PK_AUTOCORR_DIRECT,
+       FFT = PK_AUTOCORR_FFT };
+
+static void *zalloc(size_t n) {
+  void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+  assert_non_null(p);
+  memset(p, 0, (n + 63) / 64 * 64 + 64);
+  return p;
+}
+
+/* r = autocorr2d of the n items h x w at a, by method m, items [lo, hi). */
+static void run(int m, const double *a, size_t h, size_t w, size_t lo,
+                size_t hi, double *r) {
+  const pk_kernel *k = pk_kernel_autocorr2d((pk_autocorr_method)m);
+  pk_item in = {.dtype = PK_F64, .ndim = 2, .shape = {h, w}}, out;
+  char msg[256] = "";
+  size_t bad = 0, sb;
+  void *scr = NULL;
+
+  assert_non_null(k);
+  assert_int_equal(k->shape(k, &in, &out, msg, sizeof msg), PK_OK);
+  assert_int_equal(out.dtype, PK_F64);
+  assert_int_equal(out.ndim, 2);
+  assert_int_equal(out.shape[0], 2 * h - 1);
+  assert_int_equal(out.shape[1], 2 * w - 1);
+  assert_int_equal(k->prepare(k, &in), PK_OK);
+  sb = k->scratch(k, &in);
+  if (sb)
+    scr = zalloc(sb);
+  pk_task t = {.in = (const char *)a, .out = (char *)r,
+               .in_stride = h * w * 8,
+               .out_stride = (2 * h - 1) * (2 * w - 1) * 8, .in_item = in,
+               .out_item = out, .scratch = scr};
+  assert_int_equal(k->run(k, &t, lo, hi, &bad), PK_OK);
+  free(scr);
+}
+
+/* r[i][j] = sum_{p,q} a[p][q] a[p + i - (h-1)][q + j - (w-1)]. */
+static void naive(const double *a, size_t h, size_t w, double *r) {
+  long H = (long)h, W = (long)w;
+  for (long i = 0; i < 2 * H - 1; i++)
+    for (long j = 0; j < 2 * W - 1; j++) {
+      double s = 0;
+      for (long p = 0; p < H; p++)
+        for (long q = 0; q < W; q++) {
+          long pp = p + i - (H - 1), qq = q + j - (W - 1);
+          if (pp >= 0 && pp < H && qq >= 0 && qq < W)
+            s += a[p * W + q] * a[pp * W + qq];
+        }
+      r[i * (2 * W - 1) + j] = s;
+    }
+}
+
+static void naive_int(const int64_t *a, size_t h, size_t w, int64_t *r) {
+  long H = (long)h, W = (long)w;
+  for (long i = 0; i < 2 * H - 1; i++)
+    for (long j = 0; j < 2 * W - 1; j++) {
+      int64_t s = 0;
+      for (long p = 0; p < H; p++)
+        for (long q = 0; q < W; q++) {
+          long pp = p + i - (H - 1), qq = q + j - (W - 1);
+          if (pp >= 0 && pp < H && qq >= 0 && qq < W)
+            s += a[p * W + q] * a[pp * W + qq];
+        }
+      r[i * (2 * W - 1) + j] = s;
+    }
+}
+
+static const size_t sizes[][2] = {{1, 1}, {1, 6}, {6, 1}, {2, 2}, {3, 4},
+                                  {5, 3}, {8, 8}, {13, 7}, {4, 17}};
+#define NSIZES (sizeof sizes / sizeof *sizes)
+
+static void check_symmetric(const double *r, size_t h, size_t w) {
+  size_t R = 2 * h - 1, C = 2 * w - 1;
+  for (size_t i = 0; i < R; i++)
+    for (size_t j = 0; j < C; j++)
+      assert_true(r[i * C + j] == r[(R - 1 - i) * C + (C - 1 - j)]);
+}
+
+static void test_real(void **state) {
+  (void)state;
+  const size_t n = 3;
+  for (size_t s = 0; s < NSIZES; s++) {
+    size_t h = sizes[s][0], w = sizes[s][1], no = (2 * h - 1) * (2 * w - 1);
+    double *a = zalloc(n * h * w * 8), *ref = zalloc(no * 8);
+    double *r[3] = {zalloc(n * no * 8), zalloc(n * no * 8),
+                    zalloc(n * no * 8)};
+    for (size_t i = 0; i < n * h * w; i++)
+      a[i] = 2.0 * rand() / RAND_MAX - 1.0 + 0.125;
+    for (int m = 0; m < 3; m++)
+      run(m, a, h, w, 0, n, r[m]);
+    for (size_t i = 0; i < n; i++) {
+      double s2 = 0;
+      naive(a + i * h * w, h, w, ref);
+      for (size_t e = 0; e < h * w; e++)
+        s2 += a[i * h * w + e] * a[i * h * w + e];
+      for (int m = 0; m < 3; m++) {
+        check_symmetric(r[m] + i * no, h, w);
+        for (size_t e = 0; e < no; e++)
+          if (fabs(r[m][i * no + e] - ref[e]) > 1e-13 * s2)
+            fail_msg("method %d %zux%zu item %zu elt %zu: %.17g vs %.17g", m,
+                     h, w, i, e, r[m][i * no + e], ref[e]);
+      }
+    }
+    for (int m = 0; m < 3; m++)
+      free(r[m]);
+    free(a);
+    free(ref);
+  }
+}
+
+static void test_integers(void **state) {
+  (void)state;
+  for (size_t s = 0; s < NSIZES + 1; s++) {
+    size_t h = s < NSIZES ? sizes[s][0] : 40;
+    size_t w = s < NSIZES ? sizes[s][1] : 50;
+    size_t no = (2 * h - 1) * (2 * w - 1);
+    double *a = zalloc(h * w * 8), *r = zalloc(no * 8);
+    int64_t *ai = zalloc(h * w * 8), *ref = zalloc(no * 8);
+    for (size_t e = 0; e < h * w; e++) {
+      ai[e] = rand() % 2001 - 1000;
+      a[e] = (double)ai[e];
+    }
+    naive_int(ai, h, w, ref);
+    for (int m = 0; m < 3; m++) {
+      run(m, a, h, w, 0, 1, r);
+      for (size_t e = 0; e < no; e++)
+        if (r[e] != (double)ref[e])
+          fail_msg("method %d %zux%zu elt %zu: %.17g vs %lld", m, h, w, e,
+                   r[e], (long long)ref[e]);
+      check_symmetric(r, h, w);
+    }
+    free(a);
+    free(r);
+    free(ai);
+    free(ref);
+  }
+}
+
+/* scipy.signal.correlate2d(a, a) for this a, from scipy 1.10. */
+static void test_scipy(void **state) {
+  (void)state;
+  const double a[3][4] = {{-3, -4, -1, 1}, {-1, 2, -2, 1}, {2, 4, -1, -5}};
+  const double want[5][7] = {{15, 23, -3, -26, -13, 2, 2},
+                             {2, -7, 5, 1, -5, 3, 1},
+                             {-14, -19, 16, 83, 16, -19, -14},
+                             {1, 3, -5, 1, 5, -7, 2},
+                             {2, 2, -13, -26, -3, 23, 15}};
+  double r[5][7];
+  for (int m = 0; m < 3; m++) {
+    memset(r, 0, sizeof r);
+    run(m, &a[0][0], 3, 4, 0, 1, &r[0][0]);
+    assert_memory_equal(r, want, sizeof r);
+  }
+}
+
+/* Large integers: the FFT result is not rounded, but still close. */
+static void test_large(void **state) {
+  (void)state;
+  size_t h = 20, w = 30, no = (2 * h - 1) * (2 * w - 1);
+  double *a = zalloc(h * w * 8), *r = zalloc(no * 8), *ref = zalloc(no * 8);
+  for (size_t e = 0; e < h * w; e++)
+    a[e] = (double)(rand() % 2000000) + 1e9;
+  run(DIRECT, a, h, w, 0, 1, ref);
+  run(FFT, a, h, w, 0, 1, r);
+  for (size_t e = 0; e < no; e++)
+    assert_true(fabs(r[e] - ref[e]) <= 1e-12 * ref[no / 2]);
+  free(a);
+  free(r);
+  free(ref);
+}
+
+static void test_bits(void **state) {
+  (void)state;
+  size_t h = 7, w = 5, n = 6, no = (2 * h - 1) * (2 * w - 1);
+  double *a = zalloc(n * h * w * 8), *r1 = zalloc(n * no * 8),
+         *r2 = zalloc(n * no * 8);
+  for (size_t i = 0; i < n * h * w; i++)
+    a[i] = 1.0 * rand() / RAND_MAX;
+  for (int m = 0; m < 3; m++) {
+    run(m, a, h, w, 0, n, r1);
+    for (size_t i = 0; i < n; i++)
+      run(m, a, h, w, i, i + 1, r2);
+    assert_memory_equal(r1, r2, n * no * 8);
+  }
+  free(a);
+  free(r1);
+  free(r2);
+}
+
+static void test_auto(void **state) {
+  (void)state;
+  const pk_kernel *k = pk_kernel_autocorr2d(PK_AUTOCORR_AUTO);
+  pk_item small = {.dtype = PK_F64, .ndim = 2, .shape = {3, 3}};
+  pk_item big = {.dtype = PK_F64, .ndim = 2, .shape = {100, 100}};
+  assert_int_equal(k->scratch(k, &small), 0);
+  assert_true(k->scratch(k, &big) > 0);
+  for (int m = 1; m < 3; m++) {
+    const pk_kernel *km = pk_kernel_autocorr2d((pk_autocorr_method)m);
+    assert_true(k->cost(k, &small) <= km->cost(km, &small));
+    assert_true(k->cost(k, &big) <= km->cost(km, &big));
+  }
+  assert_null(pk_kernel_autocorr2d((pk_autocorr_method)3));
+  assert_null(pk_kernel_autocorr2d((pk_autocorr_method)-1));
+}
+
+static void expect_refused(pk_dtype t, int ndim, size_t h, size_t w,
+                           pk_status want) {
+  for (int m = 0; m < 3; m++) {
+    const pk_kernel *k = pk_kernel_autocorr2d((pk_autocorr_method)m);
+    pk_item in = {.dtype = t, .ndim = ndim, .shape = {h, w}}, out;
+    char msg[256] = "";
+    assert_int_equal(k->shape(k, &in, &out, msg, sizeof msg), want);
+    assert_non_null(strstr(msg, k->name));
+  }
+}
+
+static void test_bad_input(void **state) {
+  (void)state;
+  expect_refused(PK_C128, 2, 4, 4, PK_EDTYPE);
+  expect_refused(PK_F64, 1, 4, 0, PK_ESHAPE);
+  expect_refused(PK_F64, 3, 4, 4, PK_ESHAPE);
+  expect_refused(PK_F64, 2, 0, 4, PK_ESHAPE);
+  expect_refused(PK_F64, 2, 4, 0, PK_ESHAPE);
+  expect_refused(PK_F64, 2, SIZE_MAX / 2, 3, PK_EOVERFLOW);
+  /* FFT sizes beyond FFTW's int: only the fft method refuses. */
+  const pk_kernel *k = pk_kernel_autocorr2d(PK_AUTOCORR_FFT);
+  pk_item in = {.dtype = PK_F64, .ndim = 2, .shape = {1 << 16, 1 << 16}}, out;
+  char msg[256] = "";
+  assert_int_equal(k->shape(k, &in, &out, msg, sizeof msg), PK_ESHAPE);
+  assert_true(strlen(msg) > 0);
+  k = pk_kernel_autocorr2d(PK_AUTOCORR_AUTO);
+  assert_int_equal(k->shape(k, &in, &out, msg, sizeof msg), PK_OK);
+}
+
+static int teardown(void **state) {
+  (void)state;
+  pk__fft_cache_clear();
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_real),  cmocka_unit_test(test_integers),
+      cmocka_unit_test(test_scipy), cmocka_unit_test(test_large),
+      cmocka_unit_test(test_bits),  cmocka_unit_test(test_auto),
+      cmocka_unit_test(test_bad_input),
+  };
+  return cmocka_run_group_tests(tests, NULL, teardown);
+}

@@ -1,0 +1,432 @@
+/* fft2, ifft2, rfft2, irfft2 through their kernel tables, against a naive
+ * DFT and closed forms computed here. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <complex.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <parkit/fft.h>
+#include "fftplan.h"
+
+static const double PI = 3.14159265358979323846;
+
+typedef struct job {
+  const pk_kernel *k;
+  pk_item in, out;
+  size_t n, inb, outb;
+  char *src, *dst; /* n items each, 64-byte aligned */
+} job;
+
+static size_t esize(pk_dtype t) { return t == PK_C128 ? 16 : 8; }
+
+static size_t item_bytes(const pk_item *it) {
+  size_t b = esize(it->dtype);
+  for (int i = 0; i < it->ndim; i++)
+    b *= it->shape[i];
+  return b;
+}
+
+static void *zalloc(size_t n) {
+  void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+  assert_non_null(p);
+  memset(p, 0, (n + 63) / 64 * 64 + 64);
+  return p;
+}
+
+/* A job of n items of h x w dtype, input filled by the caller. */
+static void job_init(job *j, const pk_kernel *k, pk_dtype t, size_t h,
+                     size_t w, size_t n) {
+  char msg[256] = "";
+  memset(j, 0, sizeof *j);
+  j->k = k;
+  j->in = (pk_item){.dtype = t, .ndim = 2, .shape = {h, w}};
+  assert_int_equal(k->shape(k, &j->in, &j->out, msg, sizeof msg), PK_OK);
+  j->n = n;
+  j->inb = item_bytes(&j->in);
+  j->outb = item_bytes(&j->out);
+  j->src = zalloc(n * j->inb);
+  j->dst = zalloc(n * j->outb);
+}
+
+static void job_free(job *j) {
+  free(j->src);
+  free(j->dst);
+}
+
+/* Run items [lo, hi) with the input at src + off bytes (a misaligned
+ * copy when off != 0) and fresh scratch, or none. */
+static void job_run(job *j, size_t lo, size_t hi, size_t off, int noscratch) {
+  size_t sb = j->k->scratch ? j->k->scratch(j->k, &j->in) : 0, bad = 0;
+  char *in = j->src, *buf = NULL, *scr = NULL;
+  if (off) {
+    buf = zalloc(j->n * j->inb + off);
+    memcpy(buf + off, j->src, j->n * j->inb);
+    in = buf + off;
+  }
+  if (sb && !noscratch)
+    scr = zalloc(sb);
+  pk_task t = {.in = in, .out = j->dst, .in_stride = j->inb,
+               .out_stride = j->outb, .in_item = j->in, .out_item = j->out,
+               .first = 0, .scratch = scr};
+  if (j->k->prepare)
+    assert_int_equal(j->k->prepare(j->k, &j->in), PK_OK);
+  assert_int_equal(j->k->run(j->k, &t, lo, hi, &bad), PK_OK);
+  free(scr);
+  free(buf);
+}
+
+static double rnd(void) { return 2.0 * rand() / RAND_MAX - 1.0; }
+
+static void fill(job *j) {
+  double *x = (double *)j->src;
+  for (size_t i = 0; i < j->n * j->inb / 8; i++)
+    x[i] = rnd();
+}
+
+/* X[k][l] = sum x[p][q] e^{sign 2 pi i (kp/h + lq/w)}, exact phases. */
+static void dft(const double *x, int cplx, size_t h, size_t w, int sign,
+                double complex *X) {
+  for (size_t k = 0; k < h; k++)
+    for (size_t l = 0; l < w; l++) {
+      double complex s = 0;
+      for (size_t p = 0; p < h; p++)
+        for (size_t q = 0; q < w; q++) {
+          double ph = (double)(k * p % h) / h + (double)(l * q % w) / w;
+          double complex v = cplx ? x[2 * (p * w + q)] +
+                                        I * x[2 * (p * w + q) + 1]
+                                  : x[p * w + q];
+          s += v * cexp(sign * 2 * PI * I * ph);
+        }
+      X[k * w + l] = s;
+    }
+}
+
+static double l1(const double *x, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++)
+    s += fabs(x[i]);
+  return s;
+}
+
+static const size_t sizes[][2] = {{1, 1}, {1, 7}, {7, 1}, {2, 2}, {3, 3},
+                                  {4, 6}, {7, 5}, {5, 7}, {8, 8}, {9, 10},
+                                  {16, 3}, {11, 13}};
+#define NSIZES (sizeof sizes / sizeof *sizes)
+
+static void check_dft(const pk_kernel *k, pk_dtype t, int sign, int inv) {
+  for (size_t s = 0; s < NSIZES; s++) {
+    size_t h = sizes[s][0], w = sizes[s][1], hw = h * w;
+    double complex *X = malloc(hw * sizeof *X);
+    job j;
+    job_init(&j, k, t, h, w, 3);
+    fill(&j);
+    job_run(&j, 0, j.n, 0, 0);
+    for (size_t i = 0; i < j.n; i++) {
+      const double *x = (const double *)(j.src + i * j.inb);
+      const double *y = (const double *)(j.dst + i * j.outb);
+      double tol = 1e-13 * (1 + l1(x, j.inb / 8)) / (inv ? hw : 1);
+      dft(x, t == PK_C128, h, w, sign, X);
+      for (size_t e = 0; e < hw; e++) {
+        double complex ref = inv ? X[e] / hw : X[e];
+        if (fabs(y[2 * e] - creal(ref)) > tol ||
+            fabs(y[2 * e + 1] - cimag(ref)) > tol)
+          fail_msg("%s %zux%zu dtype %d item %zu elt %zu: %g%+gi vs %g%+gi",
+                   k->name, h, w, (int)t, i, e, y[2 * e], y[2 * e + 1],
+                   creal(ref), cimag(ref));
+      }
+    }
+    job_free(&j);
+    free(X);
+  }
+}
+
+static void test_fft2_naive(void **state) {
+  (void)state;
+  check_dft(pk_kernel_fft2(), PK_F64, -1, 0);
+  check_dft(pk_kernel_fft2(), PK_C128, -1, 0);
+  check_dft(pk_kernel_ifft2(), PK_F64, 1, 1);
+  check_dft(pk_kernel_ifft2(), PK_C128, 1, 1);
+}
+
+static void test_closed_forms(void **state) {
+  (void)state;
+  const size_t h = 6, w = 10, k0 = 2, l0 = 7;
+  job j;
+
+  /* delta -> all ones */
+  job_init(&j, pk_kernel_fft2(), PK_F64, h, w, 1);
+  ((double *)j.src)[0] = 1;
+  job_run(&j, 0, 1, 0, 0);
+  for (size_t e = 0; e < h * w; e++) {
+    assert_true(fabs(((double *)j.dst)[2 * e] - 1) < 1e-15);
+    assert_true(fabs(((double *)j.dst)[2 * e + 1]) < 1e-15);
+  }
+  /* constant c -> c h w at (0, 0), zero elsewhere */
+  for (size_t e = 0; e < h * w; e++)
+    ((double *)j.src)[e] = 2.5;
+  job_run(&j, 0, 1, 0, 0);
+  for (size_t e = 0; e < h * w; e++) {
+    double want = e == 0 ? 2.5 * h * w : 0;
+    assert_true(fabs(((double *)j.dst)[2 * e] - want) < 1e-12);
+    assert_true(fabs(((double *)j.dst)[2 * e + 1]) < 1e-12);
+  }
+  job_free(&j);
+  /* e^{2 pi i (k0 p/h + l0 q/w)} -> h w at (k0, l0) */
+  job_init(&j, pk_kernel_fft2(), PK_C128, h, w, 1);
+  for (size_t p = 0; p < h; p++)
+    for (size_t q = 0; q < w; q++) {
+      double ph = 2 * PI * ((double)(k0 * p % h) / h +
+                            (double)(l0 * q % w) / w);
+      ((double *)j.src)[2 * (p * w + q)] = cos(ph);
+      ((double *)j.src)[2 * (p * w + q) + 1] = sin(ph);
+    }
+  job_run(&j, 0, 1, 0, 0);
+  for (size_t p = 0; p < h; p++)
+    for (size_t q = 0; q < w; q++) {
+      double want = p == k0 && q == l0 ? (double)(h * w) : 0;
+      const double *y = (const double *)j.dst + 2 * (p * w + q);
+      assert_true(fabs(y[0] - want) < 1e-12);
+      assert_true(fabs(y[1]) < 1e-12);
+    }
+  job_free(&j);
+}
+
+static double maxabs(const double *x, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++)
+    m = fmax(m, fabs(x[i]));
+  return m;
+}
+
+static void test_roundtrip(void **state) {
+  (void)state;
+  for (size_t s = 0; s < NSIZES; s++) {
+    size_t h = sizes[s][0], w = sizes[s][1];
+    job f, b;
+    /* ifft2(fft2(x)) == x, complex x */
+    job_init(&f, pk_kernel_fft2(), PK_C128, h, w, 2);
+    fill(&f);
+    job_run(&f, 0, 2, 0, 0);
+    job_init(&b, pk_kernel_ifft2(), PK_C128, h, w, 2);
+    memcpy(b.src, f.dst, 2 * f.outb);
+    job_run(&b, 0, 2, 0, 0);
+    double m = maxabs((double *)f.src, 2 * f.inb / 8);
+    for (size_t e = 0; e < 2 * f.inb / 8; e++)
+      assert_true(fabs(((double *)b.dst)[e] - ((double *)f.src)[e]) <=
+                  1e-12 * m);
+    job_free(&f);
+    job_free(&b);
+    /* irfft2(rfft2(x)) == x, real x, even w */
+    if (w % 2)
+      continue;
+    job_init(&f, pk_kernel_rfft2(), PK_F64, h, w, 2);
+    fill(&f);
+    job_run(&f, 0, 2, 0, 0);
+    job_init(&b, pk_kernel_irfft2(), PK_C128, h, w / 2 + 1, 2);
+    assert_int_equal(b.out.shape[0], h);
+    assert_int_equal(b.out.shape[1], w);
+    memcpy(b.src, f.dst, 2 * f.outb);
+    job_run(&b, 0, 2, 0, 0);
+    m = maxabs((double *)f.src, 2 * f.inb / 8);
+    for (size_t e = 0; e < 2 * f.inb / 8; e++)
+      assert_true(fabs(((double *)b.dst)[e] - ((double *)f.src)[e]) <=
+                  1e-12 * m);
+    /* irfft2 leaves the caller's input alone */
+    assert_memory_equal(b.src, f.dst, 2 * f.outb);
+    job_free(&f);
+    job_free(&b);
+  }
+}
+
+static void test_rfft2_columns(void **state) {
+  (void)state;
+  for (size_t s = 0; s < NSIZES; s++) {
+    size_t h = sizes[s][0], w = sizes[s][1], wc = w / 2 + 1;
+    job f, r;
+    job_init(&f, pk_kernel_fft2(), PK_F64, h, w, 2);
+    job_init(&r, pk_kernel_rfft2(), PK_F64, h, w, 2);
+    assert_int_equal(r.out.shape[1], wc);
+    fill(&f);
+    memcpy(r.src, f.src, 2 * f.inb);
+    job_run(&f, 0, 2, 0, 0);
+    job_run(&r, 0, 2, 0, 0);
+    for (size_t i = 0; i < 2; i++)
+      for (size_t p = 0; p < h; p++)
+        for (size_t q = 0; q < wc; q++)
+          for (int c = 0; c < 2; c++) {
+            double a = ((double *)(f.dst + i * f.outb))[2 * (p * w + q) + c];
+            double b = ((double *)(r.dst + i * r.outb))[2 * (p * wc + q) + c];
+            assert_true(fabs(a - b) <= 1e-13 * (1 + h * w));
+          }
+    job_free(&f);
+    job_free(&r);
+  }
+}
+
+/* The same bits for a range at once, item by item, a misaligned input,
+ * and no scratch given. */
+static void test_bits(void **state) {
+  (void)state;
+  const pk_kernel *ks[] = {pk_kernel_fft2(), pk_kernel_ifft2(),
+                           pk_kernel_rfft2(), pk_kernel_irfft2()};
+  const size_t shp[][2] = {{7, 5}, {8, 8}, {3, 1}, {5, 6}};
+  for (size_t s = 0; s < 4; s++)
+    for (size_t ki = 0; ki < 4; ki++)
+      for (int t = PK_F64; t <= PK_C128; t++) {
+        const pk_kernel *k = ks[ki];
+        size_t h = shp[s][0], w = shp[s][1];
+        pk_item it = {.dtype = (pk_dtype)t, .ndim = 2, .shape = {h, w}}, o;
+        char msg[128];
+        if (k->shape(k, &it, &o, msg, sizeof msg) != PK_OK)
+          continue;
+        job j;
+        job_init(&j, k, (pk_dtype)t, h, w, 5);
+        fill(&j);
+        job_run(&j, 0, j.n, 0, 0);
+        char *all = malloc(j.n * j.outb);
+        memcpy(all, j.dst, j.n * j.outb);
+        memset(j.dst, 0, j.n * j.outb);
+        for (size_t i = 0; i < j.n; i++)
+          job_run(&j, i, i + 1, 0, 0);
+        assert_memory_equal(all, j.dst, j.n * j.outb);
+        memset(j.dst, 0, j.n * j.outb);
+        job_run(&j, 0, j.n, 8, 1);
+        assert_memory_equal(all, j.dst, j.n * j.outb);
+        free(all);
+        job_free(&j);
+      }
+}
+
+static void expect_refused(const pk_kernel *k, pk_dtype t, int ndim,
+                           size_t h, size_t w, pk_status want) {
+  pk_item in = {.dtype = t, .ndim = ndim, .shape = {h, w}}, out;
+  char msg[256] = "";
+  assert_int_equal(k->shape(k, &in, &out, msg, sizeof msg), want);
+  assert_true(strlen(msg) > 0);
+  assert_non_null(strstr(msg, k->name));
+}
+
+static void test_bad_input(void **state) {
+  (void)state;
+  const pk_kernel *ks[] = {pk_kernel_fft2(), pk_kernel_ifft2(),
+                           pk_kernel_rfft2(), pk_kernel_irfft2()};
+  for (int i = 0; i < 4; i++) {
+    pk_dtype t = i == 3 ? PK_C128 : PK_F64;
+    expect_refused(ks[i], t, 2, 0, 4, PK_ESHAPE);
+    expect_refused(ks[i], t, 2, 4, 0, PK_ESHAPE);
+    expect_refused(ks[i], t, 1, 4, 0, PK_ESHAPE);
+    expect_refused(ks[i], t, 3, 4, 4, PK_ESHAPE);
+    expect_refused(ks[i], t, 2, (size_t)1 << 20, (size_t)1 << 20, PK_ESHAPE);
+  }
+  expect_refused(pk_kernel_rfft2(), PK_C128, 2, 4, 4, PK_EDTYPE);
+  expect_refused(pk_kernel_irfft2(), PK_F64, 2, 4, 3, PK_EDTYPE);
+  expect_refused(pk_kernel_irfft2(), PK_C128, 2, 4, 1, PK_ESHAPE);
+  expect_refused(pk_kernel_fft2(), (pk_dtype)7, 2, 4, 4, PK_EDTYPE);
+  assert_int_equal(pk_fft_set_planner((pk_fft_planner)0), PK_EINVAL);
+  assert_int_equal(pk_fft_set_planner((pk_fft_planner)9), PK_EINVAL);
+}
+
+/* Plans made before fork() serve the child, which can also plan anew. */
+static void test_fork(void **state) {
+  (void)state;
+  job j;
+  job_init(&j, pk_kernel_fft2(), PK_C128, 6, 6, 1);
+  fill(&j);
+  job_run(&j, 0, 1, 0, 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    job c;
+    char *want = malloc(j.outb);
+    memcpy(want, j.dst, j.outb);
+    job_run(&j, 0, 1, 0, 0);
+    int bad = memcmp(want, j.dst, j.outb) != 0;
+    job_init(&c, pk_kernel_fft2(), PK_C128, 6, 9, 1);
+    job_run(&c, 0, 1, 0, 0);
+    job_free(&c);
+    job_free(&j);
+    free(want);
+    pk__fft_cache_clear(); /* valgrind follows the child too */
+    _exit(bad);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  job_free(&j);
+}
+
+/* Wisdom goes to PARKIT_FFTW_WISDOM and comes back after a clear. */
+static void test_wisdom(void **state) {
+  (void)state;
+  char path[] = "/tmp/pk_wisdomXXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  remove(path);
+  setenv("PARKIT_FFTW_WISDOM", path, 1);
+  pk__fft_cache_clear();
+  job j;
+  job_init(&j, pk_kernel_rfft2(), PK_F64, 12, 10, 1);
+  fill(&j);
+  job_run(&j, 0, 1, 0, 0);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  fclose(f);
+  char *s = pk__fft_wisdom_get();
+  assert_non_null(s);
+  assert_int_equal(pk__fft_wisdom_put(s), PK_OK);
+  free(s);
+  assert_int_equal(pk__fft_wisdom_put("no wisdom"), PK_EINVAL);
+  pk__fft_cache_clear();
+  job_run(&j, 0, 1, 0, 0);
+  unsetenv("PARKIT_FFTW_WISDOM");
+  remove(path);
+  job_free(&j);
+}
+
+/* Plans made by the estimate planner give the same transform. */
+static void test_planner(void **state) {
+  (void)state;
+  job j;
+  job_init(&j, pk_kernel_fft2(), PK_F64, 9, 14, 2);
+  fill(&j);
+  job_run(&j, 0, 2, 0, 0);
+  char *want = malloc(2 * j.outb);
+  memcpy(want, j.dst, 2 * j.outb);
+  pk__fft_cache_clear();
+  assert_int_equal(pk_fft_set_planner(PK_FFT_ESTIMATE), PK_OK);
+  job_run(&j, 0, 2, 0, 0);
+  for (size_t e = 0; e < 2 * j.outb / 8; e++)
+    assert_true(fabs(((double *)j.dst)[e] - ((double *)want)[e]) < 1e-12);
+  assert_int_equal(pk_fft_set_planner(PK_FFT_MEASURE), PK_OK);
+  pk__fft_cache_clear();
+  free(want);
+  job_free(&j);
+}
+
+static int teardown(void **state) {
+  (void)state;
+  pk__fft_cache_clear();
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fft2_naive),  cmocka_unit_test(test_closed_forms),
+      cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_rfft2_columns),
+      cmocka_unit_test(test_bits),        cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_fork),        cmocka_unit_test(test_wisdom),
+      cmocka_unit_test(test_planner),
+  };
+  return cmocka_run_group_tests(tests, NULL, teardown);
+}
