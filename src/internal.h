@@ -76,6 +76,22 @@ typedef struct pk__backend_ops {
   pk_status (*reduce)(pk_context *ctx, const pk_array *a, pk_op op,
                       double *result);
   int distributed;
+  /* mpi */
+  /* agree: called by the front end of a collective call at each point where
+     one process may fail alone (setup, prepare); returns the status every
+     process agreed on (the lowest failing rank's), with its message on every
+     process.  NULL: not needed (one process). */
+  pk_status (*agree)(pk_context *ctx, pk_status st);
+  /* fork, async */
+  /* wait: finish the job left pending by a map or apply made while
+     ctx->future was set, within timeout seconds (< 0: no limit); PK_ETIMEDOUT
+     leaves it pending.  apply: run fn(buf, size) in one worker (async when
+     ctx->future is set).  winit: run ctx->init_fn in every worker now.
+     NULL: the backend never leaves a job pending, runs everything here. */
+  pk_status (*wait)(pk_context *ctx, double timeout);
+  pk_status (*apply)(pk_context *ctx, pk_status (*fn)(void *, size_t),
+                     void *buf, size_t size);
+  pk_status (*winit)(pk_context *ctx);
 } pk__backend_ops;
 
 /*
@@ -115,6 +131,16 @@ struct pk_context {
   pk_stats stats;
   size_t *failed;
   size_t nfailed;
+  /* fork, async */
+  struct pk_future *future; /* set by pk_map_async while it runs pk_map */
+  void (*on_chunk)(void *arg, size_t lo, size_t hi); /* set by pk_map_each */
+  void *on_chunk_arg;
+  pk_status (*init_fn)(void *arg, size_t size, int worker);
+  void *init_arg;           /* the caller's, during pk_worker_init only:
+                               a backend that keeps it copies it */
+  size_t init_size;
+  unsigned long max_tasks;  /* chunks a fork worker runs before it is
+                               replaced; 0: no limit */
 };
 
 struct pk_array {
@@ -165,5 +191,20 @@ void pk__blas_set(int n);
 
 /* Cores this process may run on. */
 int pk__cores(void);
+
+/* mpi: parse the header of the .npy file at path (as pk_array_load_npy
+ * does, size checked); *data_at gets the byte offset of its data. */
+pk_status pk__npy_header(pk_context *ctx, const char *path, pk_dtype *dt,
+                         int *ndim, size_t *shape, long *data_at);
+
+/* fork, async */
+/* Complete the pending future f (made by pk_map_async or pk_apply_async)
+ * with status st, the failures in fails (taken: sorted, kept in f) and the
+ * message msg (NULL: made from fails); the backend calls it once. */
+struct pk_future;
+void pk__future_done(struct pk_future *f, pk_status st, pk__fails *fails,
+                     const char *msg);
+/* The backend took the job of ctx->future and completes it later. */
+void pk__future_pend(struct pk_future *f);
 
 #endif /* PK_INTERNAL_H */

@@ -249,3 +249,22 @@ pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
                      strerror(errno));
   return PK_OK;
 }
+
+pk_status pk__npy_header(pk_context *ctx, const char *path, pk_dtype *dt,
+                         int *ndim, size_t *shape, long *data_at) {
+  char *header = NULL;
+  pk_status st;
+  FILE *f = fopen(path, "rb");
+
+  if (f == NULL)
+    return pk__error(ctx, PK_EIO, "%s: %s", path, strerror(errno));
+  st = read_header(ctx, f, path, &header);
+  if (st == PK_OK)
+    st = parse_header(ctx, path, header, dt, ndim, shape);
+  free(header);
+  if (st == PK_OK)
+    st = check_size(ctx, f, path, *dt, *ndim, shape);
+  *data_at = ftell(f);
+  fclose(f);
+  return st;
+}
