@@ -129,11 +129,17 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   if (j->kernel->prepare != NULL && j->n > 0) {
     st = j->kernel->prepare(j->kernel, &j->task.in_item);
     if (st != PK_OK)
-      return pk__error(ctx, st, "%s: preparing the kernel failed: %s",
-                       j->kernel->name, pk_strerror(st));
+      pk__error(ctx, st, "%s: preparing the kernel failed: %s",
+                j->kernel->name, pk_strerror(st));
   }
+  /* A distributed backend: every process goes on, or none does. */
+  if (ctx->ops->agree != NULL)
+    st = ctx->ops->agree(ctx, st);
+  if (st != PK_OK)
+    return st;
 
-  if (j->n == 0) {
+  /* A process of a distributed backend with no items still takes part. */
+  if (j->n == 0 && !ctx->ops->distributed) {
     /* nothing to do */
   } else if (run_inline) {
     void *scratch = NULL;
@@ -268,6 +274,8 @@ pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
   if ((st = check_opts(ctx, opts)) != PK_OK)
     return st;
   st = setup(ctx, "pk_map", kernel, in, out, &j, &made);
+  if (ctx->ops->agree != NULL)
+    st = ctx->ops->agree(ctx, st);
   if (st != PK_OK)
     return st;
   return execute(ctx, &j, opts);
@@ -512,6 +520,8 @@ pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
   if (st == PK_OK)
     st = check_reduce(ctx, "pk_map_reduce", op, j.task.out_item.dtype,
                       result);
+  if (ctx->ops->agree != NULL)
+    st = ctx->ops->agree(ctx, st);
   if (st == PK_OK)
     st = execute(ctx, &j, opts);
   if (st == PK_OK) {

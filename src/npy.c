@@ -1,6 +1,8 @@
 /* NumPy .npy files: versions 1.0, 2.0, 3.0; '<f8' and '<c16'; C order. */
 #include "internal.h"
 
+#include <parkit/mpi.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -213,6 +215,9 @@ pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
   if (a == NULL || path == NULL)
     return pk__error(ctx, PK_EINVAL, "pk_array_save_npy: array and path "
                      "must not be NULL");
+  /* mpi: a distributed array is one file, each rank writing its block. */
+  if (a->distributed)
+    return pk_mpi_save_npy(ctx, a, path);
   len += (size_t)snprintf(shape, sizeof shape, "(");
   for (i = 0; i < a->ndim; i++)
     len += (size_t)snprintf(shape + len, sizeof shape - len, "%zu%s",

@@ -1,0 +1,181 @@
+/*
+ * parkit/mpi.h on every backend.  Compiled always: on a context that is not
+ * on the mpi backend there is one rank, and each call is its local meaning
+ * (scatter and gather copy), so one program runs on any backend.
+ */
+#include "internal.h"
+#include "mpi_internal.h"
+
+#include <parkit/mpi.h>
+
+#include <string.h>
+
+#ifdef PK_HAVE_MPI
+static int on_mpi(const pk_context *ctx) {
+  return ctx != NULL && ctx->ops == &pk__backend_mpi;
+}
+#endif
+
+int pk_mpi_rank(const pk_context *ctx) {
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx))
+    return pk__mpi_rank(ctx);
+#endif
+  (void)ctx;
+  return 0;
+}
+
+int pk_mpi_size(const pk_context *ctx) {
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx))
+    return pk__mpi_size(ctx);
+#endif
+  (void)ctx;
+  return 1;
+}
+
+pk_status pk_mpi_comm(pk_context *ctx, void *comm) {
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+  if (comm == NULL)
+    return pk__error(ctx, PK_EINVAL, "pk_mpi_comm: comm is NULL");
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx))
+    return pk__mpi_comm(ctx, comm);
+#endif
+  return pk__error(ctx, PK_EBACKEND, "pk_mpi_comm: the context is on the "
+                   "%s backend, not mpi", ctx->ops->name);
+}
+
+void pk_mpi_block(size_t count, int size, int rank, size_t *first,
+                  size_t *n) {
+  size_t p = size > 0 ? (size_t)size : 1, r = rank > 0 ? (size_t)rank : 0;
+  size_t q = count / p, extra = count % p;
+
+  if (r >= p)
+    r = p; /* past the last rank: an empty block at the end */
+  *first = r * q + (r < extra ? r : extra);
+  *n = r == p ? 0 : q + (r < extra);
+}
+
+int pk_array_distributed(const pk_array *a) { return a->distributed; }
+
+size_t pk_array_offset(const pk_array *a) {
+  return a->distributed ? a->offset : 0;
+}
+
+size_t pk_array_global(const pk_array *a) {
+  return a->distributed ? a->global : a->shape[0];
+}
+
+/* Start a call that makes *out. */
+static pk_status begin(pk_context *ctx, pk_array **out) {
+  if (ctx == NULL || out == NULL)
+    return PK_EINVAL;
+  *out = NULL;
+  pk__begin(ctx);
+  return PK_OK;
+}
+
+/* The one-rank meaning of scatter and gather: a copy. */
+static pk_status copy(pk_context *ctx, const char *fn, const pk_array *src,
+                      int root, pk_array **out) {
+  pk_status st;
+
+  if (root != 0 && !(root == -1 && strcmp(fn, "pk_mpi_gather") == 0))
+    return pk__error(ctx, PK_EINVAL, "%s: root %d is not a rank (there is "
+                     "one rank, 0)", fn, root);
+  if (src == NULL || src->ctx != ctx)
+    return pk__error(ctx, PK_EINVAL, "%s: the array is NULL or belongs to "
+                     "another context", fn);
+  st = pk__array_new(ctx, src->dtype, src->ndim, src->shape, out);
+  if (st == PK_OK && src->nbytes)
+    memcpy((*out)->data, src->data, src->nbytes);
+  return st;
+}
+
+pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
+                        const size_t *shape, pk_array **out) {
+  pk_status st = begin(ctx, out);
+
+  if (st != PK_OK)
+    return st;
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx))
+    return pk__mpi_create(ctx, dtype, ndim, shape, out);
+#endif
+  return pk__array_new(ctx, dtype, ndim, shape, out);
+}
+
+pk_status pk_mpi_scatter(pk_context *ctx, const pk_array *src, int root,
+                         pk_array **out) {
+  pk_status st = begin(ctx, out);
+
+  if (st != PK_OK)
+    return st;
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx))
+    return pk__mpi_scatter(ctx, src, root, 0, out);
+#endif
+  return copy(ctx, "pk_mpi_scatter", src, root, out);
+}
+
+pk_status pk_mpi_share(pk_context *ctx, const pk_array *src, int root,
+                       pk_array **out) {
+  pk_status st = begin(ctx, out);
+
+  if (st != PK_OK)
+    return st;
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx))
+    return pk__mpi_scatter(ctx, src, root, 1, out);
+#endif
+  return copy(ctx, "pk_mpi_share", src, root, out);
+}
+
+pk_status pk_mpi_gather(pk_context *ctx, const pk_array *a, int root,
+                        pk_array **out) {
+  pk_status st = begin(ctx, out);
+
+  if (st != PK_OK)
+    return st;
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx))
+    return pk__mpi_gather(ctx, a, root, out);
+#endif
+  return copy(ctx, "pk_mpi_gather", a, root, out);
+}
+
+pk_status pk_mpi_load_npy(pk_context *ctx, const char *path,
+                          pk_array **out) {
+  pk_status st = begin(ctx, out);
+
+  if (st != PK_OK)
+    return st;
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx)) {
+    if (path == NULL)
+      return pk__error(ctx, PK_EINVAL, "pk_mpi_load_npy: path is NULL");
+    return pk__mpi_load_npy(ctx, path, out);
+  }
+#endif
+  return pk_array_load_npy(ctx, path, out);
+}
+
+pk_status pk_mpi_save_npy(pk_context *ctx, const pk_array *a,
+                          const char *path) {
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+#ifdef PK_HAVE_MPI
+  if (on_mpi(ctx)) {
+    if (a == NULL || path == NULL || a->ctx != ctx)
+      return pk__error(ctx, PK_EINVAL, "pk_mpi_save_npy: the array and "
+                       "path must not be NULL, and the array must belong "
+                       "to this context");
+    return pk__mpi_save_npy(ctx, a, path);
+  }
+#endif
+  return pk_array_save_npy(ctx, a, path);
+}

@@ -1,0 +1,556 @@
+/*
+ * The mpi backend under mpirun (tests/mpi.sh runs it on 1 to 4 ranks):
+ * equality with serial, scatter/gather, the shared window, MPI-IO .npy,
+ * collective errors, reduce bits.  Rank 0 prints the failures of every
+ * rank's checks and "N passed, N failed"; every rank exits 1 if any check
+ * failed anywhere.
+ */
+#include <parkit.h>
+#include <parkit/kernels.h>
+#include <parkit/mpi.h>
+
+#include <mpi.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN 1
+#endif
+#endif
+
+static int npass, nfail, rank, size;
+static pk_context *ctx, *ser; /* the mpi context; a serial one */
+
+#define CHECK(c)                                                           \
+  do {                                                                     \
+    if (c)                                                                 \
+      npass++;                                                             \
+    else {                                                                 \
+      nfail++;                                                             \
+      fprintf(stderr, "rank %d: %s:%d: CHECK(%s) failed\n", rank,          \
+              __FILE__, __LINE__, #c);                                     \
+    }                                                                      \
+  } while (0)
+
+#define CHECK_OK(c, call)                                                  \
+  do {                                                                     \
+    pk_status s_ = (call);                                                 \
+    if (s_ == PK_OK)                                                       \
+      npass++;                                                             \
+    else {                                                                 \
+      nfail++;                                                             \
+      fprintf(stderr, "rank %d: %s:%d: %s: %s\n", rank, __FILE__,          \
+              __LINE__, #call, pk_errmsg(c));                              \
+    }                                                                      \
+  } while (0)
+
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+/* Doubles in [-1, 1) from a seed: the same on every rank. */
+static void fill(double *x, size_t n, uint64_t seed) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    x[i] = (double)(splitmix(&seed) >> 11) * 0x1p-52 - 1.0;
+}
+
+/* A whole array, made the same on every rank, on context c. */
+static pk_array *whole(pk_context *c, pk_dtype dt, int ndim,
+                       const size_t *shape, uint64_t seed) {
+  pk_array *a = NULL;
+  CHECK_OK(c, pk_array_create(c, dt, ndim, shape, &a));
+  if (a)
+    fill(pk_array_data(a), pk_array_nbytes(a) / 8, seed);
+  return a;
+}
+
+/* Does local array l hold items [offset, offset + n) of whole array w? */
+static int same_block(const pk_array *l, const pk_array *w) {
+  size_t ib = pk_array_dim(w, 0) ? pk_array_nbytes(w) / pk_array_dim(w, 0)
+                                 : 0;
+  if (pk_array_global(l) != pk_array_dim(w, 0))
+    return 0;
+  return pk_array_nbytes(l) == 0 ||
+         memcmp(pk_array_data(l),
+                (const char *)pk_array_data(w) + pk_array_offset(l) * ib,
+                pk_array_nbytes(l)) == 0;
+}
+
+static int same_bits(const pk_array *a, const pk_array *b) {
+  return a && b && pk_array_nbytes(a) == pk_array_nbytes(b) &&
+         (pk_array_nbytes(a) == 0 ||
+          memcmp(pk_array_data(a), pk_array_data(b), pk_array_nbytes(a)) ==
+              0);
+}
+
+/* ------------------------------------------------------------- kernels */
+
+typedef struct kdata {
+  size_t bad;          /* global item that fails */
+  int prepare_fails_on; /* rank whose prepare fails; -1: none */
+} kdata;
+
+static pk_status k_shape(const pk_kernel *k, const pk_item *in, pk_item *out,
+                         char *msg, size_t msglen) {
+  (void)k, (void)msg, (void)msglen;
+  out->dtype = PK_F64;
+  out->ndim = 0;
+  return in->dtype == PK_F64 ? PK_OK : PK_EDTYPE;
+}
+
+static pk_status k_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                       size_t hi, size_t *bad) {
+  const kdata *d = k->data;
+  size_t i, j, m = t->in_stride / 8;
+  for (i = lo; i < hi; i++) {
+    const double *x = (const double *)(t->in + i * t->in_stride);
+    double s = (double)(t->first + i);
+    if (t->first + i == d->bad) {
+      *bad = i;
+      return PK_EKERNEL;
+    }
+    for (j = 0; j < m; j++)
+      s += sin(x[j] * (double)(j + 1));
+    memcpy(t->out + i * t->out_stride, &s, sizeof s);
+  }
+  return PK_OK;
+}
+
+static pk_status k_prepare(const pk_kernel *k, const pk_item *in) {
+  const kdata *d = k->data;
+  (void)in;
+  return d->prepare_fails_on == rank ? PK_ESYS : PK_OK;
+}
+
+static kdata kd = {SIZE_MAX, -1};
+static const pk_kernel wave = {.name = "wave", .shape = k_shape,
+                               .run = k_run, .prepare = k_prepare,
+                               .data = &kd};
+
+/* --------------------------------------------------------------- tests */
+
+static void test_init(void) {
+  int r = -1, s = -1, init = 0;
+  MPI_Comm comm;
+  MPI_Initialized(&init);
+  CHECK(init);
+  CHECK(strcmp(pk_backend(ctx), "mpi") == 0);
+  CHECK_OK(ctx, pk_mpi_comm(ctx, &comm));
+  MPI_Comm_rank(comm, &r);
+  MPI_Comm_size(comm, &s);
+  CHECK(r == rank && s == size);
+  CHECK(pk_workers(ctx) >= 1);
+  CHECK(pk_mpi_rank(ser) == 0 && pk_mpi_size(ser) == 1);
+}
+
+static void test_block(void) {
+  size_t f, n, next = 0, count, most = 0, least = SIZE_MAX;
+  int r;
+  for (count = 0; count < 20; count++) {
+    next = 0, most = 0, least = SIZE_MAX;
+    for (r = 0; r < size; r++) {
+      pk_mpi_block(count, size, r, &f, &n);
+      if (f != next)
+        break;
+      next += n;
+      most = n > most ? n : most;
+      least = n < least ? n : least;
+    }
+    CHECK(r == size && next == count && most - least <= 1);
+  }
+}
+
+/* det on matrices scattered over the ranks, against serial, bit for bit. */
+static void test_det(size_t count, size_t n) {
+  size_t shape[3] = {count, n, n};
+  pk_array *w = whole(ctx, PK_F64, 3, shape, 7 + count);
+  pk_array *ws = NULL, *ref = NULL, *d = NULL, *l = NULL, *all = NULL;
+  pk_array *rep = NULL;
+  double sum = -1, rsum = -2, msum = -3;
+
+  if (w == NULL)
+    return;
+  CHECK_OK(ser, pk_array_wrap(ser, PK_F64, 3, shape, pk_array_data(w), &ws));
+  CHECK_OK(ser, pk_map(ser, pk_kernel_det(), ws, &ref, NULL));
+  CHECK_OK(ser, pk_reduce(ser, ref, PK_SUM, &rsum));
+
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? w : NULL, 0, &l));
+  CHECK(l && pk_array_distributed(l) && same_block(l, w));
+  CHECK_OK(ctx, pk_map(ctx, pk_kernel_det(), l, &d, NULL));
+  CHECK(d && pk_array_distributed(d) && pk_array_global(d) == count);
+  if (d && ref)
+    CHECK(same_block(d, ref));
+  CHECK_OK(ctx, pk_reduce(ctx, d, PK_SUM, &sum));
+  CHECK(memcmp(&sum, &rsum, sizeof sum) == 0);
+  CHECK_OK(ctx, pk_map_reduce(ctx, pk_kernel_det(), l, PK_SUM, &msum, NULL));
+  CHECK(memcmp(&msum, &rsum, sizeof sum) == 0);
+  CHECK_OK(ctx, pk_mpi_gather(ctx, d, -1, &all));
+  CHECK(same_bits(all, ref));
+
+  /* A replica: every rank computes a block, every rank gets all. */
+  CHECK_OK(ctx, pk_map(ctx, pk_kernel_det(), w, &rep, NULL));
+  CHECK(rep && !pk_array_distributed(rep) && same_bits(rep, ref));
+  sum = -1;
+  CHECK_OK(ctx, pk_reduce(ctx, rep, PK_SUM, &sum));
+  CHECK(memcmp(&sum, &rsum, sizeof sum) == 0);
+
+  pk_array_destroy(&ws);
+  pk_array_destroy(&ref);
+  pk_array_destroy(&w);
+  pk_array_destroy(&l);
+  pk_array_destroy(&d);
+  pk_array_destroy(&all);
+  pk_array_destroy(&rep);
+}
+
+static void test_scatter_gather(pk_dtype dt, size_t count, int root) {
+  size_t shape[3] = {count, 3, 2};
+  pk_array *w = whole(ctx, dt, 3, shape, 99 + count), *l = NULL, *g = NULL;
+
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == root ? w : NULL, root, &l));
+  CHECK(l && same_block(l, w) && pk_array_dtype(l) == dt);
+  CHECK_OK(ctx, pk_mpi_gather(ctx, l, size - 1 - root, &g));
+  if (rank == size - 1 - root)
+    CHECK(same_bits(g, w));
+  else
+    CHECK(g == NULL);
+  pk_array_destroy(&g);
+  CHECK_OK(ctx, pk_mpi_gather(ctx, l, -1, &g));
+  CHECK(same_bits(g, w));
+  pk_array_destroy(&g);
+  pk_array_destroy(&l);
+  pk_array_destroy(&w);
+}
+
+static void test_share(size_t count) {
+  size_t shape[3] = {count, 4, 4};
+  pk_array *w = whole(ctx, PK_F64, 3, shape, 5 + count), *l = NULL;
+  pk_array *d = NULL, *ref = NULL, *ws = NULL;
+  int root = size > 1 ? 1 : 0;
+
+  CHECK_OK(ctx, pk_mpi_share(ctx, rank == root ? w : NULL, root, &l));
+  CHECK(l && pk_array_distributed(l) && same_block(l, w));
+  CHECK_OK(ctx, pk_map(ctx, pk_kernel_det(), l, &d, NULL));
+  CHECK_OK(ser, pk_array_wrap(ser, PK_F64, 3, shape, pk_array_data(w), &ws));
+  CHECK_OK(ser, pk_map(ser, pk_kernel_det(), ws, &ref, NULL));
+  CHECK(d && ref && same_block(d, ref));
+  pk_array_destroy(&l); /* collective over the node */
+  pk_array_destroy(&d);
+  pk_array_destroy(&ref);
+  pk_array_destroy(&ws);
+  pk_array_destroy(&w);
+}
+
+static void test_npy(pk_dtype dt, size_t count) {
+  char path[256], path2[256];
+  size_t shape[2] = {count, 5};
+  pk_array *w = whole(ctx, dt, 2, shape, 1234 + count), *l = NULL;
+  pk_array *back = NULL, *plain = NULL;
+
+  /* Every rank must name the same file: rank 0's pid. */
+  int pid = (int)getpid();
+  MPI_Comm comm;
+  pk_mpi_comm(ctx, &comm);
+  MPI_Bcast(&pid, 1, MPI_INT, 0, comm);
+  snprintf(path, sizeof path, "/tmp/pk-test-mpi-%d-a.npy", pid);
+  snprintf(path2, sizeof path2, "/tmp/pk-test-mpi-%d-b.npy", pid);
+
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, w, 0, &l));
+  CHECK_OK(ctx, pk_mpi_save_npy(ctx, l, path));
+  CHECK_OK(ctx, pk_mpi_load_npy(ctx, path, &back));
+  CHECK(back && pk_array_distributed(back) && same_block(back, w));
+  if (rank == 0) { /* MPI-IO's file, read by the plain reader */
+    CHECK_OK(ser, pk_array_load_npy(ser, path, &plain));
+    CHECK(same_bits(plain, w));
+    pk_array_destroy(&plain);
+    CHECK_OK(ser, pk_array_save_npy(ser, w, path2));
+  }
+  pk_array_destroy(&back);
+  /* pk_array_save_npy's file, read distributed */
+  CHECK_OK(ctx, pk_mpi_load_npy(ctx, path2, &back));
+  CHECK(back && same_block(back, w));
+  pk_array_destroy(&back);
+  /* The plain writer on a distributed array: one file, by MPI-IO. */
+  CHECK_OK(ctx, pk_array_save_npy(ctx, l, path));
+  if (rank == 0) {
+    CHECK_OK(ser, pk_array_load_npy(ser, path, &plain));
+    CHECK(same_bits(plain, w));
+    pk_array_destroy(&plain);
+  }
+  MPI_Barrier(comm);
+  if (rank == 0) {
+    unlink(path);
+    unlink(path2);
+  }
+  pk_array_destroy(&l);
+  pk_array_destroy(&w);
+}
+
+static void test_npy_refused(void) {
+  static const char hdr[] = "{'descr': '<f4', 'fortran_order': False, "
+                            "'shape': (3,), }";
+  char path[256], buf[128];
+  pk_array *a = (pk_array *)1;
+  int pid = (int)getpid(), len = (int)sizeof hdr - 1;
+  MPI_Comm comm;
+  pk_status st;
+
+  pk_mpi_comm(ctx, &comm);
+  MPI_Bcast(&pid, 1, MPI_INT, 0, comm);
+  snprintf(path, sizeof path, "/tmp/pk-test-mpi-%d-f4.npy", pid);
+  if (rank == 0) {
+    FILE *f = fopen(path, "wb");
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (char)(len + 1);
+    buf[9] = 0;
+    fwrite(buf, 1, 10, f);
+    fwrite(hdr, 1, (size_t)len, f);
+    fputc('\n', f);
+    fwrite("\0\0\0\0\0\0\0\0\0\0\0\0", 1, 12, f);
+    fclose(f);
+  }
+  MPI_Barrier(comm);
+  st = pk_mpi_load_npy(ctx, path, &a);
+  CHECK(st == PK_EFORMAT && a == NULL);
+  CHECK(strstr(pk_errmsg(ctx), "rank 0") && strstr(pk_errmsg(ctx), "<f4"));
+  st = pk_mpi_load_npy(ctx, "/nonexistent/x.npy", &a);
+  CHECK(st == PK_EIO && a == NULL);
+  MPI_Barrier(comm);
+  if (rank == 0)
+    unlink(path);
+}
+
+/* A kernel that fails only on an item of the last rank: every rank gets
+ * the error, names that rank, and lists the item; nobody hangs. */
+static void test_errors(void) {
+  size_t shape[2] = {10, 3}, first, n, nf = 0;
+  int victim = size > 1 ? 1 : 0;
+  pk_array *w = whole(ctx, PK_F64, 2, shape, 3), *l = NULL, *o = NULL;
+  const size_t *failed;
+  char want[32];
+  pk_status st;
+  double r;
+
+  pk_mpi_block(10, size, victim, &first, &n);
+  kd.bad = first;
+  snprintf(want, sizeof want, "rank %d", victim);
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, w, 0, &l));
+  st = pk_map(ctx, &wave, l, &o, NULL);
+  CHECK(st == PK_EKERNEL);
+  CHECK(strstr(pk_errmsg(ctx), want) != NULL);
+  failed = pk_failed(ctx, &nf);
+  CHECK(nf == 1 && failed && failed[0] == first);
+  pk_array_destroy(&o);
+  /* The replicated path too. */
+  st = pk_map(ctx, &wave, w, &o, NULL);
+  CHECK(st == PK_EKERNEL && strstr(pk_errmsg(ctx), want) != NULL);
+  pk_array_destroy(&o);
+  st = pk_map_reduce(ctx, &wave, l, PK_SUM, &r, NULL);
+  CHECK(st == PK_EKERNEL);
+
+  /* prepare fails on one rank only: the same status everywhere. */
+  kd.bad = SIZE_MAX;
+  kd.prepare_fails_on = size - 1;
+  snprintf(want, sizeof want, "rank %d", size - 1);
+  st = pk_map(ctx, &wave, l, &o, NULL);
+  CHECK(st == PK_ESYS && strstr(pk_errmsg(ctx), want) != NULL);
+  pk_array_destroy(&o);
+  kd.prepare_fails_on = -1;
+
+  /* And all is well after. */
+  CHECK_OK(ctx, pk_map(ctx, &wave, l, &o, NULL));
+  CHECK(pk_failed(ctx, &nf) == NULL || nf == 0);
+  pk_array_destroy(&o);
+
+  /* Bad arguments on one rank only. */
+  st = pk_mpi_gather(ctx, rank == size - 1 ? NULL : l, 0, &o);
+  CHECK(st == PK_EINVAL && o == NULL && strstr(pk_errmsg(ctx), want));
+  pk_array_destroy(&l);
+  pk_array_destroy(&w);
+}
+
+/* pk_reduce on distributed arrays: the serial bits, every op, both dtypes. */
+static void test_reduce(pk_dtype dt, int ndim, size_t count, size_t inner) {
+  size_t shape[2] = {count, inner};
+  pk_array *w = whole(ctx, dt, ndim, shape, 77 + count + inner), *ws = NULL;
+  pk_array *l = NULL;
+  pk_op op;
+
+  CHECK_OK(ser, pk_array_wrap(ser, dt, ndim, shape, pk_array_data(w), &ws));
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, w, 0, &l));
+  for (op = PK_SUM; op <= PK_MAX; op++) {
+    double r[2] = {1, 2}, ref[2] = {3, 4}, rr[2] = {5, 6};
+    if (dt == PK_C128 && op >= PK_MIN)
+      break;
+    CHECK_OK(ser, pk_reduce(ser, ws, op, ref));
+    CHECK_OK(ctx, pk_reduce(ctx, l, op, r));
+    CHECK_OK(ctx, pk_reduce(ctx, w, op, rr)); /* a replica */
+    CHECK(memcmp(r, ref, (dt == PK_C128 ? 2 : 1) * sizeof *r) == 0);
+    CHECK(memcmp(rr, ref, (dt == PK_C128 ? 2 : 1) * sizeof *r) == 0);
+    if (memcmp(r, ref, sizeof *r) != 0)
+      fprintf(stderr, "rank %d: reduce op %d count %zu x %zu: %.17g vs "
+              "%.17g\n", rank, (int)op, count, inner, r[0], ref[0]);
+  }
+  pk_array_destroy(&l);
+  pk_array_destroy(&ws);
+  pk_array_destroy(&w);
+}
+
+static void test_create(void) {
+  size_t shape[2] = {7, 3}, f, n;
+  pk_array *a = NULL;
+  CHECK_OK(ctx, pk_mpi_create(ctx, PK_C128, 2, shape, &a));
+  pk_mpi_block(7, size, rank, &f, &n);
+  CHECK(a && pk_array_dim(a, 0) == n && pk_array_offset(a) == f &&
+        pk_array_global(a) == 7);
+  pk_array_destroy(&a);
+  CHECK(pk_mpi_create(ctx, PK_F64, 9, shape, &a) == PK_EINVAL && !a);
+}
+
+/* This process's address space in bytes, from /proc; 0 if unknown. */
+static size_t vm_size(void) {
+  char line[256];
+  size_t kb = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return kb * 1024;
+}
+
+/* An allocation that fails on the last rank only (its address space is
+ * capped): every rank gets PK_ENOMEM naming that rank, nothing leaks. */
+static void test_oom_one_rank(void) {
+  size_t block = (size_t)64 << 20, shape[2] = {(size_t)size, block / 8};
+  struct rlimit old, cap;
+  pk_array *a = (pk_array *)1;
+  char want[32];
+  int capped = 0;
+  pk_status st;
+
+  snprintf(want, sizeof want, "rank %d", size - 1);
+#ifdef ASAN
+  return; /* ASan ends the process when an allocation fails */
+#endif
+  if (rank == size - 1 && vm_size() && getrlimit(RLIMIT_AS, &old) == 0) {
+    cap = old;
+    cap.rlim_cur = vm_size() + block / 4;
+    capped = setrlimit(RLIMIT_AS, &cap) == 0;
+  }
+  st = pk_mpi_create(ctx, PK_F64, 2, shape, &a);
+  if (capped)
+    setrlimit(RLIMIT_AS, &old);
+  CHECK(st == PK_ENOMEM && a == NULL);
+  CHECK(strstr(pk_errmsg(ctx), want) != NULL);
+}
+
+/* A second context on a sub-communicator (even and odd ranks), while MPI
+ * is already running: its own ranks, its own reductions, and its
+ * pk_finalize leaves MPI running. */
+static void test_subcomm(void) {
+  MPI_Comm comm, sub;
+  pk_config cfg = {.backend = "mpi", .mpi_comm = &sub};
+  pk_context *c2 = NULL;
+  pk_array *a = NULL;
+  size_t shape[1] = {9001};
+  double r = 0, ref = 1;
+  int init = 0, want = (size + 1 - rank % 2) / 2;
+  pk_status st;
+
+  pk_mpi_comm(ctx, &comm);
+  MPI_Comm_split(comm, rank % 2, rank, &sub);
+  st = pk_init_config(&c2, NULL, NULL, &cfg);
+  CHECK(st == PK_OK);
+  if (st == PK_OK) {
+    pk_array *w = whole(c2, PK_F64, 1, shape, 42), *ws = NULL;
+    CHECK(pk_mpi_size(c2) == want && pk_mpi_rank(c2) == rank / 2);
+    CHECK_OK(c2, pk_mpi_scatter(c2, w, 0, &a));
+    CHECK_OK(c2, pk_reduce(c2, a, PK_SUM, &r));
+    CHECK_OK(ser, pk_array_wrap(ser, PK_F64, 1, shape, pk_array_data(w),
+                                &ws));
+    CHECK_OK(ser, pk_reduce(ser, ws, PK_SUM, &ref));
+    CHECK(memcmp(&r, &ref, sizeof r) == 0);
+    pk_array_destroy(&ws);
+    pk_array_destroy(&a);
+    pk_array_destroy(&w);
+    CHECK_OK(c2, pk_finalize(&c2));
+  }
+  MPI_Initialized(&init);
+  CHECK(init);
+  MPI_Comm_free(&sub);
+}
+
+int main(int argc, char **argv) {
+  pk_config cfg = {.backend = "mpi"}, scfg = {.backend = "serial"};
+  static const size_t counts[] = {0, 1, 2, 3, 5, 7, 17, 100, 1001};
+  int total[2], sums[2], i;
+  MPI_Comm comm;
+
+  if (pk_init_config(&ctx, &argc, &argv, &cfg) != PK_OK) {
+    fprintf(stderr, "test_mpi: pk_init: %s\n", pk_errmsg(ctx));
+    return 1;
+  }
+  if (pk_init_config(&ser, NULL, NULL, &scfg) != PK_OK)
+    return 1;
+  rank = pk_mpi_rank(ctx);
+  size = pk_mpi_size(ctx);
+
+  test_init();
+  test_block();
+  test_create();
+  for (i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
+    test_det(counts[i], i % 2 ? 3 : 6);
+  test_det(40, 20); /* LAPACK's path */
+  for (i = 0; i < 5; i++) {
+    test_scatter_gather(PK_F64, counts[i], i % size);
+    test_scatter_gather(PK_C128, counts[i + 2], size - 1);
+  }
+  test_share(0);
+  test_share(3);
+  test_share(101);
+  test_npy(PK_F64, 11);
+  test_npy(PK_C128, 2);
+  test_npy(PK_F64, 0);
+  test_npy_refused();
+  test_errors();
+  test_oom_one_rank();
+  test_subcomm();
+  test_reduce(PK_F64, 1, 0, 1);
+  test_reduce(PK_F64, 1, 1, 1);
+  test_reduce(PK_F64, 1, 4095, 1);
+  test_reduce(PK_F64, 1, 4097, 1);
+  test_reduce(PK_F64, 1, 3 * 4096 + 5, 1);
+  test_reduce(PK_F64, 2, 5, 3001);  /* ranks split mid-block */
+  test_reduce(PK_F64, 2, 7, 4096);
+  test_reduce(PK_F64, 2, 40, 1000);
+  test_reduce(PK_C128, 2, 9, 1500);
+  test_reduce(PK_C128, 1, 3, 1);
+
+  /* Every rank's verdict, on every rank. */
+  pk_mpi_comm(ctx, &comm);
+  total[0] = npass;
+  total[1] = nfail;
+  MPI_Allreduce(total, sums, 2, MPI_INT, MPI_SUM, comm);
+  if (rank == 0)
+    printf("test_mpi on %d rank%s x %d workers: %d passed, %d failed\n",
+           size, size > 1 ? "s" : "", pk_workers(ctx), npass, sums[1]);
+  pk_finalize(&ser);
+  if (pk_finalize(&ctx) != PK_OK)
+    return 1;
+  return sums[1] != 0;
+}
