@@ -1,0 +1,172 @@
+/*
+ * bench_dispatch: what it costs to hand work to a backend.
+ *
+ * For the fork and openmp backends, with 2 workers (or --workers=N):
+ *   - a warm pk_map of a trivial kernel over 1 item and over 1,000 items,
+ *     with inlining forced off (the dispatch itself) and with the default
+ *     inline rule (what a program gets);
+ *   - pk_init + pk_finalize of a pool (start and stop).
+ * Each figure is the median of many runs (and the fastest, which shows
+ * what a quiet machine does when other programs share the cores).  Targets (issue 3, fork):
+ * 1 item < 20 us, 1,000 items < 200 us, start + stop < 2 ms.
+ * Prints a table and PASS/MISS; exits 0 either way (a benchmark, not a test).
+ *
+ * Usage: bench_dispatch [--workers=N] [--reps=N]
+ */
+#include <parkit.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* out[i] = in[i] + 1: as little work as a kernel can do. */
+static pk_status inc_shape(const pk_kernel *k, const pk_item *in,
+                           pk_item *out, char *msg, size_t len) {
+  (void)k, (void)msg, (void)len;
+  *out = *in;
+  return PK_OK;
+}
+
+static pk_status inc_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                         size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++)
+    *(double *)(t->out + i * t->out_stride) =
+        *(const double *)(t->in + i * t->in_stride) + 1;
+  return PK_OK;
+}
+
+static double inc_cost(const pk_kernel *k, const pk_item *in) {
+  (void)k, (void)in;
+  return 2.0; /* ns per item */
+}
+
+static const pk_kernel inc = {.name = "inc", .shape = inc_shape,
+                              .run = inc_run, .cost = inc_cost};
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The fastest run of the last median() call: how a quiet machine does. */
+static double last_min;
+
+static double median(double *t, int n) {
+  qsort(t, (size_t)n, sizeof *t, cmp);
+  last_min = t[0];
+  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* Median seconds of a warm pk_map over n items; *ran_inline from stats. */
+static double time_map(const char *backend, int workers, size_t n,
+                       pk_inline inl, int reps, int *ran_inline) {
+  pk_config cfg = {.backend = backend, .workers = workers};
+  pk_map_opts o = {.inlining = inl};
+  pk_context *ctx = NULL;
+  pk_array *a = NULL, *out = NULL;
+  double *t = malloc((size_t)reps * sizeof *t), med = -1;
+
+  if (t == NULL || pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
+    goto done;
+  if (pk_array_create(ctx, PK_F64, 1, &n, &a) != PK_OK ||
+      pk_map(ctx, &inc, a, &out, &o) != PK_OK)
+    goto done;
+  for (int r = 0; r < 50; r++) /* warm up */
+    pk_map(ctx, &inc, a, &out, &o);
+  for (int r = 0; r < reps; r++) {
+    double t0 = pk_time();
+    pk_map(ctx, &inc, a, &out, &o);
+    t[r] = pk_time() - t0;
+  }
+  *ran_inline = pk_last_stats(ctx)->ran_inline;
+  med = median(t, reps);
+done:
+  pk_array_destroy(&a);
+  pk_array_destroy(&out);
+  pk_finalize(&ctx);
+  free(t);
+  return med;
+}
+
+static double time_start(const char *backend, int workers, int reps) {
+  pk_config cfg = {.backend = backend, .workers = workers};
+  double *t = malloc((size_t)reps * sizeof *t), med = -1;
+  int r;
+
+  if (t == NULL)
+    return -1;
+  for (r = 0; r < reps; r++) {
+    pk_context *ctx = NULL;
+    double t0 = pk_time();
+    if (pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
+      break;
+    pk_finalize(&ctx);
+    t[r] = pk_time() - t0;
+  }
+  if (r == reps)
+    med = median(t, reps);
+  free(t);
+  return med;
+}
+
+static void row(const char *what, const char *backend, double s,
+                double target, const char *path) {
+  if (s < 0) {
+    printf("%-34s %-7s %12s\n", what, backend, "failed");
+    return;
+  }
+  printf("%-34s %-7s %12.1f %9.1f ", what, backend, s * 1e6, last_min * 1e6);
+  if (target > 0)
+    printf("%10.0f  %-5s", target * 1e6, s < target ? "PASS" : "MISS");
+  else
+    printf("%10s  %-5s", "", "");
+  printf(" %s\n", path);
+}
+
+int main(int argc, char **argv) {
+  static const char *const backends[] = {"fork", "openmp"};
+  int workers = 2, reps = 2001, i;
+
+  for (i = 1; i < argc; i++) {
+    if (strncmp(argv[i], "--workers=", 10) == 0)
+      workers = atoi(argv[i] + 10);
+    else if (strncmp(argv[i], "--reps=", 7) == 0)
+      reps = atoi(argv[i] + 7);
+    else {
+      fprintf(stderr, "usage: bench_dispatch [--workers=N] [--reps=N]\n");
+      return 2;
+    }
+  }
+  if (workers < 1 || reps < 1) {
+    fprintf(stderr, "bench_dispatch: workers and reps must be positive\n");
+    return 2;
+  }
+  printf("bench_dispatch: %d workers, medians of %d runs (start: %d)\n",
+         workers, reps, reps / 10 + 1);
+  printf("%-34s %-7s %12s %9s %10s  %-5s %s\n", "case", "backend",
+         "median us", "min us", "target us", "", "path");
+  for (size_t b = 0; b < 2; b++) {
+    const char *be = backends[b];
+    int fork = strcmp(be, "fork") == 0, inl = 0;
+    double s;
+    for (int ni = 0; ni < 2; ni++) {
+      size_t n = ni ? 1000 : 1;
+      char what[64];
+      snprintf(what, sizeof what, "map %zu item%s, dispatched", n,
+               n > 1 ? "s" : "");
+      s = time_map(be, workers, n, PK_INLINE_NEVER, reps, &inl);
+      row(what, be, s, fork ? (n == 1 ? 20e-6 : 200e-6) : 0,
+          inl ? "inline" : "workers");
+      snprintf(what, sizeof what, "map %zu item%s, default rule", n,
+               n > 1 ? "s" : "");
+      s = time_map(be, workers, n, PK_INLINE_AUTO, reps, &inl);
+      row(what, be, s, 0, inl ? "inline" : "workers");
+    }
+    char what[64];
+    snprintf(what, sizeof what, "start + stop, %d workers", workers);
+    s = time_start(be, workers, reps / 10 + 1);
+    row(what, be, s, fork ? 2e-3 : 0, "");
+  }
+  return 0;
+}

@@ -1,0 +1,857 @@
+/*
+ * The fork backend: equality with serial, faults (a worker that dies in
+ * each way), kernel errors, futures, callbacks, single tasks, initializer,
+ * tasks per worker, and no leaks (memory, descriptors, /dev/shm, children)
+ * over many maps.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <parkit.h>
+#include <parkit/async.h>
+#include <parkit/kernels.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------- kernels */
+
+static pk_status same_shape(const pk_kernel *k, const pk_item *in,
+                            pk_item *out, char *msg, size_t len) {
+  (void)k, (void)msg, (void)len;
+  *out = *in;
+  return PK_OK;
+}
+
+static void twice_item(const pk_task *t, size_t i) {
+  const double *a = (const double *)(t->in + i * t->in_stride);
+  double *b = (double *)(t->out + i * t->out_stride);
+  for (size_t e = 0; e < t->in_stride / sizeof(double); e++)
+    b[e] = 2 * a[e];
+}
+
+static pk_status twice_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                           size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++)
+    twice_item(t, i);
+  return PK_OK;
+}
+
+static const pk_kernel twice = {.name = "twice", .shape = same_shape,
+                                .run = twice_run};
+
+/* How a kernel ends its own worker on item `at`. */
+enum { DIE_NONE, DIE_SEGV, DIE_KILL, DIE_ABORT, DIE__EXIT, DIE_EXIT,
+       DIE_ERROR };
+
+typedef struct killer {
+  int how;
+  size_t at;
+} killer;
+
+static pk_status killer_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                            size_t hi, size_t *bad) {
+  const killer *d = k->data;
+  for (size_t i = lo; i < hi; i++) {
+    if (i + t->first == d->at) {
+      switch (d->how) {
+      case DIE_SEGV:
+        raise(SIGSEGV);
+        break;
+      case DIE_KILL:
+        raise(SIGKILL);
+        break;
+      case DIE_ABORT:
+        abort();
+      case DIE__EXIT:
+        _exit(3);
+      case DIE_EXIT:
+        exit(3);
+      case DIE_ERROR:
+        *bad = i;
+        return PK_EDTYPE;
+      }
+    }
+    twice_item(t, i);
+  }
+  return PK_OK;
+}
+
+static pk_kernel killer_kernel(killer *d) {
+  pk_kernel k = {.name = "killer", .shape = same_shape, .run = killer_run,
+                 .data = d, .data_size = sizeof *d};
+  return k;
+}
+
+/* out[i] = this process's pid. */
+static pk_status pid_shape(const pk_kernel *k, const pk_item *in,
+                           pk_item *out, char *msg, size_t len) {
+  (void)k, (void)in, (void)msg, (void)len;
+  out->dtype = PK_F64;
+  out->ndim = 0;
+  return PK_OK;
+}
+
+static pk_status pid_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                         size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++)
+    *(double *)(t->out + i * t->out_stride) = (double)getpid();
+  return PK_OK;
+}
+
+static const pk_kernel pids = {.name = "pids", .shape = pid_shape,
+                               .run = pid_run};
+
+/* Slow items, for futures: 2 ms each. */
+static pk_status slow_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                          size_t hi, size_t *bad) {
+  struct timespec ts = {0, 2000000};
+  for (size_t i = lo; i < hi; i++)
+    nanosleep(&ts, NULL);
+  return twice_run(k, t, lo, hi, bad);
+}
+
+static const pk_kernel slow = {.name = "slow", .shape = same_shape,
+                               .run = slow_run};
+
+/* prepare must have run in this process before run. */
+static int prepared;
+
+static pk_status prep_prepare(const pk_kernel *k, const pk_item *in) {
+  (void)k, (void)in;
+  prepared = 1;
+  return PK_OK;
+}
+
+static pk_status prep_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                          size_t hi, size_t *bad) {
+  if (!prepared) {
+    *bad = lo;
+    return PK_ESTATE;
+  }
+  return twice_run(k, t, lo, hi, bad);
+}
+
+static const pk_kernel prep = {.name = "prep", .shape = same_shape,
+                               .run = prep_run, .prepare = prep_prepare};
+
+/* out[i] = the value the worker's initializer set. */
+static double init_value;
+
+static pk_status init_fn(void *arg, size_t size, int worker) {
+  (void)worker;
+  if (size != sizeof(double))
+    return PK_EINVAL;
+  memcpy(&init_value, arg, sizeof init_value);
+  return PK_OK;
+}
+
+static pk_status initv_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                           size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++)
+    *(double *)(t->out + i * t->out_stride) = init_value;
+  return PK_OK;
+}
+
+static const pk_kernel initv = {.name = "initv", .shape = pid_shape,
+                                .run = initv_run};
+
+/* ------------------------------------------------------------- helpers */
+
+static pk_context *open_fork(int workers) {
+  pk_config cfg = {.backend = "fork", .workers = workers};
+  pk_context *ctx = NULL;
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  return ctx;
+}
+
+static pk_array *filled(pk_context *ctx, size_t n, size_t m) {
+  size_t shape[2] = {n, m};
+  pk_array *a = NULL;
+  assert_int_equal(pk_array_create(ctx, PK_F64, 2, shape, &a), PK_OK);
+  double *x = pk_array_data(a);
+  for (size_t i = 0; i < n * m; i++)
+    x[i] = (double)i + 0.25;
+  return a;
+}
+
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1; /* opendir's own */
+}
+
+static long rss_pages(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, rss = 0;
+  assert_non_null(f);
+  assert_int_equal(fscanf(f, "%ld %ld", &size, &rss), 2);
+  fclose(f);
+  return rss;
+}
+
+/* Entries of /dev/shm with parkit in their name (other programs on the
+   machine may make their own meanwhile). */
+static int count_dev_shm(void) {
+  DIR *d = opendir("/dev/shm");
+  struct dirent *e;
+  int n = 0;
+  if (d == NULL)
+    return 0;
+  while ((e = readdir(d)) != NULL)
+    n += strstr(e->d_name, "parkit") != NULL;
+  closedir(d);
+  return n;
+}
+
+static void no_children(void) {
+  errno = 0;
+  assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+  assert_int_equal(errno, ECHILD);
+}
+
+/* The distinct worker pids seen by a map of pids over n items. */
+static int worker_pids(pk_context *ctx, size_t n, double *seen, int max) {
+  pk_array *a = filled(ctx, n, 1), *o = NULL;
+  pk_map_opts op = {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 1,
+                    .inlining = PK_INLINE_NEVER};
+  int k = 0;
+  assert_int_equal(pk_map(ctx, &pids, a, &o, &op), PK_OK);
+  const double *p = pk_array_data(o);
+  for (size_t i = 0; i < n; i++) {
+    int j;
+    for (j = 0; j < k && seen[j] != p[i]; j++)
+      ;
+    if (j == k && k < max)
+      seen[k++] = p[i];
+    assert_true(p[i] != (double)getpid());
+  }
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  return k;
+}
+
+/* -------------------------------------------------------- equality */
+
+static void map_on(const char *backend, int workers, const pk_kernel *k,
+                   pk_schedule s, size_t chunk, const double *x, size_t n,
+                   size_t m, double *res) {
+  pk_config cfg = {.backend = backend, .workers = workers};
+  pk_map_opts op = {.schedule = s, .chunk = chunk,
+                    .inlining = PK_INLINE_NEVER};
+  size_t shape[3] = {n, m, m};
+  pk_context *ctx = NULL;
+  pk_array *a = NULL, *o = NULL;
+
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_array_create(ctx, PK_F64, 3, shape, &a), PK_OK);
+  memcpy(pk_array_data(a), x, n * m * m * sizeof *x);
+  assert_int_equal(pk_map(ctx, k, a, &o, &op), PK_OK);
+  memcpy(res, pk_array_data(o), pk_array_nbytes(o));
+  assert_int_equal(pk_last_stats(ctx)->ran_inline, 0);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+static void check_equal(const pk_kernel *k, size_t n, size_t m,
+                        size_t out_per_item) {
+  static const pk_schedule sched[] = {PK_SCHEDULE_BLOCK, PK_SCHEDULE_CYCLIC,
+                                      PK_SCHEDULE_DYNAMIC};
+  static const size_t chunks[] = {0, 1, 7};
+  double *x = malloc(n * m * m * sizeof *x);
+  double *ref = malloc(n * out_per_item * sizeof *ref);
+  double *got = malloc(n * out_per_item * sizeof *got);
+  uint64_t r = 12345;
+
+  for (size_t i = 0; i < n * m * m; i++) {
+    r = r * 6364136223846793005u + 1442695040888963407u;
+    x[i] = (double)(int)((r >> 33) % 11) - 5;
+  }
+  map_on("serial", 1, k, PK_SCHEDULE_AUTO, 0, x, n, m, ref);
+  for (int w = 1; w <= 3; w++)
+    for (int s = 0; s < 3; s++)
+      for (int c = 0; c < 3; c++) {
+        map_on("fork", w, k, sched[s], chunks[c], x, n, m, got);
+        assert_memory_equal(ref, got, n * out_per_item * sizeof *ref);
+      }
+  free(x);
+  free(ref);
+  free(got);
+}
+
+static void test_equal_twice(void **state) {
+  (void)state;
+  check_equal(&twice, 101, 3, 9);
+}
+
+static void test_equal_det(void **state) {
+  (void)state;
+  check_equal(pk_kernel_det(), 203, 5, 1);
+  check_equal(pk_kernel_slogdet(), 37, 20, 2);
+}
+
+/* A map over caller memory is staged through shared memory, and says so. */
+static void test_wrapped(void **state) {
+  pk_context *ctx = open_fork(2);
+  size_t shape[2] = {50, 4};
+  double in[200], out[200];
+  pk_array *a = NULL, *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER};
+  (void)state;
+
+  for (int i = 0; i < 200; i++) {
+    in[i] = i;
+    out[i] = -1;
+  }
+  assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, shape, in, &a), PK_OK);
+  assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, shape, out, &o), PK_OK);
+  assert_int_equal(pk_map(ctx, &twice, a, &o, &op), PK_OK);
+  for (int i = 0; i < 200; i++)
+    assert_true(out[i] == 2 * i);
+  assert_int_equal(pk_last_stats(ctx)->bytes_copied, 2 * sizeof in);
+  /* Shared arrays need no copy. */
+  pk_array *b = filled(ctx, 50, 4), *ob = NULL;
+  assert_int_equal(pk_map(ctx, &twice, b, &ob, &op), PK_OK);
+  assert_int_equal(pk_last_stats(ctx)->bytes_copied, 0);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  pk_array_destroy(&b);
+  pk_array_destroy(&ob);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+/* prepare runs in each worker; kernel data is a copy made at each map. */
+static void test_prepare_and_data(void **state) {
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 40, 2), *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 3};
+  (void)state;
+
+  assert_int_equal(pk_map(ctx, &prep, a, &o, &op), PK_OK);
+  /* The data is read at each map: a killer that no longer kills. */
+  killer d = {DIE_ERROR, 5};
+  pk_kernel k = killer_kernel(&d);
+  assert_int_equal(pk_map(ctx, &k, a, &o, &op), PK_EKERNEL);
+  d.at = 1000;
+  assert_int_equal(pk_map(ctx, &k, a, &o, &op), PK_OK);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+/* ------------------------------------------------------------- faults */
+
+static void fault_case(int how, pk_schedule s, size_t chunk, size_t at,
+                       size_t fail_lo, size_t fail_hi) {
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 40, 3), *o = NULL;
+  pk_map_opts op = {.schedule = s, .chunk = chunk,
+                    .inlining = PK_INLINE_NEVER};
+  killer d = {how, at};
+  pk_kernel k = killer_kernel(&d);
+  double before[8], after[8];
+  int nb, na;
+  size_t nf;
+
+  nb = worker_pids(ctx, 16, before, 8);
+  assert_int_equal(nb, 2);
+  double t0 = pk_time();
+  assert_int_equal(pk_map(ctx, &k, a, &o, &op), PK_EWORKER);
+  assert_true(pk_time() - t0 < 5.0);
+  assert_non_null(strstr(pk_errmsg(ctx), "worker"));
+  const size_t *f = pk_failed(ctx, &nf);
+  assert_int_equal(nf, fail_hi - fail_lo);
+  for (size_t i = 0; i < nf; i++)
+    assert_int_equal(f[i], fail_lo + i);
+  assert_int_equal(pk_last_stats(ctx)->failed, nf);
+  /* Every item reported complete is right. */
+  const double *x = pk_array_data(a), *y = pk_array_data(o);
+  for (size_t i = 0; i < 40; i++)
+    if (i < fail_lo || i >= fail_hi)
+      for (int e = 0; e < 3; e++)
+        assert_true(y[i * 3 + e] == 2 * x[i * 3 + e]);
+  /* The pool works again, with a new worker in place of the dead one. */
+  d.how = DIE_NONE;
+  assert_int_equal(pk_map(ctx, &k, a, &o, &op), PK_OK);
+  for (size_t i = 0; i < 120; i++)
+    assert_true(y[i] == 2 * x[i]);
+  na = worker_pids(ctx, 16, after, 8);
+  assert_int_equal(na, 2);
+  int common = 0;
+  for (int i = 0; i < nb; i++)
+    for (int j = 0; j < na; j++)
+      common += before[i] == after[j];
+  assert_int_equal(common, 1);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+static void test_fault_segv(void **state) {
+  (void)state;
+  fault_case(DIE_SEGV, PK_SCHEDULE_DYNAMIC, 4, 13, 12, 16);
+}
+
+static void test_fault_sigkill(void **state) {
+  (void)state;
+  fault_case(DIE_KILL, PK_SCHEDULE_DYNAMIC, 4, 0, 0, 4);
+}
+
+static void test_fault_abort(void **state) {
+  (void)state;
+  /* Cyclic: the dead worker's later chunks run in a second round. */
+  fault_case(DIE_ABORT, PK_SCHEDULE_CYCLIC, 4, 13, 12, 16);
+}
+
+static void test_fault_exit(void **state) {
+  (void)state;
+  fault_case(DIE__EXIT, PK_SCHEDULE_BLOCK, 0, 25, 20, 40);
+  fault_case(DIE_EXIT, PK_SCHEDULE_DYNAMIC, 1, 39, 39, 40);
+}
+
+/* A worker killed from outside while idle: the next map still completes. */
+static void test_fault_idle(void **state) {
+  pk_context *ctx = open_fork(2);
+  double p[8];
+  (void)state;
+
+  assert_int_equal(worker_pids(ctx, 8, p, 8), 2);
+  kill((pid_t)p[0], SIGKILL);
+  kill((pid_t)p[1], SIGKILL);
+  usleep(20000);
+  pk_array *a = filled(ctx, 10, 1), *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER};
+  assert_int_equal(pk_map(ctx, &twice, a, &o, &op), PK_OK);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  no_children();
+}
+
+static void test_kernel_error(void **state) {
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 30, 1), *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 5};
+  killer d = {DIE_ERROR, 17};
+  pk_kernel k = killer_kernel(&d);
+  size_t nf;
+  (void)state;
+
+  assert_int_equal(pk_map(ctx, &k, a, &o, &op), PK_EKERNEL);
+  const size_t *f = pk_failed(ctx, &nf);
+  assert_int_equal(nf, 1);
+  assert_int_equal(f[0], 17);
+  assert_non_null(strstr(pk_errmsg(ctx), "item 17 (worker"));
+  assert_non_null(strstr(pk_errmsg(ctx), pk_strerror(PK_EDTYPE)));
+  const double *x = pk_array_data(a), *y = pk_array_data(o);
+  for (size_t i = 0; i < 30; i++)
+    if (i != 17)
+      assert_true(y[i] == 2 * x[i]);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+/* Workers ignore SIGINT: the parent decides. */
+static void test_sigint(void **state) {
+  pk_context *ctx = open_fork(2);
+  double p[8], q[8];
+  (void)state;
+
+  assert_int_equal(worker_pids(ctx, 8, p, 8), 2);
+  kill((pid_t)p[0], SIGINT);
+  kill((pid_t)p[1], SIGINT);
+  usleep(10000);
+  assert_int_equal(worker_pids(ctx, 8, q, 8), 2);
+  assert_true((p[0] == q[0] && p[1] == q[1]) ||
+              (p[0] == q[1] && p[1] == q[0]));
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+/* ------------------------------------------------------------ futures */
+
+static void test_future(void **state) {
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 40, 1), *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 2};
+  pk_future *f = NULL;
+  (void)state;
+
+  /* 40 items x 2 ms on 2 workers: about 40 ms. */
+  assert_int_equal(pk_map_async(ctx, &slow, a, &o, &op, &f), PK_OK);
+  assert_non_null(f);
+  assert_non_null(o);
+  assert_false(pk_future_ready(f));
+  assert_false(pk_future_successful(f));
+  assert_int_equal(pk_future_wait(f, 0.001), PK_ETIMEDOUT);
+  assert_int_equal(pk_future_get(f), PK_OK);
+  assert_true(pk_future_ready(f));
+  assert_true(pk_future_successful(f));
+  assert_int_equal(pk_future_wait(f, 0), PK_OK);
+  const double *x = pk_array_data(a), *y = pk_array_data(o);
+  for (size_t i = 0; i < 40; i++)
+    assert_true(y[i] == 2 * x[i]);
+  pk_future_destroy(&f);
+  assert_null(f);
+
+  /* A failing async map: the future has the status and the items. */
+  killer d = {DIE_KILL, 7};
+  pk_kernel k = killer_kernel(&d);
+  assert_int_equal(pk_map_async(ctx, &k, a, &o, &op, &f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_EWORKER);
+  assert_false(pk_future_successful(f));
+  size_t nf;
+  const size_t *fl = pk_future_failed(f, &nf);
+  assert_int_equal(nf, 2);
+  assert_int_equal(fl[0], 6);
+  assert_int_equal(fl[1], 7);
+  assert_non_null(strstr(pk_future_errmsg(f), "signal 9"));
+  pk_future_destroy(&f);
+
+  /* Another map while one is pending waits for it first. */
+  pk_future *g = NULL;
+  assert_int_equal(pk_map_async(ctx, &slow, a, &o, &op, &g), PK_OK);
+  pk_array *o2 = NULL;
+  assert_int_equal(pk_map(ctx, &twice, a, &o2, &op), PK_OK);
+  assert_true(pk_future_ready(g));
+  assert_int_equal(pk_future_get(g), PK_OK);
+  pk_future_destroy(&g);
+
+  /* Refused arguments: no future. */
+  pk_array *bad = filled(ctx, 3, 2);
+  assert_int_equal(pk_map_async(ctx, &twice, a, &bad, &op, &f), PK_ESHAPE);
+  assert_null(f);
+  pk_array_destroy(&bad);
+
+  /* Finalize with a future pending waits for it. */
+  assert_int_equal(pk_map_async(ctx, &slow, a, &o, &op, &f), PK_OK);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  pk_array_destroy(&o2);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  assert_true(pk_future_ready(f));
+  pk_future_destroy(&f);
+}
+
+static void test_future_serial(void **state) {
+  pk_config cfg = {.backend = "serial"};
+  pk_context *ctx = NULL;
+  pk_future *f = NULL;
+  (void)state;
+
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  pk_array *a = filled(ctx, 10, 1), *o = NULL;
+  assert_int_equal(pk_map_async(ctx, &twice, a, &o, NULL, &f), PK_OK);
+  assert_true(pk_future_ready(f));
+  assert_int_equal(pk_future_get(f), PK_OK);
+  pk_future_destroy(&f);
+  killer d = {DIE_ERROR, 4};
+  pk_kernel k = killer_kernel(&d);
+  assert_int_equal(pk_map_async(ctx, &k, a, &o, NULL, &f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_EKERNEL);
+  size_t nf;
+  const size_t *fl = pk_future_failed(f, &nf);
+  assert_int_equal(nf, 1);
+  assert_int_equal(fl[0], 4);
+  pk_future_destroy(&f);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+/* ----------------------------------------------------------- callbacks */
+
+typedef struct seen {
+  unsigned char hit[100];
+  int calls, bad;
+} seen;
+
+static void on_chunk(void *arg, size_t lo, size_t hi) {
+  seen *s = arg;
+  s->calls++;
+  for (size_t i = lo; i < hi; i++)
+    s->bad += i >= 100 || s->hit[i]++ != 0;
+}
+
+static void callbacks_on(const char *backend) {
+  pk_config cfg = {.backend = backend, .workers = 2};
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 3};
+  pk_context *ctx = NULL;
+  seen s;
+
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  pk_array *a = filled(ctx, 100, 1), *o = NULL;
+  memset(&s, 0, sizeof s);
+  assert_int_equal(pk_map_each(ctx, &twice, a, &o, &op, on_chunk, &s),
+                   PK_OK);
+  assert_int_equal(s.bad, 0);
+  assert_int_equal(s.calls, 34);
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(s.hit[i], 1);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+static void test_callbacks(void **state) {
+  (void)state;
+  callbacks_on("fork");
+  callbacks_on("serial");
+  callbacks_on("openmp");
+}
+
+/* --------------------------------------------------------- apply, init */
+
+static pk_status task_pid(void *buf, size_t size) {
+  pid_t p = getpid();
+  if (size != sizeof p)
+    return PK_EINVAL;
+  memcpy(buf, &p, sizeof p);
+  return PK_OK;
+}
+
+static pk_status task_die(void *buf, size_t size) {
+  (void)buf, (void)size;
+  raise(SIGKILL);
+  return PK_OK;
+}
+
+static pk_status task_fail(void *buf, size_t size) {
+  (void)buf, (void)size;
+  return PK_EIO;
+}
+
+static void test_apply(void **state) {
+  pk_context *ctx = open_fork(2);
+  pk_future *f = NULL;
+  pid_t p = 0, q = 0;
+  (void)state;
+
+  assert_int_equal(pk_apply_async(ctx, task_pid, &p, sizeof p, &f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_OK);
+  assert_true(p > 0 && p != getpid());
+  pk_future_destroy(&f);
+  assert_int_equal(pk_apply_async(ctx, task_fail, NULL, 0, &f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_EIO);
+  pk_future_destroy(&f);
+  assert_int_equal(pk_apply_async(ctx, task_die, NULL, 0, &f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_EWORKER);
+  pk_future_destroy(&f);
+  assert_int_equal(pk_apply_async(ctx, task_pid, &q, sizeof q, &f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_OK);
+  assert_true(q > 0 && q != getpid());
+  pk_future_destroy(&f);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  no_children();
+}
+
+static void test_initializer(void **state) {
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 20, 1), *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 1};
+  double v = 42.5;
+  (void)state;
+
+  init_value = -1; /* in this process only */
+  assert_int_equal(pk_worker_init(ctx, init_fn, &v, sizeof v), PK_OK);
+  v = 0; /* the workers have a copy */
+  assert_int_equal(pk_map(ctx, &initv, a, &o, &op), PK_OK);
+  for (int i = 0; i < 20; i++)
+    assert_true(((double *)pk_array_data(o))[i] == 42.5);
+  /* A replacement runs it too. */
+  killer d = {DIE_KILL, 3};
+  pk_kernel k = killer_kernel(&d);
+  pk_array *o2 = NULL;
+  assert_int_equal(pk_map(ctx, &k, a, &o2, &op), PK_EWORKER);
+  assert_int_equal(pk_map(ctx, &initv, a, &o, &op), PK_OK);
+  for (int i = 0; i < 20; i++)
+    assert_true(((double *)pk_array_data(o))[i] == 42.5);
+  /* A failing initializer is reported and removed. */
+  assert_int_equal(pk_worker_init(ctx, init_fn, &v, 1), PK_EINVAL);
+  assert_true(init_value == -1);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  pk_array_destroy(&o2);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+static void test_max_tasks(void **state) {
+  pk_context *ctx = open_fork(2);
+  double p[64], q[64];
+  (void)state;
+
+  assert_int_equal(worker_pids(ctx, 8, p, 64), 2);
+  assert_int_equal(worker_pids(ctx, 8, q, 64), 2);
+  assert_true(p[0] == q[0] || p[0] == q[1]); /* kept without a limit */
+  assert_int_equal(pk_worker_max_tasks(ctx, 4), PK_OK);
+  /* 8 chunks of 1: each worker reaches 4 and is replaced after the map. */
+  worker_pids(ctx, 8, p, 64);
+  int n = worker_pids(ctx, 8, q, 64);
+  assert_true(n >= 1);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < 2; j++)
+      assert_true(q[i] != p[j]);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  no_children();
+}
+
+/* ------------------------------------------------------------- leaks */
+
+/* Lines of /proc/pid/maps naming what (0: pid is this process). */
+static int maps_with(pid_t pid, const char *what) {
+  char path[64], line[512];
+  int n = 0;
+  snprintf(path, sizeof path, "/proc/%d/maps", pid ? (int)pid : getpid());
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  while (fgets(line, sizeof line, f))
+    n += strstr(line, what) != NULL;
+  fclose(f);
+  return n;
+}
+
+/* 1 while pid is a live process (not gone, not a zombie). */
+static int running(pid_t pid) {
+  char path[64], line[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  char *ok = fgets(line, sizeof line, f);
+  fclose(f);
+  char *e = ok ? strrchr(line, ')') : NULL;
+  return e != NULL && e[2] != 'Z' && e[2] != 'X';
+}
+
+static void test_soak(void **state) {
+  int fd0 = count_fds(), shm0 = count_dev_shm();
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 64, 4), *keep = NULL;
+  pk_map_opts never = {.inlining = PK_INLINE_NEVER};
+  long rss0 = 0;
+  int fd1 = 0;
+  (void)state;
+
+  for (int i = 0; i < 1100; i++) {
+    pk_array *o = NULL;
+    if (i == 100) {
+      rss0 = rss_pages();
+      fd1 = count_fds();
+    }
+    /* A new output each time (new segments), and one kept, in turn. */
+    assert_int_equal(pk_map(ctx, &twice, a, &o, &never), PK_OK);
+    assert_int_equal(pk_map(ctx, &twice, a, &keep, NULL), PK_OK);
+    pk_array_destroy(&o);
+  }
+  assert_int_equal(count_fds(), fd1);
+  assert_true(rss_pages() - rss0 < 256);
+  /* The workers dropped the segments freed since: a, keep, the staging. */
+  double w[8];
+  int nw = worker_pids(ctx, 8, w, 8);
+  for (int i = 0; i < nw; i++) {
+    assert_true(maps_with((pid_t)w[i], "memfd:parkit") <= 8);
+    assert_int_equal(maps_with((pid_t)w[i], "/dev/shm/"), 0);
+  }
+  assert_true(maps_with(0, "memfd:parkit") > 0);
+  assert_int_equal(maps_with(0, "/dev/shm/"), 0);
+  pk_array_destroy(&a);
+  pk_array_destroy(&keep);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  assert_int_equal(count_fds(), fd0);
+  assert_int_equal(count_dev_shm(), shm0);
+  no_children();
+}
+
+/* A parent killed by Ctrl-C takes its workers with it. */
+static void test_parent_sigint(void **state) {
+  int fd[2];
+  pid_t child, w[2];
+  (void)state;
+
+  assert_int_equal(pipe(fd), 0);
+  child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    pk_config cfg = {.backend = "fork", .workers = 2};
+    pk_context *ctx = NULL;
+    double p[8];
+    close(fd[0]);
+    signal(SIGINT, SIG_DFL);
+    if (pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
+      _exit(1);
+    pk_array *a = NULL, *o = NULL;
+    size_t n = 8;
+    pk_map_opts op = {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 1,
+                      .inlining = PK_INLINE_NEVER};
+    if (pk_array_create(ctx, PK_F64, 1, &n, &a) != PK_OK ||
+        pk_map(ctx, &pids, a, &o, &op) != PK_OK)
+      _exit(1);
+    memcpy(p, pk_array_data(o), sizeof p);
+    pid_t q[2] = {(pid_t)p[0], (pid_t)p[1]};
+    if (write(fd[1], q, sizeof q) != sizeof q)
+      _exit(1);
+    raise(SIGINT);
+    _exit(2);
+  }
+  close(fd[1]);
+  assert_int_equal(read(fd[0], w, sizeof w), sizeof w);
+  close(fd[0]);
+  int status;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
+  for (int i = 0; i < 200 && (running(w[0]) || running(w[1])); i++)
+    usleep(5000);
+  assert_false(running(w[0]));
+  assert_false(running(w[1]));
+}
+
+/* Everything the other tests started has been reaped. */
+static void test_no_children(void **state) {
+  (void)state;
+  no_children();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_equal_twice),
+      cmocka_unit_test(test_equal_det),
+      cmocka_unit_test(test_wrapped),
+      cmocka_unit_test(test_prepare_and_data),
+      cmocka_unit_test(test_fault_segv),
+      cmocka_unit_test(test_fault_sigkill),
+      cmocka_unit_test(test_fault_abort),
+      cmocka_unit_test(test_fault_exit),
+      cmocka_unit_test(test_fault_idle),
+      cmocka_unit_test(test_kernel_error),
+      cmocka_unit_test(test_sigint),
+      cmocka_unit_test(test_future),
+      cmocka_unit_test(test_future_serial),
+      cmocka_unit_test(test_callbacks),
+      cmocka_unit_test(test_apply),
+      cmocka_unit_test(test_initializer),
+      cmocka_unit_test(test_max_tasks),
+      cmocka_unit_test(test_soak),
+      cmocka_unit_test(test_parent_sigint),
+      cmocka_unit_test(test_no_children),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
