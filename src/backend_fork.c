@@ -54,6 +54,7 @@
 #define KDATA 65536          /* kernel data or task buffer kept inline */
 #define LIVECAP (1u << 18)   /* live segment ids published to workers */
 #define MAXFD 4              /* segments one dispatch can need */
+#define PLANCAP (1u << 18)   /* the parent's FFTW wisdom, for workers */
 #define SPIN_NS 40000.0      /* the parent spins this long before sleeping */
 
 enum { K_NOP, K_MAP, K_TASK, K_INIT, K_QUIT };
@@ -87,6 +88,7 @@ typedef struct jobdesc {
   pk_status (*fn)(void *, size_t); /* task */
   pk_status (*init)(void *, size_t, int);
   size_t size;                     /* task buffer or init argument */
+  uint32_t plans;                  /* generation of the wisdom in plans */
 } jobdesc;
 
 typedef struct ctl {
@@ -142,6 +144,9 @@ typedef struct pool {
   size_t mapsize;
   ctl *c;
   char *kdata;
+  char *plans;             /* PLANCAP bytes: the parent's FFTW wisdom */
+  uint32_t plans_gen;      /* bumped when plans changes */
+  char *plans_last;        /* what plans holds, in the parent */
   slot *slots;
   frec *fails;
   uint64_t *live;
@@ -291,6 +296,7 @@ typedef struct wstate {
   size_t n, cap;
   void *scratch;
   size_t scap;
+  uint32_t plans; /* the generation of wisdom imported */
 } wstate;
 
 static void cache_add(wstate *s, uint64_t id, char *addr, size_t size) {
@@ -449,8 +455,14 @@ static void run_map(wstate *s) {
   j.n = jd->n;
   j.chunk = jd->chunk;
   j.nchunks = jd->nchunks;
-  if (bad == PK_OK && k.prepare)
+  if (bad == PK_OK && k.prepare) {
+    /* Plan from the parent's wisdom, so plans (and bits) match its own. */
+    if (jd->plans != 0 && jd->plans != s->plans) {
+      pk__fft_wisdom_put(p->plans);
+      s->plans = jd->plans;
+    }
     bad = k.prepare(&k, &jd->task.in_item);
+  }
   if (bad == PK_OK && pk__scratch_reserve(&s->scratch, &s->scap, jd->scratch))
     bad = PK_ENOMEM;
 
@@ -1203,6 +1215,7 @@ static void fork_stop(pk_context *ctx) {
   if (p->base)
     munmap(p->base, p->mapsize);
   free(p->w);
+  free(p->plans_last);
   free(p->p.part);
   free(p->p.told);
   free(p->init_arg);
@@ -1236,6 +1249,8 @@ static pk_status fork_start(pk_context *ctx) {
   off = pages(sizeof(ctl));
   size_t o_kdata = off;
   off += KDATA;
+  size_t o_plans = off;
+  off += PLANCAP;
   size_t o_slots = off;
   off += pages(n * sizeof(slot));
   size_t o_fails = off;
@@ -1256,6 +1271,7 @@ static pk_status fork_start(pk_context *ctx) {
   }
   p->c = (ctl *)p->base;
   p->kdata = p->base + o_kdata;
+  p->plans = p->base + o_plans;
   p->slots = (slot *)(p->base + o_slots);
   p->fails = (frec *)(p->base + o_fails);
   p->live = (uint64_t *)(p->base + o_live);
@@ -1321,6 +1337,33 @@ static pk_status place(pool *p, const pk_array *a, int st_i, int copy_in,
   return PK_OK;
 }
 
+/*
+ * The parent planned this job's kernel before dispatching it; workers
+ * planning on their own with FFTW_MEASURE could pick other algorithms and
+ * give other last bits.  So the parent's wisdom goes to the workers, copied
+ * only when it has changed.  0: none to share (or too large: workers plan
+ * on their own).
+ */
+static uint32_t share_plans(pool *p) {
+  char *w = pk__fft_wisdom_get();
+  size_t len = w ? strlen(w) + 1 : 0;
+
+  if (len == 0 || len > PLANCAP) {
+    free(w);
+    return 0;
+  }
+  if (p->plans_last == NULL || strcmp(p->plans_last, w) != 0) {
+    memcpy(p->plans, w, len);
+    free(p->plans_last);
+    p->plans_last = w;
+    if (++p->plans_gen == 0)
+      p->plans_gen = 1;
+  } else {
+    free(w);
+  }
+  return p->plans_gen;
+}
+
 static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   pool *p = ctx->impl;
   jobdesc *jd = &p->c->job;
@@ -1344,6 +1387,8 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
 
   memset(jd, 0, sizeof *jd);
   jd->kernel = *j->kernel;
+  if (j->kernel->prepare != NULL)
+    jd->plans = share_plans(p);
   if (j->kernel->data_size > KDATA) {
     if ((st = stage(p, ST_DATA, j->kernel->data_size, &need[2])) != PK_OK)
       return pk__error(ctx, st, "fork: cannot stage the kernel's data");

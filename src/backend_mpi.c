@@ -101,6 +101,58 @@ static pk_status mpi_agree(pk_context *ctx, pk_status st) {
   return agree(ctx, st);
 }
 
+/*
+ * Rank 0 plans first and hands its FFTW wisdom to the others, who plan from
+ * it: plans measured on each rank could differ, and so could the last bits
+ * of their results.  The wisdom travels in fixed pieces so that a rank that
+ * cannot allocate still takes part in every broadcast.
+ */
+#define WPIECE 4096 /* bytes of wisdom a broadcast */
+
+static pk_status mpi_prepare(pk_context *ctx, const pk__job *j) {
+  mpi *m = ctx->impl;
+  pk_status st = PK_OK;
+  char *w = NULL, piece[WPIECE];
+  long len = 0;
+  int rc;
+
+  if (m->rank == 0) {
+    st = j->kernel->prepare(j->kernel, &j->task.in_item);
+    if (st == PK_OK && (w = pk__fft_wisdom_get()) != NULL)
+      len = (long)strlen(w) + 1;
+  }
+  rc = MPI_Bcast(&len, 1, MPI_LONG, 0, m->comm);
+  if (rc != MPI_SUCCESS) {
+    free(w);
+    return mpi_fail(ctx, rc, "MPI_Bcast");
+  }
+  if (m->rank != 0 && len > 0)
+    w = malloc((size_t)len);
+  for (long off = 0; off < len; off += WPIECE) {
+    int n = len - off < WPIECE ? (int)(len - off) : WPIECE;
+    if (m->rank == 0)
+      memcpy(piece, w + off, (size_t)n);
+    rc = MPI_Bcast(piece, n, MPI_CHAR, 0, m->comm);
+    if (rc != MPI_SUCCESS) {
+      free(w);
+      return mpi_fail(ctx, rc, "MPI_Bcast");
+    }
+    if (m->rank != 0 && w != NULL)
+      memcpy(w + off, piece, (size_t)n);
+  }
+  if (m->rank != 0) {
+    if (len > 0 && w == NULL)
+      st = pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %ld bytes for "
+                     "rank 0's plans", j->kernel->name, len);
+    else if (len > 0)
+      pk__fft_wisdom_put(w);
+    if (st == PK_OK)
+      st = j->kernel->prepare(j->kernel, &j->task.in_item);
+  }
+  free(w);
+  return st;
+}
+
 /* ----------------------------------------------------------- start, stop */
 
 /*
@@ -1186,4 +1238,5 @@ const pk__backend_ops pk__backend_mpi = {
     .reduce = mpi_reduce,
     .distributed = 1,
     .agree = mpi_agree,
+    .prepare = mpi_prepare,
 };

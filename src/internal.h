@@ -92,7 +92,19 @@ typedef struct pk__backend_ops {
   pk_status (*apply)(pk_context *ctx, pk_status (*fn)(void *, size_t),
                      void *buf, size_t size);
   pk_status (*winit)(pk_context *ctx);
+  /* prepare: run the kernel's prepare for j in every process that will run
+     its items, so that they plan alike (NULL: the front end calls it here;
+     the fork backend's workers take the parent's plans with each job). */
+  pk_status (*prepare)(pk_context *ctx, const pk__job *j);
 } pk__backend_ops;
+
+/*
+ * Planning state that other processes must share to get the same bits:
+ * FFTW's wisdom, as a string (free it), or NULL when there is none; and its
+ * import.  A plan measured separately in each process may differ.
+ */
+char *pk__fft_wisdom_get(void);
+pk_status pk__fft_wisdom_put(const char *s);
 
 /*
  * pk_reduce's result for count elements at x, on this thread: blocks of

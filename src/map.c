@@ -126,8 +126,10 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
     w = 1;
   plan_chunks(j, o, w);
 
-  if (j->kernel->prepare != NULL && j->n > 0) {
-    st = j->kernel->prepare(j->kernel, &j->task.in_item);
+  /* Every process of a distributed backend plans, items or not. */
+  if (j->kernel->prepare != NULL && (j->n > 0 || ctx->ops->distributed)) {
+    st = ctx->ops->prepare ? ctx->ops->prepare(ctx, j)
+                           : j->kernel->prepare(j->kernel, &j->task.in_item);
     if (st != PK_OK)
       pk__error(ctx, st, "%s: preparing the kernel failed: %s",
                 j->kernel->name, pk_strerror(st));

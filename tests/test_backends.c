@@ -49,10 +49,16 @@ static void run(const char *backend, int workers, pk_schedule sched,
   r->out = malloc(r->nbytes ? r->nbytes : 1);
   if (r->nbytes)
     memcpy(r->out, pk_array_data(out), r->nbytes);
-  assert_int_equal(pk_reduce(ctx, out, PK_SUM, &r->sum), PK_OK);
-  assert_int_equal(pk_reduce(ctx, out, PK_PROD, &r->prod), PK_OK);
-  assert_int_equal(pk_reduce(ctx, out, PK_MIN, &r->min), PK_OK);
-  assert_int_equal(pk_reduce(ctx, out, PK_MAX, &r->max), PK_OK);
+  double sum[2] = {0, 0}, prod[2] = {0, 0};
+  assert_int_equal(pk_reduce(ctx, out, PK_SUM, sum), PK_OK);
+  assert_int_equal(pk_reduce(ctx, out, PK_PROD, prod), PK_OK);
+  r->sum = sum[0] + sum[1]; /* complex: both parts count */
+  r->prod = prod[0] + prod[1];
+  r->min = r->max = 0;
+  if (pk_array_dtype(out) == PK_F64) {
+    assert_int_equal(pk_reduce(ctx, out, PK_MIN, &r->min), PK_OK);
+    assert_int_equal(pk_reduce(ctx, out, PK_MAX, &r->max), PK_OK);
+  }
   pk_array_destroy(&a);
   pk_array_destroy(&out);
   assert_int_equal(pk_finalize(&ctx), PK_OK);
@@ -68,16 +74,15 @@ static void same(const result *a, const result *b) {
   assert_memory_equal(&a->max, &b->max, sizeof a->max);
 }
 
-static void check_kernel(const pk_kernel *k) {
-  static const size_t ns[] = {0, 1, 2, 3, 5, 10, 16, 17, 40};
-  static const size_t counts[] = {1, 7, 9, 1000, 4100};
+static void check_kernel(const pk_kernel *k, const size_t *ns, size_t nns,
+                         const size_t *counts, size_t ncounts) {
   static const pk_schedule scheds[] = {PK_SCHEDULE_BLOCK, PK_SCHEDULE_CYCLIC,
                                        PK_SCHEDULE_DYNAMIC};
-  for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
-    for (size_t ic = 0; ic < sizeof counts / sizeof counts[0]; ic++) {
+  for (size_t in = 0; in < nns; in++)
+    for (size_t ic = 0; ic < ncounts; ic++) {
       size_t n = ns[in], count = counts[ic], len = count * n * n;
-      if (n >= 17 && count > 1000)
-        continue; /* keep the LAPACK path's share of the run short */
+      if ((n >= 25 && count > 1000) || (n > 256 && count > 9))
+        continue; /* keep the larger matrices' share of the run short */
       double *x = malloc((len ? len : 1) * sizeof *x);
       result ref, r;
       for (size_t i = 0; i < len; i++)
@@ -102,20 +107,50 @@ static void check_kernel(const pk_kernel *k) {
     }
 }
 
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Every det path: 0, the interleaved one, the middle one, LAPACK's. */
+static const size_t det_ns[] = {0, 1, 2, 3, 5, 10, 24, 25, 40, 260};
+static const size_t det_counts[] = {1, 7, 9, 1000, 4100};
+
 static void test_det(void **state) {
   (void)state;
-  check_kernel(pk_kernel_det());
+  check_kernel(pk_kernel_det(), det_ns, LEN(det_ns), det_counts,
+               LEN(det_counts));
 }
 
 static void test_slogdet(void **state) {
   (void)state;
-  check_kernel(pk_kernel_slogdet());
+  check_kernel(pk_kernel_slogdet(), det_ns, LEN(det_ns), det_counts,
+               LEN(det_counts));
+}
+
+/* FFTs plan per process: workers of another process must plan alike. */
+static const size_t fft_ns[] = {1, 6, 7, 32};
+static const size_t fft_counts[] = {1, 9, 300};
+
+static void test_fft2(void **state) {
+  (void)state;
+  check_kernel(pk_kernel_fft2(), fft_ns, LEN(fft_ns), fft_counts,
+               LEN(fft_counts));
+  check_kernel(pk_kernel_rfft2(), fft_ns, LEN(fft_ns), fft_counts,
+               LEN(fft_counts));
+}
+
+static void test_autocorr2d(void **state) {
+  (void)state;
+  check_kernel(pk_kernel_autocorr2d(PK_AUTOCORR_FFT), fft_ns, LEN(fft_ns),
+               fft_counts, LEN(fft_counts));
+  check_kernel(pk_kernel_autocorr2d(PK_AUTOCORR_DIRECT), fft_ns,
+               LEN(fft_ns), fft_counts, LEN(fft_counts));
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_det),
       cmocka_unit_test(test_slogdet),
+      cmocka_unit_test(test_fft2),
+      cmocka_unit_test(test_autocorr2d),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
