@@ -217,3 +217,12 @@ pk_status pk__fft_wisdom_put(const char *s) {
   leave();
   return ok ? PK_OK : PK_EINVAL;
 }
+
+void pk__fft_lock(void) {
+  enter();
+  wisdom_load();
+}
+
+void pk__fft_unlock(void) { leave(); }
+
+unsigned pk__fft_flags(void) { return rigor_flag(); }

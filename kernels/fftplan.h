@@ -48,4 +48,17 @@ void pk__fft_cache_clear(void);
 char *pk__fft_wisdom_get(void);
 pk_status pk__fft_wisdom_put(const char *s);
 
+/*
+ * For planners outside the cache (kernels/fft_array.c, fft_mpi.c): hold the
+ * cache's planning lock around any other FFTW call that is not an execute
+ * (planning, fftw_plan_with_nthreads, destroying a plan), so that it never
+ * runs at the same time as the cache's planning and never leaks into it
+ * (a thread count left above 1 would make the cache's plans threaded).
+ * pk__fft_flags is the planner rigor (FFTW_ESTIMATE, ...) the cache uses;
+ * call it with the lock held.
+ */
+void pk__fft_lock(void);
+void pk__fft_unlock(void);
+unsigned pk__fft_flags(void);
+
 #endif /* PK_FFTPLAN_H */

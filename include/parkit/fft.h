@@ -96,6 +96,68 @@ typedef enum pk_fft_planner {
  */
 pk_status pk_fft_set_planner(pk_fft_planner planner);
 
+/* ------------------------------------------------------ one large array */
+
+/*
+ * One 2-D array (ndim 2, h x w, not a batch) transformed as a whole, for an
+ * array too large to be worth splitting into items.  The batch kernels
+ * above parallelise over items; these parallelise inside the one
+ * transform:
+ * - on the serial, openmp and fork backends, with FFTW's threads in the
+ *   calling process, pk_workers(ctx) of them;
+ * - on the mpi backend, with FFTW-MPI over the context's communicator,
+ *   slab-decomposed along rows, with pk_workers(ctx) FFTW threads per rank.
+ *   A distributed input (pk_mpi_create, pk_mpi_load_npy, pk_mpi_scatter)
+ *   has rows split in parkit's balanced blocks (pk_mpi_block), and gives a
+ *   distributed output in the same kind of blocks of its own rows, ready
+ *   for pk_mpi_save_npy (each rank writes its rows with MPI-IO), pk_reduce
+ *   or pk_mpi_gather.  Internally the rows move to FFTW's slabs
+ *   (fftw_mpi_local_size_2d) and back with one all-to-all each way, which
+ *   moves nothing when both splits agree (h divisible by the rank count).
+ *   A non-distributed input is a replica on every rank: the transform is
+ *   still shared out, and every rank receives the whole output.
+ *
+ * If *out is NULL a new array is made (distributed like in; the caller
+ * destroys it; on a failure none is left and *out stays NULL); otherwise
+ * *out must already have the output's dtype, shape
+ * and distribution, and must not overlap in.  in is never written.
+ *
+ * Plans are made per call with the rigor of pk_fft_set_planner (FFTW's own
+ * in-process wisdom makes a repeated size cheap to plan); planning never
+ * touches in.  Results agree with the batch kernels to rounding (FFTW may
+ * choose other algorithms for threads or ranks); integer autocorrelations
+ * are exact, as the kernel's.
+ *
+ * Collective for mpi (every rank passes its part of the same array).
+ * Errors: PK_EINVAL (NULL pointers, arrays of another context), PK_ESHAPE
+ * (ndim not 2, h or w zero, h w or the FFT grid above INT_MAX elements,
+ * *out of the wrong shape), PK_EDTYPE (complex input to rfft2 or autocorr2d,
+ * *out of the wrong dtype), PK_ENOMEM, PK_EKERNEL (FFTW made no plan),
+ * PK_EMPI; for mpi, agreed on every rank.
+ */
+
+/* pk_fft2_array - fft2 (inverse 0) or ifft2 (inverse 1, scaled by
+ * 1 / (h w)) of a float64 or complex128 h x w array -> complex128 h x w, as
+ * numpy.fft.fft2 / ifft2.  Real input takes the real-to-complex transform;
+ * the other half of the spectrum is filled by Hermitian symmetry. */
+pk_status pk_fft2_array(pk_context *ctx, const pk_array *in, pk_array **out,
+                        int inverse);
+
+/* pk_rfft2_array - float64 h x w -> complex128 h x (w/2 + 1), as
+ * numpy.fft.rfft2. */
+pk_status pk_rfft2_array(pk_context *ctx, const pk_array *in,
+                         pk_array **out);
+
+/*
+ * pk_autocorr2d_array - float64 h x w -> float64 (2h - 1) x (2w - 1), as
+ * scipy.signal.correlate2d(a, a); always by FFT (the direct method costs
+ * h^2 w^2), on the same zero-padded H x W grid, with the same error bound
+ * and the same rounding of integer input, as pk_kernel_autocorr2d's fft
+ * method.  The result is exactly symmetric under a 180 degree rotation.
+ */
+pk_status pk_autocorr2d_array(pk_context *ctx, const pk_array *in,
+                              pk_array **out);
+
 #ifdef __cplusplus
 }
 #endif

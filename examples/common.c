@@ -1,0 +1,250 @@
+/* What the example programs share: see common.h. */
+#include "common.h"
+
+#include <parkit/mpi.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Before ex_start: the rank from the launcher's environment. */
+static int launcher_rank(void) {
+  const char *v = getenv("OMPI_COMM_WORLD_RANK");
+  if (v == NULL)
+    v = getenv("PMI_RANK");
+  return v ? atoi(v) : 0;
+}
+
+static int quiet = -1; /* -1: not known yet */
+
+void ex_say(FILE *f, const char *fmt, ...) {
+  va_list ap;
+
+  if (quiet < 0)
+    quiet = launcher_rank() != 0;
+  if (quiet)
+    return;
+  va_start(ap, fmt);
+  vfprintf(f, fmt, ap);
+  va_end(ap);
+}
+
+static int parse_size(const char *s, size_t *v) {
+  char *end;
+  unsigned long long x;
+
+  errno = 0;
+  x = strtoull(s, &end, 10);
+  if (errno || end == s || *end != '\0' || s[0] == '-' || x > SIZE_MAX)
+    return -1;
+  *v = (size_t)x;
+  return 0;
+}
+
+int ex_parse(const char *prog, const char *usage, int argc, char **argv,
+             ex_opts *o, const ex_opt *own) {
+  size_t seed = (size_t)o->seed;
+  /* The shared options are a table too: one loop for both. */
+  const ex_opt common[] = {
+      {"--backend", EX_STRING, &o->backend},
+      {"--input", EX_STRING, &o->input},
+      {"--output", EX_STRING, &o->output},
+      {"--count", EX_SIZE, &o->count},
+      {"--seed", EX_SIZE, &seed},
+      {"--workers", EX_SIZE, &o->workers},
+      {"--verify", EX_FLAG, &o->verify},
+      {NULL, EX_FLAG, NULL}};
+  const ex_opt *tables[2] = {common, own};
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    const ex_opt *opt = NULL;
+    if (strncmp(a, "--pk-", 5) == 0)
+      continue; /* parkit's own, taken by pk_init */
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      ex_say(stdout, "%s", usage);
+      exit(0);
+    }
+    for (int t = 0; t < 2 && opt == NULL; t++)
+      for (const ex_opt *p = tables[t]; p && p->name && !opt; p++)
+        if (strcmp(a, p->name) == 0)
+          opt = p;
+    if (opt == NULL) {
+      ex_say(stderr, "%s: unknown option %s\n%s", prog, a, usage);
+      return -1;
+    }
+    if (opt->kind == EX_FLAG) {
+      *(int *)opt->value = 1;
+      continue;
+    }
+    if (v == NULL) {
+      ex_say(stderr, "%s: %s needs a value\n%s", prog, a, usage);
+      return -1;
+    }
+    i++;
+    if (opt->kind == EX_STRING) {
+      *(const char **)opt->value = v;
+    } else if (parse_size(v, opt->value) != 0) {
+      ex_say(stderr, "%s: %s needs a whole number, not '%s'\n", prog, a, v);
+      return -1;
+    }
+  }
+  o->seed = seed;
+  if (o->workers > 4096) {
+    ex_say(stderr, "%s: --workers must be from 1 to 4096\n", prog);
+    return -1;
+  }
+  return 0;
+}
+
+int ex_fail(const char *prog, pk_context *ctx, const char *what,
+            pk_status st) {
+  ex_say(stderr, "%s: %s: %s\n", prog, what,
+         ctx && pk_errmsg(ctx)[0] ? pk_errmsg(ctx) : pk_strerror(st));
+  return 1;
+}
+
+int ex_start(const char *prog, pk_context **ctx, int *argc, char ***argv,
+             const ex_opts *o) {
+  pk_config cfg = {0};
+  pk_status st;
+
+  cfg.backend = o->backend;
+  cfg.workers = (int)o->workers;
+  if ((st = pk_init_config(ctx, argc, argv, &cfg)) != PK_OK)
+    return ex_fail(prog, *ctx, "pk_init", st);
+  quiet = pk_mpi_rank(*ctx) != 0;
+  return 0;
+}
+
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+void ex_fill_ints(double *x, size_t n, uint64_t seed, size_t first, int lo,
+                  int hi) {
+  uint64_t span = (uint64_t)(hi - lo);
+
+  seed += (uint64_t)first * 0x9e3779b97f4a7c15u;
+  for (size_t i = 0; i < n; i++)
+    x[i] = (double)(int)(splitmix(&seed) % span) + lo;
+}
+
+void ex_fill_uniform(double *x, size_t n, uint64_t seed, size_t first) {
+  seed += (uint64_t)first * 0x9e3779b97f4a7c15u;
+  for (size_t i = 0; i < n; i++)
+    x[i] = (double)(splitmix(&seed) >> 11) * 0x1p-53;
+}
+
+int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,
+             pk_dtype dtype, int ndim, const size_t *shape,
+             void (*fill)(double *, size_t, uint64_t, size_t),
+             pk_array **in) {
+  pk_status st;
+
+  if (o->input != NULL) {
+    if ((st = pk_mpi_load_npy(ctx, o->input, in)) != PK_OK)
+      return ex_fail(prog, ctx, o->input, st);
+    return 0;
+  }
+  if ((st = pk_mpi_create(ctx, dtype, ndim, shape, in)) != PK_OK)
+    return ex_fail(prog, ctx, "making the input", st);
+  /* Doubles per item: complex elements are two. */
+  size_t per = dtype == PK_C128 ? 2 : 1;
+  for (int d = 1; d < ndim; d++)
+    per *= shape[d];
+  fill(pk_array_data(*in), pk_array_count(*in) * (dtype == PK_C128 ? 2 : 1),
+       o->seed, pk_array_offset(*in) * per);
+  return 0;
+}
+
+/* Print a mismatched item: its index and first differing double. */
+static void report_item(const char *prog, size_t item, const double *a,
+                        const double *b, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    if (memcmp(&a[k], &b[k], sizeof *a) != 0) {
+      fprintf(stderr, "%s: verify: item %zu, double %zu is %.17g, serial "
+              "gives %.17g\n", prog, item, k, a[k], b[k]);
+      return;
+    }
+}
+
+int ex_verify(const char *prog, pk_context *ctx, const pk_kernel *kernel,
+              const pk_array *in, const pk_array *out, const double *sum) {
+  pk_config cfg = {.backend = "serial"};
+  pk_context *sctx = NULL;
+  pk_array *in2 = NULL, *ref = NULL, *all = NULL, *all2 = NULL, *miss = NULL;
+  size_t shape[PK_MAX_DIMS], global = pk_array_global(out), n, ib;
+  int d, cplx = pk_array_dtype(out) == PK_C128, nd = pk_array_ndim(out);
+  double rsum[2] = {0, 0}, nbad = 0;
+  pk_status st, st2;
+
+  for (d = 0; d < pk_array_ndim(in); d++)
+    shape[d] = pk_array_dim(in, d);
+  if ((st = pk_init_config(&sctx, NULL, NULL, &cfg)) != PK_OK)
+    return ex_fail(prog, NULL, "verify: pk_init", st);
+  st = pk_array_wrap(sctx, pk_array_dtype(in), pk_array_ndim(in), shape,
+                     pk_array_data(in), &in2);
+  if (st == PK_OK)
+    st = pk_map(sctx, kernel, in2, &ref, NULL);
+  if (st != PK_OK)
+    ex_fail(prog, sctx, "verify: the serial backend", st);
+
+  /* Every rank takes part in the collective calls, whatever happened. */
+  st2 = pk_mpi_create(ctx, PK_F64, 1, &global, &miss);
+  if (st2 == PK_OK)
+    st2 = pk_mpi_gather(ctx, out, 0, &all);
+  if (st2 != PK_OK) {
+    ex_fail(prog, ctx, "verify", st2);
+    nbad = 1;
+    goto done;
+  }
+  double *m = pk_array_data(miss);
+  const char *a = pk_array_data(out), *b = st == PK_OK ? pk_array_data(ref)
+                                                       : NULL;
+  n = pk_array_dim(out, 0);
+  ib = n ? pk_array_nbytes(out) / n : 0;
+  for (size_t i = 0; i < n; i++)
+    if (b == NULL || memcmp(a + i * ib, b + i * ib, ib) != 0) {
+      m[i] = 1;
+      if (b != NULL && nbad++ < 5)
+        report_item(prog, pk_array_offset(out) + i,
+                    (const double *)(a + i * ib),
+                    (const double *)(b + i * ib), ib / sizeof(double));
+    }
+  /* Rank 0 holds every item: serial's sum of them, in serial's order. */
+  if (all != NULL) {
+    for (d = 0; d < nd; d++)
+      shape[d] = pk_array_dim(all, d);
+    st = pk_array_wrap(sctx, pk_array_dtype(all), nd, shape,
+                       pk_array_data(all), &all2);
+    if (st == PK_OK)
+      st = pk_reduce(sctx, all2, PK_SUM, rsum);
+    if (st != PK_OK || memcmp(sum, rsum, (cplx ? 2 : 1) * sizeof *sum)) {
+      if (cplx)
+        fprintf(stderr, "%s: verify: sum %.17g%+.17gj, serial gives "
+                "%.17g%+.17gj\n", prog, sum[0], sum[1], rsum[0], rsum[1]);
+      else
+        fprintf(stderr, "%s: verify: sum %.17g, serial gives %.17g\n", prog,
+                sum[0], rsum[0]);
+      if (n > 0)
+        m[0] += 1;
+    }
+  }
+  if (pk_reduce(ctx, miss, PK_SUM, &nbad) != PK_OK)
+    nbad = 1;
+  ex_say(stdout, "verify: %s (%zu items and the sum against the serial "
+         "backend)\n", nbad ? "MISMATCH" : "ok, same bits", global);
+done:
+  pk_array_destroy(&in2);
+  pk_array_destroy(&ref);
+  pk_array_destroy(&all2);
+  pk_array_destroy(&all);
+  pk_array_destroy(&miss);
+  pk_finalize(&sctx);
+  return nbad != 0;
+}

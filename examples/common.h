@@ -1,0 +1,96 @@
+/*
+ * What the example programs share: the options every one of them takes
+ * (--backend, --workers, --count, --seed, --input, --output, --verify,
+ * --help) plus a table of each program's own, the seeded random input,
+ * messages that only rank 0 prints, and the --verify check against the
+ * serial backend.  Not part of the library.
+ */
+#ifndef EXAMPLES_COMMON_H
+#define EXAMPLES_COMMON_H
+
+#include <parkit.h>
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* The options every program takes. */
+typedef struct ex_opts {
+  size_t count, workers;
+  uint64_t seed;
+  const char *backend, *input, *output;
+  int verify;
+} ex_opts;
+
+/* One option of a program's own: --name and where its value goes. */
+typedef enum ex_kind {
+  EX_SIZE,   /* a whole number into a size_t */
+  EX_FLAG,   /* no value: the int becomes 1 */
+  EX_STRING  /* the word into a const char * */
+} ex_kind;
+
+typedef struct ex_opt {
+  const char *name; /* with its dashes: "--h" */
+  ex_kind kind;
+  void *value;      /* size_t *, int * or const char ** */
+} ex_opt;
+
+/*
+ * Parse argv into o (keep its defaults for what is not given) and the
+ * program's own options (own: a table ended by a NULL name; may be NULL).
+ * Skips --pk-* (pk_init's).  --help prints usage and exits 0.  Returns 0,
+ * or -1 after printing what was wrong (the caller exits 2).
+ */
+int ex_parse(const char *prog, const char *usage, int argc, char **argv,
+             ex_opts *o, const ex_opt *own);
+
+/* printf to f, but only on rank 0: under mpirun every rank runs the
+ * program, and every parkit error is agreed on, so rank 0 speaks for all.
+ * Until ex_start, the rank is the launcher's (OMPI_COMM_WORLD_RANK). */
+void ex_say(FILE *f, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* pk_init_config with o's backend and workers; then only rank 0 speaks.
+ * Returns 0, or 1 after printing why. */
+int ex_start(const char *prog, pk_context **ctx, int *argc, char ***argv,
+             const ex_opts *o);
+
+/* Print "prog: what: message" (the context's message if it has one) and
+ * return 1, for `return ex_fail(...)`. */
+int ex_fail(const char *prog, pk_context *ctx, const char *what,
+            pk_status st);
+
+/*
+ * The seeded input.  x holds elements [first, first + n) of the whole
+ * input (a rank's block): the generator jumps there, so every block is the
+ * one the serial backend makes, whatever the number of ranks.
+ * ex_fill_ints: integers in [lo, hi) as float64 (dets: -5, 5).
+ * ex_fill_uniform: reals in [0, 1), 53 random bits each.
+ */
+void ex_fill_ints(double *x, size_t n, uint64_t seed, size_t first, int lo,
+                  int hi);
+void ex_fill_uniform(double *x, size_t n, uint64_t seed, size_t first);
+
+/*
+ * The input batch: --input read with pk_mpi_load_npy, or a new
+ * distributed array of dtype and shape filled by fill(x, n, seed, first)
+ * (n and first in doubles).  Collective.  Returns 0, or 1 after printing.
+ */
+int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,
+             pk_dtype dtype, int ndim, const size_t *shape,
+             void (*fill)(double *, size_t, uint64_t, size_t),
+             pk_array **in);
+
+/*
+ * --verify: run kernel on the serial backend over this rank's block of in,
+ * and compare every output item of out (this rank's block) and the
+ * reduction sum (one double, two for complex output: pk_reduce PK_SUM of
+ * out) bit for bit.  Prints the verdict; returns 0 if all agree, else 1.
+ * Collective (the mismatches are counted over every rank).
+ */
+int ex_verify(const char *prog, pk_context *ctx, const pk_kernel *kernel,
+              const pk_array *in, const pk_array *out, const double *sum);
+
+#endif /* EXAMPLES_COMMON_H */
