@@ -112,8 +112,12 @@ int ex_start(const char *prog, pk_context **ctx, int *argc, char ***argv,
 
   cfg.backend = o->backend;
   cfg.workers = (int)o->workers;
-  if ((st = pk_init_config(ctx, argc, argv, &cfg)) != PK_OK)
-    return ex_fail(prog, *ctx, "pk_init", st);
+  if ((st = pk_init_config(ctx, argc, argv, &cfg)) != PK_OK) {
+    /* No context, so no message from parkit: name what was asked for. */
+    ex_say(stderr, "%s: pk_init (backend %s): %s\n", prog,
+           o->backend ? o->backend : "default", pk_strerror(st));
+    return 1;
+  }
   quiet = pk_mpi_rank(*ctx) != 0;
   return 0;
 }
