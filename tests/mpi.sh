@@ -14,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
 fail() { echo "FAIL: $*"; exit 1; }
 run() { # ranks, program and arguments: output in $tmp/out
   n=$1; shift
-  timeout 120 "$mpirun" --oversubscribe --bind-to none -n "$n" "$@" \
+  timeout 300 "$mpirun" --oversubscribe --bind-to none -n "$n" "$@" \
     >"$tmp/out" 2>&1
   rc=$?
   [ $rc -eq 124 ] && { cat "$tmp/out"; fail "timed out (a hang?): -n $n $*"; }
