@@ -5,13 +5,13 @@
  *
  *   bench_det [--reps N] [--quick] [--csv FILE] [--help]
  */
+#include "baselines.h"
 #include "machine.h"
 
 #include <parkit.h>
 #include <parkit/kernels.h>
 
 #include <cblas.h>
-#include <lapacke.h>
 
 #include <errno.h>
 #include <math.h>
@@ -99,44 +99,7 @@ static int parse(int argc, char **argv, options *o) {
   return 0;
 }
 
-/* ------------------------------------------------------------ plain loop */
-
-/*
- * What a user writes: a private copy of each matrix through LAPACKE_dgetrf,
- * the det from U's diagonal and the pivots.  OpenBLAS is held to one thread
- * so that it does not oversubscribe the OpenMP threads.
- */
-static int plain(const double *x, size_t count, int n, int threads,
-                 double *out) {
-  int err = 0;
-
-#pragma omp parallel num_threads(threads) reduction(| : err)
-  {
-    size_t nn = (size_t)n * (size_t)n;
-    double *a = malloc(nn * sizeof *a);
-    lapack_int *ipiv = malloc((size_t)n * sizeof *ipiv);
-
-    if (a == NULL || ipiv == NULL)
-      err = 1;
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < count; i++) {
-      double d = 1;
-      if (err)
-        continue;
-      memcpy(a, x + i * nn, nn * sizeof *a);
-      if (LAPACKE_dgetrf(LAPACK_ROW_MAJOR, n, n, a, n, ipiv) < 0) {
-        err = 1;
-        continue;
-      }
-      for (int k = 0; k < n; k++)
-        d *= ipiv[k] != k + 1 ? -a[k * n + k] : a[k * n + k];
-      out[i] = d;
-    }
-    free(a);
-    free(ipiv);
-  }
-  return err ? -1 : 0;
-}
+/* The plain loop is pkb_lu_loop (baselines.c), shared with parkit-bench. */
 
 /* ---------------------------------------------------------------- parkit */
 
@@ -197,7 +160,7 @@ static double run_method(method *m, const double *x, size_t count, int n) {
   /* What a careful user does: no OpenBLAS threads inside OpenMP threads. */
   openblas_set_num_threads(1);
   t = pkb_now();
-  rc = plain(x, count, n, m->threads, m->res);
+  rc = pkb_lu_loop(x, count, n, m->threads, 0, m->res);
   t = pkb_now() - t;
   openblas_set_num_threads(old);
   if (rc == 0)

@@ -75,43 +75,31 @@ static void geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
                     : PK_AUTOCORR_DIRECT;
 }
 
-static pk_status refuse(char *msg, size_t len, pk_status st, const char *fmt,
-                        ...) {
-  va_list ap;
-
-  if (msg && len) {
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
-
 static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
                        char *msg, size_t len) {
   size_t h, w;
   geo g;
 
   if (in->dtype != PK_F64)
-    return refuse(msg, len, PK_EDTYPE,
+    return pk__fft_refuse(msg, len, PK_EDTYPE,
                   "%s: items must be real (float64)%s", k->name,
                   in->dtype == PK_C128 ? ", not complex" : "");
   if (in->ndim != 2)
-    return refuse(msg, len, PK_ESHAPE,
+    return pk__fft_refuse(msg, len, PK_ESHAPE,
                   "%s: items must be 2-D (h x w), not %d-D", k->name,
                   in->ndim);
   h = in->shape[0];
   w = in->shape[1];
   if (h == 0 || w == 0)
-    return refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
+    return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
                   k->name, h, w);
   if (h > SIZE_MAX / 4 || w > SIZE_MAX / 4 ||
       2 * w - 1 > SIZE_MAX / 8 / (2 * h - 1))
-    return refuse(msg, len, PK_EOVERFLOW, "%s: item %zu x %zu is too large",
+    return pk__fft_refuse(msg, len, PK_EOVERFLOW, "%s: item %zu x %zu is too large",
                   k->name, h, w);
   geo_of(k, in, &g);
   if (g.method == PK_AUTOCORR_FFT && !g.H)
-    return refuse(msg, len, PK_ESHAPE,
+    return pk__fft_refuse(msg, len, PK_ESHAPE,
                   "%s: item %zu x %zu is too large for FFTW (int sizes)",
                   k->name, h, w);
   out->dtype = PK_F64;

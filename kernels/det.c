@@ -159,6 +159,30 @@ static void big(const double *x, size_t n, void *w, int slog, double *out) {
 }
 
 /*
+ * VERSIONS(DEF, name, type): DEF(fn, attr) stamped out as name_avx512,
+ * name_avx2 and name_any, and pick_name(), which returns the best of them
+ * for this CPU (after the first call, a load and a test).
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(PK_NO_MULTIVERSION)
+#define VERSIONS(DEF, name, type)                                            \
+  DEF(name##_avx512, __attribute__((target("avx512f"))))                   \
+  DEF(name##_avx2, __attribute__((target("avx2,fma"))))                    \
+  DEF(name##_any, )                                                        \
+  static type *pick_##name(void) {                                         \
+    __builtin_cpu_init();                                                  \
+    if (__builtin_cpu_supports("avx512f"))                                 \
+      return name##_avx512;                                                \
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))   \
+      return name##_avx2;                                                  \
+    return name##_any;                                                     \
+  }
+#else
+#define VERSIONS(DEF, name, type)                                            \
+  DEF(name##_any, )                                                        \
+  static type *pick_##name(void) { return name##_any; }
+#endif
+
+/*
  * The L lanes as one value: the compiler lowers these vectors to what the
  * target has (one zmm, two ymm, four xmm).  Selections are bitwise, since C
  * has no ?: on vectors.
@@ -295,24 +319,7 @@ typedef int64_t m8 __attribute__((vector_size(L * sizeof(double))));
 typedef void group_fn(const char *x, size_t s, int cnt, int n, v8 *a,
                       v8 *u, v8 *sg, m8 *nan, m8 *tiny);
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PK_NO_MULTIVERSION)
-DEFINE_GROUP(group_avx512, __attribute__((target("avx512f"))))
-DEFINE_GROUP(group_avx2, __attribute__((target("avx2,fma"))))
-DEFINE_GROUP(group_any, )
-
-/* The best version for this CPU (the check is a load and a test). */
-static group_fn *pick(void) {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f"))
-    return group_avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return group_avx2;
-  return group_any;
-}
-#else
-DEFINE_GROUP(group_any, )
-static group_fn *pick(void) { return group_any; }
-#endif
+VERSIONS(DEFINE_GROUP, group, group_fn)
 
 /* -------------------------------------------------------- middle path */
 
@@ -409,23 +416,7 @@ static group_fn *pick(void) { return group_any; }
 
 typedef int mid_fn(v8 *a, size_t n, double *sign);
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PK_NO_MULTIVERSION)
-DEFINE_MID(mid_avx512, __attribute__((target("avx512f"))))
-DEFINE_MID(mid_avx2, __attribute__((target("avx2,fma"))))
-DEFINE_MID(mid_any, )
-
-static mid_fn *pick_mid(void) {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f"))
-    return mid_avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return mid_avx2;
-  return mid_any;
-}
-#else
-DEFINE_MID(mid_any, )
-static mid_fn *pick_mid(void) { return mid_any; }
-#endif
+VERSIONS(DEFINE_MID, mid, mid_fn)
 
 /* Rows padded to whole vectors, and the division fallback's n * n. */
 static size_t mid_scratch(size_t n) {
@@ -463,7 +454,7 @@ static void small(const pk_task *t, size_t lo, size_t hi, size_t n,
                   int slog) {
   double *a = aligned(t->scratch);
   void *w = a + L * n * n; /* for the odd matrix with a subnormal pivot */
-  group_fn *group = pick();
+  group_fn *group = pick_group();
   v8 u[SMALL], sg;
   m8 nan, tiny;
 

@@ -48,51 +48,39 @@ static void geo_of(const pk_kernel *k, const pk_item *it, geo *g) {
   g->outb = g->op == IRFFT2 ? hw * 8 : (g->op == RFFT2 ? hc : hw) * 16;
 }
 
-static pk_status refuse(char *msg, size_t len, pk_status st, const char *fmt,
-                        ...) {
-  va_list ap;
-
-  if (msg && len) {
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
-
 static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
                        char *msg, size_t len) {
   int op = *(const int *)k->data;
   size_t h, w;
 
   if (in->ndim != 2)
-    return refuse(msg, len, PK_ESHAPE,
+    return pk__fft_refuse(msg, len, PK_ESHAPE,
                   "%s: items must be 2-D (h x w), not %d-D", k->name,
                   in->ndim);
   h = in->shape[0];
   w = in->shape[1];
   if (h == 0 || w == 0)
-    return refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
+    return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
                   k->name, h, w);
   if (in->dtype != PK_F64 && in->dtype != PK_C128)
-    return refuse(msg, len, PK_EDTYPE, "%s: unknown dtype %d", k->name,
+    return pk__fft_refuse(msg, len, PK_EDTYPE, "%s: unknown dtype %d", k->name,
                   (int)in->dtype);
   if (op == RFFT2 && in->dtype != PK_F64)
-    return refuse(msg, len, PK_EDTYPE,
+    return pk__fft_refuse(msg, len, PK_EDTYPE,
                   "%s: items must be real (float64), not complex", k->name);
   if (op == IRFFT2 && in->dtype != PK_C128)
-    return refuse(msg, len, PK_EDTYPE,
+    return pk__fft_refuse(msg, len, PK_EDTYPE,
                   "%s: items must be complex (complex128), not real",
                   k->name);
   if (op == IRFFT2) {
     if (w < 2)
-      return refuse(msg, len, PK_ESHAPE,
+      return pk__fft_refuse(msg, len, PK_ESHAPE,
                     "%s: items need at least 2 columns (h x (w/2 + 1)), "
                     "not %zu", k->name, w);
     w = 2 * (w - 1);
   }
   if (h > INT_MAX || w > INT_MAX / h)
-    return refuse(msg, len, PK_ESHAPE,
+    return pk__fft_refuse(msg, len, PK_ESHAPE,
                   "%s: item %zu x %zu is too large for FFTW (int sizes)",
                   k->name, h, w);
   out->dtype = op == IRFFT2 ? PK_F64 : PK_C128;

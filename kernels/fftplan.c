@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,3 +227,15 @@ void pk__fft_lock(void) {
 void pk__fft_unlock(void) { leave(); }
 
 unsigned pk__fft_flags(void) { return rigor_flag(); }
+
+pk_status pk__fft_refuse(char *msg, size_t len, pk_status st,
+                         const char *fmt, ...) {
+  va_list ap;
+
+  if (msg && len) {
+    va_start(ap, fmt);
+    vsnprintf(msg, len, fmt, ap);
+    va_end(ap);
+  }
+  return st;
+}

@@ -61,4 +61,12 @@ void pk__fft_lock(void);
 void pk__fft_unlock(void);
 unsigned pk__fft_flags(void);
 
+/* A shape check's refusal: the sentence into msg (len bytes), st back. */
+pk_status pk__fft_refuse(char *msg, size_t len, pk_status st,
+                         const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
 #endif /* PK_FFTPLAN_H */

@@ -8,6 +8,8 @@
  * failed"; every rank exits 1 if a check failed anywhere.
  */
 #include <parkit.h>
+
+#include "mpi_check.h"
 #include <parkit/fft.h>
 #include <parkit/mpi.h>
 
@@ -22,36 +24,6 @@
 
 static int npass, nfail, rank, size;
 static pk_context *ctx, *ser; /* the mpi context; a serial one */
-
-#define CHECK(c)                                                           \
-  do {                                                                     \
-    if (c)                                                                 \
-      npass++;                                                             \
-    else {                                                                 \
-      nfail++;                                                             \
-      fprintf(stderr, "rank %d: %s:%d: CHECK(%s) failed\n", rank,          \
-              __FILE__, __LINE__, #c);                                     \
-    }                                                                      \
-  } while (0)
-
-#define CHECK_OK(c, call)                                                  \
-  do {                                                                     \
-    pk_status s_ = (call);                                                 \
-    if (s_ == PK_OK)                                                       \
-      npass++;                                                             \
-    else {                                                                 \
-      nfail++;                                                             \
-      fprintf(stderr, "rank %d: %s:%d: %s: %s\n", rank, __FILE__,          \
-              __LINE__, #call, pk_errmsg(c));                              \
-    }                                                                      \
-  } while (0)
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
 
 /* The same on every rank: reals in [-1, 1) or integers in [0, 100). */
 static void fill(double *x, size_t n, uint64_t seed, int ints) {

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Time what a Python user writes instead of parkit, for parkit-bench.
+
+    py_baselines.py [--reps N] [--budget S] METHOD:FILE.npy:COUNT[,COUNT...] ...
+
+For each COUNT, METHOD runs on the first COUNT items of the stacked array in
+FILE (axis 0 is the batch axis): one warm-up, then the median of N timed
+runs.  Methods:
+
+  det          numpy.linalg.det(a)                 (the stacked array at once)
+  slogdet      numpy.linalg.slogdet(a)
+  fft2         numpy.fft.fft2(a)                   (over the last two axes)
+  correlate2d  scipy.signal.correlate2d(x, x)      for each item x
+  correlate    scipy.signal.correlate(x, x, method='fft')   for each item x
+
+Prints one line per point on stdout, space-separated, for the C program:
+
+  version numpy V scipy V
+  time METHOD COUNT REPS MEDIAN MIN MAX      (seconds)
+  skip METHOD COUNT REASON...
+
+A point whose estimated time (from the previous COUNT, scaled by the count)
+for the warm-up and the N runs exceeds the budget is skipped, and so are the
+larger counts after it.
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+import scipy
+import scipy.signal
+
+
+def per_item(f):
+    def run(a):
+        return [f(x) for x in a]
+    return run
+
+
+METHODS = {
+    "det": np.linalg.det,
+    "slogdet": np.linalg.slogdet,
+    "fft2": np.fft.fft2,
+    "correlate2d": per_item(lambda x: scipy.signal.correlate2d(x, x)),
+    "correlate": per_item(lambda x: scipy.signal.correlate(x, x,
+                                                           method="fft")),
+}
+
+
+def timed(f, a, reps):
+    f(a)  # warm-up: first-call costs, caches, pocketfft plans
+    t = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f(a)
+        t.append(time.perf_counter() - t0)
+    return t
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--budget", type=float, default=30.0,
+                   help="seconds one point may take (default 30)")
+    p.add_argument("points", nargs="+", metavar="METHOD:FILE:COUNTS")
+    o = p.parse_args()
+    print("version numpy %s scipy %s" % (np.__version__, scipy.__version__),
+          flush=True)
+    for spec in o.points:
+        name, path, counts = spec.rsplit(":", 2)
+        f = METHODS[name]
+        a = np.load(path, mmap_mode=None)
+        last = None  # (count, median) of the previous point
+        for c in (int(x) for x in counts.split(",")):
+            if c > a.shape[0]:
+                print("skip %s %d only %d items in the file"
+                      % (name, c, a.shape[0]), flush=True)
+                continue
+            if last and last[1] * c / last[0] * (o.reps + 1) > o.budget:
+                print("skip %s %d over the budget of %g s"
+                      % (name, c, o.budget), flush=True)
+                last = (1, float("inf"))
+                continue
+            t = timed(f, np.ascontiguousarray(a[:c]), o.reps)
+            med = statistics.median(t)
+            print("time %s %d %d %.9g %.9g %.9g"
+                  % (name, c, o.reps, med, min(t), max(t)), flush=True)
+            last = (c, med)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
