@@ -361,13 +361,22 @@ VERSIONS(DEFINE_GROUP, group, group_fn)
     return a[k * w + c][e];                                               \
   }                                                                       \
                                                                           \
-  attr static int name(v8 *restrict a, size_t n, double *sign) {          \
+  attr static int name(v8 *restrict a, size_t n, double *sign,          \
+                       const char *next) {                               \
     const size_t w = (n + L - 1) / L; /* vectors a row */                 \
     const v8 zero = {0};                                                  \
+    /* The next matrix's lines, a share each pass: it comes from memory   \
+       while this one is factored in cache. */                            \
+    const size_t lines = n * n * sizeof(double) / 64 + 1,                 \
+                 share = 2 * lines / n + 1;                               \
     double s = 1;                                                         \
     size_t k = 0;                                                         \
     /* Two pivot steps a pass over the trailing rows: half the traffic. */\
     for (; k + 2 <= n; k += 2) {                                          \
+      if (next != NULL)                                                   \
+        for (size_t l = k / 2 * share; l < (k / 2 + 1) * share && l < lines; \
+             l++)                                                         \
+          __builtin_prefetch(next + 64 * l);                              \
       const size_t c0 = k / L, e0 = k % L, c1 = (k + 1) / L,              \
                    e1 = (k + 1) % L, j0 = (k + 2) / L;                    \
       double d0 = name##_pivot(a, n, w, k, &s);                           \
@@ -414,7 +423,7 @@ VERSIONS(DEFINE_GROUP, group, group_fn)
     return 0;                                                             \
   }
 
-typedef int mid_fn(v8 *a, size_t n, double *sign);
+typedef int mid_fn(v8 *a, size_t n, double *sign, const char *next);
 
 VERSIONS(DEFINE_MID, mid, mid_fn)
 
@@ -424,8 +433,8 @@ static size_t mid_scratch(size_t n) {
 }
 
 /* One matrix x through the middle path, in w (mid_scratch(n) bytes). */
-static void mid(const double *x, size_t n, void *w, mid_fn *lu, int slog,
-                double *out) {
+static void mid(const double *x, const char *next, size_t n, void *w,
+                mid_fn *lu, int slog, double *out) {
   const size_t ld = (n + L - 1) / L * L;
   double *a = aligned(w), sign = 1;
   int nan = 0;
@@ -440,7 +449,7 @@ static void mid(const double *x, size_t n, void *w, mid_fn *lu, int slog,
   }
   if (nan)
     put_nan(slog, out);
-  else if (lu((v8 *)a, n, &sign) != 0)
+  else if (lu((v8 *)a, n, &sign, next) != 0)
     lu_div(x, n, a, slog, out);
   else
     finish(a, ld + 1, n, sign, slog, out);
@@ -500,8 +509,9 @@ static pk_status run(const pk_task *t, size_t lo, size_t hi, int slog) {
   } else if (n <= MID) {
     mid_fn *lu = pick_mid();
     for (size_t i = lo; i < hi; i++)
-      mid((const double *)(t->in + i * t->in_stride), n, t->scratch, lu,
-          slog, (double *)(t->out + i * t->out_stride));
+      mid((const double *)(t->in + i * t->in_stride),
+          i + 1 < hi ? t->in + (i + 1) * t->in_stride : NULL, n, t->scratch,
+          lu, slog, (double *)(t->out + i * t->out_stride));
   } else {
     for (size_t i = lo; i < hi; i++)
       big((const double *)(t->in + i * t->in_stride), n, t->scratch, slog,
