@@ -15,34 +15,11 @@
  */
 #include <parkit.h>
 
+#include "baselines.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* out[i] = in[i] + 1: as little work as a kernel can do. */
-static pk_status inc_shape(const pk_kernel *k, const pk_item *in,
-                           pk_item *out, char *msg, size_t len) {
-  (void)k, (void)msg, (void)len;
-  *out = *in;
-  return PK_OK;
-}
-
-static pk_status inc_run(const pk_kernel *k, const pk_task *t, size_t lo,
-                         size_t hi, size_t *bad) {
-  (void)k, (void)bad;
-  for (size_t i = lo; i < hi; i++)
-    *(double *)(t->out + i * t->out_stride) =
-        *(const double *)(t->in + i * t->in_stride) + 1;
-  return PK_OK;
-}
-
-static double inc_cost(const pk_kernel *k, const pk_item *in) {
-  (void)k, (void)in;
-  return 2.0; /* ns per item */
-}
-
-static const pk_kernel inc = {.name = "inc", .shape = inc_shape,
-                              .run = inc_run, .cost = inc_cost};
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -70,13 +47,13 @@ static double time_map(const char *backend, int workers, size_t n,
   if (t == NULL || pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
     goto done;
   if (pk_array_create(ctx, PK_F64, 1, &n, &a) != PK_OK ||
-      pk_map(ctx, &inc, a, &out, &o) != PK_OK)
+      pk_map(ctx, pkb_kernel_inc(), a, &out, &o) != PK_OK)
     goto done;
   for (int r = 0; r < 50; r++) /* warm up */
-    pk_map(ctx, &inc, a, &out, &o);
+    pk_map(ctx, pkb_kernel_inc(), a, &out, &o);
   for (int r = 0; r < reps; r++) {
     double t0 = pk_time();
-    pk_map(ctx, &inc, a, &out, &o);
+    pk_map(ctx, pkb_kernel_inc(), a, &out, &o);
     t[r] = pk_time() - t0;
   }
   *ran_inline = pk_last_stats(ctx)->ran_inline;

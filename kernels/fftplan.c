@@ -31,6 +31,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_int rigor; /* a pk_fft_planner; 0: not chosen yet */
 static int wisdom_read;  /* under lock */
+/* Bumped whenever FFTW may have learnt wisdom: a process that ships its
+ * wisdom to others need not export it again until this changes. */
+static atomic_ulong planned;
 
 static void fork_lock(void) { pthread_mutex_lock(&lock); }
 static void fork_unlock(void) { pthread_mutex_unlock(&lock); }
@@ -170,6 +173,7 @@ pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, fftw_plan *plan) {
       e->n1 = n1;
       e->next = atomic_load_explicit(&head, memory_order_relaxed);
       atomic_store_explicit(&head, e, memory_order_release);
+      atomic_fetch_add(&planned, 1);
       wisdom_save();
     }
   }
@@ -224,7 +228,12 @@ void pk__fft_lock(void) {
   wisdom_load();
 }
 
-void pk__fft_unlock(void) { leave(); }
+void pk__fft_unlock(void) {
+  atomic_fetch_add(&planned, 1); /* the caller may have planned */
+  leave();
+}
+
+unsigned long pk__fft_planned(void) { return atomic_load(&planned); }
 
 unsigned pk__fft_flags(void) { return rigor_flag(); }
 

@@ -147,6 +147,7 @@ typedef struct pool {
   char *plans;             /* PLANCAP bytes: the parent's FFTW wisdom */
   uint32_t plans_gen;      /* bumped when plans changes */
   char *plans_last;        /* what plans holds, in the parent */
+  unsigned long plans_seen; /* pk__fft_planned() at that export */
   slot *slots;
   frec *fails;
   uint64_t *live;
@@ -1345,8 +1346,15 @@ static pk_status place(pool *p, const pk_array *a, int st_i, int copy_in,
  * on their own).
  */
 static uint32_t share_plans(pool *p) {
-  char *w = pk__fft_wisdom_get();
-  size_t len = w ? strlen(w) + 1 : 0;
+  unsigned long planned = pk__fft_planned();
+  char *w;
+  size_t len;
+
+  if (p->plans_last != NULL && planned == p->plans_seen)
+    return p->plans_gen; /* nothing planned since the last export */
+  p->plans_seen = planned;
+  w = pk__fft_wisdom_get();
+  len = w ? strlen(w) + 1 : 0;
 
   if (len == 0 || len > PLANCAP) {
     free(w);

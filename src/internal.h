@@ -105,6 +105,8 @@ typedef struct pk__backend_ops {
  */
 char *pk__fft_wisdom_get(void);
 pk_status pk__fft_wisdom_put(const char *s);
+/* Changes whenever the wisdom may have grown: export only then. */
+unsigned long pk__fft_planned(void);
 
 /*
  * pk_reduce's result for count elements at x, on this thread: blocks of
