@@ -161,7 +161,9 @@ size_t pk_array_nbytes(const pk_array *a);
  * .npy files (NumPy format 1.0, 2.0 and 3.0; '<f8' and '<c16', C order).
  * pk_array_load_npy makes a new array; anything else is refused with
  * PK_EFORMAT and a message naming what was found.  Errors also PK_EIO,
- * PK_ENOMEM, PK_EOVERFLOW.
+ * PK_ENOMEM, PK_EOVERFLOW.  pk_array_save_npy of a distributed array (see
+ * parkit/mpi.h) writes the whole array to one file and is collective; to
+ * read one distributed, use pk_mpi_load_npy.
  */
 pk_status pk_array_load_npy(pk_context *ctx, const char *path, pk_array **out);
 pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
