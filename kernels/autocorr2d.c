@@ -77,31 +77,25 @@ static void geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
 
 static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
                        char *msg, size_t len) {
+  pk_status st;
   size_t h, w;
   geo g;
 
   if (in->dtype != PK_F64)
     return pk__fft_refuse(msg, len, PK_EDTYPE,
-                  "%s: items must be real (float64)%s", k->name,
-                  in->dtype == PK_C128 ? ", not complex" : "");
-  if (in->ndim != 2)
-    return pk__fft_refuse(msg, len, PK_ESHAPE,
-                  "%s: items must be 2-D (h x w), not %d-D", k->name,
-                  in->ndim);
-  h = in->shape[0];
-  w = in->shape[1];
-  if (h == 0 || w == 0)
-    return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
-                  k->name, h, w);
+                          "%s: items must be real (float64)%s", k->name,
+                          in->dtype == PK_C128 ? ", not complex" : "");
+  if ((st = pk__fft_item2d(k, in, msg, len, &h, &w)) != PK_OK)
+    return st;
   if (h > SIZE_MAX / 4 || w > SIZE_MAX / 4 ||
       2 * w - 1 > SIZE_MAX / 8 / (2 * h - 1))
-    return pk__fft_refuse(msg, len, PK_EOVERFLOW, "%s: item %zu x %zu is too large",
-                  k->name, h, w);
+    return pk__fft_refuse(msg, len, PK_EOVERFLOW,
+                          "%s: item %zu x %zu is too large", k->name, h, w);
   geo_of(k, in, &g);
   if (g.method == PK_AUTOCORR_FFT && !g.H)
-    return pk__fft_refuse(msg, len, PK_ESHAPE,
-                  "%s: item %zu x %zu is too large for FFTW (int sizes)",
-                  k->name, h, w);
+    return pk__fft_refuse(
+        msg, len, PK_ESHAPE,
+        "%s: item %zu x %zu is too large for FFTW (int sizes)", k->name, h, w);
   out->dtype = PK_F64;
   out->ndim = 2;
   out->shape[0] = 2 * h - 1;

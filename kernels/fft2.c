@@ -50,39 +50,36 @@ static void geo_of(const pk_kernel *k, const pk_item *it, geo *g) {
 
 static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
                        char *msg, size_t len) {
+  pk_status st;
   int op = *(const int *)k->data;
   size_t h, w;
 
-  if (in->ndim != 2)
-    return pk__fft_refuse(msg, len, PK_ESHAPE,
-                  "%s: items must be 2-D (h x w), not %d-D", k->name,
-                  in->ndim);
-  h = in->shape[0];
-  w = in->shape[1];
-  if (h == 0 || w == 0)
-    return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
-                  k->name, h, w);
+  if ((st = pk__fft_item2d(k, in, msg, len, &h, &w)) != PK_OK)
+    return st;
   if (in->dtype != PK_F64 && in->dtype != PK_C128)
     return pk__fft_refuse(msg, len, PK_EDTYPE, "%s: unknown dtype %d", k->name,
-                  (int)in->dtype);
+                          (int)in->dtype);
   if (op == RFFT2 && in->dtype != PK_F64)
     return pk__fft_refuse(msg, len, PK_EDTYPE,
-                  "%s: items must be real (float64), not complex", k->name);
+                          "%s: items must be real (float64), not complex",
+                          k->name);
   if (op == IRFFT2 && in->dtype != PK_C128)
     return pk__fft_refuse(msg, len, PK_EDTYPE,
-                  "%s: items must be complex (complex128), not real",
-                  k->name);
+                          "%s: items must be complex (complex128), not real",
+                          k->name);
   if (op == IRFFT2) {
     if (w < 2)
-      return pk__fft_refuse(msg, len, PK_ESHAPE,
-                    "%s: items need at least 2 columns (h x (w/2 + 1)), "
-                    "not %zu", k->name, w);
+      return pk__fft_refuse(
+          msg, len, PK_ESHAPE,
+          "%s: items need at least 2 columns (h x (w/2 + 1)), "
+          "not %zu",
+          k->name, w);
     w = 2 * (w - 1);
   }
   if (h > INT_MAX || w > INT_MAX / h)
-    return pk__fft_refuse(msg, len, PK_ESHAPE,
-                  "%s: item %zu x %zu is too large for FFTW (int sizes)",
-                  k->name, h, w);
+    return pk__fft_refuse(
+        msg, len, PK_ESHAPE,
+        "%s: item %zu x %zu is too large for FFTW (int sizes)", k->name, h, w);
   out->dtype = op == IRFFT2 ? PK_F64 : PK_C128;
   out->ndim = 2;
   out->shape[0] = h;

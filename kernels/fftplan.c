@@ -248,3 +248,17 @@ pk_status pk__fft_refuse(char *msg, size_t len, pk_status st,
   }
   return st;
 }
+
+pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
+                         size_t len, size_t *h, size_t *w) {
+  if (in->ndim != 2)
+    return pk__fft_refuse(msg, len, PK_ESHAPE,
+                          "%s: items must be 2-D (h x w), not %d-D", k->name,
+                          in->ndim);
+  *h = in->shape[0];
+  *w = in->shape[1];
+  if (*h == 0 || *w == 0)
+    return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
+                          k->name, *h, *w);
+  return PK_OK;
+}

@@ -69,4 +69,8 @@ pk_status pk__fft_refuse(char *msg, size_t len, pk_status st,
 #endif
     ;
 
+/* A 2-D item with no zero extent: its extents in *h, *w; else a refusal. */
+pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
+                         size_t len, size_t *h, size_t *w);
+
 #endif /* PK_FFTPLAN_H */
