@@ -58,18 +58,6 @@ typedef struct limits {
 
 static FILE *csv;
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
-static void fill(double *x, size_t n, uint64_t seed) {
-  for (size_t i = 0; i < n; i++)
-    x[i] = (double)(int)(splitmix(&seed) % 10) - 5.0;
-}
-
 static int parse(int argc, char **argv, options *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -263,7 +251,7 @@ static int run_case(int n, size_t count, int reps, const limits *lim,
     rc = -1;
     goto done;
   }
-  fill(x, count * nn, 1);
+  pkb_fill_ints(x, count * nn, 1);
   for (i = 0; i < NM && rc == 0; i++)
     rc = open_method(&m[i], x, count, n);
   for (k = -1; k < reps && rc == 0; k++)

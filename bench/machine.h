@@ -7,6 +7,7 @@
 #define PKB_MACHINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The median, min and max of a set of run times (or any values). */
 typedef struct pkb_stats {
@@ -55,5 +56,9 @@ int pkb_cores(void);
 
 /* OpenBLAS's build configuration (openblas_get_config), or "unknown". */
 const char *pkb_blas_config(void);
+
+/* n integers in [-5, 5) as float64 from a seeded splitmix64 generator, as
+ * the benchmarks' inputs: exact determinants and autocorrelations. */
+void pkb_fill_ints(double *x, size_t n, uint64_t seed);
 
 #endif /* PKB_MACHINE_H */

@@ -504,19 +504,6 @@ static void progress_end(void) {
 
 /* ------------------------------------------------------------- inputs */
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
-/* Integers in [-5, 5): exact dets and autocorrelations to compare. */
-static void fill(double *x, size_t n, uint64_t seed) {
-  for (size_t i = 0; i < n; i++)
-    x[i] = (double)(int)(splitmix(&seed) % 10) - 5.0;
-}
-
 /* ------------------------------------------------------------ running */
 
 /* n doubles on a 64-byte boundary, as FFTW and numpy allocate: the SIMD
@@ -1108,7 +1095,7 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
     failed = 1;
     return -1;
   }
-  fill(x, maxc * s.ind, 1 + kc);
+  pkb_fill_ints(x, maxc * s.ind, 1 + kc);
   for (int i = 0; i < nsz && rc == 0; i++) {
     point p = {.c = c, .s = &s, .x = x, .count = sz[i], .reps = o->reps};
     p.ref = malloc(NREF * s.outd * sizeof *p.ref);
