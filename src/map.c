@@ -196,15 +196,13 @@ static size_t item_bytes(const pk_item *it) {
 
 /* Fill j from kernel and in; make or check *out. */
 static pk_status setup(pk_context *ctx, const char *fn, const pk_kernel *k,
-                       const pk_array *in, pk_array **out, pk__job *j,
-                       int *made) {
+                       const pk_array *in, pk_array **out, pk__job *j) {
   size_t shape[PK_MAX_DIMS];
   char msg[512] = "";
   pk_item oi;
   pk_status st;
   int i;
 
-  *made = 0;
   memset(j, 0, sizeof *j);
   if (k == NULL || in == NULL || out == NULL)
     return pk__error(ctx, PK_EINVAL, "%s: kernel, input and output must "
@@ -242,7 +240,6 @@ static pk_status setup(pk_context *ctx, const char *fn, const pk_kernel *k,
     st = pk__array_new(ctx, oi.dtype, oi.ndim + 1, shape, out);
     if (st != PK_OK)
       return st;
-    *made = 1;
   } else {
     const pk_array *o = *out;
     int same = o->dtype == oi.dtype && o->ndim == oi.ndim + 1;
@@ -268,14 +265,13 @@ pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
                  pk_array **out, const pk_map_opts *opts) {
   pk__job j;
   pk_status st;
-  int made;
 
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
   if ((st = check_opts(ctx, opts)) != PK_OK)
     return st;
-  st = setup(ctx, "pk_map", kernel, in, out, &j, &made);
+  st = setup(ctx, "pk_map", kernel, in, out, &j);
   if (ctx->ops->agree != NULL)
     st = ctx->ops->agree(ctx, st);
   if (st != PK_OK)
@@ -511,14 +507,13 @@ pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
   pk_stats map_stats;
   pk_status st;
   pk__job j;
-  int made;
 
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
   if ((st = check_opts(ctx, opts)) != PK_OK)
     return st;
-  st = setup(ctx, "pk_map_reduce", kernel, in, &out, &j, &made);
+  st = setup(ctx, "pk_map_reduce", kernel, in, &out, &j);
   if (st == PK_OK)
     st = check_reduce(ctx, "pk_map_reduce", op, j.task.out_item.dtype,
                       result);
