@@ -449,6 +449,14 @@ static void test_range(void **state) {
   c[8 * 20 + 7] = 1e-320; /* below the subnormal pivot: divided, not 0 */
   check(20, c, want, 1e-15 * want);
   free(c);
+  /* The same in the middle path, in its third panel of columns. */
+  c = calloc(50 * 50, sizeof *c);
+  assert_non_null(c);
+  for (size_t i = 0; i < 50; i++)
+    c[i * 50 + i] = i == 17 ? 1e-310 : i == 18 ? 1e300 : 1;
+  c[18 * 50 + 17] = 1e-320;
+  check(50, c, want, 1e-15 * want);
+  free(c);
 }
 
 /* --------------------------------------------- independent computations */

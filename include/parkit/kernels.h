@@ -18,8 +18,8 @@ extern "C" {
  * pivoting) gives 0; a NaN anywhere gives NaN.  Three paths, by n:
  * - n <= PK_DET_SMALL_MAX: LU on PK_DET_LANES matrices at once, interleaved
  *   across SIMD lanes, with no library call per matrix;
- * - n <= PK_DET_MID_MAX: LU of one matrix in cache, two pivot steps per
- *   pass over the trailing rows, in whole SIMD vectors;
+ * - n <= PK_DET_MID_MAX: blocked LU of one matrix in cache, with panels
+ *   one SIMD vector wide and every update in whole vectors;
  * - larger n: LAPACK dgetrf.
  * The crossovers were measured on an AVX-512 Xeon.
  */
@@ -32,7 +32,7 @@ const pk_kernel *pk_kernel_det(void);
 const pk_kernel *pk_kernel_slogdet(void);
 
 #define PK_DET_SMALL_MAX 24
-#define PK_DET_MID_MAX 256
+#define PK_DET_MID_MAX 512
 #define PK_DET_LANES 8
 
 #ifdef __cplusplus
