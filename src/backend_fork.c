@@ -162,6 +162,7 @@ typedef struct pool {
   uint32_t seq, stamp;
   unsigned rr;
   int cores, nrun;         /* cores we may use; workers in this round */
+  int bind;                /* 1: worker w runs on the w-th allowed core */
   pend p;
   pk_status (*init_fn)(void *, size_t, int);
   void *init_arg;
@@ -545,6 +546,27 @@ static void worker_loop(wstate *s) {
   }
 }
 
+/*
+ * Worker me onto the me-th core this process may use.  Woken at once by the
+ * parent, unbound workers were seen to stay stacked on one core for whole
+ * calls, at half speed, while the other core idled.
+ */
+static void bind_core(int me) {
+  cpu_set_t all, one;
+  int k = 0;
+
+  if (sched_getaffinity(0, sizeof all, &all) != 0)
+    return;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &all) || k++ != me)
+      continue;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    (void)sched_setaffinity(0, sizeof one, &one); /* a hint: may fail */
+    return;
+  }
+}
+
 /* In the child after fork: become worker me, never return. */
 static void worker_main(pool *p, int me, int sock) __attribute__((noreturn));
 static void worker_main(pool *p, int me, int sock) {
@@ -578,6 +600,8 @@ static void worker_main(pool *p, int me, int sock) {
     if (g->fd >= 0)
       close(g->fd);
 
+  if (p->bind)
+    bind_core(me);
   pk__blas_single();
 #ifdef _OPENMP
   omp_set_num_threads(1);
@@ -1227,6 +1251,7 @@ static void fork_stop(pk_context *ctx) {
 static pk_status fork_start(pk_context *ctx) {
   pool *p = calloc(1, sizeof *p);
   size_t off, n;
+  const char *bind;
   int w;
   pk_status st;
 
@@ -1238,6 +1263,8 @@ static pk_status fork_start(pk_context *ctx) {
   p->efd = -1;
   p->self = getpid();
   p->cores = pk__cores();
+  bind = getenv("PARKIT_BIND");
+  p->bind = p->n == p->cores && !(bind && strcmp(bind, "0") == 0);
   n = (size_t)p->n;
   p->w = calloc(n, sizeof *p->w);
   p->p.part = calloc(n, 1);
