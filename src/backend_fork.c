@@ -14,7 +14,8 @@
  * Dispatch.  One control block per pool, MAP_SHARED and anonymous, made before
  * the first fork: the job, an atomic chunk counter, per-chunk claim and done
  * stamps, a completion order for callbacks, and one slot per worker.  Workers
- * sleep on a futex in their slot; the parent spins briefly, then sleeps in
+ * spin briefly for the next job (when there is a core for each), then sleep
+ * on a futex in their slot; the parent spins briefly, then sleeps in
  * poll() on an eventfd the workers write when it is asleep, together with one
  * pidfd per worker, so a worker's death wakes it at once.
  *
@@ -56,6 +57,7 @@
 #define MAXFD 4              /* segments one dispatch can need */
 #define PLANCAP (1u << 18)   /* the parent's FFTW wisdom, for workers */
 #define SPIN_NS 40000.0      /* the parent spins this long before sleeping */
+#define WSPIN_NS 50000.0     /* and a worker, for its next job */
 
 enum { K_NOP, K_MAP, K_TASK, K_INIT, K_QUIT };
 enum { ST_IN, ST_OUT, ST_DATA, NSTAGE }; /* staging segments */
@@ -161,7 +163,7 @@ typedef struct pool {
   seg *stage[NSTAGE];
   uint32_t seq, stamp;
   unsigned rr;
-  int cores, nrun;         /* cores we may use; workers in this round */
+  int cores;               /* cores we may use */
   int bind;                /* 1: worker w runs on the w-th allowed core */
   pend p;
   pk_status (*init_fn)(void *, size_t, int);
@@ -502,9 +504,20 @@ static void worker_loop(wstate *s) {
   slot *sl = &p->slots[s->me];
   struct timespec second = {1, 0};
 
+  /* A futex wake-up takes tens of microseconds here, more than a small
+     job: a worker that has a core to itself watches for the next job a
+     while first, as an OpenMP thread does. */
+  const int spin = p->n <= p->cores;
+  double idle = pk_time();
+  unsigned polls = 0;
+
   for (;;) {
     uint32_t go = atomic_load(&sl->go);
     if (go == s->last) {
+      if (spin && (++polls % 16 != 0 || pk_time() - idle < WSPIN_NS * 1e-9)) {
+        sched_yield(); /* the parent may need this core more */
+        continue;
+      }
       /* The timeout only guards against a parent gone without a signal. */
       futex(&sl->go, FUTEX_WAIT, go, &second);
       if (getppid() != p->self)
@@ -543,6 +556,7 @@ static void worker_loop(wstate *s) {
       ssize_t r = write(p->efd, &one, sizeof one);
       (void)r;
     }
+    idle = pk_time();
   }
 }
 
@@ -780,12 +794,9 @@ static void dispatch(pool *p, int kind, seg *const *need, int nneed) {
     p->seq = 1;
   p->c->kind = kind;
   publish_live(p);
-  p->nrun = 0;
   for (w = 0; w < p->n; w++)
-    if (p->p.part[w] && p->w[w].pid > 0) {
+    if (p->p.part[w] && p->w[w].pid > 0)
       send_segs(p, w, need, nneed);
-      p->nrun++;
-    }
   atomic_thread_fence(memory_order_seq_cst);
   for (w = 0; w < p->n; w++)
     if (p->p.part[w] && p->w[w].pid > 0) {
@@ -848,13 +859,14 @@ static int wait_round(pool *p, double deadline) {
 
   if (deadline >= 0 && deadline < spin_end)
     spin_end = deadline;
-  /* Spin; with more processes than cores, yield soon instead: a spinning
-     parent would keep a worker off the core it needs. */
+  /* Spin, yielding after the first microseconds: the worker may be on
+     this core (all of them are, when there are more than cores), and a
+     spinning parent would keep it off until the spin ends. */
   while (p->p.cb == NULL && !round_done(p)) {
     double now = pk_time();
     if (now >= spin_end)
       break;
-    if (p->nrun < p->cores || now - t0 < 3e-6)
+    if (now - t0 < 3e-6)
       cpu_relax();
     else
       sched_yield();
