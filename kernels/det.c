@@ -25,6 +25,8 @@
 #include <string.h>
 
 #define L PK_DET_LANES
+/* The shuffles, lane masks and unrolled loops below are written for 8. */
+_Static_assert(L == 8, "det.c is written for 8 doubles a vector");
 #define SMALL PK_DET_SMALL_MAX
 #ifndef MID
 #define MID PK_DET_MID_MAX
