@@ -65,6 +65,27 @@ typedef enum pk_dtype {
 /* Bytes of one element of dtype; 0 for an unknown dtype. */
 size_t pk_dtype_size(pk_dtype dtype);
 
+/* ------------------------------------------------------ instruction sets */
+
+/*
+ * The instruction-set paths of the built-in kernels, narrowest first.  Each
+ * path runs code written for its own vector width (never a wider one).
+ * Results agree bit for bit within one path, whatever the backend and the
+ * number of workers; two paths may differ in the last bits.
+ */
+typedef enum pk_isa {
+  PK_ISA_AUTO = 0, /* the widest path this CPU and this build support */
+  PK_ISA_GENERIC,  /* portable vectors of 2 doubles (SSE2, NEON) */
+  PK_ISA_AVX2,     /* AVX2 and FMA: 4 doubles */
+  PK_ISA_AVX512    /* AVX-512 F, CD, BW, DQ and VL: 8 doubles */
+} pk_isa;
+
+/* The widest path this CPU and build support (never PK_ISA_AUTO). */
+pk_isa pk_isa_best(void);
+
+/* "auto", "generic", "avx2", "avx512"; NULL for a value not listed. */
+const char *pk_isa_name(pk_isa isa);
+
 /* --------------------------------------------------------------- context */
 
 typedef struct pk_context pk_context;
@@ -79,18 +100,24 @@ typedef struct pk_config {
   int workers;         /* workers (threads, processes; per rank for mpi) */
   int verbose;         /* 1: the library prints what it decides on stderr */
   const void *mpi_comm;/* MPI_Comm *: the communicator to work on (mpi) */
+  const char *isa;     /* "generic", "avx2", "avx512", "auto" (pk_isa) */
 } pk_config;
 
 /*
  * pk_init - create a context and start its backend.
  *
- * The backend and worker count come, first found first used, from
- *   1. the arguments --pk-backend=NAME and --pk-workers=N in *argv, which are
- *      removed from argv (argc and argv may be NULL);
+ * The backend, worker count and instruction-set path come, first found
+ * first used, from
+ *   1. the arguments --pk-backend=NAME, --pk-workers=N and --pk-isa=NAME in
+ *      *argv, which are removed from argv (argc and argv may be NULL);
  *   2. the config given to pk_init_config (pk_init gives none);
- *   3. the environment: PARKIT_BACKEND, PARKIT_WORKERS, PARKIT_VERBOSE;
+ *   3. the environment: PARKIT_BACKEND, PARKIT_WORKERS, PARKIT_ISA,
+ *      PARKIT_VERBOSE;
  *   4. defaults: the mpi backend under mpirun with more than one rank,
- *      otherwise openmp, with as many workers as cores this process may use.
+ *      otherwise openmp, with as many workers as cores this process may use;
+ *      the widest instruction-set path the CPU supports.
+ * A path wider than the CPU supports is refused (PK_EINVAL), with a message
+ * that names what it has; --pk-verbose says which path runs.
  *
  * Not collective, except for the mpi backend (collective over its
  * communicator).  On success *ctx is a new context, freed by pk_finalize.
@@ -119,6 +146,9 @@ const char *pk_errmsg(const pk_context *ctx);
 /* The backend's name ("serial", ...), and the number of its workers. */
 const char *pk_backend(const pk_context *ctx);
 int pk_workers(const pk_context *ctx);
+
+/* The instruction-set path ctx's maps run (never PK_ISA_AUTO). */
+pk_isa pk_isa_of(const pk_context *ctx);
 
 /* The backends compiled into this library, NULL-terminated. */
 const char *const *pk_backends(void);
@@ -184,6 +214,8 @@ typedef struct pk_item {
  * contiguous in C order.  first is the index in the whole batch of item 0
  * (so a kernel can seed or report by global index).  scratch holds the
  * bytes the kernel's scratch function asked for, private to this call.
+ * isa is the instruction-set path of the context (see pk_isa); PK_ISA_AUTO
+ * in a task made by hand means the widest the CPU has.
  */
 typedef struct pk_task {
   const char *in;
@@ -192,6 +224,7 @@ typedef struct pk_task {
   pk_item in_item, out_item;
   size_t first;
   void *scratch;
+  pk_isa isa;
 } pk_task;
 
 /*

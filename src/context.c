@@ -58,6 +58,7 @@ static void drop_arg(int *argc, char **argv, int i) {
 typedef struct settings {
   const char *backend;
   const char *workers;
+  const char *isa;
   int verbose;
 } settings;
 
@@ -72,6 +73,8 @@ static void take_args(int *argc, char ***argv, settings *s) {
       s->backend = a + 13;
     else if (strncmp(a, "--pk-workers=", 13) == 0)
       s->workers = a + 13;
+    else if (strncmp(a, "--pk-isa=", 9) == 0)
+      s->isa = a + 9;
     else if (strcmp(a, "--pk-verbose") == 0)
       s->verbose = 1;
     else {
@@ -97,6 +100,37 @@ static const char *default_backend(void) {
   (void)under_mpirun;
 #endif
   return "openmp";
+}
+
+/*
+ * The path named by the first of s->isa, the config and PARKIT_ISA that is
+ * set (else auto) into *isa; a sentence into msg if it names none or one
+ * wider than this CPU has.
+ */
+static pk_status choose_isa(const settings *s, const pk_config *config,
+                            pk_isa *isa, char *msg, size_t len) {
+  const char *name = s->isa, *from = "--pk-isa";
+  pk_isa best = pk_isa_best();
+
+  if (name == NULL && config != NULL && config->isa != NULL)
+    name = config->isa, from = "pk_config.isa";
+  if (name == NULL && (name = getenv("PARKIT_ISA")) != NULL && *name)
+    from = "PARKIT_ISA";
+  if (name == NULL || *name == '\0')
+    name = "auto";
+  if (pk__isa_parse(name, isa) != 0) {
+    snprintf(msg, len, "%s '%s' is not an instruction-set path: one of "
+             "auto, generic, avx2, avx512", from, name);
+    return PK_EINVAL;
+  }
+  if (*isa == PK_ISA_AUTO) {
+    *isa = best;
+  } else if (*isa > best) {
+    snprintf(msg, len, "%s '%s': this CPU (or build) has no such path; its "
+             "widest is '%s'", from, name, pk_isa_name(best));
+    return PK_EINVAL;
+  }
+  return PK_OK;
 }
 
 static pk_status fail_init(pk_context *c, pk_status st, int verbose,
@@ -152,6 +186,12 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
                      "worker count '%s' is not a whole number from 1 to 4096",
                      s.workers ? s.workers : "(config)");
 
+  {
+    char why[256];
+    if (choose_isa(&s, config, &c->isa, why, sizeof why) != PK_OK)
+      return fail_init(c, PK_EINVAL, c->verbose, "%s", why);
+  }
+
   c->ops = pk__backend_find(s.backend);
   if (c->ops == NULL)
     return fail_init(c, PK_EBACKEND, c->verbose,
@@ -174,7 +214,8 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
     free(c);
     return st;
   }
-  pk__log(c, "backend %s, %d workers", c->ops->name, c->workers);
+  pk__log(c, "backend %s, %d workers, instruction set %s", c->ops->name,
+          c->workers, pk_isa_name(c->isa));
   *ctx = c;
   return PK_OK;
 }

@@ -136,6 +136,7 @@ struct pk_context {
   void *impl;           /* the backend's state */
   int workers;
   int verbose;
+  pk_isa isa;           /* the path its maps run, never PK_ISA_AUTO */
   const void *mpi_comm;
   double dispatch_ns;   /* measured cost of dispatching one map */
   long narrays;         /* live arrays, checked by pk_finalize */
@@ -202,6 +203,9 @@ void pk__scratch_release(void **p, size_t *cap);
 void pk__blas_single(void);
 int pk__blas_get(void);
 void pk__blas_set(int n);
+
+/* The path named s ("auto", ...) into *isa; -1 if s names none. */
+int pk__isa_parse(const char *s, pk_isa *isa);
 
 /* Cores this process may run on. */
 int pk__cores(void);

@@ -257,6 +257,7 @@ static pk_status setup(pk_context *ctx, const char *fn, const pk_kernel *k,
   j->task.out = (*out)->data;
   j->task.in_stride = item_bytes(&j->task.in_item);
   j->task.out_stride = item_bytes(&oi);
+  j->task.isa = ctx->isa;
   j->scratch = k->scratch ? k->scratch(k, &j->task.in_item) : 0;
   return PK_OK;
 }

@@ -16,7 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BIG (PK_DET_SMALL_MAX + 1) /* the smallest n on the LAPACK path */
+#define BIG 25 /* past every small path: a matrix embedded in one this size
+                  takes another path than it does itself */
+
+/* The instruction-set path every run below uses (main runs them all). */
+static pk_isa isa = PK_ISA_GENERIC;
 
 /* ------------------------------------------------------------- helpers */
 
@@ -56,7 +60,7 @@ static pk_status run_range(const pk_kernel *k, size_t n, const void *in,
   assert_non_null(scratch);
   pk_task t = {.in = in, .out = out, .in_stride = in_stride,
                .out_stride = out_stride, .in_item = it, .out_item = ot,
-               .first = 0, .scratch = scratch};
+               .first = 0, .scratch = scratch, .isa = isa};
   pk_status st = k->run(k, &t, lo, hi, &bad);
   free(scratch);
   return st;
@@ -469,8 +473,8 @@ static void test_laplace(void **state) {
       double d = (double)laplace(n, a);
       check(n, a, d, 1e-14 * hadamard(n, a));
 
-      /* The LAPACK path on the same matrix, rows shuffled into a larger
-       * block diagonal matrix. */
+      /* A path for larger n on the same matrix, rows shuffled into a
+       * larger block diagonal matrix. */
       size_t m = BIG + n, perm[64];
       double *b = embed(n, a, m), *p = malloc(m * m * sizeof *p);
       assert_non_null(p);
@@ -622,7 +626,8 @@ static void test_shape(void **state) {
     assert_int_equal(k->shape(k, &z, &out, tiny, sizeof tiny), PK_EDTYPE);
     assert_true(strlen(tiny) < sizeof tiny);
 
-    assert_int_equal(k->grain, PK_DET_LANES);
+    /* A group of every path's lanes (2, 4, 8) fills whole vectors. */
+    assert_int_equal(k->grain % 8, 0);
     double prev = 0;
     for (size_t n = 0; n <= 200; n++) {
       pk_item it = {.dtype = PK_F64, .ndim = 2, .shape = {n, n}};
@@ -631,6 +636,39 @@ static void test_shape(void **state) {
       prev = c;
       assert_true(k->scratch(k, &it) >= n * n * sizeof(double));
     }
+  }
+}
+
+/* Every path and crossover: n around the small paths' ends, the middle
+ * path's panel edges, rows padded off multiples of 1 KiB (128), LAPACK. */
+static void test_vs_lapack_large(void **state) {
+  (void)state;
+  const size_t ns[] = {24, 25, 31, 32, 33, 63, 64, 100, 127, 128,
+                       129, 256, 257, 300, 512, 513, 600};
+  for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++) {
+    size_t n = ns[s], count = 3;
+    double *a = malloc(count * n * n * sizeof *a);
+    double *d = malloc(count * sizeof *d), *r = malloc(2 * count * sizeof *r);
+    assert_true(a && d && r);
+    for (size_t e = 0; e < count * n * n; e++)
+      a[e] = unif();
+    a[n * n] = 0; /* item 1: a zero first pivot */
+    run_all(pk_kernel_det(), n, a, count, d);
+    run_all(pk_kernel_slogdet(), n, a, count, r);
+    for (size_t i = 0; i < count; i++) {
+      double lg, ref = lapack_det(n, a + i * n * n, &lg);
+      /* Random matrices of this size: |det| is far from 0 and inf, so
+       * compare the logarithms, which LU gives to about n * eps. */
+      if (!(fabs(r[2 * i + 1] - lg) <= 1e-12 * n))
+        fail_msg("%s n=%zu item %zu: log|det| %.17g, LAPACK %.17g",
+                 pk_isa_name(isa), n, i, r[2 * i + 1], lg);
+      assert_true(r[2 * i] == (ref > 0 ? 1 : -1));
+      assert_true(d[i] == r[2 * i] * exp(r[2 * i + 1]) ||
+                  fabs(d[i] / ref - 1) <= 1e-12 * n);
+    }
+    free(a);
+    free(d);
+    free(r);
   }
 }
 
@@ -648,9 +686,19 @@ int main(void) {
       cmocka_unit_test(test_range),
       cmocka_unit_test(test_laplace),
       cmocka_unit_test(test_vs_lapack),
+      cmocka_unit_test(test_vs_lapack_large),
       cmocka_unit_test(test_chunking),
       cmocka_unit_test(test_strides),
       cmocka_unit_test(test_shape),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = 0;
+
+  /* Every path this CPU runs, so the narrow ones are tested on a wide
+   * CPU too. */
+  for (isa = PK_ISA_GENERIC; isa <= pk_isa_best(); isa++) {
+    char name[64];
+    snprintf(name, sizeof name, "det on the %s path", pk_isa_name(isa));
+    failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
+  }
+  return failed;
 }

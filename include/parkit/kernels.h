@@ -16,12 +16,13 @@ extern "C" {
  * det: n x n float64 item -> float64 scalar, as numpy.linalg.det.
  * n = 0 gives 1; an exactly singular matrix (a zero pivot in LU with partial
  * pivoting) gives 0; a NaN anywhere gives NaN.  Three paths, by n:
- * - n <= PK_DET_SMALL_MAX: LU on PK_DET_LANES matrices at once, interleaved
- *   across SIMD lanes, with no library call per matrix;
- * - n <= PK_DET_MID_MAX: blocked LU of one matrix in cache, with panels
- *   one SIMD vector wide and every update in whole vectors;
+ * - small n (up to about 24): LU on as many matrices at once as a vector
+ *   has lanes, interleaved across them, with no library call per matrix;
+ * - middle n (up to a few hundred): blocked LU of one matrix in cache, with
+ *   panels one vector wide and every update in whole vectors;
  * - larger n: LAPACK dgetrf.
- * The crossovers were measured on an AVX-512 Xeon.
+ * The vector paths run at the width of the context's instruction-set path
+ * (pk_isa), each with its own crossovers, measured on that path.
  */
 const pk_kernel *pk_kernel_det(void);
 
@@ -30,10 +31,6 @@ const pk_kernel *pk_kernel_det(void);
  * numpy.linalg.slogdet: singular gives {0, -inf}; NaN gives {NaN, NaN}.
  */
 const pk_kernel *pk_kernel_slogdet(void);
-
-#define PK_DET_SMALL_MAX 24
-#define PK_DET_MID_MAX 512
-#define PK_DET_LANES 8
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,63 @@
+/*
+ * The vector parts of det and slogdet (internal).
+ *
+ * kernels/det_simd.c holds each algorithm once; the build compiles it once
+ * per instruction set, at that set's native vector width, into one table
+ * pk__det_<isa> each.  kernels/det.c picks the table of the path a map
+ * runs on (pk_task.isa) and does the rest: the LAPACK path, the division
+ * fallback, the result from the pivots.
+ */
+#ifndef PK_DET_H
+#define PK_DET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PK__DET_ALIGN 64     /* scratch alignment, bytes: the widest vector */
+#define PK__DET_SMALL_CAP 32 /* no path's small_max exceeds it */
+
+typedef struct pk__det_isa {
+  int lanes;        /* doubles a vector */
+  size_t small_max; /* n <= small_max: the batched small path */
+  size_t mid_max;   /* n <= mid_max: the blocked middle path; then dgetrf */
+
+  /*
+   * group: matrices x[0 .. cnt) (each n x n, stride s bytes; cnt <= lanes)
+   * copied into the lanes of a, interleaved (element e of lane l at
+   * a[e * lanes + l]; identity in the lanes past cnt), and factored in
+   * place by LU with partial pivoting.  u[k * lanes + l] gets pivot k of
+   * lane l, sg[l] the sign of its row permutation; nan[l] is nonzero if
+   * lane l has a NaN, tiny[l] if it met a subnormal pivot (whose reciprocal
+   * overflows).  a and u are PK__DET_ALIGN-aligned, lanes * n * n and
+   * lanes * n doubles.
+   */
+  void (*group)(const char *x, size_t s, int cnt, int n, double *a,
+                double *u, double *sg, int64_t *nan, int64_t *tiny);
+
+  /*
+   * mid: x (n x n, row-major) copied into a with rows of pk__det_ld(n, lanes)
+   * doubles and factored there; p is the panel's scratch, lanes * ld
+   * doubles.  Returns 0 with *sign and the pivots on a's diagonal; 1 on a
+   * subnormal pivot; 2 if x has a NaN.  next, if not NULL, is the next
+   * matrix, fetched into cache meanwhile.  a and p are PK__DET_ALIGN-aligned.
+   */
+  int (*mid)(const double *x, size_t n, double *a, double *p, double *sign,
+             const char *next);
+} pk__det_isa;
+
+extern const pk__det_isa pk__det_generic;
+extern const pk__det_isa pk__det_avx2;
+extern const pk__det_isa pk__det_avx512;
+
+/*
+ * The middle path's row length in doubles: n rounded up to whole vectors,
+ * and a cache line more where that would make the row a multiple of 1 KiB.
+ * Rows 2 or 4 KiB apart fall into the same cache sets and alias in the
+ * store buffer: at n = 509 .. 512 that cost two thirds of the speed.
+ */
+static inline size_t pk__det_ld(size_t n, int lanes) {
+  size_t ld = (n + (size_t)lanes - 1) / (size_t)lanes * (size_t)lanes;
+  return ld % 128 == 0 ? ld + 8 : ld;
+}
+
+#endif /* PK_DET_H */

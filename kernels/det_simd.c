@@ -1,0 +1,417 @@
+/*
+ * det's vector algorithms, written once over a vector of VL doubles and
+ * compiled once per instruction set at its native width (see det.h): the
+ * build passes -DVL=8 -DISA=avx512 with AVX-512 flags, -DVL=4 -DISA=avx2
+ * with AVX2 and FMA, and -DVL=2 -DISA=generic with none (SSE2 on x86-64,
+ * NEON on aarch64).  Every vector below is one register of the target, so
+ * no copy runs code written for a wider vector than it has.
+ *
+ * With FMA, a - f * b contracts into one rounding: the AVX2 and AVX-512
+ * copies give the same bits as each other's small path but not as the
+ * generic one, and each middle path blocks by its own width.  Within one
+ * path the bits of an item depend on that item alone.
+ */
+#include "det.h"
+
+#include <float.h>
+#include <string.h>
+
+#if !defined(VL) || !defined(ISA)
+#error "det_simd.c is compiled with -DVL=<doubles a vector> -DISA=<name>"
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define STR_(a) #a
+#define STR(a) STR_(a)
+
+typedef double vd __attribute__((vector_size(VL * sizeof(double))));
+typedef int64_t vm __attribute__((vector_size(VL * sizeof(double))));
+
+/* C has no ?: on vectors: selections are bitwise. */
+#define SEL(m, x, y) ((vd)(((vm)(x) & (m)) | ((vm)(y) & ~(m))))
+#define MSEL(m, x, y) (((x) & (m)) | ((y) & ~(m)))
+#define VABS(x) ((vd)((vm)(x) & INT64_MAX))
+
+#ifdef __clang__
+#define SHUF(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
+#else
+#define SHUF(x, y, ...) __builtin_shuffle(x, y, (vm){__VA_ARGS__})
+#endif
+
+/* UNROLL: the pragma that unrolls a loop over the VL lanes. */
+#define PRAGMA_(x) _Pragma(#x)
+#define PRAGMA(x) PRAGMA_(x)
+#define UNROLL PRAGMA(GCC unroll VL)
+
+/*
+ * IOTA: lane numbers.  TRANSPOSE(v, w): w[c][l] = v[l][c], a VL x VL block
+ * in log2(VL) rounds of two-input shuffles.
+ */
+#if VL == 2
+#define IOTA {0, 1}
+#define TRANSPOSE(v, w)                                                     \
+  do {                                                                      \
+    w[0] = SHUF(v[0], v[1], 0, 2);                                          \
+    w[1] = SHUF(v[0], v[1], 1, 3);                                          \
+  } while (0)
+#elif VL == 4
+#define IOTA {0, 1, 2, 3}
+#define TRANSPOSE(v, w)                                                     \
+  do {                                                                      \
+    vd t_[4];                                                               \
+    for (int i_ = 0; i_ < 4; i_ += 2) {                                     \
+      t_[i_] = SHUF(v[i_], v[i_ + 1], 0, 4, 2, 6);                          \
+      t_[i_ + 1] = SHUF(v[i_], v[i_ + 1], 1, 5, 3, 7);                      \
+    }                                                                       \
+    for (int h_ = 0; h_ < 2; h_++) {                                        \
+      w[h_] = SHUF(t_[h_], t_[h_ + 2], 0, 1, 4, 5);                         \
+      w[h_ + 2] = SHUF(t_[h_], t_[h_ + 2], 2, 3, 6, 7);                     \
+    }                                                                       \
+  } while (0)
+#elif VL == 8
+#define IOTA {0, 1, 2, 3, 4, 5, 6, 7}
+#define TRANSPOSE(v, w)                                                     \
+  do {                                                                      \
+    vd t_[8], s_[8];                                                        \
+    for (int i_ = 0; i_ < 8; i_ += 2) {                                     \
+      t_[i_] = SHUF(v[i_], v[i_ + 1], 0, 8, 2, 10, 4, 12, 6, 14);           \
+      t_[i_ + 1] = SHUF(v[i_], v[i_ + 1], 1, 9, 3, 11, 5, 13, 7, 15);       \
+    }                                                                       \
+    for (int i_ = 0; i_ < 8; i_ += 4)                                       \
+      for (int h_ = 0; h_ < 2; h_++) {                                      \
+        s_[i_ + h_] =                                                       \
+            SHUF(t_[i_ + h_], t_[i_ + h_ + 2], 0, 1, 8, 9, 4, 5, 12, 13);   \
+        s_[i_ + h_ + 2] =                                                   \
+            SHUF(t_[i_ + h_], t_[i_ + h_ + 2], 2, 3, 10, 11, 6, 7, 14, 15); \
+      }                                                                     \
+    for (int i_ = 0; i_ < 4; i_++) {                                        \
+      w[i_] = SHUF(s_[i_], s_[i_ + 4], 0, 1, 2, 3, 8, 9, 10, 11);           \
+      w[i_ + 4] = SHUF(s_[i_], s_[i_ + 4], 4, 5, 6, 7, 12, 13, 14, 15);     \
+    }                                                                       \
+  } while (0)
+#else
+#error "VL is 2, 4 or 8"
+#endif
+
+/* ---------------------------------------------------------- small path */
+
+/*
+ * VL matrices at once, one per lane (see det.h, group).  The pivot is the
+ * first row with the largest |a_ik|, as LAPACK's idamax.  Row k is never
+ * read after step k (only the pivots are needed), so the swap only moves
+ * old row k into the pivot row's place, by a blend merged into the
+ * elimination.  A zero pivot gets reciprocal 0: the step is a no-op and the
+ * determinant is 0 anyway.
+ */
+static void group(const char *x, size_t s, int cnt, const int n,
+                  double *ad, double *ud, double *sgd, int64_t *nand,
+                  int64_t *tinyd) {
+  vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
+  vd *restrict u = (vd *)__builtin_assume_aligned(ud, PK__DET_ALIGN);
+  const vd zero = {0}, one = zero + 1;
+  const int nn = n * n;
+  vd sg = one, r[PK__DET_SMALL_CAP];
+  vm bad = {0}, tiny = {0}, ones = ~bad;
+  int e = 0;
+
+  if (cnt == VL) {
+    const double *y[VL];
+    for (int l = 0; l < VL; l++)
+      y[l] = (const double *)(x + (size_t)l * s);
+    for (; e + VL <= nn; e += VL) { /* VL x VL blocks: transpose */
+      vd v[VL], w[VL];
+      for (int l = 0; l < VL; l++)
+        memcpy(&v[l], y[l] + e, sizeof v[l]);
+      TRANSPOSE(v, w);
+      for (int l = 0; l < VL; l++) {
+        a[e + l] = w[l];
+        bad = MSEL(w[l] != w[l], ones, bad);
+      }
+    }
+    for (; e < nn; e++) {
+      vd v;
+      UNROLL for (int l = 0; l < VL; l++) v[l] = y[l][e];
+      a[e] = v;
+      bad = MSEL(v != v, ones, bad);
+    }
+  } else {
+    for (int l = 0; l < VL; l++) {
+      const double *y = (const double *)(x + (size_t)l * s);
+      for (e = 0; e < nn; e++)
+        ad[e * VL + l] = l < cnt ? y[e] : e % (n + 1) == 0;
+    }
+    for (e = 0; e < nn; e++)
+      bad = MSEL(a[e] != a[e], ones, bad);
+  }
+
+  for (int k = 0; k < n; k++) {
+    const vd *ak = a + k * n;
+    vd m = VABS(ak[k]), p = zero + k;
+
+    for (int i = k + 1; i < n; i++) {
+      vd v = VABS(a[i * n + k]);
+      vm gt = v > m;
+      m = SEL(gt, v, m);
+      p = SEL(gt, zero + i, p);
+    }
+    for (int j = k; j < n; j++)
+      r[j] = ak[j];
+    for (int i = k + 1; i < n; i++) {
+      vm sw = p == zero + i;
+      for (int j = k; j < n; j++)
+        r[j] = SEL(sw, a[i * n + j], r[j]);
+    }
+    vd d = r[k];
+    vm nz = d != 0;
+    vd rinv = SEL(nz, one / SEL(nz, d, one), zero);
+    u[k] = d;
+    sg = SEL(p != zero + k, -sg, sg);
+    tiny = MSEL(VABS(d) < DBL_MIN, MSEL(nz, ones, tiny), tiny);
+    for (int i = k + 1; i < n; i++) {
+      vd *xi = a + i * n;
+      vm sw = p == zero + i;
+      vd f = SEL(sw, ak[k], xi[k]) * rinv;
+      for (int j = k + 1; j < n; j++)
+        xi[j] = SEL(sw, ak[j], xi[j]) - f * r[j];
+    }
+  }
+  memcpy(sgd, &sg, sizeof sg);
+  memcpy(nand, &bad, sizeof bad);
+  memcpy(tinyd, &tiny, sizeof tiny);
+}
+
+/* --------------------------------------------------------- middle path */
+
+/* The lines of the next matrix, fetched one every `every` steps. */
+typedef struct prefetcher {
+  const char *next;
+  size_t left, every, tick;
+} prefetcher;
+
+static inline void prefetch_step(prefetcher *pf) {
+  if (pf->left > 0 && ++pf->tick >= pf->every) {
+    __builtin_prefetch(pf->next);
+    pf->next += 64;
+    pf->left--;
+    pf->tick = 0;
+  }
+}
+
+/*
+ * Unblocked LU of the m x VL column-major panel p (column stride ld, rows
+ * padded with zeros to whole vectors), steps 0 .. nb-1, as dgetf2: the
+ * first largest pivot (idamax, searched a vector at a time, with the first
+ * row of each lane's maximum kept beside it), multipliers by the pivot's
+ * reciprocal, a rank-1 update of the panel's columns to the right.  piv[e]
+ * gets the row swapped with row e.  Returns 1 on a subnormal pivot.
+ */
+static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
+                 size_t *piv, double *s) {
+  const vd zero = {0};
+  const vm lane = IOTA;
+  const size_t blocks = (m + VL - 1) / VL;
+
+  for (size_t e = 0; e < nb; e++) {
+    vd *col = (vd *)(p + e * ld);
+    vd best = SEL(lane >= (int64_t)e, VABS(col[0]), zero - 1);
+    vm at = lane;
+    for (size_t b = 1; b < blocks; b++) {
+      vd v = VABS(col[b]);
+      vm gt = v > best;
+      best = SEL(gt, v, best);
+      at = MSEL(gt, lane + (int64_t)(b * VL), at);
+    }
+    double top = best[0];
+    for (int q = 1; q < VL; q++)
+      top = best[q] > top ? best[q] : top;
+    size_t r = e;
+    int64_t first = INT64_MAX;
+    for (int q = 0; q < VL; q++)
+      if (best[q] == top && at[q] < first)
+        first = at[q];
+    if (first != INT64_MAX)
+      r = (size_t)first;
+    piv[e] = r;
+    if (r != e) {
+      for (size_t q = 0; q < VL; q++) {
+        double t = p[q * ld + e];
+        p[q * ld + e] = p[q * ld + r];
+        p[q * ld + r] = t;
+      }
+      *s = -*s;
+    }
+    const double d = p[e * ld + e];
+    if (d != 0 && (d < DBL_MIN && d > -DBL_MIN))
+      return 1;
+    const double rd = d != 0 ? 1 / d : 0;
+    /* Multipliers below the pivot, then the columns right of it. */
+    const vm below = lane > (int64_t)e;
+    col[0] = SEL(below, col[0] * rd, col[0]);
+    for (size_t b = 1; b < blocks; b++)
+      col[b] *= rd;
+    const vd l0 = SEL(below, col[0], zero);
+    for (size_t q = e + 1; q < nb; q++) {
+      vd *cq = (vd *)(p + q * ld);
+      const double uq = p[q * ld + e];
+      cq[0] -= l0 * uq;
+      for (size_t b = 1; b < blocks; b++)
+        cq[b] -= col[b] * uq;
+    }
+  }
+  return 0;
+}
+
+/*
+ * Panel c (columns c*VL ..): its rows k0 .. n-1 copied out to p and
+ * factored; its swaps applied to the rows right of it (columns left of it
+ * are never read again) and its pivots written back to the diagonal; its
+ * VL pivot rows right of it solved by its unit lower triangle; the rows
+ * below, right of it, given one rank-VL update, two vectors of the pivot
+ * rows in registers down every row, each multiplier broadcast from p.
+ * Each trailing element is loaded and stored once per VL pivot steps.
+ */
+static int step(vd *restrict a, size_t n, size_t w, size_t panels,
+                size_t c, double *restrict p, double *s, prefetcher *pf) {
+  const size_t k0 = c * VL, m = n - k0, nb = m < VL ? m : VL,
+               ld = (m + VL - 1) / VL * VL;
+  size_t piv[VL];
+
+  for (size_t i = 0; i < m; i++) {
+    const vd x = a[(k0 + i) * w + c];
+    UNROLL for (int q = 0; q < VL; q++) p[q * ld + i] = x[q];
+  }
+  for (size_t i = m; i < ld; i++)
+    UNROLL for (int q = 0; q < VL; q++) p[q * ld + i] = 0;
+  if (panel(p, m, ld, nb, piv, s) != 0)
+    return 1;
+  for (size_t e = 0; e < nb; e++) {
+    a[(k0 + e) * w + c][e] = p[e * ld + e];
+    if (piv[e] != e) {
+      vd *x = a + (k0 + e) * w, *y = a + (k0 + piv[e]) * w;
+      for (size_t j = c + 1; j < panels; j++) {
+        vd t = x[j];
+        x[j] = y[j];
+        y[j] = t;
+      }
+    }
+  }
+  if (m <= VL)
+    return 0;
+  const vd *u = a + k0 * w;
+  for (size_t r = 1; r < VL; r++) {
+    vd *ar = a + (k0 + r) * w;
+    for (size_t q = 0; q < r; q++) {
+      const double l = p[q * ld + r];
+      for (size_t j = c + 1; j < panels; j++)
+        ar[j] -= l * u[q * w + j];
+    }
+  }
+  size_t j = c + 1;
+  for (; j + 2 <= panels; j += 2) {
+    vd u0[VL], u1[VL];
+    UNROLL for (int q = 0; q < VL; q++) {
+      u0[q] = u[q * w + j];
+      u1[q] = u[q * w + j + 1];
+    }
+    for (size_t i = VL; i < m; i++) {
+      prefetch_step(pf);
+      vd *x = a + (k0 + i) * w + j, t0 = x[0], t1 = x[1];
+      UNROLL for (int q = 0; q < VL; q++) {
+        const double l = p[q * ld + i];
+        t0 -= l * u0[q];
+        t1 -= l * u1[q];
+      }
+      x[0] = t0;
+      x[1] = t1;
+    }
+  }
+  if (j < panels) {
+    vd u0[VL];
+    UNROLL for (int q = 0; q < VL; q++) u0[q] = u[q * w + j];
+    for (size_t i = VL; i < m; i++) {
+      vd *x = a + (k0 + i) * w + j, t0 = x[0];
+      UNROLL for (int q = 0; q < VL; q++) t0 -= p[q * ld + i] * u0[q];
+      x[0] = t0;
+    }
+  }
+  return 0;
+}
+
+/*
+ * Blocked LU with partial pivoting on a row-major copy of A, right-looking
+ * as LAPACK's dgetrf, with panels one vector wide (see det.h, mid).  Up to
+ * a few hundred rows the matrix stays in L2, where dgetrf's call and panel
+ * overheads dominate and this is faster.
+ */
+static int mid(const double *x, size_t n, double *ad, double *pd,
+               double *sign, const char *next) {
+  vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
+  double *restrict p = __builtin_assume_aligned(pd, PK__DET_ALIGN);
+  const size_t w = pk__det_ld(n, VL) / VL; /* vectors a row */
+  const size_t panels = (n + VL - 1) / VL;
+  vm nan = {0};
+
+  for (size_t i = 0; i < n; i++) {
+    const double *xi = x + i * n;
+    size_t j = 0;
+    for (; j + VL <= n; j += VL) {
+      vd v;
+      memcpy(&v, xi + j, sizeof v);
+      nan |= v != v;
+      a[i * w + j / VL] = v;
+    }
+    if (j < n) {
+      vd v = {0};
+      for (size_t q = 0; j + q < n; q++)
+        v[q] = xi[j + q];
+      nan |= v != v;
+      a[i * w + j / VL] = v;
+    }
+  }
+  for (int q = 0; q < VL; q++)
+    if (nan[q] != 0)
+      return 2;
+  /* The next matrix comes from memory while this one is factored in
+   * cache, a line every so many rows updated: an even stream. */
+  size_t rows = 1;
+  for (size_t c = 0; (c + 1) * VL < n; c++)
+    rows += (n - (c + 1) * VL) * ((panels - c) / 2);
+  prefetcher pf = {next, 0, 0, 0};
+  if (next != NULL) {
+    pf.left = (n * n * sizeof(double) + 63) / 64;
+    pf.every = rows / pf.left > 0 ? rows / pf.left : 1;
+  }
+  double s = 1;
+  for (size_t c = 0; c < panels; c++)
+    if (step(a, n, w, panels, c, p, &s, &pf) != 0)
+      return 1;
+  *sign = s;
+  return 0;
+}
+
+/* ----------------------------------------------------------------- table */
+
+/*
+ * The crossovers of this width, measured against each other and against
+ * dgetrf on one core (bench_det --sweep).
+ */
+#if VL == 8
+#define SMALL_MAX 24
+#define MID_MAX 512
+#elif VL == 4
+#define SMALL_MAX 24
+#define MID_MAX 512
+#else
+#define SMALL_MAX 24
+#define MID_MAX 512
+#endif
+_Static_assert(SMALL_MAX <= PK__DET_SMALL_CAP, "r[] holds a small row");
+
+const pk__det_isa CAT(pk__det_, ISA) = {
+    .lanes = VL,
+    .small_max = SMALL_MAX,
+    .mid_max = MID_MAX,
+    .group = group,
+    .mid = mid,
+};
