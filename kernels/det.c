@@ -205,11 +205,11 @@ static size_t small_scratch(size_t n) {
 
 static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
                   size_t hi, size_t n, int slog) {
-  const size_t L = (size_t)v->lanes;
+  const size_t L = (size_t)v->group_size;
   double *a = aligned(t->scratch), *u = aligned(a + L * n * n);
   void *w = u + L * n; /* for the odd matrix with a subnormal pivot */
-  double sg[VMAX];
-  int64_t nan[VMAX], tiny[VMAX];
+  double sg[VMAX], prod[VMAX];
+  int64_t odd[VMAX], nan[VMAX], tiny[VMAX];
 
   for (size_t g = lo; g < hi; g += L) {
     int cnt = hi - g < L ? (int)(hi - g) : (int)L;
@@ -222,7 +222,7 @@ static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
       for (size_t b = 0; b < ahead * t->in_stride; b += 64)
         __builtin_prefetch(x + 2 * L * t->in_stride + b);
     }
-    v->group(x, t->in_stride, cnt, (int)n, a, u, sg, nan, tiny);
+    v->group(x, t->in_stride, cnt, (int)n, a, u, sg, prod, odd, nan, tiny);
     for (int l = 0; l < cnt; l++) {
       double *out = (double *)(t->out + (g + l) * t->out_stride);
       if (nan[l])
@@ -230,8 +230,12 @@ static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
       else if (tiny[l])
         lu_div((const double *)(x + l * t->in_stride), n, aligned(w), slog,
                out);
-      else
+      else if (odd[l])
         finish(u + l, L, n, sg[l], slog, out);
+      else if (!slog)
+        out[0] = prod[l];
+      else
+        out[0] = prod[l] > 0 ? 1 : -1, out[1] = log(fabs(prod[l]));
     }
   }
 }

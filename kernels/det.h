@@ -18,21 +18,26 @@
 
 typedef struct pk__det_isa {
   int lanes;        /* doubles a vector */
+  int group_size;   /* matrices a call of group factors together */
   size_t small_max; /* n <= small_max: the batched small path */
   size_t mid_max;   /* n <= mid_max: the blocked middle path; then dgetrf */
 
   /*
-   * group: matrices x[0 .. cnt) (each n x n, stride s bytes; cnt <= lanes)
-   * copied into the lanes of a, interleaved (element e of lane l at
-   * a[e * lanes + l]; identity in the lanes past cnt), and factored in
-   * place by LU with partial pivoting.  u[k * lanes + l] gets pivot k of
-   * lane l, sg[l] the sign of its row permutation; nan[l] is nonzero if
-   * lane l has a NaN, tiny[l] if it met a subnormal pivot (whose reciprocal
-   * overflows).  a and u are PK__DET_ALIGN-aligned, lanes * n * n and
-   * lanes * n doubles.
+   * group: matrices x[0 .. cnt) (each n x n, stride s bytes; cnt <=
+   * group_size) copied into the lanes of a, interleaved (identity in the
+   * lanes past cnt), and factored in place by LU with partial pivoting.
+   * Lane l stands for matrix l.  u[k * group_size + l] gets pivot k of
+   * lane l, sg[l] the sign of its row permutation, prod[l] the product of
+   * sg[l] and its pivots in order, unless odd[l] is nonzero: a factor or
+   * partial product left [2^-500, 2^500] (the caller then takes the
+   * product from u, with care).  nan[l] is nonzero if lane l has a NaN,
+   * tiny[l] if it met a subnormal pivot (whose reciprocal overflows).  a
+   * and u are PK__DET_ALIGN-aligned, group_size * n * n and group_size * n
+   * doubles.
    */
   void (*group)(const char *x, size_t s, int cnt, int n, double *a,
-                double *u, double *sg, int64_t *nan, int64_t *tiny);
+                double *u, double *sg, double *prod, int64_t *odd,
+                int64_t *nan, int64_t *tiny);
 
   /*
    * mid: x (n x n, row-major) copied into a with rows of pk__det_ld(n, lanes)

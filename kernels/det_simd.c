@@ -27,9 +27,22 @@
 
 typedef double vd __attribute__((vector_size(VL * sizeof(double))));
 typedef int64_t vm __attribute__((vector_size(VL * sizeof(double))));
+/* A vector at any double's address: one unaligned load (a memcpy of 32
+   bytes became two 16-byte moves through the stack, and a stalled load). */
+typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
+                                  aligned(sizeof(double))));
 
-/* C has no ?: on vectors: selections are bitwise. */
+/*
+ * C has no ?: on vectors: selections are bitwise, m all ones or all zeros
+ * in each lane.  AVX2 blends by the lanes' sign bits in one instruction,
+ * where the bitwise form takes three; AVX-512 and NEON get one from the
+ * bitwise form.
+ */
+#if VL == 4 && defined(__AVX2__)
+#define SEL(m, x, y) ((vd)__builtin_ia32_blendvpd256((y), (x), (vd)(m)))
+#else
 #define SEL(m, x, y) ((vd)(((vm)(x) & (m)) | ((vm)(y) & ~(m))))
+#endif
 #define MSEL(m, x, y) (((x) & (m)) | ((y) & ~(m)))
 #define VABS(x) ((vd)((vm)(x) & INT64_MAX))
 
@@ -96,23 +109,14 @@ typedef int64_t vm __attribute__((vector_size(VL * sizeof(double))));
 
 /* ---------------------------------------------------------- small path */
 
-/*
- * VL matrices at once, one per lane (see det.h, group).  The pivot is the
- * first row with the largest |a_ik|, as LAPACK's idamax.  Row k is never
- * read after step k (only the pivots are needed), so the swap only moves
- * old row k into the pivot row's place, by a blend merged into the
- * elimination.  A zero pivot gets reciprocal 0: the step is a no-op and the
- * determinant is 0 anyway.
- */
-static void group(const char *x, size_t s, int cnt, const int n,
-                  double *ad, double *ud, double *sgd, int64_t *nand,
-                  int64_t *tinyd) {
-  vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
-  vd *restrict u = (vd *)__builtin_assume_aligned(ud, PK__DET_ALIGN);
-  const vd zero = {0}, one = zero + 1;
+/* Groups of VL matrices factored together: 8 matrices a call on every path. */
+#define G (8 / VL)
+
+/* Matrices x[0 .. cnt) into the lanes of one group's block a (cnt <= VL),
+   identity in the lanes past cnt; the lanes with a NaN. */
+static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
   const int nn = n * n;
-  vd sg = one, r[PK__DET_SMALL_CAP];
-  vm bad = {0}, tiny = {0}, ones = ~bad;
+  vm bad = {0}, ones = ~bad;
   int e = 0;
 
   if (cnt == VL) {
@@ -121,8 +125,7 @@ static void group(const char *x, size_t s, int cnt, const int n,
       y[l] = (const double *)(x + (size_t)l * s);
     for (; e + VL <= nn; e += VL) { /* VL x VL blocks: transpose */
       vd v[VL], w[VL];
-      for (int l = 0; l < VL; l++)
-        memcpy(&v[l], y[l] + e, sizeof v[l]);
+      UNROLL for (int l = 0; l < VL; l++) v[l] = *(const vdu *)(y[l] + e);
       TRANSPOSE(v, w);
       for (int l = 0; l < VL; l++) {
         a[e + l] = w[l];
@@ -136,49 +139,119 @@ static void group(const char *x, size_t s, int cnt, const int n,
       bad = MSEL(v != v, ones, bad);
     }
   } else {
+    double *b = (double *)a;
     for (int l = 0; l < VL; l++) {
       const double *y = (const double *)(x + (size_t)l * s);
       for (e = 0; e < nn; e++)
-        ad[e * VL + l] = l < cnt ? y[e] : e % (n + 1) == 0;
+        b[e * VL + l] = l < cnt ? y[e] : e % (n + 1) == 0;
     }
     for (e = 0; e < nn; e++)
       bad = MSEL(a[e] != a[e], ones, bad);
   }
+  return bad;
+}
 
-  for (int k = 0; k < n; k++) {
-    const vd *ak = a + k * n;
-    vd m = VABS(ak[k]), p = zero + k;
+/*
+ * 8 matrices at once, G groups of VL lanes (see det.h, group): the groups
+ * are independent, and each step of one is a chain of dependent operations
+ * (pivot search, reciprocal, elimination of the next column), so they are
+ * interleaved statement by statement for the processor to overlap.
+ *
+ * The pivot is the first row with the largest |a_ik|, as LAPACK's idamax.
+ * Row k is never read after step k (only the pivots are needed), so the
+ * swap only moves old row k into the pivot row's place, by a blend merged
+ * into the elimination.  A zero pivot gets reciprocal 0: the step is a
+ * no-op and the determinant is 0 anyway.
+ */
+static void group(const char *x, size_t s, int cnt, const int n,
+                  double *ad, double *ud, double *sgd, double *prodd,
+                  int64_t *oddd, int64_t *nand, int64_t *tinyd) {
+  vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
+  vd *restrict u = (vd *)__builtin_assume_aligned(ud, PK__DET_ALIGN);
+  const vd zero = {0}, one = zero + 1;
+  const vd lo = zero + 0x1p-500, hi = zero + 0x1p500;
+  const vm none = {0}, ones = ~none;
+  const int nn = n * n;
+  vd sg[G], prod[G], r[G][PK__DET_SMALL_CAP];
+  vm bad[G], tiny[G], odd[G];
 
-    for (int i = k + 1; i < n; i++) {
-      vd v = VABS(a[i * n + k]);
-      vm gt = v > m;
-      m = SEL(gt, v, m);
-      p = SEL(gt, zero + i, p);
-    }
-    for (int j = k; j < n; j++)
-      r[j] = ak[j];
-    for (int i = k + 1; i < n; i++) {
-      vm sw = p == zero + i;
-      for (int j = k; j < n; j++)
-        r[j] = SEL(sw, a[i * n + j], r[j]);
-    }
-    vd d = r[k];
-    vm nz = d != 0;
-    vd rinv = SEL(nz, one / SEL(nz, d, one), zero);
-    u[k] = d;
-    sg = SEL(p != zero + k, -sg, sg);
-    tiny = MSEL(VABS(d) < DBL_MIN, MSEL(nz, ones, tiny), tiny);
-    for (int i = k + 1; i < n; i++) {
-      vd *xi = a + i * n;
-      vm sw = p == zero + i;
-      vd f = SEL(sw, ak[k], xi[k]) * rinv;
-      for (int j = k + 1; j < n; j++)
-        xi[j] = SEL(sw, ak[j], xi[j]) - f * r[j];
-    }
+  for (int g = 0; g < G; g++) {
+    int c = cnt - g * VL;
+    bad[g] = copy_in(x + (size_t)(g * VL) * s, s, c < 0 ? 0 : c > VL ? VL : c,
+                     n, a + g * nn);
+    sg[g] = prod[g] = one;
+    tiny[g] = odd[g] = none;
   }
-  memcpy(sgd, &sg, sizeof sg);
-  memcpy(nand, &bad, sizeof bad);
-  memcpy(tinyd, &tiny, sizeof tiny);
+  /* The product of the pivots, while every factor and partial product
+   * stays within [2^-500, 2^500]: then it has the scalar product's bits; a
+   * lane that leaves that range is finished by the caller from u. */
+  for (int k = 0; k < n; k++) {
+    const vd kv = zero + k;
+    vd m[G], p[G], iv = kv, d[G], rinv[G];
+    vm sw[G][PK__DET_SMALL_CAP];
+
+    for (int g = 0; g < G; g++) {
+      m[g] = VABS(a[g * nn + k * n + k]);
+      p[g] = kv;
+    }
+    for (int i = k + 1; i < n; i++) {
+      iv += one;
+      for (int g = 0; g < G; g++) {
+        vd v = VABS(a[g * nn + i * n + k]);
+        vm gt = v > m[g];
+        m[g] = SEL(gt, v, m[g]);
+        p[g] = SEL(gt, iv, p[g]);
+      }
+    }
+    iv = kv;
+    for (int i = k + 1; i < n; i++) {
+      iv += one;
+      for (int g = 0; g < G; g++)
+        sw[g][i] = p[g] == iv;
+    }
+    /* The pivot row: each lane's element loaded from its own row, where
+     * selecting it from every candidate row took n - k blends. */
+    int64_t pr[G][VL];
+    for (int g = 0; g < G; g++)
+      UNROLL for (int l = 0; l < VL; l++)
+        pr[g][l] = ((int64_t)p[g][l] * n - k * n) * VL + l;
+    for (int j = k; j < n; j++)
+      for (int g = 0; g < G; g++) {
+        const double *ak = (const double *)(a + g * nn + k * n + j);
+        vd t;
+        UNROLL for (int l = 0; l < VL; l++) t[l] = ak[pr[g][l]];
+        r[g][j] = t;
+      }
+    for (int g = 0; g < G; g++) {
+      d[g] = r[g][k];
+      vd ad = VABS(d[g]), ap;
+      vm nz = d[g] != 0;
+      rinv[g] = SEL(nz, one / SEL(nz, d[g], one), zero);
+      u[k * G + g] = d[g];
+      sg[g] = SEL(p[g] != kv, -sg[g], sg[g]);
+      tiny[g] = MSEL(ad < DBL_MIN, MSEL(nz, ones, tiny[g]), tiny[g]);
+      prod[g] *= d[g];
+      ap = VABS(prod[g]);
+      odd[g] |= (ad < lo) | (ad > hi) | (ap < lo) | (ap > hi);
+    }
+    for (int i = k + 1; i < n; i++)
+      for (int g = 0; g < G; g++) {
+        vd *xi = a + g * nn + i * n;
+        const vd *ak = a + g * nn + k * n;
+        const vm si = sw[g][i];
+        vd f = SEL(si, ak[k], xi[k]) * rinv[g];
+        for (int j = k + 1; j < n; j++)
+          xi[j] = SEL(si, ak[j], xi[j]) - f * r[g][j];
+      }
+  }
+  for (int g = 0; g < G; g++) {
+    prod[g] *= sg[g];
+    memcpy(sgd + g * VL, &sg[g], sizeof sg[g]);
+    memcpy(prodd + g * VL, &prod[g], sizeof prod[g]);
+    memcpy(oddd + g * VL, &odd[g], sizeof odd[g]);
+    memcpy(nand + g * VL, &bad[g], sizeof bad[g]);
+    memcpy(tinyd + g * VL, &tiny[g], sizeof tiny[g]);
+  }
 }
 
 /* --------------------------------------------------------- middle path */
@@ -356,8 +429,7 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
     const double *xi = x + i * n;
     size_t j = 0;
     for (; j + VL <= n; j += VL) {
-      vd v;
-      memcpy(&v, xi + j, sizeof v);
+      vd v = *(const vdu *)(xi + j);
       nan |= v != v;
       a[i * w + j / VL] = v;
     }
@@ -393,23 +465,26 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
 /* ----------------------------------------------------------------- table */
 
 /*
- * The crossovers of this width, measured against each other and against
- * dgetrf on one core (bench_det --sweep).
+ * The crossovers of this width, where the next path became faster on one
+ * core (an AVX-512 Xeon, model 207; the AVX2 ones agree with what a Zen 3
+ * host showed).  The generic middle path's rank-2 updates load and store
+ * each element every second step: dgetrf overtakes it early.
  */
 #if VL == 8
-#define SMALL_MAX 24
+#define SMALL_MAX 28
 #define MID_MAX 512
 #elif VL == 4
-#define SMALL_MAX 24
+#define SMALL_MAX 16
 #define MID_MAX 512
 #else
-#define SMALL_MAX 24
-#define MID_MAX 512
+#define SMALL_MAX 12
+#define MID_MAX 64
 #endif
 _Static_assert(SMALL_MAX <= PK__DET_SMALL_CAP, "r[] holds a small row");
 
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
+    .group_size = 8,
     .small_max = SMALL_MAX,
     .mid_max = MID_MAX,
     .group = group,
