@@ -331,20 +331,26 @@ static pk_status slogdet_run(const pk_kernel *k, const pk_task *t, size_t lo,
 
 /*
  * Nanoseconds per matrix on one core, on the widest path this CPU has: a
- * shape model (the small path's 2/3 n^3 flops shared by the lanes, plus the
- * copy; the middle path's panels, n^2, then its update; dgetrf's call cost,
- * then its update) whose rates were measured on an AVX-512 Xeon and scale
- * with the vector width.  The core corrects the scale by measurement.
+ * shape model of each path (the small path's n^3 shared by the lanes; the
+ * middle path's panels, n^2, then its updates at a rate that scales with
+ * the vector width; dgetrf's call, then its updates), fitted on an AVX-512
+ * Xeon.  The core scales it by what a map measures on this CPU.  Past a
+ * crossover that the vector width forces (a small path's end), the cost is
+ * held at the previous path's last, so it grows with n.
  */
+static double path_cost(const pk__det_isa *v, double n) {
+  const double w = VMAX / (double)v->lanes;
+  if (n <= (double)v->small_max)
+    return 10 + (v->lanes == 8 ? 0.065 : v->lanes == 4 ? 0.1 : 0.2) * n * n * n;
+  if (n <= (double)v->mid_max)
+    return fmax(1200 + 1.6 * n * n + 0.012 * w * n * n * n,
+                path_cost(v, (double)v->small_max));
+  return fmax(1500 + 0.07 * n * n * n, path_cost(v, (double)v->mid_max));
+}
+
 static double cost(const pk_kernel *k, const pk_item *in) {
-  const pk__det_isa *v = paths(PK_ISA_AUTO);
-  const double n = (double)in->shape[0], w = VMAX / (double)v->lanes;
   (void)k;
-  if (n <= v->small_max)
-    return 20 + 0.6 * n * n + 0.1 * w * n * n * n;
-  if (n <= v->mid_max)
-    return 1200 + 1.6 * n * n + 0.012 * w * n * n * n;
-  return 1500 + 0.05 * n * n * n;
+  return path_cost(paths(PK_ISA_AUTO), (double)in->shape[0]);
 }
 
 /* Enough for whichever path n takes, on any instruction set. */

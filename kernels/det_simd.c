@@ -471,14 +471,14 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
  * each element every second step: dgetrf overtakes it early.
  */
 #if VL == 8
-#define SMALL_MAX 28
+#define SMALL_MAX 32
 #define MID_MAX 512
 #elif VL == 4
-#define SMALL_MAX 16
+#define SMALL_MAX 24
 #define MID_MAX 512
 #else
-#define SMALL_MAX 12
-#define MID_MAX 64
+#define SMALL_MAX 16
+#define MID_MAX 80
 #endif
 _Static_assert(SMALL_MAX <= PK__DET_SMALL_CAP, "r[] holds a small row");
 
