@@ -103,11 +103,13 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
   return PK_OK;
 }
 
-static pk_status prepare(const pk_kernel *k, const pk_item *in) {
+static pk_status prepare(const pk_kernel *k, const pk_item *in,
+                         size_t items) {
   fftw_plan p;
   pk_status st;
   geo g;
 
+  (void)items;
   geo_of(k, in, &g);
   if (g.method != PK_AUTOCORR_FFT)
     return PK_OK;

@@ -87,10 +87,12 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
   return PK_OK;
 }
 
-static pk_status prepare(const pk_kernel *k, const pk_item *in) {
+static pk_status prepare(const pk_kernel *k, const pk_item *in,
+                         size_t items) {
   fftw_plan p;
   geo g;
 
+  (void)items;
   geo_of(k, in, &g);
   return pk__fft_plan(g.kind, g.h, g.w, &p);
 }

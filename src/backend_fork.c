@@ -465,7 +465,7 @@ static void run_map(wstate *s) {
       pk__fft_wisdom_put(p->plans);
       s->plans = jd->plans;
     }
-    bad = k.prepare(&k, &jd->task.in_item);
+    bad = k.prepare(&k, &jd->task.in_item, jd->n);
   }
   if (bad == PK_OK && pk__scratch_reserve(&s->scratch, &s->scap, jd->scratch))
     bad = PK_ENOMEM;

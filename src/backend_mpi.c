@@ -117,7 +117,7 @@ static pk_status mpi_prepare(pk_context *ctx, const pk__job *j) {
   int rc;
 
   if (m->rank == 0) {
-    st = j->kernel->prepare(j->kernel, &j->task.in_item);
+    st = j->kernel->prepare(j->kernel, &j->task.in_item, j->total);
     if (st == PK_OK && (w = pk__fft_wisdom_get()) != NULL)
       len = (long)strlen(w) + 1;
   }
@@ -147,7 +147,7 @@ static pk_status mpi_prepare(pk_context *ctx, const pk__job *j) {
     else if (len > 0)
       pk__fft_wisdom_put(w);
     if (st == PK_OK)
-      st = j->kernel->prepare(j->kernel, &j->task.in_item);
+      st = j->kernel->prepare(j->kernel, &j->task.in_item, j->total);
   }
   free(w);
   return st;

@@ -34,7 +34,8 @@ typedef struct pk__job {
   const pk_array *in;
   pk_array *out;
   pk_task task;       /* scratch is NULL: each worker brings its own */
-  size_t n;           /* items */
+  size_t n;           /* items (for mpi: this rank's) */
+  size_t total;       /* items of the whole map, on every rank */
   size_t scratch;     /* bytes of scratch per worker */
   pk_schedule schedule;
   size_t chunk, nchunks;

@@ -129,7 +129,8 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   /* Every process of a distributed backend plans, items or not. */
   if (j->kernel->prepare != NULL && (j->n > 0 || ctx->ops->distributed)) {
     st = ctx->ops->prepare ? ctx->ops->prepare(ctx, j)
-                           : j->kernel->prepare(j->kernel, &j->task.in_item);
+                           : j->kernel->prepare(j->kernel, &j->task.in_item,
+                                                j->total);
     if (st != PK_OK)
       pk__error(ctx, st, "%s: preparing the kernel failed: %s",
                 j->kernel->name, pk_strerror(st));
@@ -217,6 +218,7 @@ static pk_status setup(pk_context *ctx, const char *fn, const pk_kernel *k,
   j->kernel = k;
   j->in = in;
   j->n = in->shape[0];
+  j->total = in->distributed ? in->global : j->n;
   j->task.in_item.dtype = in->dtype;
   j->task.in_item.ndim = in->ndim - 1;
   for (i = 1; i < in->ndim; i++)
@@ -416,7 +418,7 @@ static pk_status reduce(pk_context *ctx, const pk_array *a, pk_op op,
     j.kernel = &block_kernels[op - PK_SUM];
     j.in = a;
     j.out = part;
-    j.n = nblocks;
+    j.n = j.total = nblocks;
     j.task.in = a->data;
     j.task.out = part->data;
     j.task.in_item = (pk_item){a->dtype, 1, {PK_REDUCE_BLOCK}};

@@ -79,7 +79,7 @@ static void job_run(job *j, size_t lo, size_t hi, size_t off, int noscratch) {
                .out_stride = j->outb, .in_item = j->in, .out_item = j->out,
                .first = 0, .scratch = scr};
   if (j->k->prepare)
-    assert_int_equal(j->k->prepare(j->k, &j->in), PK_OK);
+    assert_int_equal(j->k->prepare(j->k, &j->in, 1), PK_OK);
   assert_int_equal(j->k->run(j->k, &t, lo, hi, &bad), PK_OK);
   free(scr);
   free(buf);
