@@ -97,6 +97,18 @@ static pk_status report(pk_context *ctx, const pk__job *j, pk__fails *f,
   return st;
 }
 
+/* What planning learnt goes to the user's wisdom file (only a process that
+ * leads writes it); what it decided, to the verbose. */
+static void said(const pk_context *ctx) {
+  char msg[2048], *line, *save = NULL;
+
+  if (!pk__fft_flush(msg, sizeof msg))
+    return;
+  for (line = strtok_r(msg, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save))
+    pk__log(ctx, "%s", line);
+}
+
 /* Run j inline, or on the backend; fills ctx->stats. */
 static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   pk_map_opts none = {0};
@@ -134,6 +146,7 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
     if (st != PK_OK)
       pk__error(ctx, st, "%s: preparing the kernel failed: %s",
                 j->kernel->name, pk_strerror(st));
+    said(ctx);
   }
   /* A distributed backend: every process goes on, or none does. */
   if (ctx->ops->agree != NULL)
