@@ -536,6 +536,44 @@ static void test_planner(void **state) {
   job_free(&j);
 }
 
+/*
+ * A measurement cut off by its time limit still gives a follower the
+ * leader's plan: same bits, and no measuring of its own (FFTW's wisdom
+ * records the time-out).
+ */
+static void test_timelimit_follower(void **state) {
+  (void)state;
+  enum { H = 360, W = 500 };
+  size_t n = (size_t)H * W;
+  fftw_complex *x = fftw_alloc_complex(n), *a = fftw_alloc_complex(n),
+               *b = fftw_alloc_complex(n);
+  fftw_plan p;
+  assert_true(x && a && b);
+  setenv("PARKIT_FFTW_WISDOM", "off", 1);
+  pk__fft_cache_clear();
+  /* 0.6 s of work: 60 ms of planning, not enough to measure 360 x 500. */
+  assert_int_equal(pk__fft_plan(PK__FFT_FWD, H, W, 6e8, &p), PK_OK);
+  assert_non_null(strstr(flushed(), "planned by measure"));
+  for (size_t i = 0; i < n; i++)
+    x[i] = rnd() + I * rnd();
+  fftw_execute_dft(p, x, a);
+  char *s = pk__fft_state_get();
+  assert_non_null(s);
+  pk__fft_cache_clear();
+  fftw_forget_wisdom();
+  assert_int_equal(pk__fft_state_put(s), PK_OK);
+  free(s);
+  assert_int_equal(pk__fft_plan(PK__FFT_FWD, H, W, 1e3, &p), PK_OK);
+  assert_non_null(strstr(flushed(), "as the leading process did"));
+  fftw_execute_dft(p, x, b);
+  assert_memory_equal(a, b, n * sizeof *a);
+  fftw_free(x);
+  fftw_free(a);
+  fftw_free(b);
+  pk__fft_cache_clear();
+  unsetenv("PARKIT_FFTW_WISDOM");
+}
+
 static int teardown(void **state) {
   (void)state;
   pk__fft_cache_clear();
@@ -549,7 +587,7 @@ int main(void) {
       cmocka_unit_test(test_bits),        cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_fork),        cmocka_unit_test(test_wisdom),
       cmocka_unit_test(test_planner),     cmocka_unit_test(test_refusals),
-      cmocka_unit_test(test_auto),
+      cmocka_unit_test(test_auto),        cmocka_unit_test(test_timelimit_follower),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }
