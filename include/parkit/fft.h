@@ -38,6 +38,10 @@
  * and does not begin as FFTW wisdom ("(fftw-3.") is never overwritten:
  * pk_init refuses it (PK_EINVAL); a file unreadable or unwritable is
  * skipped, and said under --pk-verbose, with the planner's choices.
+ * From one run to the next, a plan may come from wisdom an earlier, larger
+ * run measured, and its last bits may differ from the estimated plan's:
+ * for bits that never depend on what ran before, use
+ * PARKIT_FFTW_PLANNER=estimate with PARKIT_FFTW_WISDOM=off.
  *
  * FFTW's planner is not thread-safe: a program that plans with FFTW itself
  * must not do so while a map of these kernels runs.
