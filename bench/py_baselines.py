@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Time what a Python user writes instead of parkit, for parkit-bench.
 
-    py_baselines.py [--reps N] [--budget S] METHOD:FILE.npy:COUNT[,COUNT...] ...
+    py_baselines.py [--reps N] [--budget S] [--cold] METHOD:FILE.npy:COUNT[,COUNT...] ...
 
 For each COUNT, METHOD runs on the first COUNT items of the stacked array in
 FILE (axis 0 is the batch axis): one warm-up, then the median of N timed
-runs.  Methods:
+runs.  --cold leaves out the warm-up: the first call in a fresh process, as
+a user's script makes it once (bench/bench_cold.sh).  Methods:
 
   det          numpy.linalg.det(a)                 (the stacked array at once)
   slogdet      numpy.linalg.slogdet(a)
   fft2         numpy.fft.fft2(a)                   (over the last two axes)
+  scipy_fft2   scipy.fft.fft2(a, workers=2)
   correlate2d  scipy.signal.correlate2d(x, x)      for each item x
   correlate    scipy.signal.correlate(x, x, method='fft')   for each item x
 
@@ -30,6 +32,7 @@ import time
 
 import numpy as np
 import scipy
+import scipy.fft
 import scipy.signal
 
 
@@ -43,14 +46,16 @@ METHODS = {
     "det": np.linalg.det,
     "slogdet": np.linalg.slogdet,
     "fft2": np.fft.fft2,
+    "scipy_fft2": lambda a: scipy.fft.fft2(a, workers=2),
     "correlate2d": per_item(lambda x: scipy.signal.correlate2d(x, x)),
     "correlate": per_item(lambda x: scipy.signal.correlate(x, x,
                                                            method="fft")),
 }
 
 
-def timed(f, a, reps):
-    f(a)  # warm-up: first-call costs, caches, pocketfft plans
+def timed(f, a, reps, cold=False):
+    if not cold:
+        f(a)  # warm-up: first-call costs, caches, pocketfft plans
     t = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -64,6 +69,8 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--budget", type=float, default=30.0,
                    help="seconds one point may take (default 30)")
+    p.add_argument("--cold", action="store_true",
+                   help="no warm-up: time the process's first calls")
     p.add_argument("points", nargs="+", metavar="METHOD:FILE:COUNTS")
     o = p.parse_args()
     print("version numpy %s scipy %s" % (np.__version__, scipy.__version__),
@@ -83,7 +90,7 @@ def main():
                       % (name, c, o.budget), flush=True)
                 last = (1, float("inf"))
                 continue
-            t = timed(f, np.ascontiguousarray(a[:c]), o.reps)
+            t = timed(f, np.ascontiguousarray(a[:c]), o.reps, o.cold)
             med = statistics.median(t)
             print("time %s %d %d %.9g %.9g %.9g"
                   % (name, c, o.reps, med, min(t), max(t)), flush=True)

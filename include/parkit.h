@@ -244,6 +244,9 @@ typedef struct pk_task {
  *   (NULL: none).
  * prepare: called once per map in each process that will run items, before
  *   any run call, from one thread (NULL: none); for planning, tables.
+ *   items is the number of items of the whole map (for mpi: of every rank
+ *   together, the same on each), so that with cost it can weigh what
+ *   planning may spend; the FFT kernels plan harder for larger maps.
  * grain: items run best in multiples of this (0 or 1: any).
  * data, data_size: the kernel's own parameters.  For the fork and mpi
  *   backends, data_size bytes at data are copied to the workers; with
@@ -257,7 +260,7 @@ struct pk_kernel {
                    size_t hi, size_t *bad);
   double (*cost)(const pk_kernel *k, const pk_item *in);
   size_t (*scratch)(const pk_kernel *k, const pk_item *in);
-  pk_status (*prepare)(const pk_kernel *k, const pk_item *in);
+  pk_status (*prepare)(const pk_kernel *k, const pk_item *in, size_t items);
   unsigned grain;
   const void *data;
   size_t data_size;

@@ -103,16 +103,22 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
   return PK_OK;
 }
 
-static pk_status prepare(const pk_kernel *k, const pk_item *in) {
-  fftw_plan p;
-  pk_status st;
+/* Both plans of items items: each runs once an item, about half the cost. */
+static pk_status plans(const geo *g, size_t items, fftw_plan *fwd,
+                       fftw_plan *inv) {
+  double work = (double)items * fft_ns(g->H, g->W) / 2;
+  pk_status st = pk__fft_plan(PK__FFT_R2C, g->H, g->W, work, fwd);
+
+  return st != PK_OK ? st : pk__fft_plan(PK__FFT_C2R, g->H, g->W, work, inv);
+}
+
+static pk_status prepare(const pk_kernel *k, const pk_item *in,
+                         size_t items) {
+  fftw_plan p, q;
   geo g;
 
   geo_of(k, in, &g);
-  if (g.method != PK_AUTOCORR_FFT)
-    return PK_OK;
-  st = pk__fft_plan(PK__FFT_R2C, g.H, g.W, &p);
-  return st != PK_OK ? st : pk__fft_plan(PK__FFT_C2R, g.H, g.W, &p);
+  return g.method == PK_AUTOCORR_FFT ? plans(&g, items, &p, &q) : PK_OK;
 }
 
 static size_t fft_scratch(const geo *g) {
@@ -267,10 +273,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
 
   geo_of(k, &t->in_item, &g);
   if (g.method == PK_AUTOCORR_FFT) {
-    st = pk__fft_plan(PK__FFT_R2C, g.H, g.W, &fwd);
-    if (st == PK_OK)
-      st = pk__fft_plan(PK__FFT_C2R, g.H, g.W, &inv);
-    if (st != PK_OK) {
+    if ((st = plans(&g, hi - lo, &fwd, &inv)) != PK_OK) {
       *bad = lo;
       return st;
     }

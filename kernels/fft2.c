@@ -87,12 +87,15 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
   return PK_OK;
 }
 
-static pk_status prepare(const pk_kernel *k, const pk_item *in) {
+static double cost(const pk_kernel *k, const pk_item *in);
+
+static pk_status prepare(const pk_kernel *k, const pk_item *in,
+                         size_t items) {
   fftw_plan p;
   geo g;
 
   geo_of(k, in, &g);
-  return pk__fft_plan(g.kind, g.h, g.w, &p);
+  return pk__fft_plan(g.kind, g.h, g.w, (double)items * cost(k, in), &p);
 }
 
 static size_t scratch(const pk_kernel *k, const pk_item *in) {
@@ -171,7 +174,8 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
   geo g;
 
   geo_of(k, &t->in_item, &g);
-  st = pk__fft_plan(g.kind, g.h, g.w, &p);
+  st = pk__fft_plan(g.kind, g.h, g.w, (double)(hi - lo) * cost(k, &t->in_item),
+                    &p);
   if (st != PK_OK) {
     *bad = lo;
     return st;

@@ -243,7 +243,10 @@ static pk_status make_plan(team *t, const plan_req *q, fftw_plan *p) {
     fftw_mpi_init();
     mpi_ready = 1;
   }
+  /* Collective planning wants one rigor: rank 0's, whatever a rank's own
+   * setting (pk_fft_set_planner may have been called on rank 0 alone). */
   f = pk__fft_flags();
+  MPI_Bcast(&f, 1, MPI_UNSIGNED, 0, t->comm);
   if (q->kind == 0)
     *p = fftw_mpi_plan_dft_2d(q->n0, q->n1, q->buf, q->buf, t->comm,
                               q->sign, f);

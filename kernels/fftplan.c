@@ -2,6 +2,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fftplan.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
 #include <parkit/fft.h>
 
 #include <pthread.h>
@@ -14,12 +19,29 @@
 #include <strings.h>
 #include <unistd.h>
 
+/*
+ * The automatic mode: a plan may take BUDGET of the work expected of it;
+ * below FLOOR seconds a measurement could not finish, and FFTW_ESTIMATE
+ * (which still uses any wisdom held) plans in a millisecond or two.
+ */
+#define BUDGET 0.1
+#define FLOOR 0.05
+
 typedef struct entry {
   pk__fft_kind kind;
   int n0, n1;
+  int rigor;    /* the pk_fft_planner it was made with, never auto */
+  double limit; /* FFTW's time limit then, seconds; < 0: none */
   fftw_plan plan;
   struct entry *next;
 } entry;
+
+/* An effort a leading process chose for a plan this one has not made. */
+typedef struct told {
+  pk__fft_kind kind;
+  int n0, n1, rigor;
+  double limit;
+} told;
 
 /*
  * Entries are immutable once published, and only prepended, so readers walk
@@ -29,11 +51,27 @@ typedef struct entry {
 static _Atomic(entry *) head;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static atomic_int rigor; /* a pk_fft_planner; 0: not chosen yet */
-static int wisdom_read;  /* under lock */
+static atomic_int mode = -1; /* a pk_fft_planner; -1: not read yet */
 /* Bumped whenever FFTW may have learnt wisdom: a process that ships its
  * wisdom to others need not export it again until this changes. */
 static atomic_ulong planned;
+
+/* Under lock. */
+static told *tolds;
+static size_t ntold, told_cap;
+static int follower;     /* plans as a leading process says: no file */
+static int wisdom_read;  /* the wisdom file was read, or is not to be */
+static char *wpath;      /* the wisdom file; NULL: none */
+static int refused;      /* wpath is not wisdom: never written */
+static unsigned long saved_at; /* planned when the file was last merged */
+static char notes[2048]; /* lines for the verbose, not yet handed over */
+static size_t nnotes;
+
+static const char *const rigor_names[] = {"auto", "estimate", "measure",
+                                          "patient", "exhaustive"};
+static const unsigned rigor_flags[] = {FFTW_ESTIMATE, FFTW_ESTIMATE,
+                                       FFTW_MEASURE, FFTW_PATIENT,
+                                       FFTW_EXHAUSTIVE};
 
 static void fork_lock(void) { pthread_mutex_lock(&lock); }
 static void fork_unlock(void) { pthread_mutex_unlock(&lock); }
@@ -49,60 +87,365 @@ static void enter(void) {
 
 static void leave(void) { pthread_mutex_unlock(&lock); }
 
+/* A line for the verbose (under lock); dropped when the buffer is full. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void note(const char *fmt, ...) {
+  va_list ap;
+  int n;
+
+  if (nnotes + 2 >= sizeof notes)
+    return;
+  va_start(ap, fmt);
+  n = vsnprintf(notes + nnotes, sizeof notes - nnotes - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof notes - nnotes - 1) {
+    notes[nnotes] = '\0'; /* a cut line says less than none */
+    return;
+  }
+  nnotes += (size_t)n;
+  notes[nnotes++] = '\n';
+  notes[nnotes] = '\0';
+}
+
+static int parse_planner(const char *s) {
+  for (int i = 0; i < (int)(sizeof rigor_names / sizeof *rigor_names); i++)
+    if (strcasecmp(s, rigor_names[i]) == 0)
+      return i;
+  return -1;
+}
+
 pk_status pk_fft_set_planner(pk_fft_planner planner) {
-  if (planner < PK_FFT_ESTIMATE || planner > PK_FFT_EXHAUSTIVE)
+  if ((int)planner < PK_FFT_AUTO || planner > PK_FFT_EXHAUSTIVE)
     return PK_EINVAL;
-  atomic_store(&rigor, (int)planner);
+  atomic_store(&mode, (int)planner);
+  atomic_fetch_add(&planned, 1); /* workers must hear of it */
   return PK_OK;
 }
 
-static unsigned rigor_flag(void) {
-  static const struct { const char *name; pk_fft_planner p; } names[] = {
-      {"estimate", PK_FFT_ESTIMATE}, {"measure", PK_FFT_MEASURE},
-      {"patient", PK_FFT_PATIENT}, {"exhaustive", PK_FFT_EXHAUSTIVE}};
-  static const unsigned flags[] = {0, FFTW_ESTIMATE, FFTW_MEASURE,
-                                   FFTW_PATIENT, FFTW_EXHAUSTIVE};
-  int r = atomic_load(&rigor);
+/* pk_init refused an unknown name; a program without pk_init gets auto. */
+static int mode_get(void) {
+  int m = atomic_load(&mode);
 
-  if (r == 0) {
+  if (m < 0) {
     const char *s = getenv("PARKIT_FFTW_PLANNER");
-    r = PK_FFT_MEASURE; /* also for an unknown name: we may not print */
-    for (size_t i = 0; s && i < sizeof names / sizeof *names; i++)
-      if (strcasecmp(s, names[i].name) == 0)
-        r = names[i].p;
-    atomic_store(&rigor, r);
+    m = s && *s ? parse_planner(s) : PK_FFT_AUTO;
+    if (m < 0)
+      m = PK_FFT_AUTO;
+    atomic_store(&mode, m);
   }
-  return flags[r];
+  return m;
 }
 
-static void wisdom_load(void) {
-  const char *path = getenv("PARKIT_FFTW_WISDOM");
+/* --------------------------------------------------------- wisdom file */
 
-  if (!wisdom_read && path && *path)
-    fftw_import_wisdom_from_filename(path);
-  wisdom_read = 1;
+static int is_wisdom(const char *s, size_t n) {
+  return n >= 8 && memcmp(s, "(fftw-3.", 8) == 0;
 }
 
-/* Write to a private name, then rename: a reader (another worker) never
- * sees half a file. */
-static void wisdom_save(void) {
-  const char *path = getenv("PARKIT_FFTW_WISDOM");
-  char *tmp;
+/* The whole file, NUL-terminated, its length in *n; NULL with errno. */
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  char *s = NULL;
+  size_t cap = 0, len = 0;
+
+  if (!f)
+    return NULL;
+  for (;;) {
+    if (cap - len < 4096) {
+      char *t = realloc(s, cap += 65536);
+      if (!t) {
+        free(s);
+        fclose(f);
+        errno = ENOMEM;
+        return NULL;
+      }
+      s = t;
+    }
+    size_t r = fread(s + len, 1, cap - len - 1, f);
+    len += r;
+    if (r == 0)
+      break;
+  }
+  if (ferror(f)) {
+    free(s);
+    fclose(f);
+    errno = EIO;
+    return NULL;
+  }
+  fclose(f);
+  s[len] = '\0';
+  *n = len;
+  return s;
+}
+
+/* Measured plans belong to one FFTW build on one kind of CPU: a home
+ * directory shared by unlike nodes keeps one file for each. */
+static unsigned cpu_hash(void) {
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  unsigned h = 2166136261u; /* FNV-1a */
+
+  if (!f)
+    return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "model name", 10) == 0) {
+      for (const char *p = line; *p && *p != '\n'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+      break;
+    }
+  fclose(f);
+  return h;
+}
+
+/* PARKIT_FFTW_WISDOM, else the user's cache directory; NULL: none. */
+static char *wisdom_path(int *own_dir) {
+  const char *e = getenv("PARKIT_FFTW_WISDOM"), *base, *sub = "";
+  char *p;
   size_t n;
 
-  if (!path || !*path)
-    return;
-  n = strlen(path) + 32;
-  tmp = malloc(n);
-  if (!tmp)
-    return;
-  snprintf(tmp, n, "%s.%ld.tmp", path, (long)getpid());
-  if (fftw_export_wisdom_to_filename(tmp))
-    rename(tmp, path);
-  else
-    remove(tmp);
-  free(tmp);
+  *own_dir = 0;
+  if (e && *e)
+    return strcasecmp(e, "off") == 0 ? NULL : strdup(e);
+  base = getenv("XDG_CACHE_HOME");
+  if (!base || base[0] != '/') {
+    base = getenv("HOME");
+    sub = "/.cache";
+    if (!base || !*base)
+      return NULL;
+  }
+  n = strlen(base) + strlen(sub) + strlen(fftw_version) + 40;
+  if ((p = malloc(n)) != NULL)
+    snprintf(p, n, "%s%s/parkit/%s-%08x.wisdom", base, sub, fftw_version,
+             cpu_hash());
+  *own_dir = 1;
+  return p;
 }
+
+/* mkdir -p of the directories above path, private to the user. */
+static void make_dirs(char *path) {
+  for (char *s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
+    *s = '\0';
+    mkdir(path, 0700);
+    *s = '/';
+  }
+}
+
+static int own_dir; /* wpath is ours, in the cache directory */
+
+/* Read the wisdom file once, before the first plan (under lock). */
+static void wisdom_load(void) {
+  size_t n = 0;
+  char *s;
+
+  if (wisdom_read)
+    return;
+  wisdom_read = 1;
+  if (follower || !(wpath = wisdom_path(&own_dir)))
+    return;
+  saved_at = atomic_load(&planned);
+  if (!(s = slurp(wpath, &n))) {
+    if (errno != ENOENT)
+      note("FFTW wisdom: cannot read %s: %s", wpath, strerror(errno));
+    return;
+  }
+  if (n > 0 && !is_wisdom(s, n)) {
+    refused = 1;
+    note("FFTW wisdom: %s is not FFTW wisdom (it does not begin with "
+         "\"(fftw-3.\"): left alone, plans not saved", wpath);
+  } else if (n > 0 && !fftw_import_wisdom_from_string(s)) {
+    note("FFTW wisdom: FFTW refused %s (another version?); it will be "
+         "replaced", wpath);
+  } else if (n > 0) {
+    note("FFTW wisdom: read %s", wpath);
+    saved_at = atomic_fetch_add(&planned, 1) + 1;
+  }
+  free(s);
+}
+
+/* Next line of s at *p (its length in *len, newline included); 0 at end. */
+static int next_line(const char *s, size_t *p, size_t *len) {
+  const char *nl;
+
+  if (!s[*p])
+    return 0;
+  nl = strchr(s + *p, '\n');
+  *len = nl ? (size_t)(nl - (s + *p)) + 1 : strlen(s + *p);
+  return 1;
+}
+
+/* An entry of a wisdom text: "  (solver ...)" on a line of its own. */
+static int is_entry(const char *l, size_t len) {
+  while (len && (*l == ' ' || *l == '\t'))
+    l++, len--;
+  return len > 1 && *l == '(';
+}
+
+/*
+ * The old file's entries, then the new ones it lacks, under the new header
+ * (FFTW's import takes entries in any order).  If the old file is another
+ * FFTW's, the new wisdom alone.
+ */
+static char *merge(const char *old, const char *w) {
+  size_t hl, p, len, n = strlen(w) + (old ? strlen(old) : 0) + 4;
+  char *out = malloc(n), *o = out;
+
+  if (!out)
+    return NULL;
+  p = 0;
+  if (!next_line(w, &p, &hl))
+    hl = 0;
+  memcpy(o, w, hl);
+  o += hl;
+  if (old && strncmp(old, w, hl) == 0)
+    for (p = hl; next_line(old, &p, &len); p += len)
+      if (is_entry(old + p, len)) {
+        memcpy(o, old + p, len);
+        o += len;
+        if (o[-1] != '\n')
+          *o++ = '\n';
+      }
+  *o = '\0';
+  for (p = hl; next_line(w, &p, &len); p += len) {
+    if (!is_entry(w + p, len))
+      continue;
+    int seen = 0;
+    for (size_t q = hl, l2; !seen && next_line(out, &q, &l2); q += l2)
+      seen = l2 == len && memcmp(out + q, w + p, len) == 0;
+    if (!seen) {
+      memcpy(o, w + p, len);
+      o += len;
+      *o = '\0';
+    }
+  }
+  memcpy(o, ")\n", 3);
+  return out;
+}
+
+static int write_all(int fd, const char *s, size_t n) {
+  while (n > 0) {
+    ssize_t r = write(fd, s, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    s += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/*
+ * Merge this process's wisdom into the file (under lock): other runs may
+ * have added theirs since it was read.  A lock file beside it serialises
+ * writers (fcntl locks: NFS too); the new text goes to a temporary file in
+ * the same directory and is renamed over the old, so a reader sees the old
+ * file or the new one, never half of one.
+ */
+static void wisdom_save(void) {
+  size_t n = strlen(wpath) + 16, oldn = 0;
+  char *w = fftw_export_wisdom_to_string(), *old = NULL, *text = NULL;
+  char *lk = malloc(n), *tmp = malloc(n);
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  int fd = -1, tfd;
+
+  if (!w || !lk || !tmp)
+    goto out;
+  if (own_dir)
+    make_dirs(wpath);
+  snprintf(lk, n, "%s.lock", wpath);
+  snprintf(tmp, n, "%s.XXXXXX", wpath);
+  if ((fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+    note("FFTW wisdom: cannot write %s: %s", lk, strerror(errno));
+    goto out;
+  }
+  while (fcntl(fd, F_SETLKW, &fl) < 0)
+    if (errno != EINTR) {
+      note("FFTW wisdom: cannot lock %s: %s", lk, strerror(errno));
+      goto out;
+    }
+  if (!(old = slurp(wpath, &oldn)) && errno != ENOENT) {
+    note("FFTW wisdom: cannot read %s: %s", wpath, strerror(errno));
+    goto out;
+  }
+  if (old && oldn > 0 && !is_wisdom(old, oldn)) {
+    refused = 1;
+    note("FFTW wisdom: %s is not FFTW wisdom (it does not begin with "
+         "\"(fftw-3.\"): left alone, plans not saved", wpath);
+    goto out;
+  }
+  if (!(text = merge(old && oldn ? old : NULL, w)))
+    goto out;
+  if (old && strcmp(text, old) == 0)
+    goto out; /* nothing new */
+  if ((tfd = mkstemp(tmp)) < 0) {
+    note("FFTW wisdom: cannot write in the directory of %s: %s", wpath,
+         strerror(errno));
+    goto out;
+  }
+  if (write_all(tfd, text, strlen(text)) != 0 || close(tfd) != 0 ||
+      rename(tmp, wpath) != 0) {
+    note("FFTW wisdom: cannot write %s: %s", wpath, strerror(errno));
+    unlink(tmp);
+    goto out;
+  }
+  note("FFTW wisdom: wrote %s", wpath);
+out:
+  if (fd >= 0)
+    close(fd); /* and the lock with it */
+  free(text);
+  free(old);
+  free(tmp);
+  free(lk);
+  free(w); /* FFTW's export is freed with free() */
+}
+
+int pk__fft_flush(char *msg, size_t len) {
+  int said;
+
+  enter();
+  if (!follower && wpath && !refused) {
+    unsigned long now = atomic_load(&planned);
+    if (now != saved_at) {
+      wisdom_save();
+      saved_at = now;
+    }
+  }
+  said = nnotes > 0 && msg && len;
+  if (said) {
+    snprintf(msg, len, "%.*s", (int)(nnotes - 1), notes);
+  }
+  nnotes = 0;
+  notes[0] = '\0';
+  leave();
+  return said;
+}
+
+pk_status pk__fft_setup(char *msg, size_t len) {
+  const char *s = getenv("PARKIT_FFTW_PLANNER");
+  char head[8];
+  size_t n;
+  FILE *f;
+
+  if (s && *s && parse_planner(s) < 0)
+    return pk__fft_refuse(msg, len, PK_EINVAL,
+                          "PARKIT_FFTW_PLANNER=%s is not a planner: auto, "
+                          "estimate, measure, patient or exhaustive", s);
+  s = getenv("PARKIT_FFTW_WISDOM");
+  if (!s || !*s || strcasecmp(s, "off") == 0 || !(f = fopen(s, "rb")))
+    return PK_OK; /* absent or unreadable: the verbose hear of it later */
+  n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  if (n > 0 && !is_wisdom(head, n))
+    return pk__fft_refuse(msg, len, PK_EINVAL,
+                          "PARKIT_FFTW_WISDOM=%s is not an FFTW wisdom file "
+                          "(it does not begin with \"(fftw-3.\"): refusing to "
+                          "overwrite it", s);
+  return PK_OK;
+}
+
+/* ------------------------------------------------------------ planning */
 
 static entry *find(pk__fft_kind kind, int n0, int n1) {
   for (entry *e = atomic_load_explicit(&head, memory_order_acquire); e;
@@ -112,18 +455,57 @@ static entry *find(pk__fft_kind kind, int n0, int n1) {
   return NULL;
 }
 
+static const told *told_find(pk__fft_kind kind, int n0, int n1) {
+  for (size_t i = 0; i < ntold; i++)
+    if (tolds[i].kind == kind && tolds[i].n0 == n0 && tolds[i].n1 == n1)
+      return &tolds[i];
+  return NULL;
+}
+
+/* The effort for a new plan: what the leader chose, the user's planner,
+ * or (auto) what the expected work pays for. */
+static int decide(entry *e, double work_ns) {
+  const told *t = told_find(e->kind, e->n0, e->n1);
+  double budget = BUDGET * work_ns * 1e-9;
+  int m = mode_get();
+
+  e->limit = -1;
+  if (t) {
+    e->rigor = t->rigor;
+    e->limit = t->limit;
+    return 1;
+  }
+  if (m != PK_FFT_AUTO)
+    e->rigor = m;
+  else if (!(budget >= FLOOR))
+    e->rigor = PK_FFT_ESTIMATE;
+  else {
+    e->rigor = PK_FFT_MEASURE;
+    e->limit = budget < 1e6 ? budget : -1;
+  }
+  return 0;
+}
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 /* Plan on buffers of our own: measuring overwrites them. */
-static fftw_plan make(pk__fft_kind kind, int n0, int n1) {
+static fftw_plan make(const entry *e) {
+  int n0 = e->n0, n1 = e->n1;
   size_t full = (size_t)n0 * (size_t)n1;
-  unsigned f = rigor_flag();
+  unsigned f = rigor_flags[e->rigor];
   int n[2] = {n0, n1};
   fftw_complex *c = fftw_alloc_complex(full > 0 ? full : 1);
   fftw_complex *d = fftw_alloc_complex(full > 0 ? full : 1);
   double *r = (double *)d;
   fftw_plan p = NULL;
 
+  fftw_set_timelimit(e->limit >= 0 ? e->limit : FFTW_NO_TIMELIMIT);
   if (c && d) {
-    switch (kind) {
+    switch (e->kind) {
     case PK__FFT_FWD:
       p = fftw_plan_dft_2d(n0, n1, c, d, FFTW_FORWARD, f | FFTW_PRESERVE_INPUT);
       break;
@@ -143,12 +525,18 @@ static fftw_plan make(pk__fft_kind kind, int n0, int n1) {
       break;
     }
   }
+  /* Other planners (one large array) take no limit. */
+  fftw_set_timelimit(FFTW_NO_TIMELIMIT);
   fftw_free(c);
   fftw_free(d);
   return p;
 }
 
-pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, fftw_plan *plan) {
+static const char *const kind_names[] = {"c2c forward", "c2c backward", "r2c",
+                                         "r2c (full)", "c2r"};
+
+pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, double work_ns,
+                       fftw_plan *plan) {
   entry *e = find(kind, n0, n1);
   pk_status st = PK_OK;
 
@@ -163,18 +551,25 @@ pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, fftw_plan *plan) {
     e = malloc(sizeof *e);
     if (!e) {
       st = PK_ENOMEM;
-    } else if (!(e->plan = make(kind, n0, n1))) {
-      free(e);
-      e = NULL;
-      st = PK_EKERNEL;
     } else {
       e->kind = kind;
       e->n0 = n0;
       e->n1 = n1;
-      e->next = atomic_load_explicit(&head, memory_order_relaxed);
-      atomic_store_explicit(&head, e, memory_order_release);
-      atomic_fetch_add(&planned, 1);
-      wisdom_save();
+      int was_told = decide(e, work_ns);
+      double t0 = now();
+      if (!(e->plan = make(e))) {
+        free(e);
+        e = NULL;
+        st = PK_EKERNEL;
+      } else {
+        note("fft: %s %d x %d planned by %s%s in %.3g ms (expected work "
+             "%.3g ms)", kind_names[kind], n0, n1, rigor_names[e->rigor],
+             was_told ? " as the leading process did" : "",
+             (now() - t0) * 1e3, work_ns * 1e-6);
+        e->next = atomic_load_explicit(&head, memory_order_relaxed);
+        atomic_store_explicit(&head, e, memory_order_release);
+        atomic_fetch_add(&planned, 1);
+      }
     }
   }
   leave();
@@ -199,28 +594,91 @@ void pk__fft_cache_clear(void) {
     e = next;
   }
   fftw_cleanup();
-  wisdom_read = 0;
+  free(tolds);
+  tolds = NULL;
+  ntold = told_cap = 0;
+  follower = wisdom_read = refused = own_dir = 0;
+  free(wpath);
+  wpath = NULL;
+  nnotes = 0;
+  notes[0] = '\0';
   leave();
 }
 
-char *pk__fft_wisdom_get(void) {
-  char *s;
+/* ------------------------------------------------- state for followers */
+
+#define STATE_HEAD "parkit-fft-state 1 mode "
+
+char *pk__fft_state_get(void) {
+  size_t n = 0, cap, off;
+  char *w, *s;
+  entry *e;
 
   enter();
-  s = fftw_export_wisdom_to_string();
+  w = fftw_export_wisdom_to_string();
+  for (e = atomic_load(&head); e; e = e->next)
+    n++;
+  cap = (w ? strlen(w) : 0) + 64 + 128 * n; /* a plan line: < 90 */
+  s = w ? malloc(cap) : NULL;
+  if (s) {
+    off = (size_t)snprintf(s, cap, STATE_HEAD "%d\n", mode_get());
+    for (e = atomic_load(&head); e; e = e->next)
+      off += (size_t)snprintf(s + off, cap - off, "plan %d %d %d %d %a\n",
+                              (int)e->kind, e->n0, e->n1, e->rigor, e->limit);
+    snprintf(s + off, cap - off, "%s", w);
+  }
   leave();
+  free(w); /* FFTW's export is freed with free() */
   return s;
 }
 
-pk_status pk__fft_wisdom_put(const char *s) {
-  int ok;
+static pk_status tell(const told *t) {
+  told *x = (told *)told_find(t->kind, t->n0, t->n1);
 
-  if (!s)
+  if (!x) {
+    if (ntold == told_cap) {
+      size_t c = told_cap ? 2 * told_cap : 16;
+      told *v = realloc(tolds, c * sizeof *v);
+      if (!v)
+        return PK_ENOMEM;
+      tolds = v;
+      told_cap = c;
+    }
+    x = &tolds[ntold++];
+  }
+  *x = *t;
+  return PK_OK;
+}
+
+pk_status pk__fft_state_put(const char *s) {
+  pk_status st = PK_OK;
+  const char *p;
+  int m, k, used;
+  told t;
+
+  if (!s || strncmp(s, STATE_HEAD, strlen(STATE_HEAD)) != 0)
     return PK_EINVAL;
+  p = s + strlen(STATE_HEAD);
+  if (sscanf(p, "%d", &m) != 1 || m < PK_FFT_AUTO || m > PK_FFT_EXHAUSTIVE)
+    return PK_EINVAL;
+  p = strchr(p, '\n');
   enter();
-  ok = fftw_import_wisdom_from_string(s);
+  follower = wisdom_read = 1;
+  atomic_store(&mode, m);
+  while (st == PK_OK && p && strncmp(p + 1, "plan ", 5) == 0) {
+    if (sscanf(p + 1, "plan %d %d %d %d %la%n", &k, &t.n0, &t.n1, &t.rigor,
+               &t.limit, &used) != 5 || k < 0 || k > PK__FFT_C2R ||
+        t.rigor < PK_FFT_ESTIMATE || t.rigor > PK_FFT_EXHAUSTIVE)
+      st = PK_EINVAL;
+    t.kind = (pk__fft_kind)k;
+    if (st == PK_OK)
+      st = tell(&t);
+    p = strchr(p + 1, '\n');
+  }
+  if (st == PK_OK && p && p[1] && !fftw_import_wisdom_from_string(p + 1))
+    st = PK_EINVAL;
   leave();
-  return ok ? PK_OK : PK_EINVAL;
+  return st;
 }
 
 void pk__fft_lock(void) {
@@ -235,7 +693,7 @@ void pk__fft_unlock(void) {
 
 unsigned long pk__fft_planned(void) { return atomic_load(&planned); }
 
-unsigned pk__fft_flags(void) { return rigor_flag(); }
+unsigned pk__fft_flags(void) { return rigor_flags[mode_get()]; }
 
 pk_status pk__fft_refuse(char *msg, size_t len, pk_status st,
                          const char *fmt, ...) {

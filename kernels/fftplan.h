@@ -26,27 +26,53 @@ typedef enum pk__fft_kind {
 
 /*
  * The plan for kind and shape n0 x n1 (each >= 1, n0 * n1 <= INT_MAX), made
- * now if it is not cached yet.  Thread-safe.  Errors: PK_ENOMEM (planning
- * buffers), PK_EKERNEL (FFTW made no plan).
+ * now if it is not cached yet.  work_ns is what the caller expects to spend
+ * executing it (items x nanoseconds per transform, on one core): in the
+ * automatic mode it sets the planner's effort for a plan not made yet (see
+ * parkit/fft.h), unless the process that leads this one decided that shape
+ * already (pk__fft_state_put).  A cached plan is kept whatever work_ns says.
+ * Thread-safe.  Errors: PK_ENOMEM (planning buffers), PK_EKERNEL (FFTW made
+ * no plan).
  */
-pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, fftw_plan *plan);
+pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, double work_ns,
+                       fftw_plan *plan);
 
 /* 1 if p may be passed to a cached plan. */
 int pk__fft_aligned(const void *p);
 
 /*
- * Destroy every cached plan and FFTW's own memory (fftw_cleanup), for tests
- * and valgrind.  No plan may be executing or being made meanwhile.
+ * Destroy every cached plan and FFTW's own memory (fftw_cleanup), and forget
+ * the wisdom file and what a leading process sent, for tests and valgrind.
+ * No plan may be executing or being made meanwhile.
  */
 void pk__fft_cache_clear(void);
 
 /*
- * The accumulated wisdom as a string (free with free(); NULL on failure),
- * and import of such a string (PK_EINVAL if FFTW refuses it).  For a backend
- * that wants every process to use the plans the first one measured.
+ * The planning state other processes need to plan as this one does (free
+ * with free(); NULL on failure): the planner mode, the effort chosen for
+ * each plan made, and FFTW's wisdom.  pk__fft_state_put imports one
+ * (PK_EINVAL if it is not one, or FFTW refuses its wisdom) and makes this
+ * process a follower: it takes its mode and efforts from the state and
+ * never reads or writes the wisdom file.
  */
-char *pk__fft_wisdom_get(void);
-pk_status pk__fft_wisdom_put(const char *s);
+char *pk__fft_state_get(void);
+pk_status pk__fft_state_put(const char *s);
+
+/*
+ * pk_init's check of the environment: PARKIT_FFTW_PLANNER must name a
+ * planner, and PARKIT_FFTW_WISDOM must not name a file that exists and is
+ * not FFTW wisdom.  PK_EINVAL with a sentence in msg otherwise.
+ */
+pk_status pk__fft_setup(char *msg, size_t len);
+
+/*
+ * After a map's prepare step in the process that leads (not a fork worker,
+ * not an mpi rank other than 0): write newly learnt wisdom to the wisdom
+ * file, and hand over what the planner has to say (its choices, the wisdom
+ * file's reading, writing and refusals) as lines in msg.  Returns 1 if it
+ * wrote anything into msg.
+ */
+int pk__fft_flush(char *msg, size_t len);
 
 /*
  * For planners outside the cache (kernels/fft_array.c, fft_mpi.c): hold the
@@ -54,8 +80,10 @@ pk_status pk__fft_wisdom_put(const char *s);
  * (planning, fftw_plan_with_nthreads, destroying a plan), so that it never
  * runs at the same time as the cache's planning and never leaks into it
  * (a thread count left above 1 would make the cache's plans threaded).
- * pk__fft_flags is the planner rigor (FFTW_ESTIMATE, ...) the cache uses;
- * call it with the lock held.
+ * pk__fft_flags is the planner rigor (FFTW_ESTIMATE, ...) for such a plan
+ * (made for one transform, so FFTW_ESTIMATE in the automatic mode: its
+ * planning budget would be a fraction of one transform); call it with the
+ * lock held.
  */
 void pk__fft_lock(void);
 void pk__fft_unlock(void);

@@ -139,9 +139,10 @@ static size_t w_scratch(const pk_kernel *k, const pk_item *in) {
   return i->scratch(i, in);
 }
 
-static pk_status w_prepare(const pk_kernel *k, const pk_item *in) {
+static pk_status w_prepare(const pk_kernel *k, const pk_item *in,
+                           size_t items) {
   const pk_kernel *i = inner_of(k)->inner;
-  return i->prepare(i, in);
+  return i->prepare(i, in, items);
 }
 
 pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,

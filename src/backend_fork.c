@@ -462,10 +462,10 @@ static void run_map(wstate *s) {
   if (bad == PK_OK && k.prepare) {
     /* Plan from the parent's wisdom, so plans (and bits) match its own. */
     if (jd->plans != 0 && jd->plans != s->plans) {
-      pk__fft_wisdom_put(p->plans);
+      pk__fft_state_put(p->plans);
       s->plans = jd->plans;
     }
-    bad = k.prepare(&k, &jd->task.in_item);
+    bad = k.prepare(&k, &jd->task.in_item, jd->n);
   }
   if (bad == PK_OK && pk__scratch_reserve(&s->scratch, &s->scap, jd->scratch))
     bad = PK_ENOMEM;
@@ -1379,9 +1379,10 @@ static pk_status place(pool *p, const pk_array *a, int st_i, int copy_in,
 
 /*
  * The parent planned this job's kernel before dispatching it; workers
- * planning on their own with FFTW_MEASURE could pick other algorithms and
- * give other last bits.  So the parent's wisdom goes to the workers, copied
- * only when it has changed.  0: none to share (or too large: workers plan
+ * planning on their own (with FFTW_MEASURE, or for another batch size)
+ * could pick other algorithms and give other last bits.  So the parent's
+ * planning state (its planner, the effort of each plan, its wisdom) goes to
+ * the workers, copied only when it has changed.  0: none to share (or too large: workers plan
  * on their own).
  */
 static uint32_t share_plans(pool *p) {
@@ -1392,7 +1393,7 @@ static uint32_t share_plans(pool *p) {
   if (p->plans_last != NULL && planned == p->plans_seen)
     return p->plans_gen; /* nothing planned since the last export */
   p->plans_seen = planned;
-  w = pk__fft_wisdom_get();
+  w = pk__fft_state_get();
   len = w ? strlen(w) + 1 : 0;
 
   if (len == 0 || len > PLANCAP) {

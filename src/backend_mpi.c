@@ -102,25 +102,23 @@ static pk_status mpi_agree(pk_context *ctx, pk_status st) {
 }
 
 /*
- * Rank 0 plans first and hands its FFTW wisdom to the others, who plan from
- * it: plans measured on each rank could differ, and so could the last bits
- * of their results.  The wisdom travels in fixed pieces so that a rank that
+ * Rank 0 plans first and hands its planning state (its planner, the effort
+ * of each plan, its FFTW wisdom) to the others, who plan from it: plans
+ * measured, or weighed, on each rank could differ, and so could the last
+ * bits of their results.  The wisdom travels in fixed pieces so that a rank that
  * cannot allocate still takes part in every broadcast.
  */
 #define WPIECE 4096 /* bytes of wisdom a broadcast */
 
-static pk_status mpi_prepare(pk_context *ctx, const pk__job *j) {
+/* Rank 0's planning state to every rank; what == NULL: at the start. */
+static pk_status share_state(pk_context *ctx, pk_status st, const char *what) {
   mpi *m = ctx->impl;
-  pk_status st = PK_OK;
   char *w = NULL, piece[WPIECE];
   long len = 0;
   int rc;
 
-  if (m->rank == 0) {
-    st = j->kernel->prepare(j->kernel, &j->task.in_item);
-    if (st == PK_OK && (w = pk__fft_wisdom_get()) != NULL)
-      len = (long)strlen(w) + 1;
-  }
+  if (m->rank == 0 && st == PK_OK && (w = pk__fft_state_get()) != NULL)
+    len = (long)strlen(w) + 1;
   rc = MPI_Bcast(&len, 1, MPI_LONG, 0, m->comm);
   if (rc != MPI_SUCCESS) {
     free(w);
@@ -140,16 +138,24 @@ static pk_status mpi_prepare(pk_context *ctx, const pk__job *j) {
     if (m->rank != 0 && w != NULL)
       memcpy(w + off, piece, (size_t)n);
   }
-  if (m->rank != 0) {
-    if (len > 0 && w == NULL)
-      st = pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %ld bytes for "
-                     "rank 0's plans", j->kernel->name, len);
-    else if (len > 0)
-      pk__fft_wisdom_put(w);
-    if (st == PK_OK)
-      st = j->kernel->prepare(j->kernel, &j->task.in_item);
-  }
+  if (m->rank != 0 && len > 0 && w == NULL)
+    st = pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %ld bytes for "
+                   "rank 0's plans", what ? what : "mpi", len);
+  else if (m->rank != 0 && len > 0)
+    pk__fft_state_put(w);
   free(w);
+  return st;
+}
+
+static pk_status mpi_prepare(pk_context *ctx, const pk__job *j) {
+  mpi *m = ctx->impl;
+  pk_status st = PK_OK;
+
+  if (m->rank == 0)
+    st = j->kernel->prepare(j->kernel, &j->task.in_item, j->total);
+  st = share_state(ctx, st, j->kernel->name);
+  if (m->rank != 0 && st == PK_OK)
+    st = j->kernel->prepare(j->kernel, &j->task.in_item, j->total);
   return st;
 }
 
@@ -305,7 +311,9 @@ static pk_status mpi_start(pk_context *ctx) {
   ctx->dispatch_ns = (pk_time() - t0) / 4 * 1e9;
   pk__log(ctx, "mpi: rank %d of %d, %d of %d on its node, %d threads",
           m->rank, m->size, m->nrank, m->nsize, m->threads);
-  return PK_OK;
+  /* The planner is rank 0's from the start (the environment may reach only
+   * some ranks): FFTW-MPI's collective plans need the same flags. */
+  return agree(ctx, share_state(ctx, PK_OK, NULL));
 }
 
 static pk_status mpi_alloc(pk_context *ctx, size_t nbytes, void **data,

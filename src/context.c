@@ -147,6 +147,8 @@ static pk_status fail_init(pk_context *c, pk_status st, int verbose,
 pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
                          const pk_config *config) {
   settings s = {0};
+  char setup_msg[512];
+  pk_status setup;
   const char *env;
   pk_context *c;
   pk_status st;
@@ -205,7 +207,17 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
   c->blas_threads = pk__blas_get();
   pk__blas_single();
 
+  /* Checked before the start, which forks the fork backend's workers; the
+   * refusal waits for it, so that every mpi rank fails together. */
+  setup = pk__fft_setup(setup_msg, sizeof setup_msg);
   st = c->ops->start(c);
+  if (st == PK_OK && (setup != PK_OK || c->ops->agree != NULL)) {
+    if (setup != PK_OK) { /* printed below, once */
+      c->status = setup;
+      snprintf(c->msg, sizeof c->msg, "%s", setup_msg);
+    }
+    st = c->ops->agree ? c->ops->agree(c, setup) : setup;
+  }
   if (st != PK_OK) {
     if (c->verbose)
       fprintf(stderr, "parkit: %s\n", c->msg[0] ? c->msg : pk_strerror(st));
@@ -236,6 +248,8 @@ pk_status pk_finalize(pk_context **ctx) {
                      "pk_finalize: %ld arrays are still alive; destroy them "
                      "first",
                      c->narrays);
+  /* Wisdom learnt since the last map (the one-array transforms'). */
+  pk__fft_flush(NULL, 0);
   c->ops->stop(c);
   pk__blas_set(c->blas_threads);
   free(c->failed);

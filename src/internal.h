@@ -34,7 +34,8 @@ typedef struct pk__job {
   const pk_array *in;
   pk_array *out;
   pk_task task;       /* scratch is NULL: each worker brings its own */
-  size_t n;           /* items */
+  size_t n;           /* items (for mpi: this rank's) */
+  size_t total;       /* items of the whole map, on every rank */
   size_t scratch;     /* bytes of scratch per worker */
   pk_schedule schedule;
   size_t chunk, nchunks;
@@ -99,14 +100,24 @@ typedef struct pk__backend_ops {
 } pk__backend_ops;
 
 /*
- * Planning state that other processes must share to get the same bits:
- * FFTW's wisdom, as a string (free it), or NULL when there is none; and its
- * import.  A plan measured separately in each process may differ.
+ * Planning state that other processes must share to get the same bits (the
+ * FFT kernels': the planner mode, the effort of each plan, FFTW's wisdom),
+ * as a string (free it), or NULL when there is none; and its import, which
+ * makes the importing process follow the one that exported it.  A plan
+ * measured separately in each process may differ.
  */
-char *pk__fft_wisdom_get(void);
-pk_status pk__fft_wisdom_put(const char *s);
-/* Changes whenever the wisdom may have grown: export only then. */
+char *pk__fft_state_get(void);
+pk_status pk__fft_state_put(const char *s);
+/* Changes whenever the state may have changed: export only then. */
 unsigned long pk__fft_planned(void);
+/*
+ * pk_init's check of the planning settings in the environment (PK_EINVAL
+ * and a sentence in msg); and, after a map's prepare step in the process
+ * that leads, the saving of what was learnt (the user's wisdom file) and
+ * the lines the planner has for the verbose (1 if any, in msg).
+ */
+pk_status pk__fft_setup(char *msg, size_t len);
+int pk__fft_flush(char *msg, size_t len);
 
 /*
  * pk_reduce's result for count elements at x, on this thread: blocks of

@@ -97,6 +97,18 @@ static pk_status report(pk_context *ctx, const pk__job *j, pk__fails *f,
   return st;
 }
 
+/* What planning learnt goes to the user's wisdom file (only a process that
+ * leads writes it); what it decided, to the verbose. */
+static void said(const pk_context *ctx) {
+  char msg[2048], *line, *save = NULL;
+
+  if (!pk__fft_flush(msg, sizeof msg))
+    return;
+  for (line = strtok_r(msg, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save))
+    pk__log(ctx, "%s", line);
+}
+
 /* Run j inline, or on the backend; fills ctx->stats. */
 static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   pk_map_opts none = {0};
@@ -129,10 +141,12 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   /* Every process of a distributed backend plans, items or not. */
   if (j->kernel->prepare != NULL && (j->n > 0 || ctx->ops->distributed)) {
     st = ctx->ops->prepare ? ctx->ops->prepare(ctx, j)
-                           : j->kernel->prepare(j->kernel, &j->task.in_item);
+                           : j->kernel->prepare(j->kernel, &j->task.in_item,
+                                                j->total);
     if (st != PK_OK)
       pk__error(ctx, st, "%s: preparing the kernel failed: %s",
                 j->kernel->name, pk_strerror(st));
+    said(ctx);
   }
   /* A distributed backend: every process goes on, or none does. */
   if (ctx->ops->agree != NULL)
@@ -217,6 +231,7 @@ static pk_status setup(pk_context *ctx, const char *fn, const pk_kernel *k,
   j->kernel = k;
   j->in = in;
   j->n = in->shape[0];
+  j->total = in->distributed ? in->global : j->n;
   j->task.in_item.dtype = in->dtype;
   j->task.in_item.ndim = in->ndim - 1;
   for (i = 1; i < in->ndim; i++)
@@ -417,7 +432,7 @@ static pk_status reduce(pk_context *ctx, const pk_array *a, pk_op op,
     j.kernel = &block_kernels[op - PK_SUM];
     j.in = a;
     j.out = part;
-    j.n = nblocks;
+    j.n = j.total = nblocks;
     j.task.in = a->data;
     j.task.out = part->data;
     j.task.in_item = (pk_item){a->dtype, 1, {PK_REDUCE_BLOCK}};

@@ -38,7 +38,7 @@ static void run(int m, const double *a, size_t h, size_t w, size_t lo,
   assert_int_equal(out.ndim, 2);
   assert_int_equal(out.shape[0], 2 * h - 1);
   assert_int_equal(out.shape[1], 2 * w - 1);
-  assert_int_equal(k->prepare(k, &in), PK_OK);
+  assert_int_equal(k->prepare(k, &in, 1), PK_OK);
   sb = k->scratch(k, &in);
   if (sb)
     scr = zalloc(sb);

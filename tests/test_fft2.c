@@ -79,7 +79,7 @@ static void job_run(job *j, size_t lo, size_t hi, size_t off, int noscratch) {
                .out_stride = j->outb, .in_item = j->in, .out_item = j->out,
                .first = 0, .scratch = scr};
   if (j->k->prepare)
-    assert_int_equal(j->k->prepare(j->k, &j->in), PK_OK);
+    assert_int_equal(j->k->prepare(j->k, &j->in, 1), PK_OK);
   assert_int_equal(j->k->run(j->k, &t, lo, hi, &bad), PK_OK);
   free(scr);
   free(buf);
@@ -332,8 +332,9 @@ static void test_bad_input(void **state) {
   expect_refused(pk_kernel_irfft2(), PK_F64, 2, 4, 3, PK_EDTYPE);
   expect_refused(pk_kernel_irfft2(), PK_C128, 2, 4, 1, PK_ESHAPE);
   expect_refused(pk_kernel_fft2(), (pk_dtype)7, 2, 4, 4, PK_EDTYPE);
-  assert_int_equal(pk_fft_set_planner((pk_fft_planner)0), PK_EINVAL);
+  assert_int_equal(pk_fft_set_planner((pk_fft_planner)-1), PK_EINVAL);
   assert_int_equal(pk_fft_set_planner((pk_fft_planner)9), PK_EINVAL);
+  assert_int_equal(pk_fft_set_planner(PK_FFT_AUTO), PK_OK);
 }
 
 /* Plans made before fork() serve the child, which can also plan anew. */
@@ -365,11 +366,32 @@ static void test_fork(void **state) {
   job_free(&j);
 }
 
-/* Wisdom goes to PARKIT_FFTW_WISDOM and comes back after a clear. */
+/* The planner's lines since the last flush (and the wisdom saved). */
+static char said[4096];
+static const char *flushed(void) {
+  said[0] = '\0';
+  pk__fft_flush(said, sizeof said);
+  return said;
+}
+
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  char *s;
+  assert_non_null(f);
+  s = calloc(1, 1 << 20);
+  assert_non_null(s);
+  *n = fread(s, 1, (1 << 20) - 1, f);
+  fclose(f);
+  return s;
+}
+
+/* Wisdom goes to PARKIT_FFTW_WISDOM after a prepare step, and comes back
+ * after a clear; the state followers get round-trips. */
 static void test_wisdom(void **state) {
   (void)state;
   char path[] = "/tmp/pk_wisdomXXXXXX";
   int fd = mkstemp(path);
+  size_t n;
   assert_true(fd >= 0);
   close(fd);
   remove(path);
@@ -379,19 +401,119 @@ static void test_wisdom(void **state) {
   job_init(&j, pk_kernel_rfft2(), PK_F64, 12, 10, 1);
   fill(&j);
   job_run(&j, 0, 1, 0, 0);
-  FILE *f = fopen(path, "r");
-  assert_non_null(f);
-  fclose(f);
-  char *s = pk__fft_wisdom_get();
+  assert_non_null(strstr(flushed(), "wrote"));
+  char *w = slurp(path, &n);
+  assert_true(n > 8 && memcmp(w, "(fftw-3.", 8) == 0);
+  free(w);
+  char *s = pk__fft_state_get();
   assert_non_null(s);
-  assert_int_equal(pk__fft_wisdom_put(s), PK_OK);
+  assert_int_equal(pk__fft_state_put(s), PK_OK);
   free(s);
-  assert_int_equal(pk__fft_wisdom_put("no wisdom"), PK_EINVAL);
+  assert_int_equal(pk__fft_state_put("no wisdom"), PK_EINVAL);
   pk__fft_cache_clear();
   job_run(&j, 0, 1, 0, 0);
+  assert_non_null(strstr(flushed(), "read"));
+  /* Nothing new learnt: the file is not written again. */
+  assert_null(strstr(said, "wrote"));
   unsetenv("PARKIT_FFTW_WISDOM");
   remove(path);
+  char lk[64];
+  snprintf(lk, sizeof lk, "%s.lock", path);
+  remove(lk);
   job_free(&j);
+}
+
+/* A file that is not wisdom is refused by pk_init, never read or
+ * written; an unknown planner name is refused by pk_init. */
+static void test_refusals(void **state) {
+  (void)state;
+  static const char data[] = "\x93NUMPY\x01\x00 not wisdom, the user's data";
+  char path[] = "/tmp/pk_dataXXXXXX", msg[512] = "";
+  int fd = mkstemp(path);
+  pk_config cfg = {.backend = "serial"};
+  pk_context *ctx = NULL;
+  size_t n;
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, data, sizeof data), (int)sizeof data);
+  close(fd);
+
+  setenv("PARKIT_FFTW_WISDOM", path, 1);
+  assert_int_equal(pk__fft_setup(msg, sizeof msg), PK_EINVAL);
+  assert_non_null(strstr(msg, path));
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EINVAL);
+  assert_null(ctx);
+  /* The kernels alone (no pk_init): they leave it alone too. */
+  pk__fft_cache_clear();
+  job j;
+  job_init(&j, pk_kernel_fft2(), PK_C128, 6, 7, 1);
+  fill(&j);
+  job_run(&j, 0, 1, 0, 0);
+  assert_non_null(strstr(flushed(), "is not FFTW wisdom"));
+  char *s = slurp(path, &n);
+  assert_int_equal(n, sizeof data);
+  assert_memory_equal(s, data, sizeof data);
+  free(s);
+  unsetenv("PARKIT_FFTW_WISDOM");
+  remove(path);
+
+  setenv("PARKIT_FFTW_PLANNER", "fastest", 1);
+  assert_int_equal(pk__fft_setup(msg, sizeof msg), PK_EINVAL);
+  assert_non_null(strstr(msg, "estimate, measure, patient or exhaustive"));
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EINVAL);
+  assert_null(ctx);
+  setenv("PARKIT_FFTW_PLANNER", "Estimate", 1);
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  unsetenv("PARKIT_FFTW_PLANNER");
+  pk__fft_cache_clear();
+  job_free(&j);
+}
+
+/*
+ * auto: a small map's plan is estimated, a large one's measured, and a
+ * plan once made is kept.  A follower plans each shape with the effort its
+ * leader chose, whatever its own map would have chosen.
+ */
+static void test_auto(void **state) {
+  (void)state;
+  fftw_plan p, q;
+  setenv("PARKIT_FFTW_WISDOM", "off", 1);
+  assert_int_equal(pk_fft_set_planner(PK_FFT_AUTO), PK_OK);
+  pk__fft_cache_clear();
+  flushed();
+  /* 1 us of work: 0.1 us of planning buys no measurement. */
+  assert_int_equal(pk__fft_plan(PK__FFT_R2C, 8, 8, 1e3, &p), PK_OK);
+  assert_non_null(strstr(flushed(), "r2c 8 x 8 planned by estimate"));
+  /* 10 s of work: up to 1 s of planning, enough to measure 8 x 10. */
+  assert_int_equal(pk__fft_plan(PK__FFT_R2C, 8, 10, 1e10, &q), PK_OK);
+  assert_non_null(strstr(flushed(), "r2c 8 x 10 planned by measure"));
+  /* Kept: a larger map later gets the same plan, and plans nothing. */
+  fftw_plan p2;
+  assert_int_equal(pk__fft_plan(PK__FFT_R2C, 8, 8, 1e12, &p2), PK_OK);
+  assert_ptr_equal(p, p2);
+  assert_string_equal(flushed(), "");
+
+  char *s = pk__fft_state_get();
+  assert_non_null(s);
+  assert_non_null(strstr(s, "\nplan 2 8 10 2 "));
+  pk__fft_cache_clear();
+  assert_int_equal(pk__fft_state_put(s), PK_OK);
+  free(s);
+  /* The follower's own map is small, but its leader measured 8 x 10. */
+  assert_int_equal(pk__fft_plan(PK__FFT_R2C, 8, 10, 1e3, &q), PK_OK);
+  assert_non_null(strstr(
+      flushed(), "r2c 8 x 10 planned by measure as the leading process did"));
+  /* A shape the leader never planned: the follower's own choice. */
+  assert_int_equal(pk__fft_plan(PK__FFT_C2R, 8, 10, 1e3, &q), PK_OK);
+  assert_non_null(strstr(flushed(), "c2r 8 x 10 planned by estimate"));
+  /* A user's planner wins over auto. */
+  pk__fft_cache_clear();
+  assert_int_equal(pk_fft_set_planner(PK_FFT_MEASURE), PK_OK);
+  assert_int_equal(pk__fft_plan(PK__FFT_R2C, 8, 8, 1e3, &p), PK_OK);
+  assert_non_null(strstr(flushed(), "r2c 8 x 8 planned by measure"));
+  assert_int_equal(pk_fft_set_planner(PK_FFT_AUTO), PK_OK);
+  pk__fft_cache_clear();
+  unsetenv("PARKIT_FFTW_WISDOM");
 }
 
 /* Plans made by the estimate planner give the same transform. */
@@ -408,10 +530,48 @@ static void test_planner(void **state) {
   job_run(&j, 0, 2, 0, 0);
   for (size_t e = 0; e < 2 * j.outb / 8; e++)
     assert_true(fabs(((double *)j.dst)[e] - ((double *)want)[e]) < 1e-12);
-  assert_int_equal(pk_fft_set_planner(PK_FFT_MEASURE), PK_OK);
+  assert_int_equal(pk_fft_set_planner(PK_FFT_AUTO), PK_OK);
   pk__fft_cache_clear();
   free(want);
   job_free(&j);
+}
+
+/*
+ * A measurement cut off by its time limit still gives a follower the
+ * leader's plan: same bits, and no measuring of its own (FFTW's wisdom
+ * records the time-out).
+ */
+static void test_timelimit_follower(void **state) {
+  (void)state;
+  enum { H = 360, W = 500 };
+  size_t n = (size_t)H * W;
+  fftw_complex *x = fftw_alloc_complex(n), *a = fftw_alloc_complex(n),
+               *b = fftw_alloc_complex(n);
+  fftw_plan p;
+  assert_true(x && a && b);
+  setenv("PARKIT_FFTW_WISDOM", "off", 1);
+  pk__fft_cache_clear();
+  /* 0.6 s of work: 60 ms of planning, not enough to measure 360 x 500. */
+  assert_int_equal(pk__fft_plan(PK__FFT_FWD, H, W, 6e8, &p), PK_OK);
+  assert_non_null(strstr(flushed(), "planned by measure"));
+  for (size_t i = 0; i < n; i++)
+    x[i] = rnd() + I * rnd();
+  fftw_execute_dft(p, x, a);
+  char *s = pk__fft_state_get();
+  assert_non_null(s);
+  pk__fft_cache_clear();
+  fftw_forget_wisdom();
+  assert_int_equal(pk__fft_state_put(s), PK_OK);
+  free(s);
+  assert_int_equal(pk__fft_plan(PK__FFT_FWD, H, W, 1e3, &p), PK_OK);
+  assert_non_null(strstr(flushed(), "as the leading process did"));
+  fftw_execute_dft(p, x, b);
+  assert_memory_equal(a, b, n * sizeof *a);
+  fftw_free(x);
+  fftw_free(a);
+  fftw_free(b);
+  pk__fft_cache_clear();
+  unsetenv("PARKIT_FFTW_WISDOM");
 }
 
 static int teardown(void **state) {
@@ -426,7 +586,8 @@ int main(void) {
       cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_rfft2_columns),
       cmocka_unit_test(test_bits),        cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_fork),        cmocka_unit_test(test_wisdom),
-      cmocka_unit_test(test_planner),
+      cmocka_unit_test(test_planner),     cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_auto),        cmocka_unit_test(test_timelimit_follower),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }

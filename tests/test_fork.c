@@ -129,9 +129,10 @@ static const pk_kernel slow = {.name = "slow", .shape = same_shape,
 /* prepare must have run in this process before run. */
 static int prepared;
 
-static pk_status prep_prepare(const pk_kernel *k, const pk_item *in) {
+static pk_status prep_prepare(const pk_kernel *k, const pk_item *in,
+                              size_t items) {
   (void)k, (void)in;
-  prepared = 1;
+  prepared = items == 40; /* the whole map's, in every worker */
   return PK_OK;
 }
 

@@ -73,6 +73,7 @@ static int same_bits(const pk_array *a, const pk_array *b) {
 typedef struct kdata {
   size_t bad;          /* global item that fails */
   int prepare_fails_on; /* rank whose prepare fails; -1: none */
+  size_t items;        /* the map's items prepare must be told; 0: any */
 } kdata;
 
 static pk_status k_shape(const pk_kernel *k, const pk_item *in, pk_item *out,
@@ -101,13 +102,17 @@ static pk_status k_run(const pk_kernel *k, const pk_task *t, size_t lo,
   return PK_OK;
 }
 
-static pk_status k_prepare(const pk_kernel *k, const pk_item *in) {
+static pk_status k_prepare(const pk_kernel *k, const pk_item *in,
+                           size_t items) {
   const kdata *d = k->data;
   (void)in;
+  /* Every rank hears of the whole map, not of its own block. */
+  if (d->items && items != d->items)
+    return PK_EINVAL;
   return d->prepare_fails_on == rank ? PK_ESYS : PK_OK;
 }
 
-static kdata kd = {SIZE_MAX, -1};
+static kdata kd = {SIZE_MAX, -1, 0};
 static const pk_kernel wave = {.name = "wave", .shape = k_shape,
                                .run = k_run, .prepare = k_prepare,
                                .data = &kd};
@@ -318,6 +323,7 @@ static void test_errors(void) {
 
   pk_mpi_block(10, size, victim, &first, &n);
   kd.bad = first;
+  kd.items = 10;
   snprintf(want, sizeof want, "rank %d", victim);
   CHECK_OK(ctx, pk_mpi_scatter(ctx, w, 0, &l));
   st = pk_map(ctx, &wave, l, &o, NULL);
@@ -346,6 +352,7 @@ static void test_errors(void) {
   CHECK_OK(ctx, pk_map(ctx, &wave, l, &o, NULL));
   CHECK(pk_failed(ctx, &nf) == NULL || nf == 0);
   pk_array_destroy(&o);
+  kd.items = 0;
 
   /* Bad arguments on one rank only. */
   st = pk_mpi_gather(ctx, rank == size - 1 ? NULL : l, 0, &o);

@@ -8,15 +8,40 @@
  *
  * Plans: the kernels share one cache of FFTW plans, made once per transform
  * kind and shape and kept for the process (made in the kernel's prepare
- * step, or on first use).  The planner's rigor comes from
- * pk_fft_set_planner, else from the environment variable
- * PARKIT_FFTW_PLANNER=estimate|measure|patient|exhaustive, else measure.
- * If PARKIT_FFTW_WISDOM names a file, wisdom is read from it before the
- * first plan (a missing or bad file is ignored) and written back, replacing
- * it atomically, after every new plan.  Plans measured separately in
- * separate processes may differ, and so may the last bits of their
- * results: to get the same bits from every worker, use the estimate
- * planner or a wisdom file made beforehand.
+ * step, or on first use).  The planner comes from pk_fft_set_planner, else
+ * from the environment variable
+ * PARKIT_FFTW_PLANNER=auto|estimate|measure|patient|exhaustive (any other
+ * value makes pk_init fail with PK_EINVAL), else auto:
+ * - auto weighs planning against the work a map expects of a plan (its
+ *   items times the kernel's cost per item, on one core): planning may take
+ *   a tenth of it.  Below 50 ms of planning it plans with FFTW_ESTIMATE,
+ *   about a millisecond; above, with FFTW_MEASURE cut off at that time
+ *   (fftw_set_timelimit; a timed-out measurement keeps the best plan found).
+ *   Any wisdom held, at least as rigorous, is used in either case.
+ * - the others plan every transform with that FFTW rigor, whatever the map.
+ * A plan, once made, is kept for the process: a shape first planned for a
+ * small map keeps its estimated plan in later large maps, so the same
+ * input gives the same bits for the life of the process.  Every process
+ * of a map plans as the one that leads it (the fork backend's parent, mpi
+ * rank 0): it sends its planner, the effort of each plan and its wisdom,
+ * so every worker and rank makes the same plans, and gives the same bits.
+ *
+ * Wisdom persists: it is read, before the first plan, from
+ * $XDG_CACHE_HOME/parkit/ (else ~/.cache/parkit/), in a file named after
+ * the FFTW version and the CPU model, and what a map learnt is merged
+ * into it after its prepare step: only by the process that leads (the
+ * parent, rank 0), under a lock (a ".lock" file beside it), written to a
+ * temporary file and renamed over the old one, so concurrent programs
+ * never corrupt it.  A second run of a program plans from it in well under
+ * a millisecond a transform.  PARKIT_FFTW_WISDOM=FILE names another file,
+ * PARKIT_FFTW_WISDOM=off keeps wisdom in the process.  A file that exists
+ * and does not begin as FFTW wisdom ("(fftw-3.") is never overwritten:
+ * pk_init refuses it (PK_EINVAL); a file unreadable or unwritable is
+ * skipped, and said under --pk-verbose, with the planner's choices.
+ * From one run to the next, a plan may come from wisdom an earlier, larger
+ * run measured, and its last bits may differ from the estimated plan's:
+ * for bits that never depend on what ran before, use
+ * PARKIT_FFTW_PLANNER=estimate with PARKIT_FFTW_WISDOM=off.
  *
  * FFTW's planner is not thread-safe: a program that plans with FFTW itself
  * must not do so while a map of these kernels runs.
@@ -82,17 +107,19 @@ typedef enum pk_autocorr_method {
 const pk_kernel *pk_kernel_autocorr2d(pk_autocorr_method method);
 
 typedef enum pk_fft_planner {
-  PK_FFT_ESTIMATE = 1,  /* FFTW_ESTIMATE: fast planning, same plan anywhere */
-  PK_FFT_MEASURE,       /* FFTW_MEASURE: times candidates (the default) */
+  PK_FFT_AUTO = 0,      /* by the work a map expects (the default) */
+  PK_FFT_ESTIMATE,      /* FFTW_ESTIMATE: fast planning, same plan anywhere */
+  PK_FFT_MEASURE,       /* FFTW_MEASURE: times candidates */
   PK_FFT_PATIENT,       /* FFTW_PATIENT */
   PK_FFT_EXHAUSTIVE     /* FFTW_EXHAUSTIVE */
 } pk_fft_planner;
 
 /*
- * pk_fft_set_planner - the rigor of plans made from now on in this process
- * (plans already made are kept).  Overrides PARKIT_FFTW_PLANNER.  Call it
- * before the workers start (fork and mpi backends: in each process).  Not
- * collective.  Errors: PK_EINVAL (unknown planner).
+ * pk_fft_set_planner - the planner of plans made from now on in this
+ * process (plans already made are kept).  Overrides PARKIT_FFTW_PLANNER.
+ * The fork backend's workers take the parent's with each map; mpi ranks
+ * take rank 0's, so calling it on rank 0 is enough.  Not collective.
+ * Errors: PK_EINVAL (unknown planner).
  */
 pk_status pk_fft_set_planner(pk_fft_planner planner);
 
@@ -122,9 +149,12 @@ pk_status pk_fft_set_planner(pk_fft_planner planner);
  * *out must already have the output's dtype, shape
  * and distribution, and must not overlap in.  in is never written.
  *
- * Plans are made per call with the rigor of pk_fft_set_planner (FFTW's own
- * in-process wisdom makes a repeated size cheap to plan); planning never
- * touches in.  Results agree with the batch kernels to rounding (FFTW may
+ * Plans are made per call with the rigor of pk_fft_set_planner; auto
+ * plans them with FFTW_ESTIMATE, as one transform cannot repay a
+ * measurement, unless wisdom held (the wisdom file's included) has better.
+ * FFTW's in-process wisdom makes a repeated size cheap to plan, and what
+ * they learnt is saved with the batch kernels' (at the next map, or
+ * pk_finalize); planning never touches in.  Results agree with the batch kernels to rounding (FFTW may
  * choose other algorithms for threads or ranks); integer autocorrelations
  * are exact, as the kernel's.
  *
