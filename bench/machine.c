@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "machine.h"
 
+#include <parkit.h>
+
 #include <cblas.h>
 #include <sched.h>
 #include <stdio.h>
@@ -128,23 +130,34 @@ int pkb_cores(void) {
   return n > 0 ? n : 1;
 }
 
+/* The model name, and what tells two CPUs that share it apart: vendor,
+   family, model, and the widest instruction-set path parkit runs there. */
 static void cpu_model(char *buf, size_t len) {
   FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512];
+  char line[512], name[256] = "unknown CPU", vendor[64] = "", fam[16] = "",
+       mod[16] = "";
+  struct { const char *key; char *to; size_t len; } keys[] = {
+      {"model name", name, sizeof name}, {"vendor_id", vendor, sizeof vendor},
+      {"cpu family", fam, sizeof fam}, {"model\t", mod, sizeof mod}};
 
-  snprintf(buf, len, "unknown CPU");
-  if (f == NULL)
-    return;
-  while (fgets(line, sizeof line, f)) {
+  while (f && fgets(line, sizeof line, f) && strcmp(line, "\n") != 0) {
     char *v = strchr(line, ':');
-    if (strncmp(line, "model name", 10) != 0 || v == NULL)
+    if (v == NULL)
       continue;
     v += 1 + strspn(v + 1, " \t");
     v[strcspn(v, "\n")] = '\0';
-    snprintf(buf, len, "%s", v);
-    break;
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+      if (strncmp(line, keys[i].key, strlen(keys[i].key)) == 0)
+        snprintf(keys[i].to, keys[i].len, "%s", v);
   }
-  fclose(f);
+  if (f)
+    fclose(f);
+  if (*vendor)
+    snprintf(buf, len, "%s (%s family %s model %s; parkit path %s)", name,
+             vendor, fam, mod, pk_isa_name(pk_isa_best()));
+  else
+    snprintf(buf, len, "%s (parkit path %s)", name,
+             pk_isa_name(pk_isa_best()));
 }
 
 char *pkb_machine(char *buf, size_t len) {
