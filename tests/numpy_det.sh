@@ -11,7 +11,7 @@ tmp="${TMPDIR:-/tmp}/parkit-npdet-$$"
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
-for n in 1 2 3 7 10 16 24 25 33 100 257 512 513; do
+for n in 1 2 3 7 10 16 17 24 25 32 33 80 81 100 257 512 513; do
   $py - "$tmp/in.npy" "$n" <<'PY' || exit 1
 import sys, numpy as np
 path, n = sys.argv[1], int(sys.argv[2])
