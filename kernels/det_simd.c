@@ -265,19 +265,32 @@ static void group(const char *x, size_t s, int cnt, const int n,
 
 /* --------------------------------------------------------- middle path */
 
-/* The lines of the next matrix, fetched one every `every` steps. */
+/*
+ * Column vectors the update keeps in flight down the rows: NB * VL pivot-row
+ * vectors in registers, NB sums and a multiplier (AVX-512: 28 of 32 zmm;
+ * AVX2: 11 of 16 ymm; generic: 13 of 16 xmm).
+ */
+#if VL == 8
+#define NB 3
+#elif VL == 4
+#define NB 2
+#else
+#define NB 4
+#endif
+
+/* The lines of the next matrix, fetched `per` at the start of each
+   column block of each panel's update: an even stream, with no test in the
+   update's inner loop. */
 typedef struct prefetcher {
   const char *next;
-  size_t left, every, tick;
+  size_t left, per;
 } prefetcher;
 
-static inline void prefetch_step(prefetcher *pf) {
-  if (pf->left > 0 && ++pf->tick >= pf->every) {
+static inline void prefetch_block(prefetcher *pf) {
+  size_t k = pf->left < pf->per ? pf->left : pf->per;
+  for (size_t i = 0; i < k; i++, pf->next += 64)
     __builtin_prefetch(pf->next);
-    pf->next += 64;
-    pf->left--;
-    pf->tick = 0;
-  }
+  pf->left -= k;
 }
 
 /*
@@ -349,7 +362,7 @@ static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
  * factored; its swaps applied to the rows right of it (columns left of it
  * are never read again) and its pivots written back to the diagonal; its
  * VL pivot rows right of it solved by its unit lower triangle; the rows
- * below, right of it, given one rank-VL update, two vectors of the pivot
+ * below, right of it, given one rank-VL update, NB vectors of the pivot
  * rows in registers down every row, each multiplier broadcast from p.
  * Each trailing element is loaded and stored once per VL pivot steps.
  */
@@ -390,29 +403,32 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
     }
   }
   size_t j = c + 1;
-  for (; j + 2 <= panels; j += 2) {
-    vd u0[VL], u1[VL];
-    UNROLL for (int q = 0; q < VL; q++) {
-      u0[q] = u[q * w + j];
-      u1[q] = u[q * w + j + 1];
-    }
-    for (size_t i = VL; i < m; i++) {
-      prefetch_step(pf);
-      vd *x = a + (k0 + i) * w + j, t0 = x[0], t1 = x[1];
+  for (; j + NB <= panels; j += NB) {
+    vd uu[NB][VL];
+    for (int b = 0; b < NB; b++)
+      UNROLL for (int q = 0; q < VL; q++) uu[b][q] = u[q * w + j + b];
+    prefetch_block(pf);
+    vd *x = a + (k0 + VL) * w + j;
+    for (size_t i = VL; i < m; i++, x += w) {
+      vd t[NB];
+      for (int b = 0; b < NB; b++)
+        t[b] = x[b];
       UNROLL for (int q = 0; q < VL; q++) {
         const double l = p[q * ld + i];
-        t0 -= l * u0[q];
-        t1 -= l * u1[q];
+        for (int b = 0; b < NB; b++)
+          t[b] -= l * uu[b][q];
       }
-      x[0] = t0;
-      x[1] = t1;
+      for (int b = 0; b < NB; b++)
+        x[b] = t[b];
     }
   }
-  if (j < panels) {
+  for (; j < panels; j++) {
     vd u0[VL];
     UNROLL for (int q = 0; q < VL; q++) u0[q] = u[q * w + j];
-    for (size_t i = VL; i < m; i++) {
-      vd *x = a + (k0 + i) * w + j, t0 = x[0];
+    prefetch_block(pf);
+    vd *x = a + (k0 + VL) * w + j;
+    for (size_t i = VL; i < m; i++, x += w) {
+      vd t0 = x[0];
       UNROLL for (int q = 0; q < VL; q++) t0 -= p[q * ld + i] * u0[q];
       x[0] = t0;
     }
@@ -454,14 +470,14 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
     if (nan[q] != 0)
       return 2;
   /* The next matrix comes from memory while this one is factored in
-   * cache, a line every so many rows updated: an even stream. */
-  size_t rows = 1;
+   * cache, spread over the column blocks of the panels' updates. */
+  size_t blocks = 0;
   for (size_t c = 0; (c + 1) * VL < n; c++)
-    rows += (n - (c + 1) * VL) * ((panels - c) / 2);
-  prefetcher pf = {next, 0, 0, 0};
+    blocks += (panels - c - 1) / NB + (panels - c - 1) % NB;
+  prefetcher pf = {next, 0, 0};
   if (next != NULL) {
     pf.left = (n * n * sizeof(double) + 63) / 64;
-    pf.every = rows / pf.left > 0 ? rows / pf.left : 1;
+    pf.per = blocks > 0 ? (pf.left + blocks - 1) / blocks : pf.left;
   }
   double s = 1;
   for (size_t c = 0; c < panels; c++)
