@@ -44,6 +44,13 @@ typedef struct pk__job {
 void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi);
 
 /*
+ * The chunk parkit chooses for n items on w workers when the user gives
+ * none: about four a worker (block: one), in multiples of the kernel's
+ * grain unless that would leave a worker without a chunk.
+ */
+size_t pk__auto_chunk(size_t n, int w, size_t grain, int block);
+
+/*
  * Run items [lo, hi) of j on this thread, recording every item the kernel
  * reports as failed and going on after it.
  */

@@ -35,19 +35,26 @@ static size_t round_up(size_t x, size_t m) {
   return m > 1 ? (x + m - 1) / m * m : x;
 }
 
+size_t pk__auto_chunk(size_t n, int w, size_t grain, int block) {
+  size_t per = block ? (size_t)w : 4 * (size_t)w;
+  size_t chunk = round_up((n + per - 1) / per, grain);
+
+  /* The grain is how the kernel likes its items (det factors 8 matrices
+     at once); a few costly items still go to every worker. */
+  if (chunk > 0 && (n + chunk - 1) / chunk < (size_t)w)
+    chunk = (n + (size_t)w - 1) / (size_t)w;
+  return chunk ? chunk : 1;
+}
+
 /* Decide schedule and chunk size of j for w workers. */
 static void plan_chunks(pk__job *j, const pk_map_opts *o, int w) {
   size_t grain = j->kernel->grain > 1 ? j->kernel->grain : 1;
   size_t n = j->n, chunk = o->chunk;
 
   j->schedule = o->schedule ? o->schedule : PK_SCHEDULE_DYNAMIC;
-  if (j->schedule == PK_SCHEDULE_BLOCK)
-    chunk = round_up((n + (size_t)w - 1) / (size_t)w, grain);
-  else if (chunk == 0)
+  if (j->schedule == PK_SCHEDULE_BLOCK || chunk == 0)
     /* About four chunks a worker: balance on a noisy machine, few calls. */
-    chunk = round_up((n + 4 * (size_t)w - 1) / (4 * (size_t)w), grain);
-  if (chunk == 0)
-    chunk = 1;
+    chunk = pk__auto_chunk(n, w, grain, j->schedule == PK_SCHEDULE_BLOCK);
   j->chunk = chunk;
   j->nchunks = n ? (n - 1) / chunk + 1 : 0;
   j->workers = w;
