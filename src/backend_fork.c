@@ -84,7 +84,7 @@ typedef struct jobdesc {
   uint64_t in_seg, out_seg, data_seg; /* 0: none (NULL, or kdata area) */
   size_t in_off, out_off, data_off;
   pk_task task;                    /* in and out unused */
-  size_t n, chunk, nchunks, scratch;
+  size_t n, lo, chunk, nchunks, scratch; /* items from lo run here */
   int schedule, workers, retry, notify;
   uint32_t stamp;
   pk_status (*fn)(void *, size_t); /* task */
@@ -457,6 +457,7 @@ static void run_map(wstate *s) {
   j.task.in = in ? in + jd->in_off : NULL;
   j.task.out = out ? out + jd->out_off : NULL;
   j.n = jd->n;
+  j.lo = jd->lo;
   j.chunk = jd->chunk;
   j.nchunks = jd->nchunks;
   if (bad == PK_OK && k.prepare) {
@@ -824,6 +825,7 @@ static void deliver(pool *p, int sweep) {
     return;
   memset(&j, 0, sizeof j);
   j.n = jd->n;
+  j.lo = jd->lo;
   j.chunk = jd->chunk;
   for (; p->p.cursor < ncomp; p->p.cursor++) {
     uint64_t e = atomic_load_explicit(&p->order[p->p.cursor],
@@ -1023,6 +1025,7 @@ static pk_status collect_map(pool *p, pk__fails *f) {
 
   memset(&j, 0, sizeof j);
   j.n = jd->n;
+  j.lo = jd->lo;
   j.chunk = jd->chunk;
   for (w = 0; w < p->n; w++) {
     slot *sl = &p->slots[w];
@@ -1031,7 +1034,8 @@ static pk_status collect_map(pool *p, pk__fails *f) {
       const frec *r = &p->fails[(size_t)w * FAILCAP + k];
       /* A chunk not marked done is reported whole, below. */
       if (p->p.lossy &&
-          atomic_load(&p->done[r->item / jd->chunk]) != jd->stamp)
+          atomic_load(&p->done[(r->item - jd->lo) / jd->chunk]) !=
+              jd->stamp)
         continue;
       pk__fails_add(f, r->item, (pk_status)r->status, w);
     }
@@ -1053,7 +1057,10 @@ static pk_status collect_map(pool *p, pk__fails *f) {
   if (p->p.out != NULL) {
     seg *s = p->stage[ST_OUT];
     if (!p->p.lossy) {
-      memcpy(p->p.out->data, s->addr, p->p.out_bytes);
+      /* Items before lo were written in place by the caller. */
+      size_t skip = jd->lo * jd->task.out_stride;
+      memcpy((char *)p->p.out->data + skip, s->addr + skip,
+             p->p.out_bytes - skip);
     } else {
       /* Only what was computed: the rest keeps the caller's values. */
       for (c = 0; c < jd->nchunks; c++)
@@ -1446,13 +1453,14 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   }
   /* Chunks past MAXCHUNKS would overrun the stamps: make them bigger. */
   if (j->nchunks > MAXCHUNKS)
-    chunk = (j->n + MAXCHUNKS - 1) / MAXCHUNKS;
+    chunk = (j->n - j->lo + MAXCHUNKS - 1) / MAXCHUNKS;
   jd->in_seg = need[0] ? need[0]->id : 0;
   jd->out_seg = need[1] ? need[1]->id : 0;
   jd->task = j->task;
   jd->n = j->n;
+  jd->lo = j->lo;
   jd->chunk = chunk;
-  jd->nchunks = (j->n + chunk - 1) / chunk;
+  jd->nchunks = (j->n - j->lo + chunk - 1) / chunk;
   jd->scratch = j->scratch;
   jd->schedule = j->schedule;
   jd->workers = j->workers < p->n ? j->workers : p->n;

@@ -197,6 +197,7 @@ pk_status pk_finalize(pk_context **ctx) {
                      c->narrays);
   c->ops->stop(c);
   pk__blas_set(c->blas_threads);
+  pk__scratch_release(&c->scratch, &c->scratch_cap);
   free(c->failed);
   free(c);
   *ctx = NULL;
