@@ -11,9 +11,10 @@
  * An exact sample comes from items run on the calling thread; a bound from
  * a dispatched map (wall time times workers over items: sharing a core and
  * imbalance only make it larger) or from fewer items than the kernel's
- * grain (a vectorised kernel pays for whole vectors).  A bound lowers an
- * estimate, never raises it.  The estimate is a median of the last exact
- * samples, so a run that another process disturbed does not move it.
+ * grain (a vectorised kernel pays for whole vectors), or from a run too
+ * short for the clock.  The estimate is a median of the last exact samples
+ * (a run another process disturbed does not move it), or the lowest bound
+ * if that is lower.
  *
  * One fixed table, open addressing, no lock: several threads may map on
  * different contexts.  An entry is claimed by a compare-and-swap of its
@@ -42,7 +43,9 @@ typedef struct entry {
   pk_item item;             /* ndim -1: the kernel's ratio entry */
   _Atomic uint64_t value;   /* a double's bits: the estimate; 0: none */
   _Atomic uint64_t last[RING]; /* the last exact samples, as bits */
+  _Atomic uint64_t bound;   /* the lowest bound, as bits; 0: none */
   _Atomic uint32_t exact;   /* exact samples taken */
+  _Atomic uint32_t maps;    /* estimates given */
 } entry;
 
 static entry table[SLOTS];
@@ -114,38 +117,47 @@ static double value(const entry *e) {
   return e ? dbl(atomic_load_explicit(&e->value, memory_order_relaxed)) : 0;
 }
 
-/*
- * Fold sample x (> 0) into e; returns the new estimate.  Exact samples: the
- * lower median of the last RING (of 2: the lower), so one or two runs
- * that another process slowed down are ignored; noise only adds time.  A
- * bound well below the estimate says it is stale: it is taken as a sample.
- */
-static double fold(entry *e, double x, int exact) {
-  double v = value(e), s[RING];
-  uint32_t n = atomic_load_explicit(&e->exact, memory_order_relaxed), i, m;
+static double lower_median(entry *e, uint32_t n) {
+  double s[RING];
+  uint32_t m = n < RING ? n : RING, i, j;
 
-  if (!exact && v > 0 && (n == 0 ? x >= v : x >= v / 1.5))
-    return v; /* a bound above the estimate says nothing */
-  if (!exact && n == 0) {
-    atomic_store_explicit(&e->value, bits(x), memory_order_relaxed);
-    return x;
-  }
-  n = atomic_fetch_add_explicit(&e->exact, 1, memory_order_relaxed);
-  atomic_store_explicit(&e->last[n % RING], bits(x), memory_order_relaxed);
-  m = n + 1 < RING ? n + 1 : RING;
   for (i = 0; i < m; i++) {
     double y = dbl(atomic_load_explicit(&e->last[i], memory_order_relaxed));
-    uint32_t j = i;
-    for (; j > 0 && s[j - 1] > y; j--) /* insertion sort of at most 4 */
+    for (j = i; j > 0 && s[j - 1] > y; j--) /* insertion sort of <= 4 */
       s[j] = s[j - 1];
     s[j] = y;
   }
   /* A slot a racing writer has not filled yet reads 0: skip it. */
   for (i = 0; i < m && !(s[i] > 0); i++)
     ;
-  x = i < m ? s[i + (m - i - 1) / 2] : x;
-  atomic_store_explicit(&e->value, bits(x), memory_order_relaxed);
-  return x;
+  return i < m ? s[i + (m - i - 1) / 2] : 0;
+}
+
+/*
+ * Fold sample x (> 0) into e.  Exact samples: the lower median of the last
+ * RING (of 2: the lower), so one or two runs that another process slowed
+ * down, or that touched new pages, are ignored; noise only adds time.
+ * Bounds: the lowest.  The estimate is the lower of the two.
+ */
+static double fold(entry *e, double x, int exact) {
+  double b = dbl(atomic_load_explicit(&e->bound, memory_order_relaxed)), v;
+  uint32_t n = atomic_load_explicit(&e->exact, memory_order_relaxed);
+
+  if (exact) {
+    n = atomic_fetch_add_explicit(&e->exact, 1, memory_order_relaxed);
+    atomic_store_explicit(&e->last[n % RING], bits(x), memory_order_relaxed);
+    n++;
+  } else if (b > 0 && x >= b) {
+    return value(e); /* a bound above the lowest says nothing */
+  } else {
+    atomic_store_explicit(&e->bound, bits(x), memory_order_relaxed);
+    b = x;
+  }
+  v = lower_median(e, n);
+  if (!(v > 0) || (b > 0 && b < v))
+    v = b;
+  atomic_store_explicit(&e->value, bits(v), memory_order_relaxed);
+  return v;
 }
 
 static pk_item ratio_key(void) {
@@ -155,13 +167,18 @@ static pk_item ratio_key(void) {
   return r;
 }
 
-double pk__cost_get(const pk_kernel *k, const pk_item *in, int *exact) {
+double pk__cost_get(const pk_kernel *k, const pk_item *in, int *retime) {
   pk_item rk = ratio_key();
   entry *e = find(k, in, 0);
   double v = value(e), c, r;
 
-  *exact = e != NULL && atomic_load_explicit(&e->exact,
-                                             memory_order_relaxed) > 0;
+  uint32_t n = e ? atomic_load_explicit(&e->exact, memory_order_relaxed) : 0;
+
+  *retime = 2;
+  if (n > 0) {
+    uint32_t m = atomic_fetch_add_explicit(&e->maps, 1, memory_order_relaxed);
+    *retime = n < 3 || m % 16 == 15;
+  }
   if (v > 0)
     return v;
   if (k->cost == NULL)

@@ -106,15 +106,20 @@ static pk_status report(pk_context *ctx, const pk__job *j, pk__fails *f,
 
 /* A first map's probe runs at least this long, when it has the items. */
 #define PROBE_NS 5000.0
+/* An inline run shorter than this is mostly the clock and the call: its
+   time per item only bounds the cost. */
+#define EXACT_NS 2000.0
 
 /*
  * Run the first items of j on this thread, timed: a grain's worth, then
  * doubling until PROBE_NS have passed or limit items ran; j->lo moves past
- * them.  Returns nanoseconds per item.
+ * them.  Returns nanoseconds per item, from the items after the first
+ * grain when there are some: the first touch new arrays' pages (a fresh
+ * shared segment faults on each), which later maps do not pay.
  */
 static double probe(pk__job *j, size_t limit, size_t grain, void *scratch,
                     pk__fails *f) {
-  double t0 = pk_time(), t;
+  double t0 = pk_time(), t, first = 0;
   size_t step = grain;
 
   for (;;) {
@@ -122,8 +127,12 @@ static double probe(pk__job *j, size_t limit, size_t grain, void *scratch,
     pk__run(j, j->lo, hi, scratch, 0, f);
     j->lo = hi;
     t = (pk_time() - t0) * 1e9;
-    if (t >= PROBE_NS || hi >= limit)
-      return t / (double)hi;
+    if (hi == grain && hi < limit) {
+      first = t;
+      continue;
+    }
+    if (t - first >= PROBE_NS || hi >= limit)
+      return hi > grain ? (t - first) / (double)(hi - grain) : t / (double)hi;
     step = hi;
   }
 }
@@ -146,12 +155,12 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   double t0 = pk_time(), per, here = 0, t1;
   pk__fails f = {0};
   pk_status st = PK_OK;
-  int w = ctx->workers, exact, run_inline, probed = 0;
+  int w = ctx->workers, run_inline, probed = 0, retime;
   int dist = ctx->ops->distributed;
 
   if (o == NULL)
     o = &none;
-  per = pk__cost_get(k, item, &exact);
+  per = pk__cost_get(k, item, &retime);
   memset(&ctx->stats, 0, sizeof ctx->stats);
   ctx->stats.items = j->n;
   ctx->stats.est_seconds = j->n ? per * (double)j->n * 1e-9 : 0;
@@ -173,11 +182,16 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   if (st != PK_OK)
     return st;
 
-  /* Not measured on this CPU: time a quarter of a worker's share at most,
-     which leaves the workers nearly all of it if it is costly.  Not for a
-     map whose chunks are reported or left running (futures). */
-  if (!dist && o->inlining == PK_INLINE_AUTO && !exact && k->cost != NULL &&
-      w > 1 && ctx->future == NULL && ctx->on_chunk == NULL &&
+  /* Not measured on this CPU, or near the crossover and due again (a
+     dispatched map cannot show that items are cheaper than its dispatch;
+     a first map's may have paid for touching new pages): time a quarter
+     of a worker's share at most, which leaves the workers nearly all of
+     it if it is costly.  Not for a map whose chunks are reported or left
+     running (futures). */
+  if (!dist && o->inlining == PK_INLINE_AUTO && k->cost != NULL && w > 1 &&
+      (retime == 2 || (retime == 1 && per * (double)j->n * (w - 1) <
+                                          8 * ctx->dispatch_ns * w)) &&
+      ctx->future == NULL && ctx->on_chunk == NULL &&
       j->n / (4 * (size_t)w) >= grain) {
     if (pk__scratch_reserve(&ctx->scratch, &ctx->scratch_cap, j->scratch))
       return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
@@ -215,7 +229,8 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
     pk__run(j, j->lo, j->n, ctx->scratch, 0, &f);
     here += pk_time() - t1;
     /* Fewer items than a vector: the cost of whole vectors, a bound. */
-    pk__cost_put(k, item, here * 1e9 / (double)j->n, j->n >= grain);
+    pk__cost_put(k, item, here * 1e9 / (double)j->n,
+                 j->n >= grain && here * 1e9 >= EXACT_NS);
     j->nchunks = 1;
     j->chunk = j->n;
     probed = 0;
