@@ -17,6 +17,7 @@
 #include <parkit/kernels.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,12 +268,92 @@ static void test_no_cost(void **state) {
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
+/*
+ * Several threads map on contexts of their own at once, so they measure
+ * into the one table of the process together: each still gets the bits a
+ * lone map gives.
+ */
+#define THREADS 4
+
+typedef struct job {
+  size_t n;
+  const double *ref;
+  int ok;
+} job;
+
+static void *mapper(void *arg) {
+  job *jb = arg;
+  pk_config cfg = {.backend = "serial"};
+  pk_context *ctx = NULL;
+  size_t shape[3] = {64, jb->n, jb->n};
+  pk_array *a = NULL, *out = NULL;
+  uint64_t seed = 88172645463325252u + jb->n;
+
+  jb->ok = pk_init_config(&ctx, NULL, NULL, &cfg) == PK_OK &&
+           pk_array_create(ctx, PK_F64, 3, shape, &a) == PK_OK;
+  for (size_t i = 0; jb->ok && i < pk_array_count(a); i++) {
+    seed ^= seed >> 12, seed ^= seed << 25, seed ^= seed >> 27;
+    ((double *)pk_array_data(a))[i] =
+        (double)((seed * 2685821657736338717u) >> 11) * 0x1p-52 - 0.5;
+  }
+  for (int r = 0; jb->ok && r < 40; r++) {
+    jb->ok = pk_map(ctx, r % 2 ? pk_kernel_det() : pk_kernel_slogdet(), a,
+                    &out, NULL) == PK_OK;
+    pk_array_destroy(&out);
+  }
+  if (jb->ok)
+    jb->ok = pk_map(ctx, pk_kernel_det(), a, &out, NULL) == PK_OK &&
+             memcmp(pk_array_data(out), jb->ref, 64 * sizeof(double)) == 0;
+  pk_array_destroy(&out);
+  pk_array_destroy(&a);
+  pk_finalize(&ctx);
+  return NULL;
+}
+
+static void test_threads(void **state) {
+  (void)state;
+  pthread_t th[THREADS];
+  job jb[THREADS];
+  double ref[THREADS][64];
+
+  /* The references, one thread at a time. */
+  for (int t = 0; t < THREADS; t++) {
+    job one = {.n = (size_t)(3 + 5 * t), .ref = NULL};
+    pk_config cfg = {.backend = "serial"};
+    pk_context *ctx = NULL;
+    size_t shape[3] = {64, one.n, one.n};
+    pk_array *a = NULL, *out = NULL;
+    uint64_t seed = 88172645463325252u + one.n;
+    assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+    assert_int_equal(pk_array_create(ctx, PK_F64, 3, shape, &a), PK_OK);
+    for (size_t i = 0; i < pk_array_count(a); i++) {
+      seed ^= seed >> 12, seed ^= seed << 25, seed ^= seed >> 27;
+      ((double *)pk_array_data(a))[i] =
+          (double)((seed * 2685821657736338717u) >> 11) * 0x1p-52 - 0.5;
+    }
+    assert_int_equal(pk_map(ctx, pk_kernel_det(), a, &out, NULL), PK_OK);
+    memcpy(ref[t], pk_array_data(out), sizeof ref[t]);
+    pk_array_destroy(&out);
+    pk_array_destroy(&a);
+    assert_int_equal(pk_finalize(&ctx), PK_OK);
+  }
+  for (int t = 0; t < THREADS; t++) {
+    jb[t] = (job){.n = (size_t)(3 + 5 * t), .ref = ref[t]};
+    assert_int_equal(pthread_create(&th[t], NULL, mapper, &jb[t]), 0);
+  }
+  for (int t = 0; t < THREADS; t++) {
+    pthread_join(th[t], NULL);
+    assert_true(jb[t].ok);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_estimate_serial),
       cmocka_unit_test(test_first_map_measures),
       cmocka_unit_test(test_chunks),
       cmocka_unit_test(test_no_cost),
+      cmocka_unit_test(test_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
