@@ -172,15 +172,12 @@ double pk__cost_get(const pk_kernel *k, const pk_item *in, int *retime) {
   entry *e = find(k, in, 0);
   double v = value(e), c, r;
 
-  uint32_t n = e ? atomic_load_explicit(&e->exact, memory_order_relaxed) : 0;
-
   *retime = 2;
-  if (n > 0) {
+  if (v > 0) {
     uint32_t m = atomic_fetch_add_explicit(&e->maps, 1, memory_order_relaxed);
-    *retime = n < 3 || m % 16 == 15;
-  }
-  if (v > 0)
+    *retime = m < 2 || m % 16 == 15;
     return v;
+  }
   if (k->cost == NULL)
     return HUGE_VAL;
   c = k->cost(k, in);

@@ -57,9 +57,9 @@ size_t pk__auto_chunk(size_t n, int w, size_t grain, int block);
  * Measured costs (src/cost.c), per process, thread-safe.  pk__cost_get:
  * nanoseconds of one item of k on one core: measured, else k's cost
  * function scaled by what was measured of k on other layouts, else
- * HUGE_VAL.  *retime: 2 when no items of this layout were timed on one
- * core yet, 1 when they could be again (timed fewer than 3 times, and
- * every 16th map), else 0.
+ * HUGE_VAL.  *retime: 2 when nothing was measured of this layout yet, 1
+ * when it could be timed again (the next two maps, then every 16th), else
+ * 0.
  * pk__cost_put: a measurement of ns per item; exact 0 when it only bounds
  * the cost from above (a dispatched map, a part of a vector).
  */

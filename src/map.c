@@ -151,7 +151,7 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   pk_map_opts none = {0};
   const pk_kernel *k = j->kernel;
   const pk_item *item = &j->task.in_item;
-  size_t grain = k->grain > 1 ? k->grain : 1, rest;
+  size_t grain = k->grain > 1 ? k->grain : 1, rest, limit;
   double t0 = pk_time(), per, here = 0, t1;
   pk__fails f = {0};
   pk_status st = PK_OK;
@@ -186,21 +186,24 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
      dispatched map cannot show that items are cheaper than its dispatch;
      a first map's may have paid for touching new pages): time a quarter
      of a worker's share at most, which leaves the workers nearly all of
-     it if it is costly.  Not for a map whose chunks are reported or left
-     running (futures). */
+     it if it is costly; in whole grains if it can, else it only bounds the
+     cost.  Not for a map whose chunks are reported or left running
+     (futures). */
+  limit = j->n / (4 * (size_t)(w > 1 ? w : 1));
   if (!dist && o->inlining == PK_INLINE_AUTO && k->cost != NULL && w > 1 &&
       (retime == 2 || (retime == 1 && per * (double)j->n * (w - 1) <
                                           8 * ctx->dispatch_ns * w)) &&
-      ctx->future == NULL && ctx->on_chunk == NULL &&
-      j->n / (4 * (size_t)w) >= grain) {
+      ctx->future == NULL && ctx->on_chunk == NULL && limit > 0) {
+    int whole = limit >= grain;
     if (pk__scratch_reserve(&ctx->scratch, &ctx->scratch_cap, j->scratch))
       return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
                        "scratch", k->name, j->scratch);
+    if (whole)
+      limit = limit / grain * grain;
     t1 = pk_time();
-    per = probe(j, j->n / (4 * (size_t)w) / grain * grain, grain,
-                ctx->scratch, &f);
+    per = probe(j, limit, whole ? grain : limit, ctx->scratch, &f);
     here = pk_time() - t1;
-    pk__cost_put(k, item, per, 1);
+    pk__cost_put(k, item, per, whole);
     ctx->stats.est_seconds = per * (double)j->n * 1e-9;
     probed = 1;
   }
@@ -238,13 +241,14 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
     t1 = pk_time();
     st = ctx->ops->map(ctx, j, &f);
     t1 = (pk_time() - t1) * 1e9;
-    /* Each worker took at most the wall time: a bound, once dispatch is
-       a small part of it. */
+    /* Each worker computed for at most the wall time less the dispatch:
+       a bound, once dispatch is a small part of it. */
     if (!dist && st == PK_OK && ctx->future == NULL &&
         t1 > 4 * ctx->dispatch_ns)
       pk__cost_put(k, item,
-                   t1 * (double)((size_t)w < j->nchunks ? (size_t)w
-                                                        : j->nchunks) /
+                   (t1 - ctx->dispatch_ns) *
+                       (double)((size_t)w < j->nchunks ? (size_t)w
+                                                       : j->nchunks) /
                        (double)rest,
                    0);
   }
