@@ -114,8 +114,8 @@ static pk_status report(pk_context *ctx, const pk__job *j, pk__fails *f,
  * Run the first items of j on this thread, timed: a grain's worth, then
  * doubling until PROBE_NS have passed or limit items ran; j->lo moves past
  * them.  Returns nanoseconds per item, from the items after the first
- * grain when there are some: the first touch new arrays' pages (a fresh
- * shared segment faults on each), which later maps do not pay.
+ * grain when there are some: the first items touch new arrays' pages (a
+ * fresh shared segment faults on each), which later maps do not pay.
  */
 static double probe(pk__job *j, size_t limit, size_t grain, void *scratch,
                     pk__fails *f) {
