@@ -91,7 +91,7 @@ static const kcase cases[] = {
     {"autocorr2d", autocorr, PK_F64, 100, 4},
 };
 
-#define MAPS 9 /* per case; the first, which plans, is not compared */
+#define MAPS 11 /* per case; the first, which plans, is not compared */
 
 /*
  * est_seconds of a serial map (every item on one core) against the time of
