@@ -7,8 +7,9 @@
  *     inline rule (what a program gets);
  *   - pk_init + pk_finalize of a pool (start and stop).
  * Each figure is the median of many runs (and the fastest, which shows
- * what a quiet machine does when other programs share the cores).  Targets (issue 3, fork):
- * 1 item < 20 us, 1,000 items < 200 us, start + stop < 2 ms.
+ * what a quiet machine does when other programs share the cores).  Targets
+ * (fork): a dispatched 1-item map on a warm pool <= 5 us (issue 9; it was
+ * < 20 us in issue 3), 1,000 items < 200 us, start + stop < 2 ms.
  * Prints a table and PASS/MISS; exits 0 either way (a benchmark, not a test).
  *
  * Usage: bench_dispatch [--workers=N] [--reps=N]
@@ -95,7 +96,7 @@ static void row(const char *what, const char *backend, double s,
   }
   printf("%-34s %-7s %12.1f %9.1f ", what, backend, s * 1e6, last_min * 1e6);
   if (target > 0)
-    printf("%10.0f  %-5s", target * 1e6, s < target ? "PASS" : "MISS");
+    printf("%10.0f  %-5s", target * 1e6, s <= target ? "PASS" : "MISS");
   else
     printf("%10s  %-5s", "", "");
   printf(" %s\n", path);
@@ -133,7 +134,7 @@ int main(int argc, char **argv) {
       snprintf(what, sizeof what, "map %zu item%s, dispatched", n,
                n > 1 ? "s" : "");
       s = time_map(be, workers, n, PK_INLINE_NEVER, reps, &inl);
-      row(what, be, s, fork ? (n == 1 ? 20e-6 : 200e-6) : 0,
+      row(what, be, s, fork ? (n == 1 ? 5e-6 : 200e-6) : 0,
           inl ? "inline" : "workers");
       snprintf(what, sizeof what, "map %zu item%s, default rule", n,
                n > 1 ? "s" : "");

@@ -554,8 +554,10 @@ typedef struct point {
   int have_ref;
 } point;
 
-/* Times of one parkit method at one point into t[0 .. reps). */
-static int run_parkit(method *m, point *p, double *t, int *inl) {
+/* Times of one parkit method at one point into t[0 .. reps); *inl and
+ * *est from the statistics of the last run. */
+static int run_parkit(method *m, point *p, double *t, int *inl,
+                      double *est) {
   size_t shp[3] = {p->count, (size_t)p->c->n, (size_t)p->c->n};
   int ndim = p->c->n ? 3 : 1;
   /* The trivial case measures the dispatch: never let the cost model run
@@ -591,6 +593,7 @@ static int run_parkit(method *m, point *p, double *t, int *inl) {
       t[k] = pkb_now() - t0;
   }
   *inl = pk_last_stats(m->ctx)->ran_inline;
+  *est = pk_last_stats(m->ctx)->est_seconds;
   check(what, pk_array_data(out),
         (p->count < NREF ? p->count : NREF) * p->s->outd, p->ref,
         &p->have_ref);
@@ -810,15 +813,18 @@ static void run_python(const options *o, pk_context *ctx, size_t kc,
 
 /* ---------------------------------------------------------------- table */
 
+/* est s: parkit's estimate of the map on one core; est/1c: that over the
+ * serial backend's median at this count, the measured single-core time. */
 static void table_header(void) {
-  printf("%8s %-22s %3s %10s %10s %10s %10s %7s %8s %6s %7s %6s %s\n",
-         "count", "method", "W", "median s", "min s", "max s", "items/s",
-         "speedup", "GFLOP/s", "dgemm%", "GB/s", "triad%", "");
+  printf("%8s %-22s %3s %10s %10s %10s %10s %7s %8s %6s %7s %6s %10s %6s "
+         "%s\n", "count", "method", "W", "median s", "min s", "max s",
+         "items/s", "speedup", "GFLOP/s", "dgemm%", "GB/s", "triad%",
+         "est s", "est/1c", "");
 }
 
 static void print_row(const rec *e) {
   pkb_derived d = pkb_derive(&e->r);
-  char sp[16] = "", gf[16] = "", fd[16] = "";
+  char sp[16] = "", gf[16] = "", fd[16] = "", es[16] = "", er[16] = "";
 
   if (d.speedup > 0)
     snprintf(sp, sizeof sp, "%.3g", d.speedup);
@@ -826,10 +832,14 @@ static void print_row(const rec *e) {
     snprintf(gf, sizeof gf, "%.2f", d.gflops);
     snprintf(fd, sizeof fd, "%.1f", 100 * d.frac_dgemm);
   }
+  if (e->r.est > 0 && isfinite(e->r.est))
+    snprintf(es, sizeof es, "%.3g", e->r.est);
+  if (d.est_ratio > 0 && isfinite(d.est_ratio))
+    snprintf(er, sizeof er, "%.2f", d.est_ratio);
   printf("%8zu %-22s %3d %10.3g %10.3g %10.3g %10.3g %7s %8s %6s %7.2f "
-         "%6.1f %s\n", e->r.count, e->method, e->r.workers, e->r.med,
-         e->r.min, e->r.max, d.items_s, sp, gf, fd, d.gbs,
-         100 * d.frac_triad, e->r.ran_inline == 1 ? "inline" : "");
+         "%6.1f %10s %6s %s\n", e->r.count, e->method, e->r.workers,
+         e->r.med, e->r.min, e->r.max, d.items_s, sp, gf, fd, d.gbs,
+         100 * d.frac_triad, es, er, e->r.ran_inline == 1 ? "inline" : "");
 }
 
 /* Fill in the speedups over serial of the rows of case kc. */
@@ -1102,6 +1112,7 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
     for (int j = 0; j < nm && p.ref; j++) {
       method *m = &ms[j];
       int inl = -1, r;
+      double est = 0;
       rec *e;
       if (m->kind == M_LOOP && c->k != K_DET && c->k != K_SLOGDET &&
           c->k != K_INC)
@@ -1110,7 +1121,8 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
         continue;
       step++;
       progress("%s count %zu: %s/%d", c->id, sz[i], m->name, m->workers);
-      r = m->kind == M_PARKIT ? run_parkit(m, &p, t, &inl) : run_c(m, &p, t);
+      r = m->kind == M_PARKIT ? run_parkit(m, &p, t, &inl, &est)
+                              : run_c(m, &p, t);
       if (r != 0)
         continue; /* said why; the other methods still run */
       if (quiet || (e = add_row()) == NULL)
@@ -1120,6 +1132,7 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
                m->workers * (strncmp(m->name, "mpi(", 4) ? 1 : mpi_size()),
                sz[i], t, o->reps);
       e->r.ran_inline = inl;
+      e->r.est = est;
     }
     if (p.ref == NULL)
       rc = -1;

@@ -40,6 +40,7 @@ pkb_derived pkb_derive(const pkb_row *r) {
   d.frac_dgemm = pkb_frac(d.gflops, r->dgemm);
   d.gbs = pkb_rate(n * r->bytes, r->med) * 1e-9;
   d.frac_triad = pkb_frac(d.gbs, r->triad);
+  d.est_ratio = pkb_frac(r->est, r->serial);
   return d;
 }
 
@@ -70,7 +71,8 @@ static void num(FILE *f, double x) {
 void pkb_csv_header(FILE *f) {
   fputs("case,kernel,item,method,kind,workers,count,reps,median_s,min_s,"
         "max_s,items_per_s,speedup,flops_per_item,gflops,dgemm_gflops,"
-        "frac_dgemm,bytes_per_item,gbs,triad_gbs,frac_triad,inline\n",
+        "frac_dgemm,bytes_per_item,gbs,triad_gbs,frac_triad,inline,est_s,"
+        "est_ratio\n",
         f);
 }
 
@@ -100,5 +102,7 @@ void pkb_csv_row(FILE *f, const pkb_row *r) {
   fputc(',', f);
   if (r->ran_inline >= 0)
     fprintf(f, "%d", r->ran_inline);
+  num(f, r->est);
+  num(f, d.est_ratio);
   fputc('\n', f);
 }

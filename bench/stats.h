@@ -53,11 +53,14 @@ typedef struct pkb_row {
   double serial;         /* the serial backend's median, 0 if unknown */
   double dgemm, triad;   /* the machine's limits for workers: GFLOP/s, GB/s */
   int ran_inline;        /* -1 unknown or not parkit */
+  double est;            /* parkit's estimate of the map on one core
+                            (pk_stats est_seconds), seconds; 0 unknown */
 } pkb_row;
 
 /* The derived columns of a row. */
 typedef struct pkb_derived {
   double items_s, speedup, gflops, frac_dgemm, gbs, frac_triad;
+  double est_ratio; /* est over the serial median (one core); 0 unknown */
 } pkb_derived;
 
 pkb_derived pkb_derive(const pkb_row *r);
@@ -68,7 +71,7 @@ void pkb_csv_field(FILE *f, const char *s);
 
 /* The CSV header line, and one row with the derived columns; the number of
  * columns is PKB_CSV_COLUMNS. */
-#define PKB_CSV_COLUMNS 22
+#define PKB_CSV_COLUMNS 24
 void pkb_csv_header(FILE *f);
 void pkb_csv_row(FILE *f, const pkb_row *r);
 

@@ -237,9 +237,15 @@ typedef struct pk_task {
  *   from threads or processes.  Return PK_OK, or an error status with *bad
  *   set to the item that failed: items [lo, *bad) are done, and parkit calls
  *   run again from *bad + 1.  Never exits, aborts or prints.
- * cost: estimated nanoseconds for one item on one core (NULL: unknown,
- *   taken as large).  parkit runs a map inline when it is cheaper than
- *   dispatching it.
+ * cost: estimated nanoseconds for one item on one core, as a model of how
+ *   the cost grows with the item's shape (NULL: unknown).  parkit runs a
+ *   map inline when it is cheaper than dispatching it, judged by what it
+ *   measures on this CPU: the first map of a shape times a few of its items
+ *   in the calling thread before deciding, later maps refine the figure,
+ *   and cost, scaled by what was measured of the kernel, stands in for
+ *   shapes not run yet.  A kernel without cost is dispatched until maps
+ *   have measured it.  Measurements are per process and per kernel table
+ *   (its address and name) and item shape.
  * scratch: bytes of scratch one run call needs for up to grain items
  *   (NULL: none).
  * prepare: called once per map in each process that will run items, before
@@ -247,7 +253,9 @@ typedef struct pk_task {
  *   items is the number of items of the whole map (for mpi: of every rank
  *   together, the same on each), so that with cost it can weigh what
  *   planning may spend; the FFT kernels plan harder for larger maps.
- * grain: items run best in multiples of this (0 or 1: any).
+ * grain: items run best in multiples of this (0 or 1: any); chunks parkit
+ *   chooses are multiples of it, unless that would leave a worker without
+ *   items.
  * data, data_size: the kernel's own parameters.  For the fork and mpi
  *   backends, data_size bytes at data are copied to the workers; with
  *   data_size 0 the pointer itself is passed.
@@ -299,7 +307,8 @@ typedef struct pk_stats {
   size_t chunks;        /* chunks run */
   size_t failed;        /* items that did not complete (see pk_failed) */
   size_t bytes_copied;  /* input bytes copied to reach the workers */
-  double est_seconds;   /* the cost model's estimate on one core */
+  double est_seconds;   /* the cost model's estimate of the items on one
+                           core (measured on this CPU; inf: unknown) */
   double dispatch_seconds; /* the backend's measured dispatch cost */
   double seconds;       /* wall time of the call */
 } pk_stats;

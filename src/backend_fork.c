@@ -19,6 +19,15 @@
  * poll() on an eventfd the workers write when it is asleep, together with one
  * pidfd per worker, so a worker's death wakes it at once.
  *
+ * Spins are bounded by time, never by a count of iterations: a `pause`
+ * takes ~140 cycles on Skylake-X and a quarter of that on Zen 3 or here,
+ * and a system call from ~0.2 us to several where the kernel flushes branch
+ * predictors on each entry.  They read the TSC once the pool has calibrated
+ * it (clock_gettime is itself a system call on hosts whose clock source is
+ * not the TSC).  A warm round trip makes no system call: the parent wakes a
+ * worker's futex only if the worker said it sleeps, and a worker reads its
+ * socket only if the parent sent it descriptors.
+ *
  * Faults.  A chunk is claimed (stamp) before it runs and marked done (stamp)
  * after; when a worker dies, its claimed-but-not-done chunk fails with
  * PK_EWORKER, a replacement is forked, and the chunks nobody claimed run in
@@ -49,6 +58,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #define MAXCHUNKS (1u << 20) /* per map; more are merged into fewer */
 #define FAILCAP 1024         /* failures a worker stores per map */
@@ -58,6 +70,7 @@
 #define PLANCAP (1u << 18)   /* the parent's FFTW wisdom, for workers */
 #define SPIN_NS 40000.0      /* the parent spins this long before sleeping */
 #define WSPIN_NS 50000.0     /* and a worker, for its next job */
+#define SLICE_NS 1000.0      /* a spin sharing a core yields this often */
 
 enum { K_NOP, K_MAP, K_TASK, K_INIT, K_QUIT };
 enum { ST_IN, ST_OUT, ST_DATA, NSTAGE }; /* staging segments */
@@ -75,7 +88,9 @@ typedef struct slot {
   int32_t status;        /* of a task, an initializer, a prepare */
   uint64_t chunks;       /* chunks run since the worker started */
   uint64_t nfail;        /* failures in this map, counted */
-  char pad[128 - 32];
+  _Atomic uint32_t sleeping; /* in FUTEX_WAIT, or about to be */
+  _Atomic uint32_t sent; /* messages with descriptors sent to it */
+  char pad[128 - 40];
 } slot;
 
 /* The job as workers read it. */
@@ -84,7 +99,7 @@ typedef struct jobdesc {
   uint64_t in_seg, out_seg, data_seg; /* 0: none (NULL, or kdata area) */
   size_t in_off, out_off, data_off;
   pk_task task;                    /* in and out unused */
-  size_t n, chunk, nchunks, scratch;
+  size_t n, lo, chunk, nchunks, scratch; /* items from lo run here */
   int schedule, workers, retry, notify;
   uint32_t stamp;
   pk_status (*fn)(void *, size_t); /* task */
@@ -95,6 +110,7 @@ typedef struct jobdesc {
 
 typedef struct ctl {
   _Atomic uint32_t sleeping; /* the parent sleeps in poll: write efd */
+  _Atomic double tsc_per_ns; /* TSC ticks a nanosecond; 0: use the clock */
   _Atomic size_t next;       /* dynamic chunk counter */
   _Atomic size_t ncomp;      /* entries in order[] */
   int kind;
@@ -188,6 +204,63 @@ static void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+/* Nanoseconds for spins: the TSC once calibrated, else the clock. */
+static double spin_ns(const ctl *c) {
+#if defined(__x86_64__) || defined(__i386__)
+  double r = atomic_load_explicit(&c->tsc_per_ns, memory_order_relaxed);
+  if (r > 0)
+    return (double)__builtin_ia32_rdtsc() / r;
+#else
+  (void)c;
+#endif
+  return pk_time() * 1e9;
+}
+
+static uint64_t ticks(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_ia32_rdtsc();
+#else
+  return 0;
+#endif
+}
+
+/* TSC ticks a nanosecond over [t0, now] and [c0, ticks()]; 0 without an
+   invariant TSC, or over too short a time to tell. */
+static double tsc_rate(double t0, uint64_t c0) {
+  double t = (pk_time() - t0) * 1e9;
+  uint64_t n = ticks() - c0;
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  if (__get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)) &&
+      t >= 10e3 && n > 0)
+    return (double)n / t;
+#endif
+  (void)n;
+  return 0;
+}
+
+/* Spin while now() - t0 < ns, yielding every SLICE_NS if crowded (the
+ * core may be another process's too); 1 as soon as done(arg). */
+static int spin_until(const ctl *c, double t0, double ns, int crowded,
+                      int (*done)(void *), void *arg) {
+  double mark = t0;
+
+  for (;;) {
+    double now;
+    if (done(arg))
+      return 1;
+    now = spin_ns(c);
+    if (now - t0 >= ns)
+      return 0;
+    if (crowded && now - mark >= SLICE_NS) {
+      sched_yield();
+      mark = spin_ns(c);
+    } else {
+      cpu_relax();
+    }
+  }
 }
 
 static int pidfd_open(pid_t pid) {
@@ -301,6 +374,7 @@ typedef struct wstate {
   void *scratch;
   size_t scap;
   uint32_t plans; /* the generation of wisdom imported */
+  uint32_t seen;  /* slot's sent when the socket was last read */
 } wstate;
 
 static void cache_add(wstate *s, uint64_t id, char *addr, size_t size) {
@@ -457,6 +531,7 @@ static void run_map(wstate *s) {
   j.task.in = in ? in + jd->in_off : NULL;
   j.task.out = out ? out + jd->out_off : NULL;
   j.n = jd->n;
+  j.lo = jd->lo;
   j.chunk = jd->chunk;
   j.nchunks = jd->nchunks;
   if (bad == PK_OK && k.prepare) {
@@ -498,6 +573,11 @@ static void run_map(wstate *s) {
   pk__fails_free(&f);
 }
 
+static int job_came(void *arg) {
+  const wstate *s = arg;
+  return atomic_load(&s->p->slots[s->me].go) != s->last;
+}
+
 static void worker_loop(wstate *s) __attribute__((noreturn));
 static void worker_loop(wstate *s) {
   pool *p = s->p;
@@ -506,28 +586,36 @@ static void worker_loop(wstate *s) {
 
   /* A futex wake-up takes tens of microseconds here, more than a small
      job: a worker that has a core to itself watches for the next job a
-     while first, as an OpenMP thread does. */
-  const int spin = p->n <= p->cores;
-  double idle = pk_time();
-  unsigned polls = 0;
+     while first, as an OpenMP thread does.  When the parent has no core
+     of its own, it may need this one: the spin yields it often. */
+  const int spin = p->n <= p->cores, crowded = p->n >= p->cores;
+  double idle = spin_ns(p->c);
 
   for (;;) {
-    uint32_t go = atomic_load(&sl->go);
-    if (go == s->last) {
-      if (spin && (++polls % 16 != 0 || pk_time() - idle < WSPIN_NS * 1e-9)) {
-        sched_yield(); /* the parent may need this core more */
-        continue;
-      }
-      /* The timeout only guards against a parent gone without a signal. */
-      futex(&sl->go, FUTEX_WAIT, go, &second);
+    uint32_t go, sent;
+    if (!spin || !spin_until(p->c, idle, WSPIN_NS, crowded, job_came, s)) {
+      /* Said before the last look, so that the parent, which stores go
+         before it looks at this, either is seen or sees it. */
+      atomic_store(&sl->sleeping, 1);
+      if (atomic_load(&sl->go) == s->last)
+        /* The timeout only guards against a parent gone without a
+           signal. */
+        futex(&sl->go, FUTEX_WAIT, s->last, &second);
+      atomic_store(&sl->sleeping, 0);
       if (getppid() != p->self)
         _exit(0);
-      continue;
     }
+    go = atomic_load(&sl->go);
+    if (go == s->last)
+      continue;
     s->last = go;
     if (atomic_load(&sl->quit) || p->c->kind == K_QUIT)
       _exit(0);
-    receive(s);
+    sent = atomic_load(&sl->sent);
+    if (sent != s->seen) {
+      s->seen = sent;
+      receive(s);
+    }
     reconcile(s);
     switch (p->c->kind) {
     case K_MAP:
@@ -555,8 +643,10 @@ static void worker_loop(wstate *s) {
       uint64_t one = 1;
       ssize_t r = write(p->efd, &one, sizeof one);
       (void)r;
+    } else if (crowded) {
+      sched_yield(); /* the parent may be waiting on this core */
     }
-    idle = pk_time();
+    idle = spin_ns(p->c);
   }
 }
 
@@ -654,6 +744,8 @@ static pk_status spawn(pool *p, int w) {
   atomic_store(&p->slots[w].go, 0);
   atomic_store(&p->slots[w].done, 0);
   atomic_store(&p->slots[w].quit, 0);
+  atomic_store(&p->slots[w].sleeping, 0);
+  atomic_store(&p->slots[w].sent, 0);
   p->slots[w].chunks = 0;
   /* Else the child's exit() could flush our buffered output a second time. */
   fflush(NULL);
@@ -755,6 +847,7 @@ static void send_segs(pool *p, int w, seg *const *need, int nneed) {
   do
     r = sendmsg(p->w[w].sock, &m, MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
+  atomic_fetch_add(&p->slots[w].sent, 1); /* read it: before go */
   /* A failed send means a dead worker: its death is found when we wait. */
   for (k = 0; k < n; k++) {
     int i, all = 1;
@@ -801,7 +894,8 @@ static void dispatch(pool *p, int kind, seg *const *need, int nneed) {
   for (w = 0; w < p->n; w++)
     if (p->p.part[w] && p->w[w].pid > 0) {
       atomic_store(&p->slots[w].go, p->seq);
-      wake(&p->slots[w].go);
+      if (atomic_load(&p->slots[w].sleeping))
+        wake(&p->slots[w].go);
     }
 }
 
@@ -824,6 +918,7 @@ static void deliver(pool *p, int sweep) {
     return;
   memset(&j, 0, sizeof j);
   j.n = jd->n;
+  j.lo = jd->lo;
   j.chunk = jd->chunk;
   for (; p->p.cursor < ncomp; p->p.cursor++) {
     uint64_t e = atomic_load_explicit(&p->order[p->p.cursor],
@@ -848,29 +943,22 @@ static void deliver(pool *p, int sweep) {
     }
 }
 
+static int round_done_cb(void *arg) { return round_done(arg); }
+
 /* Wait for the current round: 1 when every participant is done or dead, 0
    at deadline (< 0: none). */
 static int wait_round(pool *p, double deadline) {
   struct pollfd pf[1 + 64];
-  double t0 = pk_time();
+  double ns = SPIN_NS;
   int w;
 
-  double spin_end = t0 + SPIN_NS * 1e-9;
-
-  if (deadline >= 0 && deadline < spin_end)
-    spin_end = deadline;
-  /* Spin, yielding after the first microseconds: the worker may be on
-     this core (all of them are, when there are more than cores), and a
-     spinning parent would keep it off until the spin ends. */
-  while (p->p.cb == NULL && !round_done(p)) {
-    double now = pk_time();
-    if (now >= spin_end)
-      break;
-    if (now - t0 < 3e-6)
-      cpu_relax();
-    else
-      sched_yield();
-  }
+  if (deadline >= 0 && (deadline - pk_time()) * 1e9 < ns)
+    ns = (deadline - pk_time()) * 1e9;
+  /* Spin, yielding every few microseconds when the workers may share this
+     core (all of them do, when there are more than cores): a spinning
+     parent would keep such a worker off until the spin ends. */
+  if (p->p.cb == NULL)
+    spin_until(p->c, spin_ns(p->c), ns, p->n >= p->cores, round_done_cb, p);
   for (;;) {
     int np = 1, idx[64], r, ms = -1, w0;
     deliver(p, 0);
@@ -1023,6 +1111,7 @@ static pk_status collect_map(pool *p, pk__fails *f) {
 
   memset(&j, 0, sizeof j);
   j.n = jd->n;
+  j.lo = jd->lo;
   j.chunk = jd->chunk;
   for (w = 0; w < p->n; w++) {
     slot *sl = &p->slots[w];
@@ -1031,7 +1120,8 @@ static pk_status collect_map(pool *p, pk__fails *f) {
       const frec *r = &p->fails[(size_t)w * FAILCAP + k];
       /* A chunk not marked done is reported whole, below. */
       if (p->p.lossy &&
-          atomic_load(&p->done[r->item / jd->chunk]) != jd->stamp)
+          atomic_load(&p->done[(r->item - jd->lo) / jd->chunk]) !=
+              jd->stamp)
         continue;
       pk__fails_add(f, r->item, (pk_status)r->status, w);
     }
@@ -1053,7 +1143,10 @@ static pk_status collect_map(pool *p, pk__fails *f) {
   if (p->p.out != NULL) {
     seg *s = p->stage[ST_OUT];
     if (!p->p.lossy) {
-      memcpy(p->p.out->data, s->addr, p->p.out_bytes);
+      /* Items before lo were written in place by the caller. */
+      size_t skip = jd->lo * jd->task.out_stride;
+      memcpy((char *)p->p.out->data + skip, s->addr + skip,
+             p->p.out_bytes - skip);
     } else {
       /* Only what was computed: the rest keeps the caller's values. */
       for (c = 0; c < jd->nchunks; c++)
@@ -1323,6 +1416,12 @@ static pk_status fork_start(pk_context *ctx) {
   p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (p->efd < 0)
     return pk__error(ctx, PK_ESYS, "fork: eventfd: %s", strerror(errno));
+  /* Before any worker reads it: a spin's clock must not change base. */
+  double t0 = pk_time();
+  uint64_t c0 = ticks();
+  while (pk_time() - t0 < 20e-6)
+    cpu_relax();
+  atomic_store(&p->c->tsc_per_ns, tsc_rate(t0, c0));
   for (w = 0; w < p->n; w++)
     if ((st = spawn(p, w)) != PK_OK)
       return pk__error(ctx, st, "fork: cannot start worker %d of %d: %s", w,
@@ -1447,13 +1546,14 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   }
   /* Chunks past MAXCHUNKS would overrun the stamps: make them bigger. */
   if (j->nchunks > MAXCHUNKS)
-    chunk = (j->n + MAXCHUNKS - 1) / MAXCHUNKS;
+    chunk = (j->n - j->lo + MAXCHUNKS - 1) / MAXCHUNKS;
   jd->in_seg = need[0] ? need[0]->id : 0;
   jd->out_seg = need[1] ? need[1]->id : 0;
   jd->task = j->task;
   jd->n = j->n;
+  jd->lo = j->lo;
   jd->chunk = chunk;
-  jd->nchunks = (j->n + chunk - 1) / chunk;
+  jd->nchunks = (j->n - j->lo + chunk - 1) / chunk;
   jd->scratch = j->scratch;
   jd->schedule = j->schedule;
   jd->workers = j->workers < p->n ? j->workers : p->n;

@@ -398,11 +398,7 @@ static pk_status team_run(pk_context *ctx, const pk__job *j, pk__fails *f) {
 static void replan(pk__job *s, const pk__job *j, int w) {
   size_t g = s->kernel->grain > 1 ? s->kernel->grain : 1, n = s->n, chunk;
 
-  if (j->schedule == PK_SCHEDULE_BLOCK)
-    chunk = (n + (size_t)w - 1) / (size_t)w;
-  else
-    chunk = (n + 4 * (size_t)w - 1) / (4 * (size_t)w);
-  chunk = (chunk + g - 1) / g * g;
+  chunk = pk__auto_chunk(n, w, g, j->schedule == PK_SCHEDULE_BLOCK);
   if (j->schedule != PK_SCHEDULE_BLOCK && j->chunk < chunk)
     chunk = j->chunk;
   s->chunk = chunk ? chunk : 1;

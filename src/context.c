@@ -252,6 +252,7 @@ pk_status pk_finalize(pk_context **ctx) {
   pk__fft_flush(NULL, 0);
   c->ops->stop(c);
   pk__blas_set(c->blas_threads);
+  pk__scratch_release(&c->scratch, &c->scratch_cap);
   free(c->failed);
   free(c);
   *ctx = NULL;

@@ -25,7 +25,9 @@ void pk__fails_free(pk__fails *f);
 
 /*
  * A map as the front end hands it to a backend: validated, with chunks
- * decided.  Chunk c holds items [c * chunk, min((c + 1) * chunk, n)).  For
+ * decided.  Items before lo ran already, on the calling thread (the front
+ * end timed them to decide); chunk c holds items [lo + c * chunk,
+ * min(lo + (c + 1) * chunk, n)).  For
  * the block and cyclic schedules worker w runs chunks w, w + W, ...; for the
  * dynamic schedule workers take the next chunk free.
  */
@@ -36,6 +38,7 @@ typedef struct pk__job {
   pk_task task;       /* scratch is NULL: each worker brings its own */
   size_t n;           /* items (for mpi: this rank's) */
   size_t total;       /* items of the whole map, on every rank */
+  size_t lo;          /* the first item the backend runs */
   size_t scratch;     /* bytes of scratch per worker */
   pk_schedule schedule;
   size_t chunk, nchunks;
@@ -43,6 +46,27 @@ typedef struct pk__job {
 } pk__job;
 
 void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi);
+
+/*
+ * The chunk parkit chooses for n items on w workers when the user gives
+ * none: about four a worker (block: one), in multiples of the kernel's
+ * grain unless that would leave a worker without a chunk.
+ */
+size_t pk__auto_chunk(size_t n, int w, size_t grain, int block);
+
+/*
+ * Measured costs (src/cost.c), per process, thread-safe.  pk__cost_get:
+ * nanoseconds of one item of k on one core: measured, else k's cost
+ * function scaled by what was measured of k on other layouts, else
+ * HUGE_VAL.  *retime: 2 when nothing was measured of this layout yet, 1
+ * when it could be timed again (the next two maps, then every 16th), else
+ * 0.
+ * pk__cost_put: a measurement of ns per item; exact 0 when it only bounds
+ * the cost from above (a dispatched map, a part of a vector).
+ */
+double pk__cost_get(const pk_kernel *k, const pk_item *in, int *retime);
+void pk__cost_put(const pk_kernel *k, const pk_item *in, double ns,
+                  int exact);
 
 /*
  * Run items [lo, hi) of j on this thread, recording every item the kernel
@@ -150,6 +174,8 @@ struct pk_context {
   pk_isa isa;           /* the path its maps run, never PK_ISA_AUTO */
   const void *mpi_comm;
   double dispatch_ns;   /* measured cost of dispatching one map */
+  void *scratch;        /* for items run on the calling thread */
+  size_t scratch_cap;
   long narrays;         /* live arrays, checked by pk_finalize */
   int blas_threads;     /* BLAS threads before pk_init, restored after */
   pk_status status;

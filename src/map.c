@@ -6,7 +6,7 @@
 #include <string.h>
 
 void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi) {
-  *lo = c * j->chunk;
+  *lo = j->lo + c * j->chunk;
   *hi = *lo + j->chunk < j->n ? *lo + j->chunk : j->n;
 }
 
@@ -35,19 +35,26 @@ static size_t round_up(size_t x, size_t m) {
   return m > 1 ? (x + m - 1) / m * m : x;
 }
 
-/* Decide schedule and chunk size of j for w workers. */
+size_t pk__auto_chunk(size_t n, int w, size_t grain, int block) {
+  size_t per = block ? (size_t)w : 4 * (size_t)w;
+  size_t chunk = round_up((n + per - 1) / per, grain);
+
+  /* The grain is how the kernel likes its items (det factors 8 matrices
+     at once); a few costly items still go to every worker. */
+  if (chunk > 0 && (n + chunk - 1) / chunk < (size_t)w)
+    chunk = (n + (size_t)w - 1) / (size_t)w;
+  return chunk ? chunk : 1;
+}
+
+/* Decide schedule and chunk size of j's items from j->lo for w workers. */
 static void plan_chunks(pk__job *j, const pk_map_opts *o, int w) {
   size_t grain = j->kernel->grain > 1 ? j->kernel->grain : 1;
-  size_t n = j->n, chunk = o->chunk;
+  size_t n = j->n - j->lo, chunk = o->chunk;
 
   j->schedule = o->schedule ? o->schedule : PK_SCHEDULE_DYNAMIC;
-  if (j->schedule == PK_SCHEDULE_BLOCK)
-    chunk = round_up((n + (size_t)w - 1) / (size_t)w, grain);
-  else if (chunk == 0)
+  if (j->schedule == PK_SCHEDULE_BLOCK || chunk == 0)
     /* About four chunks a worker: balance on a noisy machine, few calls. */
-    chunk = round_up((n + 4 * (size_t)w - 1) / (4 * (size_t)w), grain);
-  if (chunk == 0)
-    chunk = 1;
+    chunk = pk__auto_chunk(n, w, grain, j->schedule == PK_SCHEDULE_BLOCK);
   j->chunk = chunk;
   j->nchunks = n ? (n - 1) / chunk + 1 : 0;
   j->workers = w;
@@ -109,43 +116,77 @@ static void said(const pk_context *ctx) {
     pk__log(ctx, "%s", line);
 }
 
-/* Run j inline, or on the backend; fills ctx->stats. */
+/* A first map's probe runs at least this long, when it has the items. */
+#define PROBE_NS 5000.0
+/* An inline run shorter than this is mostly the clock and the call: its
+   time per item only bounds the cost. */
+#define EXACT_NS 2000.0
+
+/*
+ * Run the first items of j on this thread, timed: a grain's worth, then
+ * doubling until PROBE_NS have passed or limit items ran; j->lo moves past
+ * them.  Returns nanoseconds per item, from the items after the first
+ * grain when there are some: the first items touch new arrays' pages (a
+ * fresh shared segment faults on each), which later maps do not pay.
+ */
+static double probe(pk__job *j, size_t limit, size_t grain, void *scratch,
+                    pk__fails *f) {
+  double t0 = pk_time(), t, first = 0;
+  size_t step = grain;
+
+  for (;;) {
+    size_t hi = j->lo + step < limit ? j->lo + step : limit;
+    pk__run(j, j->lo, hi, scratch, 0, f);
+    j->lo = hi;
+    t = (pk_time() - t0) * 1e9;
+    if (hi == grain && hi < limit) {
+      first = t;
+      continue;
+    }
+    if (t - first >= PROBE_NS || hi >= limit)
+      return hi > grain ? (t - first) / (double)(hi - grain) : t / (double)hi;
+    step = hi;
+  }
+}
+
+/*
+ * Run j inline, or on the backend; fills ctx->stats.
+ *
+ * The inline rule weighs the estimated time of the items on one core
+ * against the backend's measured dispatch cost.  The estimate is what
+ * earlier maps of this kernel and item layout measured (src/cost.c); a map
+ * without one, large enough, first times a few of its own items here, then
+ * decides for the rest.  Processes of a distributed backend never run a
+ * map inline and never probe, so their chunks do not depend on timings.
+ */
 static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   pk_map_opts none = {0};
-  double t0 = pk_time(), est;
+  const pk_kernel *k = j->kernel;
+  const pk_item *item = &j->task.in_item;
+  size_t grain = k->grain > 1 ? k->grain : 1, rest, limit;
+  double t0 = pk_time(), per, here = 0, t1;
   pk__fails f = {0};
   pk_status st = PK_OK;
-  int w = ctx->workers;
+  int w = ctx->workers, run_inline, probed = 0, retime;
+  int dist = ctx->ops->distributed;
 
   if (o == NULL)
     o = &none;
-  est = j->kernel->cost ? j->kernel->cost(j->kernel, &j->task.in_item)
-                        : HUGE_VAL;
-  est *= (double)j->n;
+  per = pk__cost_get(k, item, &retime);
   memset(&ctx->stats, 0, sizeof ctx->stats);
   ctx->stats.items = j->n;
-  ctx->stats.est_seconds = est * 1e-9;
+  ctx->stats.est_seconds = j->n ? per * (double)j->n * 1e-9 : 0;
   ctx->stats.dispatch_seconds = ctx->dispatch_ns * 1e-9;
   if (j->n < (size_t)w)
     w = j->n ? (int)j->n : 1;
 
-  /* Parallel wins when est / w + dispatch < est. */
-  int run_inline = !ctx->ops->distributed &&
-                   (o->inlining == PK_INLINE_ALWAYS ||
-                    (o->inlining == PK_INLINE_AUTO &&
-                     (w == 1 || est * (w - 1) < ctx->dispatch_ns * w)));
-  if (run_inline)
-    w = 1;
-  plan_chunks(j, o, w);
-
   /* Every process of a distributed backend plans, items or not. */
-  if (j->kernel->prepare != NULL && (j->n > 0 || ctx->ops->distributed)) {
+  if (k->prepare != NULL && (j->n > 0 || dist)) {
     st = ctx->ops->prepare ? ctx->ops->prepare(ctx, j)
-                           : j->kernel->prepare(j->kernel, &j->task.in_item,
-                                                j->total);
+                           : k->prepare(k, item, j->total);
     if (st != PK_OK)
-      pk__error(ctx, st, "%s: preparing the kernel failed: %s",
-                j->kernel->name, pk_strerror(st));
+      pk__error(ctx, st, "%s: preparing the kernel failed: %s", k->name,
+                pk_strerror(st));
     said(ctx);
   }
   /* A distributed backend: every process goes on, or none does. */
@@ -154,28 +195,82 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
   if (st != PK_OK)
     return st;
 
+  /* Not measured on this CPU, or near the crossover and due again (a
+     dispatched map cannot show that items are cheaper than its dispatch;
+     a first map's may have paid for touching new pages): time a quarter
+     of a worker's share at most, which leaves the workers nearly all of
+     it if it is costly; in whole grains if it can, else it only bounds the
+     cost.  Not for a map whose chunks are reported or left running
+     (futures). */
+  limit = j->n / (4 * (size_t)(w > 1 ? w : 1));
+  if (!dist && o->inlining == PK_INLINE_AUTO && k->cost != NULL && w > 1 &&
+      (retime == 2 || (retime == 1 && per * (double)j->n * (w - 1) <
+                                          8 * ctx->dispatch_ns * w)) &&
+      ctx->future == NULL && ctx->on_chunk == NULL && limit > 0) {
+    int whole = limit >= grain;
+    if (pk__scratch_reserve(&ctx->scratch, &ctx->scratch_cap, j->scratch))
+      return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
+                       "scratch", k->name, j->scratch);
+    if (whole)
+      limit = limit / grain * grain;
+    t1 = pk_time();
+    per = probe(j, limit, whole ? grain : limit, ctx->scratch, &f);
+    here = pk_time() - t1;
+    pk__cost_put(k, item, per, whole);
+    ctx->stats.est_seconds = per * (double)j->n * 1e-9;
+    probed = 1;
+  }
+
+  /* Parallel wins when est / w + dispatch < est. */
+  rest = j->n - j->lo;
+  if (rest < (size_t)w)
+    w = rest ? (int)rest : 1;
+  run_inline = !dist &&
+               (o->inlining == PK_INLINE_ALWAYS ||
+                (o->inlining == PK_INLINE_AUTO &&
+                 (w == 1 || per * (double)rest * (w - 1) <
+                                ctx->dispatch_ns * w)));
+  if (run_inline)
+    w = 1;
+  plan_chunks(j, o, w);
+
   /* A process of a distributed backend with no items still takes part. */
-  if (j->n == 0 && !ctx->ops->distributed) {
+  if (j->n == 0 && !dist) {
     /* nothing to do */
   } else if (run_inline) {
-    void *scratch = NULL;
-    size_t cap = 0;
-    if (pk__scratch_reserve(&scratch, &cap, j->scratch) != 0)
+    if (pk__scratch_reserve(&ctx->scratch, &ctx->scratch_cap, j->scratch))
       return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
-                       "scratch", j->kernel->name, j->scratch);
-    pk__run(j, 0, j->n, scratch, 0, &f);
-    pk__scratch_release(&scratch, &cap);
+                       "scratch", k->name, j->scratch);
+    t1 = pk_time();
+    pk__run(j, j->lo, j->n, ctx->scratch, 0, &f);
+    here += pk_time() - t1;
+    /* Fewer items than a vector: the cost of whole vectors, a bound. */
+    pk__cost_put(k, item, here * 1e9 / (double)j->n,
+                 j->n >= grain && here * 1e9 >= EXACT_NS);
     j->nchunks = 1;
     j->chunk = j->n;
+    probed = 0;
   } else {
+    t1 = pk_time();
     st = ctx->ops->map(ctx, j, &f);
+    t1 = (pk_time() - t1) * 1e9;
+    /* Each worker computed for at most the wall time less the dispatch:
+       a bound, once dispatch is a small part of it. */
+    if (!dist && st == PK_OK && ctx->future == NULL &&
+        t1 > 4 * ctx->dispatch_ns)
+      pk__cost_put(k, item,
+                   (t1 - ctx->dispatch_ns) *
+                       (double)((size_t)w < j->nchunks ? (size_t)w
+                                                       : j->nchunks) /
+                       (double)rest,
+                   0);
   }
 
   ctx->stats.ran_inline = run_inline;
   ctx->stats.workers = w;
   ctx->stats.schedule = j->schedule;
   ctx->stats.chunk = j->chunk;
-  ctx->stats.chunks = j->nchunks;
+  ctx->stats.chunks = j->nchunks + (size_t)probed;
   st = report(ctx, j, &f, st);
   pk__fails_free(&f);
   ctx->stats.seconds = pk_time() - t0;

@@ -106,6 +106,9 @@ int pk__scratch_reserve(void **p, size_t *cap, size_t need) {
   need = (need + 63) & ~(size_t)63;
   if (posix_memalign(&q, 64, need) != 0)
     return -1;
+  /* Its pages faulted in now, not in the first items, which the front end
+     may be timing to learn what an item costs. */
+  memset(q, 0, need);
   free(*p);
   *p = q;
   *cap = need;

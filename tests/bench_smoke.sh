@@ -9,7 +9,7 @@ mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-header="case,kernel,item,method,kind,workers,count,reps,median_s,min_s,max_s,items_per_s,speedup,flops_per_item,gflops,dgemm_gflops,frac_dgemm,bytes_per_item,gbs,triad_gbs,frac_triad,inline"
+header="case,kernel,item,method,kind,workers,count,reps,median_s,min_s,max_s,items_per_s,speedup,flops_per_item,gflops,dgemm_gflops,frac_dgemm,bytes_per_item,gbs,triad_gbs,frac_triad,inline,est_s,est_ratio"
 cases="det10 det100 slogdet autocorr fft2 trivial"
 sizes="10 20"
 workers="1 2"

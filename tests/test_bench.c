@@ -76,7 +76,7 @@ static pkb_row sample(void) {
                .method = "openmp", .kind = "parkit", .workers = 2,
                .count = 1000, .reps = 5, .med = 0.01, .min = 0.009,
                .max = 0.02, .flops = 1e6, .bytes = 80008, .serial = 0.03,
-               .dgemm = 200, .triad = 16, .ran_inline = 0};
+               .dgemm = 200, .triad = 16, .ran_inline = 0, .est = 0.024};
   return r;
 }
 
@@ -90,6 +90,7 @@ static void derived(void **state) {
   assert_true(fabs(d.frac_dgemm - 0.5) < 1e-12);
   assert_true(fabs(d.gbs - 8.0008) < 1e-9);     /* 80.008 MB in 0.01 s */
   assert_true(fabs(d.frac_triad - 0.50005) < 1e-12);
+  assert_true(fabs(d.est_ratio - 0.8) < 1e-12); /* est over serial */
   r.flops = 0; /* the trivial case: no GFLOP/s, no fraction */
   r.dgemm = 0;
   d = pkb_derive(&r);
@@ -189,11 +190,11 @@ static void csv_columns(void **state) {
   /* the values, in the header's order */
   assert_non_null(strstr(out, "\ndet100,det,100x100,openmp,parkit,2,1000,5,"
                               "0.01,0.009,0.02,100000,3,1e+06,100,200,0.5,"
-                              "80008,8.0008,16,0.50005,0\n"));
+                              "80008,8.0008,16,0.50005,0,0.024,0.8\n"));
   /* unknown values are empty cells: no speedup, no inline flag */
   assert_non_null(strstr(out, "\ndet100,det,100x100,\"odd, \"\"name\"\"\","
                               "parkit,2,1000,5,0.01,0.009,0.02,100000,,"));
-  assert_true(out[strlen(out) - 2] == ',');
+  assert_true(strcmp(out + strlen(out) - 9, ",,0.024,\n") == 0);
   free(out);
 }
 
