@@ -393,13 +393,16 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
   }
   if (m <= VL)
     return 0;
-  const vd *u = a + k0 * w;
-  for (size_t r = 1; r < VL; r++) {
-    vd *ar = a + (k0 + r) * w;
-    for (size_t q = 0; q < r; q++) {
-      const double l = p[q * ld + r];
-      for (size_t j = c + 1; j < panels; j++)
-        ar[j] -= l * u[q * w + j];
+  /* The pivot rows by forward substitution, a column vector at a time in
+     registers (through memory, each row's sum was a chain of stores and
+     reloads). */
+  vd *u = a + k0 * w;
+  for (size_t j = c + 1; j < panels; j++) {
+    vd v[VL];
+    UNROLL for (int r = 0; r < VL; r++) v[r] = u[r * w + j];
+    UNROLL for (int r = 1; r < VL; r++) {
+      UNROLL for (int q = 0; q < r; q++) v[r] -= p[q * ld + r] * v[q];
+      u[r * w + j] = v[r];
     }
   }
   size_t j = c + 1;
