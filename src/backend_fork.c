@@ -21,10 +21,10 @@
  *
  * Spins are bounded by time, never by a count of iterations: a `pause`
  * takes ~140 cycles on Skylake-X and a quarter of that on Zen 3 or later
- * Xeons, and a system call from ~0.2 us to several where the kernel flushes
- * branch predictors on each entry.  They read the TSC once the pool has calibrated
- * it (clock_gettime is itself a system call on hosts whose clock source is
- * not the TSC).  A warm round trip makes no system call: the parent wakes a
+ * Xeons, and a system call from ~0.2 us to several where the kernel
+ * flushes branch predictors on each entry.  They read the TSC once the
+ * pool has calibrated it (clock_gettime is itself a system call on hosts
+ * whose clock source is not the TSC).  A warm round trip makes no system call: the parent wakes a
  * worker's futex only if the worker said it sleeps, and a worker reads its
  * socket only if the parent sent it descriptors.
  *
