@@ -24,9 +24,10 @@
  * Xeons, and a system call from ~0.2 us to several where the kernel
  * flushes branch predictors on each entry.  They read the TSC once the
  * pool has calibrated it (clock_gettime is itself a system call on hosts
- * whose clock source is not the TSC).  A warm round trip makes no system call: the parent wakes a
- * worker's futex only if the worker said it sleeps, and a worker reads its
- * socket only if the parent sent it descriptors.
+ * whose clock source is not the TSC).  A warm round trip makes no system
+ * call: the parent wakes a worker's futex only if the worker said it
+ * sleeps, and a worker reads its socket only if the parent sent it
+ * descriptors.
  *
  * Faults.  A chunk is claimed (stamp) before it runs and marked done (stamp)
  * after; when a worker dies, its claimed-but-not-done chunk fails with
