@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "config.h"
+
 #include <parkit.h>
 
 #include <math.h>
@@ -222,6 +224,89 @@ static void test_init_bad(void **state) {
   assert_non_null(pk_errmsg(NULL));
   assert_int_equal(pk_finalize(NULL), PK_OK);
   assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
+/* 1 if /proc/cpuinfo lists every flag in flags (space-separated). */
+static int cpu_has(const char *flags) {
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[8192], want[256], *save = NULL;
+  int ok = 0;
+
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "flags", 5) == 0) {
+      ok = 1;
+      snprintf(want, sizeof want, "%s", flags);
+      for (char *w = strtok_r(want, " ", &save); w && ok;
+           w = strtok_r(NULL, " ", &save)) {
+        char pat[64];
+        snprintf(pat, sizeof pat, " %s", w);
+        char *at = strstr(line, pat);
+        ok = at && (at[strlen(pat)] == ' ' || at[strlen(pat)] == '\n');
+      }
+      break;
+    }
+  if (f)
+    fclose(f);
+  return ok;
+}
+
+static void test_init_isa(void **state) {
+  (void)state;
+  static const char *const names[] = {"generic", "avx2", "avx512"};
+  pk_context *ctx = NULL;
+  pk_config cfg = {.backend = "serial"};
+  pk_isa best = PK_ISA_GENERIC;
+  char a0[] = "p", a1[] = "--pk-isa=generic";
+  char *args[] = {a0, a1, NULL};
+  char **argv = args;
+  int argc = 2;
+
+  /* What the CPU has, read apart from the library, on a build that has
+     both x86 paths (configure says which: "det paths"). */
+#if defined(__x86_64__) && defined(PK_HAVE_AVX512) && defined(PK_HAVE_AVX2)
+  if (cpu_has("avx512f avx512cd avx512bw avx512dq avx512vl fma"))
+    best = PK_ISA_AVX512;
+  else if (cpu_has("avx2 fma"))
+    best = PK_ISA_AVX2;
+  assert_int_equal(pk_isa_best(), best);
+#else
+  (void)cpu_has;
+  best = pk_isa_best();
+#endif
+  unsetenv("PARKIT_ISA");
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_isa_of(ctx), best); /* the default: the widest */
+  close_ctx(&ctx);
+  for (int i = 0; i < 3; i++) {
+    pk_isa isa = (pk_isa)(PK_ISA_GENERIC + i);
+    cfg.isa = names[i];
+    assert_string_equal(pk_isa_name(isa), names[i]);
+    if (isa <= best) {
+      assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+      assert_int_equal(pk_isa_of(ctx), isa);
+      close_ctx(&ctx);
+    } else { /* wider than the CPU: refused */
+      assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EINVAL);
+      assert_null(ctx);
+    }
+  }
+  cfg.isa = "avx1024";
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EINVAL);
+  assert_null(ctx);
+  cfg.isa = NULL;
+  setenv("PARKIT_ISA", "sse9", 1);
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EINVAL);
+  /* the argument comes first and is taken out of argv */
+  assert_int_equal(pk_init_config(&ctx, &argc, &argv, &cfg), PK_OK);
+  assert_int_equal(pk_isa_of(ctx), PK_ISA_GENERIC);
+  assert_int_equal(argc, 1);
+  close_ctx(&ctx);
+  setenv("PARKIT_ISA", "auto", 1);
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_isa_of(ctx), best);
+  close_ctx(&ctx);
+  unsetenv("PARKIT_ISA");
+  assert_null(pk_isa_name((pk_isa)99));
 }
 
 static void test_backends_list(void **state) {
@@ -783,6 +868,7 @@ int main(void) {
       cmocka_unit_test(test_init_args),
       cmocka_unit_test(test_init_precedence),
       cmocka_unit_test(test_init_bad),
+      cmocka_unit_test(test_init_isa),
       cmocka_unit_test(test_backends_list),
       cmocka_unit_test(test_finalize_live_array),
       cmocka_unit_test(test_array_create),
