@@ -200,16 +200,17 @@ static void mid(const pk__det_isa *v, const double *x, const char *next,
 
 /* The interleaved group, its pivots, then room for the division fallback. */
 static size_t small_scratch(size_t n) {
-  return 2 * ALIGN + VMAX * (n * n + n) * sizeof(double) + big_scratch(n);
+  return 2 * ALIGN + PK__DET_GROUP * (n * n + n) * sizeof(double) +
+         big_scratch(n);
 }
 
 static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
                   size_t hi, size_t n, int slog) {
-  const size_t L = (size_t)v->group_size;
+  const size_t L = PK__DET_GROUP;
   double *a = aligned(t->scratch), *u = aligned(a + L * n * n);
   void *w = u + L * n; /* for the odd matrix with a subnormal pivot */
-  double sg[VMAX], prod[VMAX];
-  int64_t odd[VMAX], nan[VMAX], tiny[VMAX];
+  double sg[PK__DET_GROUP], prod[PK__DET_GROUP];
+  int64_t odd[PK__DET_GROUP], nan[PK__DET_GROUP], tiny[PK__DET_GROUP];
 
   for (size_t g = lo; g < hi; g += L) {
     int cnt = hi - g < L ? (int)(hi - g) : (int)L;
@@ -369,7 +370,7 @@ static const pk_kernel det_k = {
     .run = det_run,
     .cost = cost,
     .scratch = scratch,
-    .grain = VMAX,
+    .grain = PK__DET_GROUP,
 };
 
 static const pk_kernel slogdet_k = {
@@ -378,7 +379,7 @@ static const pk_kernel slogdet_k = {
     .run = slogdet_run,
     .cost = cost,
     .scratch = scratch,
-    .grain = VMAX,
+    .grain = PK__DET_GROUP,
 };
 
 const pk_kernel *pk_kernel_det(void) { return &det_k; }

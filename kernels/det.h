@@ -15,25 +15,25 @@
 
 #define PK__DET_ALIGN 64     /* scratch alignment, bytes: the widest vector */
 #define PK__DET_SMALL_CAP 32 /* no path's small_max exceeds it */
+#define PK__DET_GROUP 8      /* matrices a call of group factors together */
 
 typedef struct pk__det_isa {
   int lanes;        /* doubles a vector */
-  int group_size;   /* matrices a call of group factors together */
   size_t small_max; /* n <= small_max: the batched small path */
   size_t mid_max;   /* n <= mid_max: the blocked middle path; then dgetrf */
 
   /*
    * group: matrices x[0 .. cnt) (each n x n, stride s bytes; cnt <=
-   * group_size) copied into the lanes of a, interleaved (identity in the
+   * PK__DET_GROUP) copied into the lanes of a, interleaved (identity in the
    * lanes past cnt), and factored in place by LU with partial pivoting.
-   * Lane l stands for matrix l.  u[k * group_size + l] gets pivot k of
+   * Lane l stands for matrix l.  u[k * PK__DET_GROUP + l] gets pivot k of
    * lane l, sg[l] the sign of its row permutation, prod[l] the product of
    * sg[l] and its pivots in order, unless odd[l] is nonzero: a factor or
    * partial product left [2^-500, 2^500] (the caller then takes the
    * product from u, with care).  nan[l] is nonzero if lane l has a NaN,
    * tiny[l] if it met a subnormal pivot (whose reciprocal overflows).  a
-   * and u are PK__DET_ALIGN-aligned, group_size * n * n and group_size * n
-   * doubles.
+   * and u are PK__DET_ALIGN-aligned, PK__DET_GROUP * n * n and
+   * PK__DET_GROUP * n doubles.
    */
   void (*group)(const char *x, size_t s, int cnt, int n, double *a,
                 double *u, double *sg, double *prod, int64_t *odd,

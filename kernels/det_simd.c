@@ -109,8 +109,8 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
 
 /* ---------------------------------------------------------- small path */
 
-/* Groups of VL matrices factored together: 8 matrices a call on every path. */
-#define G (8 / VL)
+/* Groups of VL matrices factored together, PK__DET_GROUP a call. */
+#define G (PK__DET_GROUP / VL)
 
 /* Matrices x[0 .. cnt) into the lanes of one group's block a (cnt <= VL),
    identity in the lanes past cnt; the lanes with a NaN.  A sum finds them
@@ -512,7 +512,6 @@ _Static_assert(SMALL_MAX <= PK__DET_SMALL_CAP, "r[] holds a small row");
 
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
-    .group_size = 8,
     .small_max = SMALL_MAX,
     .mid_max = MID_MAX,
     .group = group,
