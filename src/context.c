@@ -237,17 +237,22 @@ pk_status pk_init(pk_context **ctx, int *argc, char ***argv) {
 }
 
 pk_status pk_finalize(pk_context **ctx) {
+  pk_status st = PK_OK;
   pk_context *c;
 
   if (ctx == NULL || *ctx == NULL)
     return PK_OK;
   c = *ctx;
-  /* As sqlite3_close with open statements: refuse, keep everything. */
+  pk__begin(c);
+  /* As sqlite3_close with open statements: refuse, keep everything; on
+     every rank, if an array is alive on any. */
   if (c->narrays != 0)
-    return pk__error(c, PK_ESTATE,
-                     "pk_finalize: %ld arrays are still alive; destroy them "
-                     "first",
-                     c->narrays);
+    st = pk__error(c, PK_ESTATE,
+                   "pk_finalize: %ld arrays are still alive; destroy them "
+                   "first",
+                   c->narrays);
+  if ((st = pk__agree(c, st)) != PK_OK)
+    return st;
   /* Wisdom learnt since the last map (the one-array transforms'). */
   pk__fft_flush(NULL, 0);
   c->ops->stop(c);

@@ -218,6 +218,15 @@ pk_status pk__error(pk_context *ctx, pk_status status, const char *fmt, ...)
     ;
 /* Start a public call: clear the last error. */
 void pk__begin(pk_context *ctx);
+/*
+ * A collective call's verdict on its arguments: every process passes the
+ * status of its own checks (with the message written), and all return the
+ * one they agree on (the lowest failing rank's, its message on each), so
+ * no rank returns while another waits in the call.  Every collective
+ * public function calls it once, after all its checks and before any
+ * communication.  The identity on backends of one process.
+ */
+pk_status pk__agree(pk_context *ctx, pk_status st);
 /* Print a line on stderr if ctx is verbose. */
 void pk__log(const pk_context *ctx, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -190,9 +190,7 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
     said(ctx);
   }
   /* A distributed backend: every process goes on, or none does. */
-  if (ctx->ops->agree != NULL)
-    st = ctx->ops->agree(ctx, st);
-  if (st != PK_OK)
+  if ((st = pk__agree(ctx, st)) != PK_OK)
     return st;
 
   /* Not measured on this CPU, or near the crossover and due again (a
@@ -380,12 +378,9 @@ pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
-  if ((st = check_opts(ctx, opts)) != PK_OK)
-    return st;
-  st = setup(ctx, "pk_map", kernel, in, out, &j);
-  if (ctx->ops->agree != NULL)
-    st = ctx->ops->agree(ctx, st);
-  if (st != PK_OK)
+  if ((st = check_opts(ctx, opts)) == PK_OK)
+    st = setup(ctx, "pk_map", kernel, in, out, &j);
+  if ((st = pk__agree(ctx, st)) != PK_OK)
     return st;
   return execute(ctx, &j, opts);
 }
@@ -595,11 +590,13 @@ pk_status pk_reduce(pk_context *ctx, const pk_array *a, pk_op op,
     return PK_EINVAL;
   pk__begin(ctx);
   if (a == NULL)
-    return pk__error(ctx, PK_EINVAL, "pk_reduce: array is NULL");
-  if (a->ctx != ctx)
-    return pk__error(ctx, PK_EINVAL, "pk_reduce: the array belongs to "
-                     "another context");
-  if ((st = check_reduce(ctx, "pk_reduce", op, a->dtype, result)) != PK_OK)
+    st = pk__error(ctx, PK_EINVAL, "pk_reduce: array is NULL");
+  else if (a->ctx != ctx)
+    st = pk__error(ctx, PK_EINVAL, "pk_reduce: the array belongs to "
+                   "another context");
+  else
+    st = check_reduce(ctx, "pk_reduce", op, a->dtype, result);
+  if ((st = pk__agree(ctx, st)) != PK_OK)
     return st;
   free(ctx->failed);
   ctx->failed = NULL;
@@ -622,14 +619,12 @@ pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
-  if ((st = check_opts(ctx, opts)) != PK_OK)
-    return st;
-  st = setup(ctx, "pk_map_reduce", kernel, in, &out, &j);
+  if ((st = check_opts(ctx, opts)) == PK_OK)
+    st = setup(ctx, "pk_map_reduce", kernel, in, &out, &j);
   if (st == PK_OK)
     st = check_reduce(ctx, "pk_map_reduce", op, j.task.out_item.dtype,
                       result);
-  if (ctx->ops->agree != NULL)
-    st = ctx->ops->agree(ctx, st);
+  st = pk__agree(ctx, st);
   if (st == PK_OK)
     st = execute(ctx, &j, opts);
   if (st == PK_OK) {

@@ -70,12 +70,20 @@ size_t pk_array_global(const pk_array *a) {
 }
 
 /* Start a call that makes *out. */
-static pk_status begin(pk_context *ctx, pk_array **out) {
-  if (ctx == NULL || out == NULL)
-    return PK_EINVAL;
-  *out = NULL;
+/* The start of a collective call that makes *out: its own checks (more
+   in ok, 1 if they passed) agreed on by every rank. */
+static pk_status begin(pk_context *ctx, const char *fn, pk_array **out,
+                       int ok, const char *why) {
+  pk_status st = PK_OK;
+
   pk__begin(ctx);
-  return PK_OK;
+  if (out == NULL)
+    st = pk__error(ctx, PK_EINVAL, "%s: out is NULL", fn);
+  else
+    *out = NULL;
+  if (st == PK_OK && !ok)
+    st = pk__error(ctx, PK_EINVAL, "%s: %s", fn, why);
+  return pk__agree(ctx, st);
 }
 
 /* The one-rank meaning of scatter and gather: a copy. */
@@ -97,9 +105,11 @@ static pk_status copy(pk_context *ctx, const char *fn, const pk_array *src,
 
 pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
                         const size_t *shape, pk_array **out) {
-  pk_status st = begin(ctx, out);
+  pk_status st;
 
-  if (st != PK_OK)
+  if (ctx == NULL)
+    return PK_EINVAL;
+  if ((st = begin(ctx, "pk_mpi_create", out, 1, NULL)) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
@@ -110,9 +120,11 @@ pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
 
 pk_status pk_mpi_scatter(pk_context *ctx, const pk_array *src, int root,
                          pk_array **out) {
-  pk_status st = begin(ctx, out);
+  pk_status st;
 
-  if (st != PK_OK)
+  if (ctx == NULL)
+    return PK_EINVAL;
+  if ((st = begin(ctx, "pk_mpi_scatter", out, 1, NULL)) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
@@ -123,9 +135,11 @@ pk_status pk_mpi_scatter(pk_context *ctx, const pk_array *src, int root,
 
 pk_status pk_mpi_share(pk_context *ctx, const pk_array *src, int root,
                        pk_array **out) {
-  pk_status st = begin(ctx, out);
+  pk_status st;
 
-  if (st != PK_OK)
+  if (ctx == NULL)
+    return PK_EINVAL;
+  if ((st = begin(ctx, "pk_mpi_share", out, 1, NULL)) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
@@ -136,9 +150,11 @@ pk_status pk_mpi_share(pk_context *ctx, const pk_array *src, int root,
 
 pk_status pk_mpi_gather(pk_context *ctx, const pk_array *a, int root,
                         pk_array **out) {
-  pk_status st = begin(ctx, out);
+  pk_status st;
 
-  if (st != PK_OK)
+  if (ctx == NULL)
+    return PK_EINVAL;
+  if ((st = begin(ctx, "pk_mpi_gather", out, 1, NULL)) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
@@ -149,33 +165,36 @@ pk_status pk_mpi_gather(pk_context *ctx, const pk_array *a, int root,
 
 pk_status pk_mpi_load_npy(pk_context *ctx, const char *path,
                           pk_array **out) {
-  pk_status st = begin(ctx, out);
+  pk_status st;
 
-  if (st != PK_OK)
+  if (ctx == NULL)
+    return PK_EINVAL;
+  if ((st = begin(ctx, "pk_mpi_load_npy", out, path != NULL,
+                  "path is NULL")) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
-  if (on_mpi(ctx)) {
-    if (path == NULL)
-      return pk__error(ctx, PK_EINVAL, "pk_mpi_load_npy: path is NULL");
+  if (on_mpi(ctx))
     return pk__mpi_load_npy(ctx, path, out);
-  }
 #endif
   return pk_array_load_npy(ctx, path, out);
 }
 
 pk_status pk_mpi_save_npy(pk_context *ctx, const pk_array *a,
                           const char *path) {
+  pk_status st = PK_OK;
+
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
+  if (a == NULL || path == NULL || a->ctx != ctx)
+    st = pk__error(ctx, PK_EINVAL, "pk_mpi_save_npy: the array and path "
+                   "must not be NULL, and the array must belong to this "
+                   "context");
+  if ((st = pk__agree(ctx, st)) != PK_OK)
+    return st;
 #ifdef PK_HAVE_MPI
-  if (on_mpi(ctx)) {
-    if (a == NULL || path == NULL || a->ctx != ctx)
-      return pk__error(ctx, PK_EINVAL, "pk_mpi_save_npy: the array and "
-                       "path must not be NULL, and the array must belong "
-                       "to this context");
+  if (on_mpi(ctx))
     return pk__mpi_save_npy(ctx, a, path);
-  }
 #endif
   return pk_array_save_npy(ctx, a, path);
 }

@@ -120,3 +120,7 @@ void pk__scratch_release(void **p, size_t *cap) {
   *p = NULL;
   *cap = 0;
 }
+
+pk_status pk__agree(pk_context *ctx, pk_status st) {
+  return ctx->ops->agree != NULL ? ctx->ops->agree(ctx, st) : st;
+}

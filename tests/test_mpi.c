@@ -361,6 +361,72 @@ static void test_errors(void) {
   pk_array_destroy(&w);
 }
 
+/*
+ * A bad argument on the last rank only, for each collective call: every
+ * rank returns the same status, with that rank named, and nobody waits
+ * (mpi.sh's timeout catches a rank that would).  All is well after.
+ */
+static void test_one_rank_bad(void) {
+  size_t shape[2] = {10, 3};
+  int last = rank == size - 1;
+  pk_array *w = whole(ctx, PK_F64, 2, shape, 5), *l = NULL, *o = NULL;
+  pk_map_opts bad = {.inlining = (pk_inline)42};
+  pk_context *c2 = NULL;
+  pk_config cfg = {.backend = "mpi"};
+  char want[32], path[256];
+  pk_status st;
+  double r;
+
+  snprintf(want, sizeof want, "rank %d", size - 1);
+  snprintf(path, sizeof path, "/tmp/pk-test-mpi-never-%d.npy", size);
+#define SAME(call, status)                                                  \
+  do {                                                                      \
+    st = (call);                                                            \
+    CHECK(st == (status) && strstr(pk_errmsg(ctx), want) != NULL);         \
+  } while (0)
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, w, 0, &l));
+  SAME(pk_map(ctx, &wave, l, &o, last ? &bad : NULL), PK_EINVAL);
+  pk_array_destroy(&o);
+  SAME(pk_map(ctx, last ? NULL : &wave, l, &o, NULL), PK_EINVAL);
+  pk_array_destroy(&o);
+  SAME(pk_map_reduce(ctx, &wave, l, PK_SUM, last ? NULL : &r,
+                     last ? &bad : NULL), PK_EINVAL);
+  SAME(pk_map_reduce(ctx, &wave, l, PK_SUM, last ? NULL : &r, NULL),
+       PK_EINVAL);
+  SAME(pk_reduce(ctx, l, PK_SUM, last ? NULL : &r), PK_EINVAL);
+  SAME(pk_reduce(ctx, last ? NULL : l, PK_SUM, &r), PK_EINVAL);
+  SAME(pk_mpi_scatter(ctx, w, 0, last ? NULL : &o), PK_EINVAL);
+  CHECK(o == NULL);
+  SAME(pk_mpi_share(ctx, w, 0, last ? NULL : &o), PK_EINVAL);
+  CHECK(o == NULL);
+  SAME(pk_mpi_gather(ctx, l, 0, last ? NULL : &o), PK_EINVAL);
+  CHECK(o == NULL);
+  SAME(pk_mpi_create(ctx, PK_F64, 2, shape, last ? NULL : &o), PK_EINVAL);
+  CHECK(o == NULL);
+  SAME(pk_mpi_load_npy(ctx, last ? NULL : path, &o), PK_EINVAL);
+  CHECK(o == NULL);
+  SAME(pk_mpi_save_npy(ctx, l, last ? NULL : path), PK_EINVAL);
+  CHECK(access(path, F_OK) != 0); /* no rank wrote */
+#undef SAME
+  /* pk_finalize with an array alive on one rank: kept on every rank. */
+  CHECK_OK(ctx, pk_init_config(&c2, NULL, NULL, &cfg));
+  if (c2 != NULL) {
+    pk_array *a = NULL;
+    if (last)
+      CHECK_OK(c2, pk_array_create(c2, PK_F64, 1, shape, &a));
+    st = pk_finalize(&c2);
+    CHECK(st == PK_ESTATE && c2 != NULL &&
+          strstr(pk_errmsg(c2), want) != NULL);
+    pk_array_destroy(&a);
+    CHECK_OK(c2, pk_finalize(&c2));
+    CHECK(c2 == NULL);
+  }
+  /* And all is well after. */
+  CHECK_OK(ctx, pk_map_reduce(ctx, &wave, l, PK_SUM, &r, NULL));
+  pk_array_destroy(&l);
+  pk_array_destroy(&w);
+}
+
 /* pk_reduce on distributed arrays: the serial bits, every op, both dtypes. */
 static void test_reduce(pk_dtype dt, int ndim, size_t count, size_t inner) {
   size_t shape[2] = {count, inner};
@@ -507,6 +573,7 @@ int main(int argc, char **argv) {
   test_npy(PK_F64, 0);
   test_npy_refused();
   test_errors();
+  test_one_rank_bad();
   test_oom_one_rank();
   test_subcomm();
   test_reduce(PK_F64, 1, 0, 1);
