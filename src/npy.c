@@ -13,56 +13,82 @@
 
 #define NPY_MAX_HEADER (1u << 20)
 
-/* The value after 'key': in dict d, or NULL. */
-static const char *dict_value(const char *d, const char *key) {
-  char pat[32];
+/*
+ * The header is a Python dict literal, as numpy writes and reads it (with
+ * ast.literal_eval): exactly the keys 'descr', 'fortran_order' and 'shape',
+ * once each, in any order, with a string, True or False, and a tuple of
+ * integers.  Anything else is refused, as numpy refuses it: looking keys up
+ * by text found 'shape' inside another value and read the wrong shape.
+ */
+typedef struct cursor {
   const char *p;
+} cursor;
 
-  snprintf(pat, sizeof pat, "'%s'", key);
-  p = strstr(d, pat);
-  if (p == NULL)
-    return NULL;
-  p += strlen(pat);
-  while (isspace((unsigned char)*p))
-    p++;
-  if (*p != ':')
-    return NULL;
-  p++;
-  while (isspace((unsigned char)*p))
-    p++;
-  return p;
+static void skip(cursor *c) {
+  while (isspace((unsigned char)*c->p))
+    c->p++;
 }
 
-/* Parse "(3, 4)" or "(5,)" or "()". */
-static int parse_shape(const char *p, int *ndim, size_t *shape) {
-  int n = 0;
+/* A quoted string ('...' or "...", no escapes) into buf: 0, or -1 if
+   there is none or it does not fit. */
+static int string(cursor *c, char *buf, size_t len) {
+  char q = *c->p;
+  const char *end;
 
-  if (*p++ != '(')
+  if (q != '\'' && q != '"')
     return -1;
-  for (;;) {
+  end = strchr(c->p + 1, q);
+  if (end == NULL || memchr(c->p + 1, '\\', (size_t)(end - c->p - 1)) ||
+      (size_t)(end - c->p - 1) >= len)
+    return -1;
+  memcpy(buf, c->p + 1, (size_t)(end - c->p - 1));
+  buf[end - c->p - 1] = '\0';
+  c->p = end + 1;
+  return 0;
+}
+
+/* A Python name (True, False), whole: 1 if it is word. */
+static int word(cursor *c, const char *w) {
+  size_t n = strlen(w);
+
+  if (strncmp(c->p, w, n) != 0 || isalnum((unsigned char)c->p[n]) ||
+      c->p[n] == '_')
+    return 0;
+  c->p += n;
+  return 1;
+}
+
+/* "(3, 4)", "(5,)", "()": 0; -2 for too many dimensions; -1 otherwise
+   ("(5)" is an integer in Python, not a tuple). */
+static int tuple(cursor *c, int *ndim, size_t *shape) {
+  int n = 0, comma = 0;
+
+  if (*c->p != '(')
+    return -1;
+  c->p++;
+  for (skip(c); *c->p != ')'; skip(c)) {
     char *end;
     unsigned long long v;
-    while (isspace((unsigned char)*p))
-      p++;
-    if (*p == ')')
-      break;
-    if (!isdigit((unsigned char)*p))
+    if (!isdigit((unsigned char)*c->p))
       return -1;
     errno = 0;
-    v = strtoull(p, &end, 10);
+    v = strtoull(c->p, &end, 10);
     if (errno || v > SIZE_MAX)
       return -1;
     if (n == PK_MAX_DIMS)
       return -2;
     shape[n++] = (size_t)v;
-    p = end;
-    while (isspace((unsigned char)*p))
-      p++;
-    if (*p == ',')
-      p++;
-    else if (*p != ')')
+    c->p = end;
+    skip(c);
+    comma = *c->p == ',';
+    if (comma)
+      c->p++;
+    else if (*c->p != ')')
       return -1;
   }
+  if (n == 1 && !comma)
+    return -1;
+  c->p++;
   *ndim = n;
   return 0;
 }
@@ -70,40 +96,68 @@ static int parse_shape(const char *p, int *ndim, size_t *shape) {
 static pk_status parse_header(pk_context *ctx, const char *path,
                               const char *h, pk_dtype *dt, int *ndim,
                               size_t *shape) {
-  const char *d = dict_value(h, "descr"), *f = dict_value(h, "fortran_order");
-  const char *s = dict_value(h, "shape");
-  int r;
+  cursor c = {h};
+  char key[32], descr[64] = "";
+  int seen = 0, fortran = 0, r = 0;
 
-  if (d == NULL || f == NULL || s == NULL)
-    return pk__error(ctx, PK_EFORMAT, "%s: the .npy header lacks descr, "
-                     "fortran_order or shape", path);
-  if (strncmp(d, "'<f8'", 5) == 0)
-    *dt = PK_F64;
-  else if (strncmp(d, "'<c16'", 6) == 0)
-    *dt = PK_C128;
-  else {
-    int len = 0;
-    while (d[len] && d[len] != ',' && len < 40)
-      len++;
-    return pk__error(ctx, PK_EFORMAT, "%s: dtype %.*s is not supported; "
-                     "parkit reads '<f8' (float64) and '<c16' (complex128)",
-                     path, len, d);
+  skip(&c);
+  if (*c.p++ != '{')
+    goto bad;
+  for (skip(&c); *c.p != '}'; skip(&c)) {
+    int k;
+    if (string(&c, key, sizeof key) < 0)
+      goto bad;
+    k = strcmp(key, "descr") == 0           ? 1
+        : strcmp(key, "fortran_order") == 0 ? 2
+        : strcmp(key, "shape") == 0         ? 4
+                                            : 0;
+    skip(&c);
+    if (k == 0 || (seen & k) || *c.p++ != ':')
+      goto bad;
+    seen |= k;
+    skip(&c);
+    if (k == 1 && string(&c, descr, sizeof descr) < 0)
+      goto bad;
+    if (k == 2 && !(fortran = word(&c, "True")) && !word(&c, "False"))
+      goto bad;
+    if (k == 4 && (r = tuple(&c, ndim, shape)) != 0)
+      break;
+    skip(&c);
+    if (*c.p == ',')
+      c.p++;
+    else if (*c.p != '}')
+      goto bad;
   }
-  if (strncmp(f, "False", 5) != 0)
-    return pk__error(ctx, PK_EFORMAT, "%s: Fortran-ordered arrays are not "
-                     "supported; save a C-ordered array "
-                     "(numpy.ascontiguousarray)", path);
-  r = parse_shape(s, ndim, shape);
   if (r == -2)
     return pk__error(ctx, PK_ESHAPE, "%s: more than %d dimensions", path,
                      PK_MAX_DIMS);
   if (r != 0)
     return pk__error(ctx, PK_EFORMAT, "%s: cannot read the shape in the "
                      ".npy header", path);
+  c.p++;
+  skip(&c);
+  if (*c.p != '\0' || seen != 7)
+    goto bad;
+  if (strcmp(descr, "<f8") == 0)
+    *dt = PK_F64;
+  else if (strcmp(descr, "<c16") == 0)
+    *dt = PK_C128;
+  else
+    return pk__error(ctx, PK_EFORMAT, "%s: dtype '%s' is not supported; "
+                     "parkit reads '<f8' (float64) and '<c16' (complex128)",
+                     path, descr);
+  if (fortran)
+    return pk__error(ctx, PK_EFORMAT, "%s: Fortran-ordered arrays are not "
+                     "supported; save a C-ordered array "
+                     "(numpy.ascontiguousarray)", path);
   if (*ndim == 0)
     return pk__error(ctx, PK_ESHAPE, "%s: a 0-d array has no batch axis",
                      path);
   return PK_OK;
+bad:
+  return pk__error(ctx, PK_EFORMAT, "%s: the .npy header is not a dict of "
+                   "exactly 'descr', 'fortran_order' and 'shape' (near "
+                   "\"%.24s\")", path, c.p > h ? c.p - 1 : c.p);
 }
 
 /* Read the magic, version and header; leave f at the data. */

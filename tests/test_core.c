@@ -511,6 +511,44 @@ static void test_npy_versions_and_refusals(void **state) {
   assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EOVERFLOW);
   write_npy(path, 7, "{}", v, 0);
   assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
+
+  /* The header is a Python dict literal, read as numpy reads it: keys in
+     any order, either quotes, a 1-tuple's comma; nothing else. */
+  const struct { const char *dict; int ndim; size_t d0; } ok[] = {
+      {"{'shape': (5,), 'fortran_order': False, 'descr': '<f8'}", 1, 5},
+      {"{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (1, 5)}",
+       2, 1},
+      {"  {'descr':'<f8','fortran_order':False,'shape':( 5 , )}  \n", 1, 5},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+    write_npy(path, 1, ok[i].dict, v, sizeof v);
+    assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_OK);
+    assert_int_equal(pk_array_ndim(a), ok[i].ndim);
+    assert_int_equal(pk_array_dim(a, 0), ok[i].d0);
+    assert_memory_equal(pk_array_data(a), v, sizeof v);
+    pk_array_destroy(&a);
+  }
+  const char *bad[] = {
+      /* 'shape' inside another value once loaded shape (1,) */
+      "{'descr': '<f8', 'note': \"'shape': (1,)\", 'fortran_order': False, "
+      "'shape': (5,), }",
+      "{'descr': '<f8', 'fortran_order': Falsey, 'shape': (5,), }",
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (5), }",
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), 'shape': (5,)}",
+      "{'descr': '<f8', 'fortran_order': False}",
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (5,)} x",
+      "{'descr': '<f8' 'fortran_order': False, 'shape': (5,)}",
+      "{'descr': '<f8', 'fortran_order': 0, 'shape': (5,)}",
+      "{'descr': '<f8', 'fortran_order': False, 'shape': [5]}",
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (-5,)}",
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (5,)",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    write_npy(path, 1, bad[i], v, sizeof v);
+    if (pk_array_load_npy(ctx, path, &a) != PK_EFORMAT)
+      fail_msg("accepted: %s", bad[i]);
+    assert_null(a);
+  }
   assert_null(a);
   FILE *f = fopen(path, "wb");
   fputs("not numpy at all", f);
