@@ -16,9 +16,10 @@
 /*
  * The header is a Python dict literal, as numpy writes and reads it (with
  * ast.literal_eval): exactly the keys 'descr', 'fortran_order' and 'shape',
- * once each, in any order, with a string, True or False, and a tuple of
- * integers.  Anything else is refused, as numpy refuses it: looking keys up
- * by text found 'shape' inside another value and read the wrong shape.
+ * in any order, with a string, True or False, and a tuple of integers; a
+ * key given twice takes its last value, as in Python.  Anything else is
+ * refused, as numpy refuses it: looking keys up by text found 'shape'
+ * inside another value and read the wrong shape.
  */
 typedef struct cursor {
   const char *p;
@@ -112,7 +113,7 @@ static pk_status parse_header(pk_context *ctx, const char *path,
         : strcmp(key, "shape") == 0         ? 4
                                             : 0;
     skip(&c);
-    if (k == 0 || (seen & k) || *c.p++ != ':')
+    if (k == 0 || *c.p++ != ':')
       goto bad;
     seen |= k;
     skip(&c);

@@ -519,6 +519,9 @@ static void test_npy_versions_and_refusals(void **state) {
       {"{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (1, 5)}",
        2, 1},
       {"  {'descr':'<f8','fortran_order':False,'shape':( 5 , )}  \n", 1, 5},
+      /* a key twice: the last, as Python's dict literal */
+      {"{'descr': '<f8', 'shape': (1,), 'fortran_order': False, "
+       "'shape': (1, 5)}", 2, 1},
   };
   for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
     write_npy(path, 1, ok[i].dict, v, sizeof v);
@@ -534,7 +537,6 @@ static void test_npy_versions_and_refusals(void **state) {
       "'shape': (5,), }",
       "{'descr': '<f8', 'fortran_order': Falsey, 'shape': (5,), }",
       "{'descr': '<f8', 'fortran_order': False, 'shape': (5), }",
-      "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), 'shape': (5,)}",
       "{'descr': '<f8', 'fortran_order': False}",
       "{'descr': '<f8', 'fortran_order': False, 'shape': (5,)} x",
       "{'descr': '<f8' 'fortran_order': False, 'shape': (5,)}",
