@@ -1,8 +1,28 @@
 /* Arrays: shape checks, memory from the backend or the caller. */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/sysinfo.h>
+#endif
+
+/* Bytes of memory and swap this machine has; SIZE_MAX if unknown. */
+static size_t machine_bytes(void) {
+#ifdef __linux__
+  struct sysinfo si;
+  int ovf = 0;
+  size_t n;
+
+  if (sysinfo(&si) == 0) {
+    n = pk__mul((size_t)si.totalram + (size_t)si.totalswap,
+                si.mem_unit ? si.mem_unit : 1, &ovf);
+    return ovf ? SIZE_MAX : n;
+  }
+#endif
+  return SIZE_MAX;
+}
 
 /* Check dtype, ndim and shape; fill count and nbytes. */
 static pk_status check_shape(pk_context *ctx, const char *fn, pk_dtype dtype,
@@ -55,6 +75,12 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
                    &nbytes);
   if (st != PK_OK)
     return st;
+  /* The same answer on every backend: shared memory is reserved, not
+     touched, so a backend could hand out more than the machine has. */
+  if (nbytes > machine_bytes())
+    return pk__error(ctx, PK_ENOMEM, "pk_array_create: %zu bytes are more "
+                     "than this machine's memory and swap (%zu bytes)",
+                     nbytes, machine_bytes());
   a = new_header(ctx, dtype, ndim, shape, count, nbytes);
   if (a == NULL)
     return pk__error(ctx, PK_ENOMEM, "pk_array_create: out of memory");
@@ -79,13 +105,22 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
   return PK_OK;
 }
 
+/* A public call that makes *out: its error, or 0 to go on. */
+static pk_status begin(pk_context *ctx, const char *fn, pk_array **out) {
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+  if (out == NULL)
+    return pk__error(ctx, PK_EINVAL, "%s: out is NULL", fn);
+  *out = NULL;
+  return PK_OK;
+}
+
 pk_status pk_array_create(pk_context *ctx, pk_dtype dtype, int ndim,
                           const size_t *shape, pk_array **out) {
-  if (ctx == NULL || out == NULL)
-    return PK_EINVAL;
-  *out = NULL;
-  pk__begin(ctx);
-  return pk__array_new(ctx, dtype, ndim, shape, out);
+  pk_status st = begin(ctx, "pk_array_create", out);
+
+  return st != PK_OK ? st : pk__array_new(ctx, dtype, ndim, shape, out);
 }
 
 pk_status pk_array_wrap(pk_context *ctx, pk_dtype dtype, int ndim,
@@ -94,10 +129,8 @@ pk_status pk_array_wrap(pk_context *ctx, pk_dtype dtype, int ndim,
   pk_status st;
   pk_array *a;
 
-  if (ctx == NULL || out == NULL)
-    return PK_EINVAL;
-  *out = NULL;
-  pk__begin(ctx);
+  if ((st = begin(ctx, "pk_array_wrap", out)) != PK_OK)
+    return st;
   st = check_shape(ctx, "pk_array_wrap", dtype, ndim, shape, &count, &nbytes);
   if (st != PK_OK)
     return st;

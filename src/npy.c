@@ -228,10 +228,12 @@ pk_status pk_array_load_npy(pk_context *ctx, const char *path,
   int ndim = 0;
   FILE *f;
 
-  if (ctx == NULL || out == NULL)
+  if (ctx == NULL)
     return PK_EINVAL;
-  *out = NULL;
   pk__begin(ctx);
+  if (out == NULL)
+    return pk__error(ctx, PK_EINVAL, "pk_array_load_npy: out is NULL");
+  *out = NULL;
   if (path == NULL)
     return pk__error(ctx, PK_EINVAL, "pk_array_load_npy: path is NULL");
   f = fopen(path, "rb");

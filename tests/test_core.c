@@ -390,6 +390,38 @@ static void test_array_bad(void **state) {
   assert_int_equal(pk_array_wrap(ctx, PK_F64, 1, shape, NULL, &a), PK_EINVAL);
   assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, huge, x, &a), PK_EOVERFLOW);
   close_ctx(&ctx);
+
+  /* Each refusal writes its own message, not the last call's. */
+  const char *names[] = {"serial", "openmp", "fork"};
+#ifdef PK_HAVE_FORK_BACKEND
+  const int nb = 3;
+#else
+  const int nb = 2;
+#endif
+  for (int b = 0; b < nb; b++) {
+    ctx = open_ctx(names[b], 2);
+    assert_int_equal(pk_array_create(ctx, (pk_dtype)3, 1, shape, &a),
+                     PK_EDTYPE);
+    assert_int_equal(pk_array_create(ctx, PK_F64, 1, shape, NULL), PK_EINVAL);
+    assert_non_null(strstr(pk_errmsg(ctx), "out is NULL"));
+    assert_int_equal(pk_array_create(ctx, (pk_dtype)3, 1, shape, &a),
+                     PK_EDTYPE);
+    assert_int_equal(pk_array_wrap(ctx, PK_F64, 1, shape, x, NULL),
+                     PK_EINVAL);
+    assert_non_null(strstr(pk_errmsg(ctx), "out is NULL"));
+    assert_int_equal(pk_array_create(ctx, (pk_dtype)3, 1, shape, &a),
+                     PK_EDTYPE);
+    assert_int_equal(pk_array_load_npy(ctx, "x.npy", NULL), PK_EINVAL);
+    assert_non_null(strstr(pk_errmsg(ctx), "out is NULL"));
+    /* More than the machine has (32 TiB, more than 24 GiB and swap by
+       far): refused alike, where the fork backend's segment would only
+       have been reserved. */
+    size_t big[2] = {(size_t)1 << 40, 4};
+    assert_int_equal(pk_array_create(ctx, PK_F64, 2, big, &a), PK_ENOMEM);
+    assert_null(a);
+    assert_non_null(strstr(pk_errmsg(ctx), "memory"));
+    close_ctx(&ctx);
+  }
 }
 
 static void test_array_wrap(void **state) {
