@@ -673,8 +673,9 @@ static void bind_core(int me) {
 }
 
 /* In the child after fork: become worker me, never return. */
-static void worker_main(pool *p, int me, int sock) __attribute__((noreturn));
-static void worker_main(pool *p, int me, int sock) {
+static void worker_main(pool *p, int me, int sock, int by_main)
+    __attribute__((noreturn));
+static void worker_main(pool *p, int me, int sock, int by_main) {
   wstate s = {0};
   sigset_t none;
   seg *g;
@@ -687,7 +688,13 @@ static void worker_main(pool *p, int me, int sock) {
       signal(i, i == SIGINT ? SIG_IGN : SIG_DFL);
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* The death signal comes when the forking *thread* exits: only the main
+     thread's exit is the process's.  Forked by another thread, which may
+     end while the context lives on, a worker finds its parent gone when
+     getppid() changes, which it checks each time it wakes (a second at
+     most when idle). */
+  if (by_main)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != p->self)
     _exit(0);
 
@@ -736,7 +743,7 @@ static void close_worker(pool *p, int w) {
 }
 
 static pk_status spawn(pool *p, int w) {
-  int sv[2];
+  int sv[2], by_main;
   pid_t pid;
   seg *g;
 
@@ -750,6 +757,7 @@ static pk_status spawn(pool *p, int w) {
   p->slots[w].chunks = 0;
   /* Else the child's exit() could flush our buffered output a second time. */
   fflush(NULL);
+  by_main = syscall(SYS_gettid) == getpid();
   pid = fork();
   if (pid < 0) {
     close(sv[0]);
@@ -758,7 +766,7 @@ static pk_status spawn(pool *p, int w) {
   }
   if (pid == 0) {
     close(sv[0]);
-    worker_main(p, w, sv[1]);
+    worker_main(p, w, sv[1], by_main);
   }
   close(sv[1]);
   p->w[w].pid = pid;

@@ -15,6 +15,7 @@
 #include <parkit/kernels.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -825,6 +826,49 @@ static void test_parent_sigint(void **state) {
   assert_false(running(w[1]));
 }
 
+/* A context made by a thread that then ends: its workers live on with the
+   process (they died with the thread, and were re-forked silently). */
+typedef struct made {
+  pk_context *ctx;
+  double pid[2];
+} made;
+
+static void *make_ctx(void *arg) { /* no cmocka asserts off the main thread */
+  pk_config cfg = {.backend = "fork", .workers = 2};
+  pk_map_opts op = {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 1,
+                    .inlining = PK_INLINE_NEVER};
+  made *m = arg;
+  pk_array *a = NULL, *o = NULL;
+  size_t n = 2;
+
+  if (pk_init_config(&m->ctx, NULL, NULL, &cfg) != PK_OK)
+    return NULL;
+  if (pk_array_create(m->ctx, PK_F64, 1, &n, &a) == PK_OK &&
+      pk_map(m->ctx, &pids, a, &o, &op) == PK_OK)
+    memcpy(m->pid, pk_array_data(o), sizeof m->pid);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  return NULL;
+}
+
+static void test_thread_exit(void **state) {
+  made m = {0};
+  double after[4];
+  pthread_t t;
+  (void)state;
+
+  assert_int_equal(pthread_create(&t, NULL, make_ctx, &m), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_non_null(m.ctx);
+  assert_true(m.pid[0] > 0 && m.pid[1] > 0 && m.pid[0] != m.pid[1]);
+  usleep(100000); /* time for a death signal to land */
+  assert_true(running((pid_t)m.pid[0]) && running((pid_t)m.pid[1]));
+  assert_int_equal(worker_pids(m.ctx, 8, after, 4), 2);
+  for (int i = 0; i < 2; i++) /* the same two, not new ones */
+    assert_true(after[0] == m.pid[i] || after[1] == m.pid[i]);
+  assert_int_equal(pk_finalize(&m.ctx), PK_OK);
+}
+
 /* Everything the other tests started has been reaped. */
 static void test_no_children(void **state) {
   (void)state;
@@ -834,6 +878,7 @@ static void test_no_children(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_equal_twice),
+      cmocka_unit_test(test_thread_exit),
       cmocka_unit_test(test_equal_det),
       cmocka_unit_test(test_wrapped),
       cmocka_unit_test(test_prepare_and_data),
