@@ -101,6 +101,41 @@ static pk_status mpi_agree(pk_context *ctx, pk_status st) {
   return agree(ctx, st);
 }
 
+/* One MPI_Allreduce of the hash and its complement (the least of each:
+   the least and the greatest hash) when all agree.  When not, rank 0's
+   hash and a bitmap of the ranks that differ from it, in fixed buffers. */
+static pk_status mpi_same(pk_context *ctx, uint64_t h, const char *fn,
+                          const char *what) {
+  mpi *m = ctx->impl;
+  uint64_t in[2] = {h, ~h}, out[2], h0 = h, mine[64] = {0}, bits[64];
+  char list[256] = "";
+  size_t len = 0;
+  int rc, n = 0;
+
+  rc = MPI_Allreduce(in, out, 2, MPI_UINT64_T, MPI_MIN, m->comm);
+  if (rc != MPI_SUCCESS)
+    return mpi_fail(ctx, rc, "MPI_Allreduce");
+  if (out[0] == ~out[1])
+    return PK_OK;
+  rc = MPI_Bcast(&h0, 1, MPI_UINT64_T, 0, m->comm);
+  if (h != h0 && m->rank < 64 * 64)
+    mine[m->rank / 64] = (uint64_t)1 << (m->rank % 64);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Allreduce(mine, bits, 64, MPI_UINT64_T, MPI_BOR, m->comm);
+  if (rc != MPI_SUCCESS)
+    return mpi_fail(ctx, rc, "MPI_Allreduce");
+  for (int r = 1; r < m->size && r < 64 * 64; r++)
+    if (bits[r / 64] >> (r % 64) & 1) {
+      if (len + 16 < sizeof list)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%d",
+                                n ? ", " : "", r);
+      n++;
+    }
+  return pk__error(ctx, PK_EINVAL, "%s: the ranks do not agree on %s: "
+                   "rank%s %s differ%s from rank 0", fn, what,
+                   n > 1 ? "s" : "", list, n > 1 ? "" : "s");
+}
+
 /*
  * Rank 0 plans first and hands its planning state (its planner, the effort
  * of each plan, its FFTW wisdom) to the others, who plan from it: plans
@@ -1242,5 +1277,6 @@ const pk__backend_ops pk__backend_mpi = {
     .reduce = mpi_reduce,
     .distributed = 1,
     .agree = mpi_agree,
+    .same = mpi_same,
     .prepare = mpi_prepare,
 };

@@ -6,6 +6,7 @@
 
 #include <parkit.h>
 #include <stdarg.h>
+#include <stdint.h>
 
 /* One item that did not complete, and why. */
 typedef struct pk__fail {
@@ -107,6 +108,12 @@ typedef struct pk__backend_ops {
      process agreed on (the lowest failing rank's), with its message on every
      process.  NULL: not needed (one process). */
   pk_status (*agree)(pk_context *ctx, pk_status st);
+  /* same: every process passes a hash of the values that must be the same
+     everywhere (a root, a global shape); PK_OK on every process if they
+     are, else PK_EINVAL on every process, with the message naming what
+     and which ranks differ from the first.  NULL: one process. */
+  pk_status (*same)(pk_context *ctx, uint64_t hash, const char *fn,
+                    const char *what);
   /* fork, async */
   /* wait: finish the job left pending by a map or apply made while
      ctx->future was set, within timeout seconds (< 0: no limit); PK_ETIMEDOUT
@@ -227,6 +234,13 @@ void pk__begin(pk_context *ctx);
  * communication.  The identity on backends of one process.
  */
 pk_status pk__agree(pk_context *ctx, pk_status st);
+/*
+ * A collective call's check that the values that must match do (len bytes
+ * at v, which fn names as what): through the backend's same, after
+ * pk__agree.  The identity on backends of one process.
+ */
+pk_status pk__same(pk_context *ctx, const char *fn, const char *what,
+                   const void *v, size_t len);
 /* Print a line on stderr if ctx is verbose. */
 void pk__log(const pk_context *ctx, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi) {
@@ -380,7 +381,9 @@ pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
   pk__begin(ctx);
   if ((st = check_opts(ctx, opts)) == PK_OK)
     st = setup(ctx, "pk_map", kernel, in, out, &j);
-  if ((st = pk__agree(ctx, st)) != PK_OK)
+  if ((st = pk__agree(ctx, st)) != PK_OK ||
+      (st = pk__same(ctx, "pk_map", "the kernel", kernel->name,
+                     strlen(kernel->name))) != PK_OK)
     return st;
   return execute(ctx, &j, opts);
 }
@@ -596,7 +599,8 @@ pk_status pk_reduce(pk_context *ctx, const pk_array *a, pk_op op,
                    "another context");
   else
     st = check_reduce(ctx, "pk_reduce", op, a->dtype, result);
-  if ((st = pk__agree(ctx, st)) != PK_OK)
+  if ((st = pk__agree(ctx, st)) != PK_OK ||
+      (st = pk__same(ctx, "pk_reduce", "the op", &op, sizeof op)) != PK_OK)
     return st;
   free(ctx->failed);
   ctx->failed = NULL;
@@ -624,7 +628,12 @@ pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
   if (st == PK_OK)
     st = check_reduce(ctx, "pk_map_reduce", op, j.task.out_item.dtype,
                       result);
-  st = pk__agree(ctx, st);
+  if ((st = pk__agree(ctx, st)) == PK_OK) {
+    char what[128];
+    snprintf(what, sizeof what, "%s %d", kernel->name, (int)op);
+    st = pk__same(ctx, "pk_map_reduce", "the kernel and op", what,
+                  strlen(what));
+  }
   if (st == PK_OK)
     st = execute(ctx, &j, opts);
   if (st == PK_OK) {

@@ -8,6 +8,7 @@
 
 #include <parkit/mpi.h>
 
+#include <stdint.h>
 #include <string.h>
 
 #ifdef PK_HAVE_MPI
@@ -111,6 +112,14 @@ pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
     return PK_EINVAL;
   if ((st = begin(ctx, "pk_mpi_create", out, 1, NULL)) != PK_OK)
     return st;
+  {
+    uint64_t v[2 + PK_MAX_DIMS] = {(uint64_t)dtype, (uint64_t)ndim};
+    for (int i = 0; shape != NULL && i < ndim && i < PK_MAX_DIMS; i++)
+      v[2 + i] = shape[i];
+    if ((st = pk__same(ctx, "pk_mpi_create", "dtype and shape", v,
+                       sizeof v)) != PK_OK)
+      return st;
+  }
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
     return pk__mpi_create(ctx, dtype, ndim, shape, out);
@@ -124,7 +133,8 @@ pk_status pk_mpi_scatter(pk_context *ctx, const pk_array *src, int root,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = begin(ctx, "pk_mpi_scatter", out, 1, NULL)) != PK_OK)
+  if ((st = begin(ctx, "pk_mpi_scatter", out, 1, NULL)) != PK_OK ||
+      (st = pk__same(ctx, "pk_mpi_scatter", "the root", &root, sizeof root)) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
@@ -139,7 +149,8 @@ pk_status pk_mpi_share(pk_context *ctx, const pk_array *src, int root,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = begin(ctx, "pk_mpi_share", out, 1, NULL)) != PK_OK)
+  if ((st = begin(ctx, "pk_mpi_share", out, 1, NULL)) != PK_OK ||
+      (st = pk__same(ctx, "pk_mpi_share", "the root", &root, sizeof root)) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
@@ -154,7 +165,8 @@ pk_status pk_mpi_gather(pk_context *ctx, const pk_array *a, int root,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = begin(ctx, "pk_mpi_gather", out, 1, NULL)) != PK_OK)
+  if ((st = begin(ctx, "pk_mpi_gather", out, 1, NULL)) != PK_OK ||
+      (st = pk__same(ctx, "pk_mpi_gather", "the root", &root, sizeof root)) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
@@ -170,7 +182,9 @@ pk_status pk_mpi_load_npy(pk_context *ctx, const char *path,
   if (ctx == NULL)
     return PK_EINVAL;
   if ((st = begin(ctx, "pk_mpi_load_npy", out, path != NULL,
-                  "path is NULL")) != PK_OK)
+                  "path is NULL")) != PK_OK ||
+      (st = pk__same(ctx, "pk_mpi_load_npy", "the path", path,
+                     strlen(path))) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))
@@ -190,7 +204,9 @@ pk_status pk_mpi_save_npy(pk_context *ctx, const pk_array *a,
     st = pk__error(ctx, PK_EINVAL, "pk_mpi_save_npy: the array and path "
                    "must not be NULL, and the array must belong to this "
                    "context");
-  if ((st = pk__agree(ctx, st)) != PK_OK)
+  if ((st = pk__agree(ctx, st)) != PK_OK ||
+      (st = pk__same(ctx, "pk_mpi_save_npy", "the path", path,
+                     strlen(path))) != PK_OK)
     return st;
 #ifdef PK_HAVE_MPI
   if (on_mpi(ctx))

@@ -124,3 +124,15 @@ void pk__scratch_release(void **p, size_t *cap) {
 pk_status pk__agree(pk_context *ctx, pk_status st) {
   return ctx->ops->agree != NULL ? ctx->ops->agree(ctx, st) : st;
 }
+
+pk_status pk__same(pk_context *ctx, const char *fn, const char *what,
+                   const void *v, size_t len) {
+  const unsigned char *b = v;
+  uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+
+  if (ctx->ops->same == NULL)
+    return PK_OK;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ b[i]) * 0x100000001b3u;
+  return ctx->ops->same(ctx, h, fn, what);
+}

@@ -427,6 +427,55 @@ static void test_one_rank_bad(void) {
   pk_array_destroy(&w);
 }
 
+/*
+ * Valid arguments that differ between ranks where they must match (a root,
+ * a global shape, an op, a kernel, a path): on the last rank only, every
+ * rank returns PK_EINVAL naming it, where scatter with two roots hung and
+ * create with two shapes returned PK_OK.
+ */
+static void test_values_differ(void) {
+  size_t shape[2] = {10, 3}, other[2] = {11, 3};
+  int last = rank == size - 1;
+  pk_array *w = whole(ctx, PK_F64, 2, shape, 9), *l = NULL, *o = NULL;
+  pk_kernel wave2 = wave;
+  char want[64], path[256];
+  pk_status st;
+  double r;
+
+  if (size == 1) { /* one rank cannot disagree with itself */
+    pk_array_destroy(&w);
+    return;
+  }
+  wave2.name = "wave2";
+  snprintf(want, sizeof want, "rank %d differs from rank 0", size - 1);
+  snprintf(path, sizeof path, "/tmp/pk-test-mpi-differ-%d-%d.npy", size,
+           last);
+#define DIFFER(call)                                                        \
+  do {                                                                      \
+    st = (call);                                                            \
+    CHECK(st == PK_EINVAL && strstr(pk_errmsg(ctx), want) != NULL);        \
+  } while (0)
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, w, 0, &l));
+  DIFFER(pk_mpi_scatter(ctx, w, last, &o));
+  CHECK(o == NULL);
+  DIFFER(pk_mpi_share(ctx, w, last, &o));
+  DIFFER(pk_mpi_gather(ctx, l, last, &o));
+  DIFFER(pk_mpi_create(ctx, PK_F64, 2, last ? other : shape, &o));
+  CHECK(o == NULL);
+  DIFFER(pk_mpi_create(ctx, last ? PK_C128 : PK_F64, 2, shape, &o));
+  DIFFER(pk_reduce(ctx, l, last ? PK_MAX : PK_SUM, &r));
+  DIFFER(pk_map(ctx, last ? &wave2 : &wave, l, &o, NULL));
+  pk_array_destroy(&o);
+  DIFFER(pk_map_reduce(ctx, &wave, l, last ? PK_MIN : PK_SUM, &r, NULL));
+  DIFFER(pk_mpi_save_npy(ctx, l, path));
+  CHECK(access(path, F_OK) != 0);
+  DIFFER(pk_mpi_load_npy(ctx, path, &o));
+#undef DIFFER
+  CHECK_OK(ctx, pk_reduce(ctx, l, PK_SUM, &r)); /* and all is well after */
+  pk_array_destroy(&l);
+  pk_array_destroy(&w);
+}
+
 /* pk_reduce on distributed arrays: the serial bits, every op, both dtypes. */
 static void test_reduce(pk_dtype dt, int ndim, size_t count, size_t inner) {
   size_t shape[2] = {count, inner};
@@ -574,6 +623,7 @@ int main(int argc, char **argv) {
   test_npy_refused();
   test_errors();
   test_one_rank_bad();
+  test_values_differ();
   test_oom_one_rank();
   test_subcomm();
   test_reduce(PK_F64, 1, 0, 1);
