@@ -91,11 +91,7 @@ static void finish(const double *u, size_t s, size_t n, double sign,
   out[1] = log(fabs(m)) + e * LN2;
 }
 
-static void put_nan(int slog, double *out) {
-  out[0] = NAN;
-  if (slog)
-    out[1] = NAN;
-}
+
 
 /* ---------------------------------------------------------- LAPACK path */
 
@@ -139,12 +135,53 @@ static void lu_div(const double *x, size_t n, double *a, int slog,
   finish(a, n + 1, n, sign, slog, out);
 }
 
+/*
+ * numpy's result for a matrix with a NaN or an infinity, by numpy's own
+ * computation: dgetrf on A in column-major order; an exact zero pivot
+ * gives sign 0 and log -inf; else the sign of the permutation and of each
+ * pivot (a NaN pivot changes no sign) and the sum of the pivots' logs;
+ * det = sign * exp(log).  So NaN and inf come out where numpy's do (one
+ * infinite entry gives +-inf; a NaN beside a zero column, 0).  Finite
+ * matrices take the paths above, which differ from numpy in rounding
+ * only, and where they handle a subnormal pivot that numpy does not.
+ * w has big_scratch(n) bytes.
+ */
+static void nonfinite(const double *x, size_t n, void *w, int slog,
+                      double *out) {
+  double *a = aligned(w), sign = 1, logdet = 0;
+  lapack_int *ipiv = (lapack_int *)(a + n * n), info;
+
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < n; j++)
+      a[j * n + i] = x[i * n + j];
+  info = LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n,
+                             a, (lapack_int)n, ipiv);
+  if (info > 0) {
+    sign = 0;
+    logdet = -INFINITY;
+  } else {
+    for (size_t k = 0; k < n; k++) {
+      double d = a[k * (n + 1)];
+      if (ipiv[k] != (lapack_int)k + 1)
+        sign = -sign;
+      if (d < 0) {
+        sign = -sign;
+        d = -d;
+      }
+      logdet += log(d);
+    }
+  }
+  out[0] = slog ? sign : sign * exp(logdet);
+  if (slog)
+    out[1] = logdet;
+}
+
 /* One matrix x through dgetrf, in w (big_scratch(n) bytes). */
 static void big(const double *x, size_t n, void *w, int slog, double *out) {
   double *a = aligned(w);
   lapack_int *ipiv = (lapack_int *)(a + n * n);
   double sign = 1;
-  int nan = 0;
+  int bad = 0;
 
   /* A in column-major order, as numpy hands it to dgetrf: factoring A^T
    * (no transpose) has the same det in exact arithmetic, but rounds
@@ -154,10 +191,10 @@ static void big(const double *x, size_t n, void *w, int slog, double *out) {
   for (size_t i = 0; i < n; i++)
     for (size_t j = 0; j < n; j++) {
       a[j * n + i] = x[i * n + j];
-      nan |= x[i * n + j] != x[i * n + j];
+      bad |= !(fabs(x[i * n + j]) <= DBL_MAX);
     }
-  if (nan) {
-    put_nan(slog, out);
+  if (bad) {
+    nonfinite(x, n, w, slog, out);
     return;
   }
   LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n, a,
@@ -194,7 +231,7 @@ static void mid(const pk__det_isa *v, const double *x, const char *next,
     lu_div(x, n, a, slog, out);
     break;
   default:
-    put_nan(slog, out);
+    nonfinite(x, n, w, slog, out);
   }
 }
 
@@ -227,7 +264,7 @@ static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
     for (int l = 0; l < cnt; l++) {
       double *out = (double *)(t->out + (g + l) * t->out_stride);
       if (nan[l])
-        put_nan(slog, out);
+        nonfinite((const double *)(x + l * t->in_stride), n, w, slog, out);
       else if (tiny[l])
         lu_div((const double *)(x + l * t->in_stride), n, aligned(w), slog,
                out);

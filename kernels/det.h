@@ -30,7 +30,8 @@ typedef struct pk__det_isa {
    * lane l, sg[l] the sign of its row permutation, prod[l] the product of
    * sg[l] and its pivots in order, unless odd[l] is nonzero: a factor or
    * partial product left [2^-500, 2^500] (the caller then takes the
-   * product from u, with care).  nan[l] is nonzero if lane l has a NaN,
+   * product from u, with care).  nan[l] is nonzero if lane l has a NaN or
+   * an infinity,
    * tiny[l] if it met a subnormal pivot (whose reciprocal overflows).  a
    * and u are PK__DET_ALIGN-aligned, PK__DET_GROUP * n * n and
    * PK__DET_GROUP * n doubles.
@@ -43,7 +44,8 @@ typedef struct pk__det_isa {
    * mid: x (n x n, row-major) copied into a with rows of pk__det_ld(n, lanes)
    * doubles and factored there; p is the panel's scratch, lanes * ld
    * doubles.  Returns 0 with *sign and the pivots on a's diagonal; 1 on a
-   * subnormal pivot; 2 if x has a NaN.  next, if not NULL, is the next
+   * subnormal pivot; 2 if x has a NaN or an infinity.  next, if not NULL,
+   * is the next
    * matrix, fetched into cache meanwhile.  a and p are PK__DET_ALIGN-aligned.
    */
   int (*mid)(const double *x, size_t n, double *a, double *p, double *sign,

@@ -113,12 +113,14 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
 #define G (PK__DET_GROUP / VL)
 
 /* Matrices x[0 .. cnt) into the lanes of one group's block a (cnt <= VL),
-   identity in the lanes past cnt; the lanes with a NaN.  A sum finds them
-   in one addition a vector, NaN wherever an input is; only a sum that an
-   infinity made NaN needs the exact test. */
+   identity in the lanes past cnt; the lanes with a NaN or an infinity.  A
+   sum finds them in one addition a vector, not finite wherever an input
+   is not; only a sum that is not finite needs the exact test (large
+   finite inputs can make one). */
 static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
   const int nn = n * n;
-  vd sum = {0};
+  const vd zero = {0};
+  vd sum = zero;
   vm bad = {0};
   int e = 0;
 
@@ -152,11 +154,11 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
       sum += a[e];
   }
   int64_t any = 0;
-  vm maybe = sum != sum;
+  vm maybe = ~(VABS(sum) <= zero + DBL_MAX);
   UNROLL for (int l = 0; l < VL; l++) any |= maybe[l];
   if (any)
     for (e = 0; e < nn; e++)
-      bad |= a[e] != a[e];
+      bad |= ~(VABS(a[e]) <= zero + DBL_MAX);
   return bad;
 }
 
@@ -451,6 +453,7 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
   double *restrict p = __builtin_assume_aligned(pd, PK__DET_ALIGN);
   const size_t w = pk__det_ld(n, VL) / VL; /* vectors a row */
   const size_t panels = (n + VL - 1) / VL;
+  const vd zero = {0};
   vm nan = {0};
 
   for (size_t i = 0; i < n; i++) {
@@ -458,14 +461,14 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
     size_t j = 0;
     for (; j + VL <= n; j += VL) {
       vd v = *(const vdu *)(xi + j);
-      nan |= v != v;
+      nan |= ~(VABS(v) <= zero + DBL_MAX);
       a[i * w + j / VL] = v;
     }
     if (j < n) {
       vd v = {0};
       for (size_t q = 0; j + q < n; q++)
         v[q] = xi[j + q];
-      nan |= v != v;
+      nan |= ~(VABS(v) <= zero + DBL_MAX);
       a[i * w + j / VL] = v;
     }
   }

@@ -23,6 +23,14 @@ if n > 1:
     a[3, :, 0] = 0               # singular: zero column
     a[4, 0, 0] = 0               # needs pivoting
 a[5, n // 2, n - 1] = np.nan     # NaN propagates
+# numpy's conventions where an entry is not finite
+a[7, n // 2, 0] = np.nan         # NaN beside a zero column
+if n > 1:
+    a[7, :, n - 1] = 0
+a[8, 0, 0] = np.inf              # one infinite entry
+a[9, n - 1, n // 2] = -np.inf
+a[10, 0, n - 1] = np.inf         # an infinity and a NaN
+a[10, n - 1, 0] = np.nan
 if n >= 100:                     # exact; keeps the determinants finite
     a *= 0.25 if n < 400 else 0.03125
 a[6] = np.eye(n) * 2.0

@@ -15,7 +15,12 @@ extern "C" {
 /*
  * det: n x n float64 item -> float64 scalar, as numpy.linalg.det.
  * n = 0 gives 1; an exactly singular matrix (a zero pivot in LU with partial
- * pivoting) gives 0; a NaN anywhere gives NaN.  Three paths, by n:
+ * pivoting) gives 0.  A matrix with a NaN or an infinity gives what numpy
+ * gives (it is computed as numpy computes it): NaN, +-inf, or 0 where the
+ * LU meets an exact zero pivot.  Where a pivot is subnormal, parkit divides
+ * by it and gets the right value where numpy gets NaN, inf or the wrong
+ * sign; otherwise results differ from numpy's in rounding only.  Three
+ * paths, by n:
  * - small n (up to about 24): LU on as many matrices at once as a vector
  *   has lanes, interleaved across them, with no library call per matrix;
  * - middle n (up to a few hundred): blocked LU of one matrix in cache, with
@@ -28,7 +33,9 @@ const pk_kernel *pk_kernel_det(void);
 
 /*
  * slogdet: n x n float64 item -> 2 float64 {sign, log|det|}, as
- * numpy.linalg.slogdet: singular gives {0, -inf}; NaN gives {NaN, NaN}.
+ * numpy.linalg.slogdet: singular gives {0, -inf}; with a NaN, as numpy,
+ * the sign of the permutation and of the non-NaN pivots (never NaN) and a
+ * NaN log; an infinity gives a log of inf.
  */
 const pk_kernel *pk_kernel_slogdet(void);
 
