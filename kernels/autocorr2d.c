@@ -17,6 +17,7 @@ static const int methods[] = {PK_AUTOCORR_AUTO, PK_AUTOCORR_DIRECT,
 /* An item h x w, its result (2h-1) x (2w-1), the FFT grid H x W. */
 typedef struct geo {
   int method; /* DIRECT or FFT, never AUTO */
+  int asked;  /* the kernel's: AUTO, DIRECT or FFT */
   size_t h, w;
   int H, W; /* 0 if the grid does not fit FFTW's int sizes */
 } geo;
@@ -60,7 +61,7 @@ static double fft_ns(int H, int W) {
 }
 
 static void geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
-  g->method = *(const int *)k->data;
+  g->method = g->asked = *(const int *)k->data;
   g->h = in->shape[0];
   g->w = in->shape[1];
   g->H = g->h <= INT_MAX / 2 ? fast_size(2 * g->h - 1) : 0;
@@ -197,20 +198,49 @@ static void direct(const double *a, size_t h, size_t w, double *r) {
 static inline double rint51(double x) { return (x + RINT_MAGIC) - RINT_MAGIC; }
 
 /*
- * Whether the FFT result may be rounded to integers: every a[i] an integer,
- * and the error bound E = 32 u log2(HW) |a|_1 |a|_2 (see fft.h) below 1/2.
- * Then every result is at most sum a^2 <= |a|_1 |a|_2 < 2^47: rint51 holds.
+ * What the FFT can promise for item a: 0 if some a[i] is not an integer
+ * (or not finite); 1 if all are and the error bound E = 32 u log2(HW)
+ * |a|_1 |a|_2 (see fft.h) is below 1/2, so its result rounds to the exact
+ * integers (every result is at most sum a^2 <= |a|_1 |a|_2 < 2^47: rint51
+ * holds); 2 if all are integers but the bound fails.  *big gets max |a|
+ * times |a|_1, which bounds every partial sum of the direct method.
  */
-static int exact(const double *a, size_t n, int H, int W) {
-  double l1 = 0, s = 0, lg = log2((double)H * W);
+static int exact(const double *a, size_t n, int H, int W, double *big) {
+  double l1 = 0, s = 0, mx = 0, lg = log2((double)H * W);
 
   for (size_t i = 0; i < n; i++) {
     if (!(fabs(a[i]) < 0x1p51) || a[i] != rint51(a[i]))
-      return 0; /* also NaN and inf; larger integers fail the bound */
+      return 0; /* also NaN and inf */
     l1 += fabs(a[i]);
     s += a[i] * a[i];
+    mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
   }
-  return 32 * 0x1p-53 * (lg > 1 ? lg : 1) * l1 * sqrt(s) < 0.5;
+  *big = mx * l1;
+  return 32 * 0x1p-53 * (lg > 1 ? lg : 1) * l1 * sqrt(s) < 0.5 ? 1 : 2;
+}
+
+/*
+ * direct() with the sums in long double, whose 64-bit (or wider)
+ * significand holds every partial sum of integers exactly while max |a|
+ * times |a|_1 is below 2^64: for integer items too large for direct()'s
+ * doubles (below 2^53).  Slow, and only for them.
+ */
+static void direct_wide(const double *a, size_t h, size_t w, double *r) {
+  size_t R = 2 * w - 1;
+
+  for (size_t di = 0; di < h; di++)
+    for (size_t j = 0; j < R; j++) {
+      long dj = (long)j - (long)(w - 1);
+      long double acc = 0;
+      for (size_t p = 0; p + di < h; p++)
+        for (size_t q = 0; q < w; q++) {
+          long q2 = (long)q + dj;
+          if (q2 >= 0 && q2 < (long)w)
+            acc += (long double)a[p * w + q] * a[(p + di) * w + (size_t)q2];
+        }
+      r[(h - 1 + di) * R + j] = (double)acc;
+      r[(h - 1 - di) * R + (R - 1 - j)] = (double)acc;
+    }
 }
 
 /* out[m] = in[m] * s, rounded to an integer if rnd. */
@@ -228,8 +258,19 @@ static void viafft(const geo *g, fftw_plan fwd, fftw_plan inv,
                    const double *a, double *r, double *buf) {
   size_t h = g->h, w = g->w, H = (size_t)g->H, W = (size_t)g->W;
   size_t R = 2 * w - 1, nc = H * (W / 2 + 1);
-  double *c = buf + up64(H * W * 8) / 8, s = 1.0 / ((double)H * W);
-  int rnd = exact(a, h * w, g->H, g->W);
+  double *c = buf + up64(H * W * 8) / 8, s = 1.0 / ((double)H * W), big;
+  int rnd = exact(a, h * w, g->H, g->W, &big);
+
+  /* auto promises integers for integer input: where the FFT's bound does
+     not, the direct sums, exact while they stay below 2^53, or wider. */
+  if (rnd == 2 && g->asked == PK_AUTOCORR_AUTO) {
+    if (big < 0x1p53)
+      direct(a, h, w, r);
+    else
+      direct_wide(a, h, w, r);
+    return;
+  }
+  rnd = rnd == 1;
 
   for (size_t p = 0; p < h; p++) {
     memcpy(buf + p * W, a + p * w, w * sizeof *a);
@@ -289,8 +330,14 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
   for (size_t i = lo; i < hi; i++) {
     const double *a = (const double *)(t->in + i * t->in_stride);
     double *r = (double *)(t->out + i * t->out_stride);
+    double big;
     if (g.method == PK_AUTOCORR_FFT)
       viafft(&g, fwd, inv, a, r, buf);
+    else if (g.asked == PK_AUTOCORR_AUTO && !(g.h * g.w > 0 &&
+             exact(a, g.h * g.w, 1, 1, &big) && big >= 0x1p53))
+      direct(a, g.h, g.w, r);
+    else if (g.asked == PK_AUTOCORR_AUTO)
+      direct_wide(a, g.h, g.w, r); /* integers past direct's 2^53 */
     else
       direct(a, g.h, g.w, r);
   }

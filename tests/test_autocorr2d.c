@@ -152,6 +152,40 @@ static void test_integers(void **state) {
   }
 }
 
+/*
+ * auto gives the exact integers for integer input where the FFT's bound
+ * fails: 200x200 in [-2000, 2000] (E about 0.56), and 64x65 up to 2^22,
+ * whose sums pass 2^53 (direct's doubles would round them too).  Against
+ * the sums in int64 (below 2^62 here); the second case's results above
+ * 2^53 are the exact sums rounded once.
+ */
+static void test_auto_exact(void **state) {
+  (void)state;
+  const struct { size_t h, w; int64_t range; } c[] = {{200, 200, 2000},
+                                                       {64, 65, 1 << 22}};
+  for (size_t k = 0; k < 2; k++) {
+    size_t h = c[k].h, w = c[k].w, no = (2 * h - 1) * (2 * w - 1);
+    double *a = zalloc(h * w * 8), *r = zalloc(no * 8);
+    int64_t *ai = zalloc(h * w * 8), *ref = zalloc(no * 8);
+    for (size_t e = 0; e < h * w; e++) {
+      ai[e] = (int64_t)(((uint64_t)rand() << 16 ^ (uint64_t)rand()) %
+                        (uint64_t)(2 * c[k].range + 1)) - c[k].range;
+      a[e] = (double)ai[e];
+    }
+    naive_int(ai, h, w, ref);
+    run(AUTO, a, h, w, 0, 1, r);
+    for (size_t e = 0; e < no; e++)
+      if (r[e] != (double)ref[e])
+        fail_msg("auto %zux%zu in +-%lld, elt %zu: %.17g vs %lld", h, w,
+                 (long long)c[k].range, e, r[e], (long long)ref[e]);
+    check_symmetric(r, h, w);
+    free(a);
+    free(r);
+    free(ai);
+    free(ref);
+  }
+}
+
 /* scipy.signal.correlate2d(a, a) for this a, from scipy 1.10. */
 static void test_scipy(void **state) {
   (void)state;
@@ -260,6 +294,7 @@ int main(void) {
       cmocka_unit_test(test_scipy), cmocka_unit_test(test_large),
       cmocka_unit_test(test_bits),  cmocka_unit_test(test_auto),
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_auto_exact),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }

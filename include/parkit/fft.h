@@ -103,6 +103,11 @@ typedef enum pk_autocorr_method {
  *   2w - 1): |error| <= about E = 32 u max(1, log2(H W)) N1 sqrt(S) per
  *   entry, usually far less.  When every a is an integer and E < 1/2, the
  *   result is rounded to integers and so is exact, like the direct one.
+ * - auto takes the cheaper of the two, and for an item of integers gives
+ *   the exact integers whatever its size and range: where E >= 1/2 it
+ *   sums directly, in long double where the sums pass 2^53 (results
+ *   beyond 2^53 are then the exact integers, rounded once to double).
+ *   fft asked for explicitly rounds only where E < 1/2.
  */
 const pk_kernel *pk_kernel_autocorr2d(pk_autocorr_method method);
 
