@@ -68,10 +68,12 @@ static char notes[2048]; /* lines for the verbose, not yet handed over */
 static size_t nnotes;
 
 static const char *const rigor_names[] = {"auto", "estimate", "measure",
-                                          "patient", "exhaustive"};
+                                          "patient", "exhaustive",
+                                          "reproducible"};
 static const unsigned rigor_flags[] = {FFTW_ESTIMATE, FFTW_ESTIMATE,
                                        FFTW_MEASURE, FFTW_PATIENT,
-                                       FFTW_EXHAUSTIVE};
+                                       FFTW_EXHAUSTIVE,
+                                       FFTW_ESTIMATE | FFTW_NO_SIMD};
 
 static void fork_lock(void) { pthread_mutex_lock(&lock); }
 static void fork_unlock(void) { pthread_mutex_unlock(&lock); }
@@ -117,7 +119,7 @@ static int parse_planner(const char *s) {
 }
 
 pk_status pk_fft_set_planner(pk_fft_planner planner) {
-  if ((int)planner < PK_FFT_AUTO || planner > PK_FFT_EXHAUSTIVE)
+  if ((int)planner < PK_FFT_AUTO || planner > PK_FFT_REPRODUCIBLE)
     return PK_EINVAL;
   atomic_store(&mode, (int)planner);
   atomic_fetch_add(&planned, 1); /* workers must hear of it */
@@ -431,7 +433,8 @@ pk_status pk__fft_setup(char *msg, size_t len) {
   if (s && *s && parse_planner(s) < 0)
     return pk__fft_refuse(msg, len, PK_EINVAL,
                           "PARKIT_FFTW_PLANNER=%s is not a planner: auto, "
-                          "estimate, measure, patient or exhaustive", s);
+                          "estimate, measure, patient, exhaustive or "
+                          "reproducible", s);
   s = getenv("PARKIT_FFTW_WISDOM");
   if (!s || !*s || strcasecmp(s, "off") == 0 || !(f = fopen(s, "rb")))
     return PK_OK; /* absent or unreadable: the verbose hear of it later */
@@ -659,7 +662,7 @@ pk_status pk__fft_state_put(const char *s) {
   if (!s || strncmp(s, STATE_HEAD, strlen(STATE_HEAD)) != 0)
     return PK_EINVAL;
   p = s + strlen(STATE_HEAD);
-  if (sscanf(p, "%d", &m) != 1 || m < PK_FFT_AUTO || m > PK_FFT_EXHAUSTIVE)
+  if (sscanf(p, "%d", &m) != 1 || m < PK_FFT_AUTO || m > PK_FFT_REPRODUCIBLE)
     return PK_EINVAL;
   p = strchr(p, '\n');
   enter();
@@ -668,7 +671,7 @@ pk_status pk__fft_state_put(const char *s) {
   while (st == PK_OK && p && strncmp(p + 1, "plan ", 5) == 0) {
     if (sscanf(p + 1, "plan %d %d %d %d %la%n", &k, &t.n0, &t.n1, &t.rigor,
                &t.limit, &used) != 5 || k < 0 || k > PK__FFT_C2R ||
-        t.rigor < PK_FFT_ESTIMATE || t.rigor > PK_FFT_EXHAUSTIVE)
+        t.rigor < PK_FFT_ESTIMATE || t.rigor > PK_FFT_REPRODUCIBLE)
       st = PK_EINVAL;
     t.kind = (pk__fft_kind)k;
     if (st == PK_OK)

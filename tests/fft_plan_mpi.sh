@@ -45,7 +45,7 @@ grep -q "FFTW wisdom: wrote" "$tmp/out" && fail "second run wrote again"
 two PARKIT_FFTW_PLANNER=estimate PARKIT_FFTW_PLANNER=fastest &&
   fail "a bad planner on rank 1 was accepted"
 [ $? -eq 124 ] && fail "a bad planner on rank 1 hung the run"
-grep -q "rank 1" "$tmp/out" && grep -q "estimate, measure, patient or exhaustive" \
+grep -q "rank 1" "$tmp/out" && grep -q "estimate, measure, patient, exhaustive or reproducible" \
   "$tmp/out" || fail "the refusal does not name rank 1 and the planners"
 printf 'a data file' >"$tmp/data"
 two PARKIT_FFTW_PLANNER=estimate PARKIT_FFTW_WISDOM="$tmp/data" &&

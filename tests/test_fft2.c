@@ -458,7 +458,7 @@ static void test_refusals(void **state) {
 
   setenv("PARKIT_FFTW_PLANNER", "fastest", 1);
   assert_int_equal(pk__fft_setup(msg, sizeof msg), PK_EINVAL);
-  assert_non_null(strstr(msg, "estimate, measure, patient or exhaustive"));
+  assert_non_null(strstr(msg, "estimate, measure, patient, exhaustive or reproducible"));
   assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EINVAL);
   assert_null(ctx);
   setenv("PARKIT_FFTW_PLANNER", "Estimate", 1);

@@ -75,7 +75,7 @@ cmp -s "$tmp/data.npy" "$tmp/data.copy" || fail "the data file was changed"
 # An unknown planner name: refused, with the valid names.
 PARKIT_FFTW_PLANNER=fastest "$fft2" --backend serial --count 3 --pk-verbose \
   >/dev/null 2>"$tmp/err5" && fail "unknown planner accepted"
-grep -q "estimate, measure, patient or exhaustive" "$tmp/err5" ||
+grep -q "estimate, measure, patient, exhaustive or reproducible" "$tmp/err5" ||
   fail "unknown planner: $(cat "$tmp/err5")"
 
 # off: no file anywhere.

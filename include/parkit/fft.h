@@ -10,8 +10,8 @@
  * kind and shape and kept for the process (made in the kernel's prepare
  * step, or on first use).  The planner comes from pk_fft_set_planner, else
  * from the environment variable
- * PARKIT_FFTW_PLANNER=auto|estimate|measure|patient|exhaustive (any other
- * value makes pk_init fail with PK_EINVAL), else auto:
+ * PARKIT_FFTW_PLANNER=auto|estimate|measure|patient|exhaustive|reproducible
+ * (any other value makes pk_init fail with PK_EINVAL), else auto:
  * - auto weighs planning against the work a map expects of a plan (its
  *   items times the kernel's cost per item, on one core): planning may take
  *   a tenth of it.  Below 50 ms of planning it plans with FFTW_ESTIMATE,
@@ -39,9 +39,12 @@
  * pk_init refuses it (PK_EINVAL); a file unreadable or unwritable is
  * skipped, and said under --pk-verbose, with the planner's choices.
  * From one run to the next, a plan may come from wisdom an earlier, larger
- * run measured, and its last bits may differ from the estimated plan's:
- * for bits that never depend on what ran before, use
- * PARKIT_FFTW_PLANNER=estimate with PARKIT_FFTW_WISDOM=off.
+ * run measured, and its last bits may differ from the estimated plan's.
+ * For bits that never depend on what ran before, nor on the CPU's vector
+ * units, PARKIT_FFTW_PLANNER=reproducible (as MKL's CNR mode): plans by
+ * FFTW's estimate with its scalar codelets only, which no wisdom from
+ * other modes changes; the same bits on every run, backend and worker
+ * count, and on every machine with the same FFTW build, at some speed.
  *
  * FFTW's planner is not thread-safe: a program that plans with FFTW itself
  * must not do so while a map of these kernels runs.
@@ -116,7 +119,10 @@ typedef enum pk_fft_planner {
   PK_FFT_ESTIMATE,      /* FFTW_ESTIMATE: fast planning, same plan anywhere */
   PK_FFT_MEASURE,       /* FFTW_MEASURE: times candidates */
   PK_FFT_PATIENT,       /* FFTW_PATIENT */
-  PK_FFT_EXHAUSTIVE     /* FFTW_EXHAUSTIVE */
+  PK_FFT_EXHAUSTIVE,    /* FFTW_EXHAUSTIVE */
+  PK_FFT_REPRODUCIBLE   /* FFTW_ESTIMATE | FFTW_NO_SIMD: the same bits on
+                           every run and every machine with this FFTW build,
+                           whatever was measured before; slower transforms */
 } pk_fft_planner;
 
 /*
