@@ -714,7 +714,11 @@ static void worker_main(pool *p, int me, int sock, int by_main) {
 
   if (p->bind)
     bind_core(me);
-  pk__blas_single();
+  /* The parent made BLAS single-threaded before forking: entering
+     OpenBLAS again here could wait on a lock another thread of the parent
+     held at the fork, which nobody in this process will release. */
+  if (pk__blas_get() != 1)
+    pk__blas_single();
 #ifdef _OPENMP
   omp_set_num_threads(1);
 #endif
@@ -1291,9 +1295,46 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /*
- * The median round trip of an empty dispatch to every worker.  The first
- * round, which waits for the new processes to be ready, is not counted;
- * few rounds, to keep start short.
+ * The workers' first round is their birth: one that has not answered an
+ * empty job within BIRTH_S never will (it forked while another thread of
+ * the parent held a lock, OpenBLAS's for one, that no thread of the child
+ * will release).  Such a worker is killed and forked again, twice at most;
+ * then the start fails, where the parent used to wait on it forever at
+ * the first map.  Returns PK_OK or PK_EWORKER.
+ */
+#define BIRTH_S 2.0
+static pk_status born(pool *p) {
+  for (int tries = 0;; tries++) {
+    int stuck = -1;
+    memset(p->p.part, 1, (size_t)p->n);
+    dispatch(p, K_NOP, NULL, 0);
+    if (wait_round(p, pk_time() + BIRTH_S)) {
+      memset(p->p.part, 0, (size_t)p->n);
+      return PK_OK;
+    }
+    for (int w = 0; w < p->n; w++)
+      if (p->w[w].pid > 0 && atomic_load(&p->slots[w].done) != p->seq) {
+        kill(p->w[w].pid, SIGKILL);
+        reap(p, w);
+        stuck = w;
+      }
+    memset(p->p.part, 0, (size_t)p->n);
+    if (tries == 2) {
+      snprintf(p->msg, sizeof p->msg, "worker %d did not start within %g "
+               "s, three times (a lock held by another thread when it was "
+               "forked?)", stuck, BIRTH_S);
+      return PK_EWORKER;
+    }
+    pk__log(p->ctx, "fork: worker %d did not start within %g s; forked "
+            "again", stuck, BIRTH_S);
+    replace_dead(p);
+    p->p.deaths = 0;
+  }
+}
+
+/*
+ * The median round trip of an empty dispatch to every worker, once they
+ * are born; few rounds, to keep start short.
  */
 static double measure_dispatch(pool *p) {
   double t[7];
@@ -1435,6 +1476,8 @@ static pk_status fork_start(pk_context *ctx) {
     if ((st = spawn(p, w)) != PK_OK)
       return pk__error(ctx, st, "fork: cannot start worker %d of %d: %s", w,
                        p->n, strerror(errno));
+  if ((st = born(p)) != PK_OK)
+    return pk__error(ctx, st, "fork: %s", p->msg);
   ctx->dispatch_ns = measure_dispatch(p);
   if (alive(p) < p->n)
     return pk__error(ctx, PK_ESYS, "fork: a worker died while starting");
