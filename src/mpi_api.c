@@ -113,8 +113,9 @@ pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
   if ((st = begin(ctx, "pk_mpi_create", out, 1, NULL)) != PK_OK)
     return st;
   {
+    /* The shape only where ndim is one: the checks after refuse others. */
     uint64_t v[2 + PK_MAX_DIMS] = {(uint64_t)dtype, (uint64_t)ndim};
-    for (int i = 0; shape != NULL && i < ndim && i < PK_MAX_DIMS; i++)
+    for (int i = 0; shape != NULL && ndim <= PK_MAX_DIMS && i < ndim; i++)
       v[2 + i] = shape[i];
     if ((st = pk__same(ctx, "pk_mpi_create", "dtype and shape", v,
                        sizeof v)) != PK_OK)
