@@ -146,17 +146,28 @@ static void lu_div(const double *x, size_t n, double *a, int slog,
  * only, and where they handle a subnormal pivot that numpy does not.
  * w has big_scratch(n) bytes.
  */
-static void nonfinite(const double *x, size_t n, void *w, int slog,
-                      double *out) {
-  double *a = aligned(w), sign = 1, logdet = 0;
-  lapack_int *ipiv = (lapack_int *)(a + n * n), info;
-
+/*
+ * x copied to a in column-major order, as numpy hands A to dgetrf, and
+ * factored there; dgetrf's info.  Factoring A^T (no transpose) has the
+ * same det in exact arithmetic, but rounds differently, and equal rows of
+ * A become equal columns that no longer cancel exactly.  The transposing
+ * copy costs n^2 against dgetrf's n^3.
+ */
+static lapack_int lu_colmajor(const double *x, size_t n, double *a,
+                              lapack_int *ipiv) {
   for (size_t i = 0; i < n; i++)
     for (size_t j = 0; j < n; j++)
       a[j * n + i] = x[i * n + j];
-  info = LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n,
+  return LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n,
                              a, (lapack_int)n, ipiv);
-  if (info > 0) {
+}
+
+static void nonfinite(const double *x, size_t n, void *w, int slog,
+                      double *out) {
+  double *a = aligned(w), sign = 1, logdet = 0;
+  lapack_int *ipiv = (lapack_int *)(a + n * n);
+
+  if (lu_colmajor(x, n, a, ipiv) > 0) {
     sign = 0;
     logdet = -INFINITY;
   } else {
@@ -181,24 +192,13 @@ static void big(const double *x, size_t n, void *w, int slog, double *out) {
   double *a = aligned(w);
   lapack_int *ipiv = (lapack_int *)(a + n * n);
   double sign = 1;
-  int bad = 0;
 
-  /* A in column-major order, as numpy hands it to dgetrf: factoring A^T
-   * (no transpose) has the same det in exact arithmetic, but rounds
-   * differently, and equal rows of A become equal columns that no longer
-   * cancel exactly.  The copy is made anyway; transposing it costs n^2
-   * against dgetrf's n^3. */
-  for (size_t i = 0; i < n; i++)
-    for (size_t j = 0; j < n; j++) {
-      a[j * n + i] = x[i * n + j];
-      bad |= !(fabs(x[i * n + j]) <= DBL_MAX);
+  for (size_t e = 0; e < n * n; e++)
+    if (!(fabs(x[e]) <= DBL_MAX)) {
+      nonfinite(x, n, w, slog, out);
+      return;
     }
-  if (bad) {
-    nonfinite(x, n, w, slog, out);
-    return;
-  }
-  LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n, a,
-                      (lapack_int)n, ipiv);
+  lu_colmajor(x, n, a, ipiv);
   for (size_t k = 0; k < n; k++) {
     double d = fabs(a[k * (n + 1)]);
     if (d < DBL_MIN && d != 0) {
