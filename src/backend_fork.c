@@ -1302,7 +1302,7 @@ static int cmp_double(const void *a, const void *b) {
  * then the start fails, where the parent used to wait on it forever at
  * the first map.  Returns PK_OK or PK_EWORKER.
  */
-#define BIRTH_S 2.0
+#define BIRTH_S 5.0
 static pk_status born(pool *p) {
   for (int tries = 0;; tries++) {
     int stuck = -1;
