@@ -80,12 +80,15 @@ pk_status pk_map_async(pk_context *ctx, const pk_kernel *kernel,
   if ((f = calloc(1, sizeof *f)) == NULL)
     return pk__error(ctx, PK_ENOMEM, "pk_map_async: out of memory");
   f->ctx = ctx;
-  /* pk_map sets stats only once its checks have passed. */
+  /* pk_map sets stats only once its checks have passed: a marker tells a
+     refused call, whose caller must see the stats it saw before. */
+  pk_stats before = ctx->stats;
   ctx->stats.items = SIZE_MAX;
   ctx->future = f;
   st = pk_map(ctx, kernel, in, out, opts);
   ctx->future = NULL;
   if (!f->pending && ctx->stats.items == SIZE_MAX) {
+    ctx->stats = before;
     free(f);
     return st;
   }
@@ -158,14 +161,17 @@ pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
     return pk_map(ctx, kernel, in, out, opts);
   if (ctx->ops->wait != NULL) {
     /* The backend reports chunks itself as its workers finish them. */
+    pk_stats before = ctx->stats; /* for a refused call, as above */
     ctx->on_chunk = fn;
     ctx->on_chunk_arg = arg;
     ctx->stats.items = SIZE_MAX;
     st = pk_map(ctx, kernel, in, out, opts);
     ctx->on_chunk = NULL;
     ctx->on_chunk_arg = NULL;
-    if (ctx->stats.items != SIZE_MAX && ctx->stats.ran_inline &&
-        ctx->stats.items > 0 && ctx->stats.failed == 0)
+    if (ctx->stats.items == SIZE_MAX)
+      ctx->stats = before;
+    else if (ctx->stats.ran_inline && ctx->stats.items > 0 &&
+             ctx->stats.failed == 0)
       fn(arg, 0, ctx->stats.items);
     return st;
   }

@@ -917,6 +917,40 @@ static void test_fork_while_blas(void **state) {
   assert_true(ok > 0);
 }
 
+static void chunk_cb(void *arg, size_t lo, size_t hi) {
+  *(size_t *)arg += hi - lo;
+}
+
+/* A refused pk_map_async or pk_map_each leaves the stats of the call
+   before it (they showed SIZE_MAX items, an internal marker). */
+static void test_refused_stats(void **state) {
+  const char *names[] = {"serial", "fork"};
+  (void)state;
+
+  for (int b = 0; b < 2; b++) {
+    pk_config cfg = {.backend = names[b], .workers = 2};
+    pk_context *ctx = NULL;
+    pk_array *a = NULL, *o = NULL;
+    pk_future *f = (pk_future *)&f;
+    size_t seen = 0;
+
+    assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+    a = filled(ctx, 5, 1);
+    assert_int_equal(pk_map(ctx, &twice, a, &o, NULL), PK_OK);
+    assert_int_equal(pk_last_stats(ctx)->items, 5);
+    assert_int_equal(pk_map_async(ctx, NULL, a, &o, NULL, &f), PK_EINVAL);
+    assert_null(f);
+    assert_int_equal(pk_last_stats(ctx)->items, 5);
+    assert_int_equal(pk_map_each(ctx, NULL, a, &o, NULL, chunk_cb, &seen),
+                     PK_EINVAL);
+    assert_int_equal(pk_last_stats(ctx)->items, 5);
+    assert_int_equal(seen, 0);
+    pk_array_destroy(&a);
+    pk_array_destroy(&o);
+    assert_int_equal(pk_finalize(&ctx), PK_OK);
+  }
+}
+
 /* Everything the other tests started has been reaped. */
 static void test_no_children(void **state) {
   (void)state;
@@ -928,6 +962,7 @@ int main(void) {
       cmocka_unit_test(test_equal_twice),
       cmocka_unit_test(test_thread_exit),
       cmocka_unit_test(test_fork_while_blas),
+      cmocka_unit_test(test_refused_stats),
       cmocka_unit_test(test_equal_det),
       cmocka_unit_test(test_wrapped),
       cmocka_unit_test(test_prepare_and_data),
