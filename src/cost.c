@@ -40,6 +40,7 @@ typedef struct entry {
   _Atomic int state;
   const pk_kernel *kernel;
   const char *name;         /* a wrapper on the stack reuses its address */
+  pk_isa isa;               /* the path it ran on: det's differ by 2-3x */
   pk_item item;             /* ndim -1: the kernel's ratio entry */
   _Atomic uint64_t value;   /* a double's bits: the estimate; 0: none */
   _Atomic uint64_t last[RING]; /* the last exact samples, as bits */
@@ -62,8 +63,8 @@ static double dbl(uint64_t u) {
   return x;
 }
 
-static uint64_t hash(const pk_kernel *k, const pk_item *it) {
-  uint64_t h = (uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15u;
+static uint64_t hash(const pk_kernel *k, pk_isa isa, const pk_item *it) {
+  uint64_t h = ((uint64_t)(uintptr_t)k + (uint64_t)isa) * 0x9E3779B97F4A7C15u;
   int i;
 
   h ^= (uint64_t)(it->ndim + 2) << 8 | (uint64_t)it->dtype;
@@ -72,10 +73,12 @@ static uint64_t hash(const pk_kernel *k, const pk_item *it) {
   return h ^ h >> 29;
 }
 
-static int same(const entry *e, const pk_kernel *k, const pk_item *it) {
+static int same(const entry *e, const pk_kernel *k, pk_isa isa,
+                const pk_item *it) {
   int i;
 
-  if (e->kernel != k || e->name != k->name || e->item.ndim != it->ndim ||
+  if (e->kernel != k || e->name != k->name || e->isa != isa ||
+      e->item.ndim != it->ndim ||
       e->item.dtype != it->dtype)
     return 0;
   for (i = 0; i < it->ndim; i++)
@@ -84,15 +87,17 @@ static int same(const entry *e, const pk_kernel *k, const pk_item *it) {
   return 1;
 }
 
-/* The entry of (k, it); made if make and there is room; NULL if none. */
-static entry *find(const pk_kernel *k, const pk_item *it, int make) {
-  uint64_t h = hash(k, it);
+/* The entry of (k, isa, it); made if make and there is room; NULL if
+   none. */
+static entry *find(const pk_kernel *k, pk_isa isa, const pk_item *it,
+                   int make) {
+  uint64_t h = hash(k, isa, it);
   int i;
 
   for (i = 0; i < PROBES; i++) {
     entry *e = &table[(h + (uint64_t)i) & (SLOTS - 1)];
     int s = atomic_load_explicit(&e->state, memory_order_acquire);
-    if (s == READY && same(e, k, it))
+    if (s == READY && same(e, k, isa, it))
       return e;
     if (s != EMPTY)
       continue; /* another key, or one being written: look further */
@@ -102,6 +107,7 @@ static entry *find(const pk_kernel *k, const pk_item *it, int make) {
       continue;
     e->kernel = k;
     e->name = k->name;
+    e->isa = isa;
     memset(&e->item, 0, sizeof e->item);
     e->item.dtype = it->dtype;
     e->item.ndim = it->ndim;
@@ -167,9 +173,10 @@ static pk_item ratio_key(void) {
   return r;
 }
 
-double pk__cost_get(const pk_kernel *k, const pk_item *in, int *retime) {
+double pk__cost_get(const pk_kernel *k, pk_isa isa, const pk_item *in,
+                    int *retime) {
   pk_item rk = ratio_key();
-  entry *e = find(k, in, 0);
+  entry *e = find(k, isa, in, 0);
   double v = value(e), c, r;
 
   *retime = 2;
@@ -181,22 +188,22 @@ double pk__cost_get(const pk_kernel *k, const pk_item *in, int *retime) {
   if (k->cost == NULL)
     return HUGE_VAL;
   c = k->cost(k, in);
-  r = value(find(k, &rk, 0));
+  r = value(find(k, isa, &rk, 0));
   return r > 0 ? c * r : c;
 }
 
-void pk__cost_put(const pk_kernel *k, const pk_item *in, double ns,
-                  int exact) {
+void pk__cost_put(const pk_kernel *k, pk_isa isa, const pk_item *in,
+                  double ns, int exact) {
   pk_item rk = ratio_key();
   entry *e;
   double c;
 
-  if (!(ns > 0) || !isfinite(ns) || (e = find(k, in, 1)) == NULL)
+  if (!(ns > 0) || !isfinite(ns) || (e = find(k, isa, in, 1)) == NULL)
     return;
   ns = fold(e, ns, exact);
   if (!exact || k->cost == NULL)
     return;
   c = k->cost(k, in);
-  if (c > 0 && isfinite(c) && (e = find(k, &rk, 1)) != NULL)
+  if (c > 0 && isfinite(c) && (e = find(k, isa, &rk, 1)) != NULL)
     fold(e, ns / c, 1); /* the layout's estimate, not the raw sample */
 }

@@ -56,8 +56,9 @@ void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi);
 size_t pk__auto_chunk(size_t n, int w, size_t grain, int block);
 
 /*
- * Measured costs (src/cost.c), per process, thread-safe.  pk__cost_get:
- * nanoseconds of one item of k on one core: measured, else k's cost
+ * Measured costs (src/cost.c), per process, thread-safe, per kernel,
+ * instruction-set path and item layout.  pk__cost_get: nanoseconds of one
+ * item of k on one core: measured, else k's cost
  * function scaled by what was measured of k on other layouts, else
  * HUGE_VAL.  *retime: 2 when nothing was measured of this layout yet, 1
  * when it could be timed again (the next two maps, then every 16th), else
@@ -65,9 +66,10 @@ size_t pk__auto_chunk(size_t n, int w, size_t grain, int block);
  * pk__cost_put: a measurement of ns per item; exact 0 when it only bounds
  * the cost from above (a dispatched map, a part of a vector).
  */
-double pk__cost_get(const pk_kernel *k, const pk_item *in, int *retime);
-void pk__cost_put(const pk_kernel *k, const pk_item *in, double ns,
-                  int exact);
+double pk__cost_get(const pk_kernel *k, pk_isa isa, const pk_item *in,
+                    int *retime);
+void pk__cost_put(const pk_kernel *k, pk_isa isa, const pk_item *in,
+                  double ns, int exact);
 
 /*
  * Run items [lo, hi) of j on this thread, recording every item the kernel

@@ -173,7 +173,7 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
 
   if (o == NULL)
     o = &none;
-  per = pk__cost_get(k, item, &retime);
+  per = pk__cost_get(k, j->task.isa, item, &retime);
   memset(&ctx->stats, 0, sizeof ctx->stats);
   ctx->stats.items = j->n;
   ctx->stats.est_seconds = j->n ? per * (double)j->n * 1e-9 : 0;
@@ -215,7 +215,7 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
     t1 = pk_time();
     per = probe(j, limit, whole ? grain : limit, ctx->scratch, &f);
     here = pk_time() - t1;
-    pk__cost_put(k, item, per, whole);
+    pk__cost_put(k, j->task.isa, item, per, whole);
     ctx->stats.est_seconds = per * (double)j->n * 1e-9;
     probed = 1;
   }
@@ -244,7 +244,7 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
     pk__run(j, j->lo, j->n, ctx->scratch, 0, &f);
     here += pk_time() - t1;
     /* Fewer items than a vector: the cost of whole vectors, a bound. */
-    pk__cost_put(k, item, here * 1e9 / (double)j->n,
+    pk__cost_put(k, j->task.isa, item, here * 1e9 / (double)j->n,
                  j->n >= grain && here * 1e9 >= EXACT_NS);
     j->nchunks = 1;
     j->chunk = j->n;
@@ -257,7 +257,7 @@ static pk_status execute(pk_context *ctx, pk__job *j, const pk_map_opts *o) {
        a bound, once dispatch is a small part of it. */
     if (!dist && st == PK_OK && ctx->future == NULL &&
         t1 > 4 * ctx->dispatch_ns)
-      pk__cost_put(k, item,
+      pk__cost_put(k, j->task.isa, item,
                    (t1 - ctx->dispatch_ns) *
                        (double)((size_t)w < j->nchunks ? (size_t)w
                                                        : j->nchunks) /
