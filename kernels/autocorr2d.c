@@ -333,10 +333,8 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     double big;
     if (g.method == PK_AUTOCORR_FFT)
       viafft(&g, fwd, inv, a, r, buf);
-    else if (g.asked == PK_AUTOCORR_AUTO && !(g.h * g.w > 0 &&
-             exact(a, g.h * g.w, 1, 1, &big) && big >= 0x1p53))
-      direct(a, g.h, g.w, r);
-    else if (g.asked == PK_AUTOCORR_AUTO)
+    else if (g.asked == PK_AUTOCORR_AUTO &&
+             exact(a, g.h * g.w, 1, 1, &big) && big >= 0x1p53)
       direct_wide(a, g.h, g.w, r); /* integers past direct's 2^53 */
     else
       direct(a, g.h, g.w, r);
