@@ -76,11 +76,14 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
   if (st != PK_OK)
     return st;
   /* The same answer on every backend: shared memory is reserved, not
-     touched, so a backend could hand out more than the machine has. */
-  if (nbytes > machine_bytes())
+     touched, so a backend could hand out more than the machine has.  Asked
+     only of large arrays: a map makes its output with this, and a system
+     call a map would be felt. */
+  size_t have = nbytes >= ((size_t)1 << 30) ? machine_bytes() : SIZE_MAX;
+  if (nbytes > have)
     return pk__error(ctx, PK_ENOMEM, "pk_array_create: %zu bytes are more "
                      "than this machine's memory and swap (%zu bytes)",
-                     nbytes, machine_bytes());
+                     nbytes, have);
   a = new_header(ctx, dtype, ndim, shape, count, nbytes);
   if (a == NULL)
     return pk__error(ctx, PK_ENOMEM, "pk_array_create: out of memory");
