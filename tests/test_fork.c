@@ -879,7 +879,7 @@ static atomic_int blas_stop;
 
 static void *blas_churn(void *arg) {
   (void)arg;
-  for (int i = 0; !atomic_load(&blas_stop); i++)
+  for (unsigned i = 0; !atomic_load(&blas_stop); i++)
     openblas_set_num_threads(1 + (i & 1));
   return NULL;
 }
