@@ -274,24 +274,36 @@ static void group(const char *x, size_t s, int cnt, const int n,
  */
 #if VL == 8
 #define NB 3
+#define PF_SPREAD 1
+#define PF_LOCALITY 1 /* to L2: L1 holds the rows being updated */
 #elif VL == 4
 #define NB 2
+#define PF_SPREAD 0
+#define PF_LOCALITY 3
 #else
 #define NB 4
+#define PF_SPREAD 0
+#define PF_LOCALITY 3
 #endif
 
-/* The lines of the next matrix, fetched `per` at the start of each
-   column block of each panel's update: an even stream, with no test in the
-   update's inner loop. */
+/*
+ * The lines of the next matrix, fetched `per` at a time at the start of
+ * each column block of each panel's update and then every `every` rows of
+ * it, with no test in the update's inner loop.  AVX-512 spreads them one
+ * line at a time over the rows: in bursts at each block's start, they
+ * waited on the line fill buffers and cost as much time as they saved
+ * (n = 100: 30 -> 26 us a matrix from memory).  AVX2 and generic, with
+ * less arithmetic per row, did 2-6% better with the bursts.
+ */
 typedef struct prefetcher {
   const char *next;
-  size_t left, per;
+  size_t left, per, every;
 } prefetcher;
 
 static inline void prefetch_block(prefetcher *pf) {
   size_t k = pf->left < pf->per ? pf->left : pf->per;
   for (size_t i = 0; i < k; i++, pf->next += 64)
-    __builtin_prefetch(pf->next);
+    __builtin_prefetch(pf->next, 0, PF_LOCALITY);
   pf->left -= k;
 }
 
@@ -322,13 +334,13 @@ static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
     double top = best[0];
     for (int q = 1; q < VL; q++)
       top = best[q] > top ? best[q] : top;
-    size_t r = e;
-    int64_t first = INT64_MAX;
-    for (int q = 0; q < VL; q++)
-      if (best[q] == top && at[q] < first)
-        first = at[q];
-    if (first != INT64_MAX)
-      r = (size_t)first;
+    /* Its first row, with no branch on the data (one mispredicted a step
+       cost AVX-512 a twentieth of n = 100). */
+    const vm cand = MSEL(best == zero + top, at, (vm){0} + INT64_MAX);
+    int64_t first = cand[0];
+    for (int q = 1; q < VL; q++)
+      first = cand[q] < first ? cand[q] : first;
+    const size_t r = first != INT64_MAX ? (size_t)first : e;
     piv[e] = r;
     if (r != e) {
       for (size_t q = 0; q < VL; q++) {
@@ -357,6 +369,22 @@ static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
     }
   }
   return 0;
+}
+
+/* One row x of the trailing block minus its multipliers l (stride ld)
+   times the NB x VL pivot-row vectors uu. */
+static inline void row_nb(vd *restrict x, const double *restrict l,
+                          size_t ld, const vd uu[NB][VL]) {
+  vd t[NB];
+  for (int b = 0; b < NB; b++)
+    t[b] = x[b];
+  UNROLL for (int q = 0; q < VL; q++) {
+    const double lq = l[q * ld];
+    for (int b = 0; b < NB; b++)
+      t[b] -= lq * uu[b][q];
+  }
+  for (int b = 0; b < NB; b++)
+    x[b] = t[b];
 }
 
 /*
@@ -412,19 +440,12 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
     vd uu[NB][VL];
     for (int b = 0; b < NB; b++)
       UNROLL for (int q = 0; q < VL; q++) uu[b][q] = u[q * w + j + b];
-    prefetch_block(pf);
     vd *x = a + (k0 + VL) * w + j;
-    for (size_t i = VL; i < m; i++, x += w) {
-      vd t[NB];
-      for (int b = 0; b < NB; b++)
-        t[b] = x[b];
-      UNROLL for (int q = 0; q < VL; q++) {
-        const double l = p[q * ld + i];
-        for (int b = 0; b < NB; b++)
-          t[b] -= l * uu[b][q];
-      }
-      for (int b = 0; b < NB; b++)
-        x[b] = t[b];
+    for (size_t i = VL; i < m;) {
+      const size_t end = m - i > pf->every ? i + pf->every : m;
+      prefetch_block(pf);
+      for (; i < end; i++, x += w)
+        row_nb(x, p + i, ld, uu);
     }
   }
   for (; j < panels; j++) {
@@ -477,13 +498,20 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
       return 2;
   /* The next matrix comes from memory while this one is factored in
    * cache, spread over the column blocks of the panels' updates. */
-  size_t blocks = 0;
-  for (size_t c = 0; (c + 1) * VL < n; c++)
+  size_t blocks = 0, rows = 0;
+  for (size_t c = 0; (c + 1) * VL < n; c++) {
     blocks += (panels - c - 1) / NB + (panels - c - 1) % NB;
-  prefetcher pf = {next, 0, 0};
+    rows += (n - c * VL - VL) * ((panels - c - 1) / NB);
+  }
+  prefetcher pf = {next, 0, 0, SIZE_MAX};
   if (next != NULL) {
     pf.left = (n * n * sizeof(double) + 63) / 64;
+#if PF_SPREAD
+    pf.per = 1;
+    pf.every = rows / pf.left > 1 ? rows / pf.left : 1;
+#else
     pf.per = blocks > 0 ? (pf.left + blocks - 1) / blocks : pf.left;
+#endif
   }
   double s = 1;
   for (size_t c = 0; c < panels; c++)
