@@ -179,7 +179,8 @@ static void report_item(const char *prog, size_t item, const double *a,
 
 int ex_verify(const char *prog, pk_context *ctx, const pk_kernel *kernel,
               const pk_array *in, const pk_array *out, const double *sum) {
-  pk_config cfg = {.backend = "serial"};
+  /* The path the job runs (under mpi, the narrowest of the ranks'). */
+  pk_config cfg = {.backend = "serial", .isa = pk_isa_name(pk_isa_of(ctx))};
   pk_context *sctx = NULL;
   pk_array *in2 = NULL, *ref = NULL, *all = NULL, *all2 = NULL, *miss = NULL;
   size_t shape[PK_MAX_DIMS], global = pk_array_global(out), n, ib;

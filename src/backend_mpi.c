@@ -194,6 +194,56 @@ static pk_status mpi_prepare(pk_context *ctx, const pk__job *j) {
   return st;
 }
 
+/*
+ * m->node: the ranks that share memory with this one.  Those are the
+ * host's (MPI_COMM_TYPE_SHARED), unless rank 0's PARKIT_MPI_RANKS_PER_NODE=k
+ * asks for every k ranks to make a node (so that one machine runs the
+ * several-node paths); a grouping that puts ranks of different hosts in
+ * one node is ignored, with a note: they could not share a window.
+ */
+static pk_status split_nodes(pk_context *ctx) {
+  mpi *m = ctx->impl;
+  const char *env = m->rank == 0 ? getenv("PARKIT_MPI_RANKS_PER_NODE") : NULL;
+  int k = env != NULL && atoi(env) > 0 ? atoi(env) : 0, rc;
+  int lead, lo, hi, bad, anybad;
+  MPI_Comm host, sim;
+
+  rc = MPI_Comm_split_type(m->comm, MPI_COMM_TYPE_SHARED, m->rank,
+                           MPI_INFO_NULL, &host);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Bcast(&k, 1, MPI_INT, 0, m->comm);
+  if (rc != MPI_SUCCESS)
+    return mpi_fail(ctx, rc, "MPI_Comm_split_type");
+  MPI_Comm_set_errhandler(host, MPI_ERRORS_RETURN);
+  m->node = host;
+  if (k == 0)
+    return PK_OK;
+  /* Each simulated node's ranks must all lead to one host's first rank. */
+  rc = MPI_Comm_split(m->comm, m->rank / k, m->rank, &sim);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Allreduce(&m->rank, &lead, 1, MPI_INT, MPI_MIN, host);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Allreduce(&lead, &lo, 1, MPI_INT, MPI_MIN, sim);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Allreduce(&lead, &hi, 1, MPI_INT, MPI_MAX, sim);
+  bad = lo != hi;
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, m->comm);
+  if (rc != MPI_SUCCESS)
+    return mpi_fail(ctx, rc, "MPI_Comm_split");
+  if (anybad) {
+    pk__log(ctx, "mpi: PARKIT_MPI_RANKS_PER_NODE=%d ignored: it puts ranks "
+            "of different hosts in one node, which cannot share memory; "
+            "the nodes are the hosts", k);
+    MPI_Comm_free(&sim);
+    return PK_OK;
+  }
+  MPI_Comm_set_errhandler(sim, MPI_ERRORS_RETURN);
+  MPI_Comm_free(&host);
+  m->node = sim;
+  return PK_OK;
+}
+
 /* ----------------------------------------------------------- start, stop */
 
 /*
@@ -268,7 +318,6 @@ static pk_status mpi_start(pk_context *ctx) {
   mpi *m = calloc(1, sizeof *m);
   int init = 0, fin = 0, level = MPI_THREAD_SINGLE, cores = 1, rc, i;
   MPI_Comm base;
-  const char *env;
   pk_status st;
   double t0;
 
@@ -302,17 +351,8 @@ static pk_status mpi_start(pk_context *ctx) {
   MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(m->comm, &m->rank);
   MPI_Comm_size(m->comm, &m->size);
-  /* PARKIT_MPI_RANKS_PER_NODE=k (for tests): pretend that every k ranks
-   * make a node, so one machine runs the several-node paths. */
-  env = getenv("PARKIT_MPI_RANKS_PER_NODE");
-  if (env != NULL && atoi(env) > 0)
-    rc = MPI_Comm_split(m->comm, m->rank / atoi(env), m->rank, &m->node);
-  else
-    rc = MPI_Comm_split_type(m->comm, MPI_COMM_TYPE_SHARED, m->rank,
-                             MPI_INFO_NULL, &m->node);
-  if (rc != MPI_SUCCESS)
-    return mpi_fail(ctx, rc, "MPI_Comm_split_type");
-  MPI_Comm_set_errhandler(m->node, MPI_ERRORS_RETURN);
+  if ((st = split_nodes(ctx)) != PK_OK)
+    return st;
   MPI_Comm_rank(m->node, &m->nrank);
   MPI_Comm_size(m->node, &m->nsize);
 
@@ -338,6 +378,21 @@ static pk_status mpi_start(pk_context *ctx) {
   st = m->scratch && m->cap && m->fails ? PK_OK : PK_ENOMEM;
   if ((st = agree(ctx, st)) != PK_OK)
     return st;
+
+  /* One instruction-set path for the job, the narrowest of the ranks'
+   * (each chose within its own CPU): every item gets the bits it would
+   * get on any rank, and no rank runs a path its CPU lacks. */
+  {
+    int mine = (int)ctx->isa, low = mine;
+    if ((rc = MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, m->comm)) !=
+        MPI_SUCCESS)
+      return mpi_fail(ctx, rc, "MPI_Allreduce");
+    if (low != mine)
+      pk__log(ctx, "mpi: rank %d runs the %s path, the narrowest of the "
+              "ranks' (its own: %s)", m->rank, pk_isa_name((pk_isa)low),
+              pk_isa_name((pk_isa)mine));
+    ctx->isa = (pk_isa)low;
+  }
 
   /* What a collective call costs: the front end's dispatch estimate. */
   t0 = pk_time();

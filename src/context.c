@@ -175,6 +175,19 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
   if (s.backend == NULL)
     s.backend = default_backend();
 
+  c->ops = pk__backend_find(s.backend);
+  if (c->ops == NULL)
+    return fail_init(c, PK_EBACKEND, c->verbose,
+                     "backend '%s' is not one of this library's (see "
+                     "pk_backends)",
+                     s.backend);
+
+  /* A bad setting fails pk_init at once, except on a backend whose
+   * processes agree (mpi): there the environment may differ between ranks
+   * (it reaches other hosts only through mpirun -x), and a rank that
+   * returned alone would leave the others waiting in their start.  It
+   * starts with defaults and the refusal is agreed below, naming it. */
+  setup = PK_OK;
   if (s.workers != NULL)
     workers = parse_workers(s.workers);
   else if (config != NULL && config->workers != 0)
@@ -183,23 +196,19 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
                   : -1;
   else if ((env = getenv("PARKIT_WORKERS")) && *env)
     workers = parse_workers(s.workers = env);
-  if (workers < 0)
-    return fail_init(c, PK_EINVAL, c->verbose,
-                     "worker count '%s' is not a whole number from 1 to 4096",
-                     s.workers ? s.workers : "(config)");
-
-  {
-    char why[256];
-    if (choose_isa(&s, config, &c->isa, why, sizeof why) != PK_OK)
-      return fail_init(c, PK_EINVAL, c->verbose, "%s", why);
+  if (workers < 0) {
+    setup = PK_EINVAL;
+    snprintf(setup_msg, sizeof setup_msg, "worker count '%s' is not a "
+             "whole number from 1 to 4096",
+             s.workers ? s.workers : "(config)");
+    workers = 0;
+  } else if (choose_isa(&s, config, &c->isa, setup_msg, sizeof setup_msg) !=
+             PK_OK) {
+    setup = PK_EINVAL;
+    c->isa = pk_isa_best();
   }
-
-  c->ops = pk__backend_find(s.backend);
-  if (c->ops == NULL)
-    return fail_init(c, PK_EBACKEND, c->verbose,
-                     "backend '%s' is not one of this library's (see "
-                     "pk_backends)",
-                     s.backend);
+  if (setup != PK_OK && c->ops->agree == NULL)
+    return fail_init(c, setup, c->verbose, "%s", setup_msg);
   c->workers = workers ? workers : pk__cores();
   c->mpi_comm = config ? config->mpi_comm : NULL;
 
@@ -209,7 +218,8 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
 
   /* Checked before the start, which forks the fork backend's workers; the
    * refusal waits for it, so that every mpi rank fails together. */
-  setup = pk__fft_setup(setup_msg, sizeof setup_msg);
+  if (setup == PK_OK)
+    setup = pk__fft_setup(setup_msg, sizeof setup_msg);
   st = c->ops->start(c);
   if (st == PK_OK && (setup != PK_OK || c->ops->agree != NULL)) {
     if (setup != PK_OK) { /* printed below, once */
