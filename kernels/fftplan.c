@@ -1,6 +1,8 @@
 /* The FFTW plan cache: see fftplan.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "fftplan.h"
+#include "fft_array.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -722,4 +724,24 @@ pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
     return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
                           k->name, *h, *w);
   return PK_OK;
+}
+
+/* ------------------------------------------------------------ the seam */
+
+static void single(void) { pk__fft_threads(1); }
+
+/* The FFT kernels' planning state, for the core and the backends to move
+ * between processes without naming FFTW (src/plans.c). */
+static const pk__plan_hooks hooks = {
+    .name = "fftw",
+    .setup = pk__fft_setup,
+    .save = pk__fft_state_get,
+    .load = pk__fft_state_put,
+    .version = pk__fft_planned,
+    .flush = pk__fft_flush,
+    .single = single,
+};
+
+__attribute__((constructor)) static void register_hooks(void) {
+  pk__plans_register(&hooks);
 }

@@ -56,9 +56,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -68,7 +65,7 @@
 #define KDATA 65536          /* kernel data or task buffer kept inline */
 #define LIVECAP (1u << 18)   /* live segment ids published to workers */
 #define MAXFD 4              /* segments one dispatch can need */
-#define PLANCAP (1u << 18)   /* the parent's FFTW wisdom, for workers */
+#define PLANCAP (1u << 18)   /* the parent's planning state, for workers */
 #define SPIN_NS 40000.0      /* the parent spins this long before sleeping */
 #define WSPIN_NS 50000.0     /* and a worker, for its next job */
 #define SLICE_NS 1000.0      /* a spin sharing a core yields this often */
@@ -163,10 +160,10 @@ typedef struct pool {
   size_t mapsize;
   ctl *c;
   char *kdata;
-  char *plans;             /* PLANCAP bytes: the parent's FFTW wisdom */
+  char *plans;             /* PLANCAP bytes: the parent's planning state */
   uint32_t plans_gen;      /* bumped when plans changes */
   char *plans_last;        /* what plans holds, in the parent */
-  unsigned long plans_seen; /* pk__fft_planned() at that export */
+  unsigned long plans_seen; /* pk__plans_version() at that export */
   slot *slots;
   frec *fails;
   uint64_t *live;
@@ -190,7 +187,6 @@ typedef struct pool {
 } pool;
 
 /* The FFT kernels' thread setting, when they are linked in. */
-extern int pk__fft_threads(int n) __attribute__((weak));
 
 /* ------------------------------------------------------------ primitives */
 
@@ -538,7 +534,7 @@ static void run_map(wstate *s) {
   if (bad == PK_OK && k.prepare) {
     /* Plan from the parent's wisdom, so plans (and bits) match its own. */
     if (jd->plans != 0 && jd->plans != s->plans) {
-      pk__fft_state_put(p->plans);
+      pk__plans_load(p->plans);
       s->plans = jd->plans;
     }
     bad = k.prepare(&k, &jd->task.in_item, jd->n);
@@ -714,16 +710,7 @@ static void worker_main(pool *p, int me, int sock, int by_main) {
 
   if (p->bind)
     bind_core(me);
-  /* The parent made BLAS single-threaded before forking: entering
-     OpenBLAS again here could wait on a lock another thread of the parent
-     held at the fork, which nobody in this process will release. */
-  if (pk__blas_get() != 1)
-    pk__blas_single();
-#ifdef _OPENMP
-  omp_set_num_threads(1);
-#endif
-  if (pk__fft_threads) /* FFTW plans made here use one thread */
-    pk__fft_threads(1);
+  pk__worker_single();
   s.p = p;
   s.me = me;
   s.sock = sock;
@@ -1530,21 +1517,21 @@ static pk_status place(pool *p, const pk_array *a, int st_i, int copy_in,
 
 /*
  * The parent planned this job's kernel before dispatching it; workers
- * planning on their own (with FFTW_MEASURE, or for another batch size)
- * could pick other algorithms and give other last bits.  So the parent's
- * planning state (its planner, the effort of each plan, its wisdom) goes to
- * the workers, copied only when it has changed.  0: none to share (or too large: workers plan
- * on their own).
+ * planning on their own (by measuring, or for another batch size) could
+ * pick other algorithms and give other last bits.  So the parent's
+ * planning state (src/plans.c) goes to the workers, copied only when it
+ * has changed.  0: none to share (or too large: workers plan on their
+ * own).
  */
 static uint32_t share_plans(pool *p) {
-  unsigned long planned = pk__fft_planned();
+  unsigned long planned = pk__plans_version();
   char *w;
   size_t len;
 
   if (p->plans_last != NULL && planned == p->plans_seen)
     return p->plans_gen; /* nothing planned since the last export */
   p->plans_seen = planned;
-  w = pk__fft_state_get();
+  w = pk__plans_save();
   len = w ? strlen(w) + 1 : 0;
 
   if (len == 0 || len > PLANCAP) {

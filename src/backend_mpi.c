@@ -137,13 +137,13 @@ static pk_status mpi_same(pk_context *ctx, uint64_t h, const char *fn,
 }
 
 /*
- * Rank 0 plans first and hands its planning state (its planner, the effort
- * of each plan, its FFTW wisdom) to the others, who plan from it: plans
- * measured, or weighed, on each rank could differ, and so could the last
- * bits of their results.  The wisdom travels in fixed pieces so that a rank that
- * cannot allocate still takes part in every broadcast.
+ * Rank 0 plans first and hands its planning state (src/plans.c) to the
+ * others, who plan from it: plans measured, or weighed, on each rank could
+ * differ, and so could the last bits of their results.  The state travels
+ * in fixed pieces so that a rank that cannot allocate still takes part in
+ * every broadcast.
  */
-#define WPIECE 4096 /* bytes of wisdom a broadcast */
+#define WPIECE 4096 /* bytes of planning state a broadcast */
 
 /* Rank 0's planning state to every rank; what == NULL: at the start. */
 static pk_status share_state(pk_context *ctx, pk_status st, const char *what) {
@@ -152,7 +152,7 @@ static pk_status share_state(pk_context *ctx, pk_status st, const char *what) {
   long len = 0;
   int rc;
 
-  if (m->rank == 0 && st == PK_OK && (w = pk__fft_state_get()) != NULL)
+  if (m->rank == 0 && st == PK_OK && (w = pk__plans_save()) != NULL)
     len = (long)strlen(w) + 1;
   rc = MPI_Bcast(&len, 1, MPI_LONG, 0, m->comm);
   if (rc != MPI_SUCCESS) {
@@ -177,7 +177,7 @@ static pk_status share_state(pk_context *ctx, pk_status st, const char *what) {
     st = pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %ld bytes for "
                    "rank 0's plans", what ? what : "mpi", len);
   else if (m->rank != 0 && len > 0)
-    pk__fft_state_put(w);
+    pk__plans_load(w);
   free(w);
   return st;
 }
@@ -401,8 +401,8 @@ static pk_status mpi_start(pk_context *ctx) {
   ctx->dispatch_ns = (pk_time() - t0) / 4 * 1e9;
   pk__log(ctx, "mpi: rank %d of %d, %d of %d on its node, %d threads",
           m->rank, m->size, m->nrank, m->nsize, m->threads);
-  /* The planner is rank 0's from the start (the environment may reach only
-   * some ranks): FFTW-MPI's collective plans need the same flags. */
+  /* The planning state is rank 0's from the start (the environment may
+   * reach only some ranks): collective plans need the same settings. */
   return agree(ctx, share_state(ctx, PK_OK, NULL));
 }
 

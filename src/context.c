@@ -219,7 +219,7 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
   /* Checked before the start, which forks the fork backend's workers; the
    * refusal waits for it, so that every mpi rank fails together. */
   if (setup == PK_OK)
-    setup = pk__fft_setup(setup_msg, sizeof setup_msg);
+    setup = pk__plans_setup(setup_msg, sizeof setup_msg);
   st = c->ops->start(c);
   if (st == PK_OK && (setup != PK_OK || c->ops->agree != NULL)) {
     if (setup != PK_OK) { /* printed below, once */
@@ -264,7 +264,7 @@ pk_status pk_finalize(pk_context **ctx) {
   if ((st = pk__agree(c, st)) != PK_OK)
     return st;
   /* Wisdom learnt since the last map (the one-array transforms'). */
-  pk__fft_flush(NULL, 0);
+  pk__plans_flush(NULL, 0);
   c->ops->stop(c);
   pk__blas_set(c->blas_threads);
   pk__scratch_release(&c->scratch, &c->scratch_cap);

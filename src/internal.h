@@ -133,24 +133,38 @@ typedef struct pk__backend_ops {
 } pk__backend_ops;
 
 /*
- * Planning state that other processes must share to get the same bits (the
- * FFT kernels': the planner mode, the effort of each plan, FFTW's wisdom),
- * as a string (free it), or NULL when there is none; and its import, which
- * makes the importing process follow the one that exported it.  A plan
- * measured separately in each process may differ.
+ * Planning state that other processes must share to get the same bits,
+ * kept by a kernel family (the FFT kernels: the planner mode, the effort of
+ * each plan, what the planner learnt), which registers these hooks when the library
+ * is loaded (src/plans.c).  The core and the backends move the state and
+ * call the hooks through pk__plans_*, never naming the family.
  */
-char *pk__fft_state_get(void);
-pk_status pk__fft_state_put(const char *s);
-/* Changes whenever the state may have changed: export only then. */
-unsigned long pk__fft_planned(void);
-/*
- * pk_init's check of the planning settings in the environment (PK_EINVAL
- * and a sentence in msg); and, after a map's prepare step in the process
- * that leads, the saving of what was learnt (the user's wisdom file) and
- * the lines the planner has for the verbose (1 if any, in msg).
- */
-pk_status pk__fft_setup(char *msg, size_t len);
-int pk__fft_flush(char *msg, size_t len);
+typedef struct pk__plan_hooks {
+  const char *name; /* frames its state in a saved string; no '=' */
+  /* pk_init's check of the family's settings: PK_EINVAL and a sentence. */
+  pk_status (*setup)(char *msg, size_t len);
+  /* The state as a string (free it), or NULL; its import, after which this
+     process plans as the one that saved it. */
+  char *(*save)(void);
+  pk_status (*load)(const char *s);
+  /* Changes whenever the state may have changed: save only then. */
+  unsigned long (*version)(void);
+  /* After a map's prepare step in the process that leads: persist what
+     was learnt; 1 and lines in msg if it has something for the verbose. */
+  int (*flush)(char *msg, size_t len);
+  /* In a new worker process: plan for one thread. */
+  void (*single)(void);
+} pk__plan_hooks;
+
+void pk__plans_register(const pk__plan_hooks *h);
+pk_status pk__plans_setup(char *msg, size_t len);
+char *pk__plans_save(void); /* NULL: no state (or no memory) */
+pk_status pk__plans_load(const char *s);
+unsigned long pk__plans_version(void);
+int pk__plans_flush(char *msg, size_t len);
+/* In a new worker process: BLAS, OpenMP and every family on one thread,
+   in one place. */
+void pk__worker_single(void);
 
 /*
  * pk_reduce's result for count elements at x, on this thread: blocks of

@@ -110,7 +110,7 @@ static pk_status report(pk_context *ctx, const pk__job *j, pk__fails *f,
 static void said(const pk_context *ctx) {
   char msg[2048], *line, *save = NULL;
 
-  if (!pk__fft_flush(msg, sizeof msg))
+  if (!pk__plans_flush(msg, sizeof msg))
     return;
   for (line = strtok_r(msg, "\n", &save); line;
        line = strtok_r(NULL, "\n", &save))

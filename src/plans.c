@@ -1,0 +1,144 @@
+/*
+ * Planning state shared between processes, without naming whose it is.
+ *
+ * A kernel family whose results depend on what it keeps in the process
+ * (the FFT kernels: the planner mode, the effort of each plan, what the
+ * planner learnt) registers hooks when the library is loaded.  The front end, the fork
+ * backend (the parent's state to its workers) and the mpi backend (rank
+ * 0's to the others) call the functions here.  Saved state is each
+ * family's string framed as "name=length:" and the bytes, one after the
+ * other, so that several families can travel in one string.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define MAX_FAMILIES 4
+
+static const pk__plan_hooks *families[MAX_FAMILIES];
+static int nfamilies;
+
+/* At load time, before any thread of the library runs. */
+void pk__plans_register(const pk__plan_hooks *h) {
+  for (int i = 0; i < nfamilies; i++)
+    if (families[i] == h)
+      return;
+  if (nfamilies < MAX_FAMILIES)
+    families[nfamilies++] = h;
+}
+
+pk_status pk__plans_setup(char *msg, size_t len) {
+  for (int i = 0; i < nfamilies; i++) {
+    pk_status st = families[i]->setup ? families[i]->setup(msg, len) : PK_OK;
+    if (st != PK_OK)
+      return st;
+  }
+  return PK_OK;
+}
+
+char *pk__plans_save(void) {
+  char *all = NULL;
+  size_t n = 0;
+
+  for (int i = 0; i < nfamilies; i++) {
+    char *s = families[i]->save ? families[i]->save() : NULL, head[64], *t;
+    size_t len, hl;
+    if (s == NULL)
+      continue;
+    len = strlen(s);
+    hl = (size_t)snprintf(head, sizeof head, "%s=%zu:", families[i]->name,
+                          len);
+    t = realloc(all, n + hl + len + 1);
+    if (t == NULL) {
+      free(s);
+      free(all);
+      return NULL;
+    }
+    all = t;
+    memcpy(all + n, head, hl);
+    memcpy(all + n + hl, s, len + 1);
+    n += hl + len;
+    free(s);
+  }
+  return all;
+}
+
+pk_status pk__plans_load(const char *s) {
+  pk_status st = PK_OK;
+
+  while (s != NULL && *s != '\0') {
+    const char *eq = strchr(s, '='), *colon;
+    char *end, *copy;
+    size_t len;
+    if (eq == NULL || (colon = strchr(eq, ':')) == NULL)
+      return PK_EINVAL;
+    len = strtoul(eq + 1, &end, 10);
+    if (end != colon || strlen(colon + 1) < len)
+      return PK_EINVAL;
+    for (int i = 0; i < nfamilies; i++) {
+      const pk__plan_hooks *h = families[i];
+      if (h->load == NULL || strlen(h->name) != (size_t)(eq - s) ||
+          memcmp(h->name, s, (size_t)(eq - s)) != 0)
+        continue;
+      if ((copy = malloc(len + 1)) == NULL)
+        return PK_ENOMEM;
+      memcpy(copy, colon + 1, len);
+      copy[len] = '\0';
+      if (st == PK_OK)
+        st = h->load(copy);
+      free(copy);
+    }
+    s = colon + 1 + len;
+  }
+  return st;
+}
+
+unsigned long pk__plans_version(void) {
+  unsigned long v = 0;
+  for (int i = 0; i < nfamilies; i++)
+    v += families[i]->version ? families[i]->version() : 0;
+  return v;
+}
+
+int pk__plans_flush(char *msg, size_t len) {
+  int said = 0;
+  size_t used = 0;
+
+  for (int i = 0; i < nfamilies; i++) {
+    if (families[i]->flush == NULL)
+      continue;
+    if (msg != NULL && used < len) {
+      if (families[i]->flush(msg + used, len - used)) {
+        said = 1;
+        used += strlen(msg + used);
+        if (used + 1 < len)
+          msg[used++] = '\n', msg[used] = '\0';
+      }
+    } else {
+      said |= families[i]->flush(NULL, 0);
+    }
+  }
+  if (said && msg != NULL && used > 0 && msg[used - 1] == '\n')
+    msg[used - 1] = '\0';
+  return said;
+}
+
+void pk__worker_single(void) {
+  /* The parent made BLAS single-threaded before forking: entering
+     OpenBLAS again here could wait on a lock another thread of the parent
+     held at the fork, which nobody in this process will release. */
+  if (pk__blas_get() != 1)
+    pk__blas_single();
+#ifdef _OPENMP
+  omp_set_num_threads(1);
+#endif
+  for (int i = 0; i < nfamilies; i++)
+    if (families[i]->single)
+      families[i]->single();
+}
