@@ -268,14 +268,8 @@ pk_status pk__fft_local(pk_context *ctx, const char *fn, const pk__ageo *g,
 
 /* ------------------------------------------------------------ front end */
 
-static int on_mpi(const pk_context *ctx) {
-#ifdef PK_HAVE_MPI
-  return ctx->ops == &pk__backend_mpi;
-#else
-  (void)ctx;
-  return 0;
-#endif
-}
+/* Distributed arrays' transforms run across the processes (fft_mpi.c). */
+static int on_mpi(const pk_context *ctx) { return ctx->ops->dist != NULL; }
 
 static pk_status agree(pk_context *ctx, pk_status st) {
   return on_mpi(ctx) && ctx->ops->agree ? ctx->ops->agree(ctx, st) : st;

@@ -17,7 +17,6 @@
  * circular shift of the autocorrelation's lags.
  */
 #include "internal.h"
-#include "mpi_internal.h"
 #include "fft_array.h"
 
 #include <parkit/mpi.h>
@@ -505,9 +504,10 @@ pk_status pk__fft_mpi(pk_context *ctx, const pk__ageo *g, const pk_array *in,
   memset(&k, 0, sizeof k);
   k.g = g;
   t->ctx = ctx;
-  pk__mpi_comm(ctx, &t->comm);
-  P = t->P = pk__mpi_size(ctx);
-  t->me = pk__mpi_rank(ctx);
+  /* The front end sends only distributed arrays here. */
+  ctx->ops->dist->comm(ctx, &t->comm);
+  P = t->P = ctx->ops->dist->size(ctx);
+  t->me = ctx->ops->dist->rank(ctx);
   t->sc = malloc(4 * (size_t)P * sizeof *t->sc);
   k.in_s = malloc(3 * ((size_t)P + 1) * sizeof *k.in_s);
   if (t->sc == NULL || k.in_s == NULL)

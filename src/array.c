@@ -178,3 +178,28 @@ size_t pk_array_nbytes(const pk_array *a) { return a->nbytes; }
 size_t pk_array_dim(const pk_array *a, int axis) {
   return axis >= 0 && axis < a->ndim ? a->shape[axis] : 0;
 }
+
+/* ------------------------------------------------- distributed arrays */
+
+/* The block of the items a rank owns: the pure arithmetic every backend
+   and parkit/mpi.h share. */
+void pk_mpi_block(size_t count, int size, int rank, size_t *first,
+                  size_t *n) {
+  size_t p = size > 0 ? (size_t)size : 1, r = rank > 0 ? (size_t)rank : 0;
+  size_t q = count / p, extra = count % p;
+
+  if (r >= p)
+    r = p; /* past the last rank: an empty block at the end */
+  *first = r * q + (r < extra ? r : extra);
+  *n = r == p ? 0 : q + (r < extra);
+}
+
+int pk_array_distributed(const pk_array *a) { return a->distributed; }
+
+size_t pk_array_offset(const pk_array *a) {
+  return a->distributed ? a->offset : 0;
+}
+
+size_t pk_array_global(const pk_array *a) {
+  return a->distributed ? a->global : a->shape[0];
+}

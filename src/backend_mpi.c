@@ -10,7 +10,6 @@
  * agree, then communicate.
  */
 #include "internal.h"
-#include "mpi_internal.h"
 
 #include <parkit/mpi.h>
 
@@ -856,15 +855,15 @@ static pk_status mpi_reduce(pk_context *ctx, const pk_array *a, pk_op op,
 
 /* ---------------------------------------------------- distributed arrays */
 
-int pk__mpi_rank(const pk_context *ctx) {
+static int pk__mpi_rank(const pk_context *ctx) {
   return ((const mpi *)ctx->impl)->rank;
 }
 
-int pk__mpi_size(const pk_context *ctx) {
+static int pk__mpi_size(const pk_context *ctx) {
   return ((const mpi *)ctx->impl)->size;
 }
 
-pk_status pk__mpi_comm(pk_context *ctx, void *comm) {
+static pk_status pk__mpi_comm(pk_context *ctx, void *comm) {
   *(MPI_Comm *)comm = ((mpi *)ctx->impl)->comm;
   return PK_OK;
 }
@@ -917,7 +916,7 @@ static pk_status settle(pk_context *ctx, pk_status st, pk_array **out) {
   return st;
 }
 
-pk_status pk__mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
+static pk_status pk__mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
                          const size_t *shape, pk_array **out) {
   return settle(ctx, dist_new(ctx, "pk_mpi_create", dtype, ndim, shape, out),
                 out);
@@ -1032,7 +1031,7 @@ static pk_status share(pk_context *ctx, const pk_array *src, int root,
   return st;
 }
 
-pk_status pk__mpi_scatter(pk_context *ctx, const pk_array *src, int root,
+static pk_status pk__mpi_scatter(pk_context *ctx, const pk_array *src, int root,
                           int shared_window, pk_array **out) {
   const char *fn = shared_window ? "pk_mpi_share" : "pk_mpi_scatter";
   mpi *m = ctx->impl;
@@ -1093,7 +1092,7 @@ pk_status pk__mpi_scatter(pk_context *ctx, const pk_array *src, int root,
                 out);
 }
 
-pk_status pk__mpi_gather(pk_context *ctx, const pk_array *a, int root,
+static pk_status pk__mpi_gather(pk_context *ctx, const pk_array *a, int root,
                          pk_array **out) {
   mpi *m = ctx->impl;
   size_t shape[PK_MAX_DIMS], ib, next = 0;
@@ -1210,7 +1209,7 @@ static pk_status open_file(pk_context *ctx, const char *path, int amode,
                    path, m->rank, s);
 }
 
-pk_status pk__mpi_load_npy(pk_context *ctx, const char *path,
+static pk_status pk__mpi_load_npy(pk_context *ctx, const char *path,
                            pk_array **out) {
   mpi *m = ctx->impl;
   uint64_t meta[3 + PK_MAX_DIMS] = {0};
@@ -1285,7 +1284,7 @@ static size_t npy_header(const pk_array *a, char *buf, size_t cap) {
   return 10 + hlen + pad + 1;
 }
 
-pk_status pk__mpi_save_npy(pk_context *ctx, const pk_array *a,
+static pk_status pk__mpi_save_npy(pk_context *ctx, const pk_array *a,
                            const char *path) {
   mpi *m = ctx->impl;
   char hdr[512];
@@ -1322,6 +1321,17 @@ pk_status pk__mpi_save_npy(pk_context *ctx, const pk_array *a,
   return agree(ctx, st);
 }
 
+static const pk__dist_ops mpi_dist = {
+    .rank = pk__mpi_rank,
+    .size = pk__mpi_size,
+    .comm = pk__mpi_comm,
+    .create = pk__mpi_create,
+    .scatter = pk__mpi_scatter,
+    .gather = pk__mpi_gather,
+    .load_npy = pk__mpi_load_npy,
+    .save_npy = pk__mpi_save_npy,
+};
+
 const pk__backend_ops pk__backend_mpi = {
     .name = "mpi",
     .start = mpi_start,
@@ -1334,4 +1344,5 @@ const pk__backend_ops pk__backend_mpi = {
     .agree = mpi_agree,
     .same = mpi_same,
     .prepare = mpi_prepare,
+    .dist = &mpi_dist,
 };

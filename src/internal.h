@@ -93,6 +93,7 @@ void pk__run(const pk__job *j, size_t lo, size_t hi, void *scratch,
  *   same bits as pk__fold on the whole array.
  * distributed: 1 if each process runs only its share of the items.
  */
+typedef struct pk__dist_ops pk__dist_ops;
 typedef struct pk__backend_ops {
   const char *name;
   pk_status (*start)(pk_context *ctx);
@@ -104,8 +105,7 @@ typedef struct pk__backend_ops {
   pk_status (*reduce)(pk_context *ctx, const pk_array *a, pk_op op,
                       double *result);
   int distributed;
-  /* mpi */
-  /* agree: called by the front end of a collective call at each point where
+  /* Processes that agree.  agree: called by the front end of a collective call at each point where
      one process may fail alone (setup, prepare); returns the status every
      process agreed on (the lowest failing rank's), with its message on every
      process.  NULL: not needed (one process). */
@@ -116,8 +116,7 @@ typedef struct pk__backend_ops {
      and which ranks differ from the first.  NULL: one process. */
   pk_status (*same)(pk_context *ctx, uint64_t hash, const char *fn,
                     const char *what);
-  /* fork, async */
-  /* wait: finish the job left pending by a map or apply made while
+  /* Jobs left running.  wait: finish the job left pending by a map or apply made while
      ctx->future was set, within timeout seconds (< 0: no limit); PK_ETIMEDOUT
      leaves it pending.  apply: run fn(buf, size) in one worker (async when
      ctx->future is set).  winit: run ctx->init_fn in every worker now.
@@ -130,7 +129,30 @@ typedef struct pk__backend_ops {
      its items, so that they plan alike (NULL: the front end calls it here;
      the fork backend's workers take the parent's plans with each job). */
   pk_status (*prepare)(pk_context *ctx, const pk__job *j);
+  /* Distributed arrays (parkit/mpi.h), NULL on a backend of one process. */
+  const pk__dist_ops *dist;
 } pk__backend_ops;
+
+/*
+ * A backend's distributed arrays, behind parkit/mpi.h (src/mpi_api.c),
+ * whose front end checks and agrees on the arguments first.  comm: the
+ * backend's communicator into *comm (an MPI_Comm).  scatter: share = 1 for
+ * pk_mpi_share.  The rest as their public counterparts.
+ */
+struct pk__dist_ops {
+  int (*rank)(const pk_context *ctx);
+  int (*size)(const pk_context *ctx);
+  pk_status (*comm)(pk_context *ctx, void *comm);
+  pk_status (*create)(pk_context *ctx, pk_dtype dtype, int ndim,
+                      const size_t *shape, pk_array **out);
+  pk_status (*scatter)(pk_context *ctx, const pk_array *src, int root,
+                       int share, pk_array **out);
+  pk_status (*gather)(pk_context *ctx, const pk_array *a, int root,
+                      pk_array **out);
+  pk_status (*load_npy)(pk_context *ctx, const char *path, pk_array **out);
+  pk_status (*save_npy)(pk_context *ctx, const pk_array *a,
+                        const char *path);
+};
 
 /*
  * Planning state that other processes must share to get the same bits,

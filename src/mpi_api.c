@@ -4,33 +4,27 @@
  * (scatter and gather copy), so one program runs on any backend.
  */
 #include "internal.h"
-#include "mpi_internal.h"
 
 #include <parkit/mpi.h>
 
 #include <stdint.h>
 #include <string.h>
 
-#ifdef PK_HAVE_MPI
-static int on_mpi(const pk_context *ctx) {
-  return ctx != NULL && ctx->ops == &pk__backend_mpi;
+/* The backend's distributed arrays, or NULL: one process. */
+static const pk__dist_ops *dist(const pk_context *ctx) {
+  return ctx != NULL ? ctx->ops->dist : NULL;
 }
-#endif
 
 int pk_mpi_rank(const pk_context *ctx) {
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_rank(ctx);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->rank(ctx);
   (void)ctx;
   return 0;
 }
 
 int pk_mpi_size(const pk_context *ctx) {
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_size(ctx);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->size(ctx);
   (void)ctx;
   return 1;
 }
@@ -41,33 +35,10 @@ pk_status pk_mpi_comm(pk_context *ctx, void *comm) {
   pk__begin(ctx);
   if (comm == NULL)
     return pk__error(ctx, PK_EINVAL, "pk_mpi_comm: comm is NULL");
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_comm(ctx, comm);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->comm(ctx, comm);
   return pk__error(ctx, PK_EBACKEND, "pk_mpi_comm: the context is on the "
                    "%s backend, not mpi", ctx->ops->name);
-}
-
-void pk_mpi_block(size_t count, int size, int rank, size_t *first,
-                  size_t *n) {
-  size_t p = size > 0 ? (size_t)size : 1, r = rank > 0 ? (size_t)rank : 0;
-  size_t q = count / p, extra = count % p;
-
-  if (r >= p)
-    r = p; /* past the last rank: an empty block at the end */
-  *first = r * q + (r < extra ? r : extra);
-  *n = r == p ? 0 : q + (r < extra);
-}
-
-int pk_array_distributed(const pk_array *a) { return a->distributed; }
-
-size_t pk_array_offset(const pk_array *a) {
-  return a->distributed ? a->offset : 0;
-}
-
-size_t pk_array_global(const pk_array *a) {
-  return a->distributed ? a->global : a->shape[0];
 }
 
 /* Start a call that makes *out. */
@@ -121,10 +92,8 @@ pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
                        sizeof v)) != PK_OK)
       return st;
   }
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_create(ctx, dtype, ndim, shape, out);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->create(ctx, dtype, ndim, shape, out);
   return pk__array_new(ctx, dtype, ndim, shape, out);
 }
 
@@ -137,10 +106,8 @@ pk_status pk_mpi_scatter(pk_context *ctx, const pk_array *src, int root,
   if ((st = begin(ctx, "pk_mpi_scatter", out, 1, NULL)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_scatter", "the root", &root, sizeof root)) != PK_OK)
     return st;
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_scatter(ctx, src, root, 0, out);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->scatter(ctx, src, root, 0, out);
   return copy(ctx, "pk_mpi_scatter", src, root, out);
 }
 
@@ -153,10 +120,8 @@ pk_status pk_mpi_share(pk_context *ctx, const pk_array *src, int root,
   if ((st = begin(ctx, "pk_mpi_share", out, 1, NULL)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_share", "the root", &root, sizeof root)) != PK_OK)
     return st;
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_scatter(ctx, src, root, 1, out);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->scatter(ctx, src, root, 1, out);
   return copy(ctx, "pk_mpi_share", src, root, out);
 }
 
@@ -169,10 +134,8 @@ pk_status pk_mpi_gather(pk_context *ctx, const pk_array *a, int root,
   if ((st = begin(ctx, "pk_mpi_gather", out, 1, NULL)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_gather", "the root", &root, sizeof root)) != PK_OK)
     return st;
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_gather(ctx, a, root, out);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->gather(ctx, a, root, out);
   return copy(ctx, "pk_mpi_gather", a, root, out);
 }
 
@@ -187,10 +150,8 @@ pk_status pk_mpi_load_npy(pk_context *ctx, const char *path,
       (st = pk__same(ctx, "pk_mpi_load_npy", "the path", path,
                      strlen(path))) != PK_OK)
     return st;
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_load_npy(ctx, path, out);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->load_npy(ctx, path, out);
   return pk_array_load_npy(ctx, path, out);
 }
 
@@ -209,9 +170,7 @@ pk_status pk_mpi_save_npy(pk_context *ctx, const pk_array *a,
       (st = pk__same(ctx, "pk_mpi_save_npy", "the path", path,
                      strlen(path))) != PK_OK)
     return st;
-#ifdef PK_HAVE_MPI
-  if (on_mpi(ctx))
-    return pk__mpi_save_npy(ctx, a, path);
-#endif
+  if (dist(ctx) != NULL)
+    return dist(ctx)->save_npy(ctx, a, path);
   return pk_array_save_npy(ctx, a, path);
 }
