@@ -1,0 +1,493 @@
+/*
+ * The fork backend's table (fork.h): start and stop of the pool, arrays in
+ * shared memory, map, apply and the worker initializer.
+ */
+#include "fork.h"
+#include "sync.h"
+
+static pk_status fork_wait(pk_context *ctx, double timeout) {
+  pool *p = ctx->impl;
+  return p->p.busy ? pk__fork_finish_pending(p, timeout) : PK_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/*
+ * The workers' first round is their birth: one that has not answered an
+ * empty job within BIRTH_S never will (it forked while another thread of
+ * the parent held a lock, OpenBLAS's for one, that no thread of the child
+ * will release).  Such a worker is killed and forked again, twice at most;
+ * then the start fails, where the parent used to wait on it forever at
+ * the first map.  Returns PK_OK or PK_EWORKER.
+ */
+#define BIRTH_S 5.0
+static pk_status born(pool *p) {
+  for (int tries = 0;; tries++) {
+    int stuck = -1;
+    memset(p->p.part, 1, (size_t)p->n);
+    pk__fork_dispatch(p, K_NOP, NULL, 0);
+    if (pk__fork_wait_round(p, pk_time() + BIRTH_S)) {
+      memset(p->p.part, 0, (size_t)p->n);
+      return PK_OK;
+    }
+    for (int w = 0; w < p->n; w++)
+      if (p->w[w].pid > 0 && atomic_load(&p->slots[w].done) != p->seq) {
+        kill(p->w[w].pid, SIGKILL);
+        pk__fork_reap(p, w);
+        stuck = w;
+      }
+    memset(p->p.part, 0, (size_t)p->n);
+    if (tries == 2) {
+      snprintf(p->msg, sizeof p->msg, "worker %d did not start within %g "
+               "s, three times (a lock held by another thread when it was "
+               "forked?)", stuck, BIRTH_S);
+      return PK_EWORKER;
+    }
+    pk__log(p->ctx, "fork: worker %d did not start within %g s; forked "
+            "again", stuck, BIRTH_S);
+    pk__fork_replace_dead(p);
+    p->p.deaths = 0;
+  }
+}
+
+/*
+ * The median round trip of an empty dispatch to every worker, once they
+ * are born; few rounds, to keep start short.
+ */
+static double measure_dispatch(pool *p) {
+  double t[7];
+  int i;
+
+  memset(p->p.part, 1, (size_t)p->n);
+  for (i = -1; i < 7; i++) {
+    double t0 = pk_time();
+    pk__fork_dispatch(p, K_NOP, NULL, 0);
+    pk__fork_wait_round(p, pk_time() + 1.0);
+    if (i >= 0)
+      t[i] = (pk_time() - t0) * 1e9;
+  }
+  memset(p->p.part, 0, (size_t)p->n);
+  pk__fork_replace_dead(p);
+  p->p.deaths = 0;
+  qsort(t, 7, sizeof t[0], cmp_double);
+  return t[3];
+}
+
+static void fork_stop(pk_context *ctx) {
+  pool *p = ctx->impl;
+  int w, i;
+
+  if (p == NULL)
+    return;
+  if (p->p.busy && p->c)
+    pk__fork_finish_pending(p, -1);
+  if (p->w && p->c) {
+    /* Ask every worker at once, then reap; kill what does not go. */
+    if (++p->seq == 0)
+      p->seq = 1;
+    for (w = 0; w < p->n; w++)
+      if (p->w[w].pid > 0) {
+        atomic_store(&p->slots[w].quit, 1);
+        atomic_store(&p->slots[w].go, p->seq);
+        wake(&p->slots[w].go);
+      }
+    for (w = 0; w < p->n; w++)
+      if (p->w[w].pid > 0) {
+        struct pollfd pf = {p->w[w].pidfd >= 0 ? p->w[w].pidfd
+                                               : p->w[w].sock,
+                            POLLIN, 0};
+        if (poll(&pf, 1, 1000) == 0)
+          kill(p->w[w].pid, SIGKILL);
+        pk__fork_reap(p, w);
+      }
+  }
+  if (p->w)
+    for (w = 0; w < p->n; w++)
+      pk__fork_close_worker(p, w);
+  for (i = 0; i < NSTAGE; i++)
+    pk__fork_seg_free(p, p->stage[i]);
+  while (p->head)
+    pk__fork_seg_free(p, p->head); /* arrays are gone: only strays */
+  if (p->efd >= 0)
+    close(p->efd);
+  if (p->base)
+    munmap(p->base, p->mapsize);
+  free(p->w);
+  free(p->plans_last);
+  free(p->p.part);
+  free(p->p.told);
+  free(p->init_arg);
+  free(p);
+  ctx->impl = NULL;
+}
+
+static pk_status fork_start(pk_context *ctx) {
+  pool *p = calloc(1, sizeof *p);
+  size_t off, n;
+  const char *bind;
+  int w;
+  pk_status st;
+
+  ctx->impl = p;
+  if (p == NULL)
+    return PK_ENOMEM;
+  p->ctx = ctx;
+  p->n = ctx->workers;
+  p->efd = -1;
+  p->self = getpid();
+  p->cores = pk__cores();
+  bind = getenv("PARKIT_BIND");
+  p->bind = p->n == p->cores && !(bind && strcmp(bind, "0") == 0);
+  n = (size_t)p->n;
+  p->w = calloc(n, sizeof *p->w);
+  p->p.part = calloc(n, 1);
+  if (p->w == NULL || p->p.part == NULL)
+    return PK_ENOMEM;
+  for (w = 0; w < p->n; w++)
+    p->w[w].sock = p->w[w].pidfd = -1;
+
+  /* One mapping holds everything; untouched pages cost nothing. */
+  off = pages(sizeof(ctl));
+  size_t o_kdata = off;
+  off += KDATA;
+  size_t o_plans = off;
+  off += PLANCAP;
+  size_t o_slots = off;
+  off += pages(n * sizeof(slot));
+  size_t o_fails = off;
+  off += pages(n * FAILCAP * sizeof(frec));
+  size_t o_live = off;
+  off += pages(LIVECAP * sizeof(uint64_t));
+  size_t o_claim = off;
+  off += 3 * pages(MAXCHUNKS * sizeof(uint32_t));
+  size_t o_order = off;
+  off += pages(MAXCHUNKS * sizeof(uint64_t));
+  p->mapsize = off;
+  p->base = mmap(NULL, off, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p->base == MAP_FAILED) {
+    p->base = NULL;
+    return pk__error(ctx, PK_ENOMEM, "fork: cannot map %zu bytes of control "
+                     "block", off);
+  }
+  p->c = (ctl *)p->base;
+  p->kdata = p->base + o_kdata;
+  p->plans = p->base + o_plans;
+  p->slots = (slot *)(p->base + o_slots);
+  p->fails = (frec *)(p->base + o_fails);
+  p->live = (uint64_t *)(p->base + o_live);
+  p->claim = (_Atomic uint32_t *)(p->base + o_claim);
+  p->done = p->claim + pages(MAXCHUNKS * sizeof(uint32_t)) / 4;
+  p->who = p->done + pages(MAXCHUNKS * sizeof(uint32_t)) / 4;
+  p->order = (_Atomic uint64_t *)(p->base + o_order);
+
+  p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (p->efd < 0)
+    return pk__error(ctx, PK_ESYS, "fork: eventfd: %s", strerror(errno));
+  /* Before any worker reads it: a spin's clock must not change base. */
+  double t0 = pk_time();
+  uint64_t c0 = ticks();
+  while (pk_time() - t0 < 20e-6)
+    cpu_relax();
+  atomic_store(&p->c->tsc_per_ns, tsc_rate(t0, c0));
+  for (w = 0; w < p->n; w++)
+    if ((st = pk__fork_spawn(p, w)) != PK_OK)
+      return pk__error(ctx, st, "fork: cannot start worker %d of %d: %s", w,
+                       p->n, strerror(errno));
+  if ((st = born(p)) != PK_OK)
+    return pk__error(ctx, st, "fork: %s", p->msg);
+  ctx->dispatch_ns = measure_dispatch(p);
+  if (pk__fork_alive(p) < p->n)
+    return pk__error(ctx, PK_ESYS, "fork: a worker died while starting");
+  return PK_OK;
+}
+
+static pk_status fork_alloc(pk_context *ctx, size_t nbytes, void **data,
+                            void **handle) {
+  pool *p = ctx->impl;
+  seg *s;
+  pk_status st = pk__fork_seg_new(p, nbytes, &s);
+
+  if (st != PK_OK)
+    return pk__error(ctx, st, "pk_array_create: cannot make a shared "
+                     "segment of %zu bytes: %s", nbytes, strerror(errno));
+  *data = s->addr;
+  *handle = s;
+  return PK_OK;
+}
+
+static void fork_free(pk_context *ctx, void *data, size_t nbytes,
+                      void *handle) {
+  (void)data, (void)nbytes;
+  pk__fork_seg_free(ctx->impl, handle);
+}
+
+/* Where a's bytes are for the workers: its segment, or a staged copy. */
+static pk_status place(pool *p, const pk_array *a, int st_i, int copy_in,
+                       seg **s, size_t *off) {
+  pk_status st;
+
+  *s = NULL;
+  *off = 0;
+  if (a->nbytes == 0 || a->data == NULL)
+    return PK_OK;
+  if (!a->wrapped && a->handle != NULL) {
+    *s = a->handle;
+    *off = (size_t)((const char *)a->data - (*s)->addr);
+    return PK_OK;
+  }
+  if ((st = pk__fork_stage(p, st_i, a->nbytes, s)) != PK_OK)
+    return pk__error(p->ctx, st, "fork: cannot stage %zu bytes in shared "
+                     "memory", a->nbytes);
+  if (copy_in) {
+    memcpy((*s)->addr, a->data, a->nbytes);
+    p->ctx->stats.bytes_copied += a->nbytes;
+  }
+  return PK_OK;
+}
+
+/*
+ * The parent planned this job's kernel before dispatching it; workers
+ * planning on their own (by measuring, or for another batch size) could
+ * pick other algorithms and give other last bits.  So the parent's
+ * planning state (src/plans.c) goes to the workers, copied only when it
+ * has changed.  0: none to share (or too large: workers plan on their
+ * own).
+ */
+static uint32_t share_plans(pool *p) {
+  unsigned long planned = pk__plans_version();
+  char *w;
+  size_t len;
+
+  if (p->plans_last != NULL && planned == p->plans_seen)
+    return p->plans_gen; /* nothing planned since the last export */
+  p->plans_seen = planned;
+  w = pk__plans_save();
+  len = w ? strlen(w) + 1 : 0;
+
+  if (len == 0 || len > PLANCAP) {
+    free(w);
+    return 0;
+  }
+  if (p->plans_last == NULL || strcmp(p->plans_last, w) != 0) {
+    memcpy(p->plans, w, len);
+    free(p->plans_last);
+    p->plans_last = w;
+    if (++p->plans_gen == 0)
+      p->plans_gen = 1;
+  } else {
+    free(w);
+  }
+  return p->plans_gen;
+}
+
+static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
+  pool *p = ctx->impl;
+  jobdesc *jd = &p->c->job;
+  seg *need[MAXFD] = {0};
+  pk_status st;
+  size_t chunk = j->chunk;
+  int w;
+
+  if (p->p.busy)
+    pk__fork_finish_pending(p, -1);
+  pk__fork_heal(p);
+  st = place(p, j->in, ST_IN, 1, &need[0], &jd->in_off);
+  if (st == PK_OK)
+    st = place(p, j->out, ST_OUT, 0, &need[1], &jd->out_off);
+  if (st != PK_OK)
+    return st;
+  p->p.out = need[1] && need[1] == p->stage[ST_OUT] ? j->out : NULL;
+  p->p.out_bytes = j->out->nbytes;
+  if (p->p.out)
+    ctx->stats.bytes_copied += j->out->nbytes; /* copied back */
+
+  memset(jd, 0, sizeof *jd);
+  jd->kernel = *j->kernel;
+  if (j->kernel->prepare != NULL)
+    jd->plans = share_plans(p);
+  if (j->kernel->data_size > KDATA) {
+    if ((st = pk__fork_stage(p, ST_DATA, j->kernel->data_size, &need[2])) != PK_OK)
+      return pk__error(ctx, st, "fork: cannot stage the kernel's data");
+    memcpy(need[2]->addr, j->kernel->data, j->kernel->data_size);
+    jd->data_seg = need[2]->id;
+  } else if (j->kernel->data_size > 0) {
+    memcpy(p->kdata, j->kernel->data, j->kernel->data_size);
+  }
+  /* Chunks past MAXCHUNKS would overrun the stamps: make them bigger. */
+  if (j->nchunks > MAXCHUNKS)
+    chunk = (j->n - j->lo + MAXCHUNKS - 1) / MAXCHUNKS;
+  jd->in_seg = need[0] ? need[0]->id : 0;
+  jd->out_seg = need[1] ? need[1]->id : 0;
+  jd->task = j->task;
+  jd->n = j->n;
+  jd->lo = j->lo;
+  jd->chunk = chunk;
+  jd->nchunks = (j->n - j->lo + chunk - 1) / chunk;
+  jd->scratch = j->scratch;
+  jd->schedule = j->schedule;
+  jd->workers = j->workers < p->n ? j->workers : p->n;
+  jd->notify = ctx->on_chunk != NULL;
+  if (++p->stamp == 0)
+    p->stamp = 1;
+  jd->stamp = p->stamp;
+  atomic_store(&p->c->next, 0);
+  atomic_store(&p->c->ncomp, 0);
+  for (w = 0; w < p->n; w++) {
+    p->slots[w].nfail = 0;
+    p->w[w].died = 0;
+    p->p.part[w] = w < jd->workers;
+  }
+
+  p->p.busy = 1;
+  p->p.kind = K_MAP;
+  p->p.deaths = 0;
+  p->p.lossy = 0;
+  p->p.claimed = SIZE_MAX; /* no round yet */
+  p->p.cb = ctx->on_chunk;
+  p->p.cb_arg = ctx->on_chunk_arg;
+  p->p.cursor = 0;
+  if (p->p.cb && (p->p.told = calloc(jd->nchunks, 1)) == NULL) {
+    p->p.busy = 0;
+    return pk__error(ctx, PK_ENOMEM, "fork: out of memory");
+  }
+  pk__fork_dispatch(p, K_MAP, need, MAXFD);
+
+  if (ctx->future != NULL) {
+    p->p.future = ctx->future;
+    pk__future_pend(ctx->future);
+    return PK_OK;
+  }
+  st = pk__fork_complete(p, -1, f);
+  if (st != PK_OK)
+    pk__error(ctx, st, "%s", p->msg);
+  return st;
+}
+
+/* Put size bytes of buf where workers read them; *s the segment or NULL. */
+static pk_status put_buf(pool *p, const void *buf, size_t size, seg **s) {
+  pk_status st;
+
+  *s = NULL;
+  if (size > KDATA) {
+    if ((st = pk__fork_stage(p, ST_DATA, size, s)) != PK_OK)
+      return st;
+    memcpy((*s)->addr, buf, size);
+  } else if (size > 0) {
+    memcpy(p->kdata, buf, size);
+  }
+  return PK_OK;
+}
+
+static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
+                            void *buf, size_t size) {
+  pool *p = ctx->impl;
+  jobdesc *jd = &p->c->job;
+  pk__fails f = {0};
+  seg *s;
+  pk_status st;
+  int w, k;
+
+  if (p->p.busy)
+    pk__fork_finish_pending(p, -1);
+  pk__fork_heal(p);
+  if ((st = put_buf(p, buf, size, &s)) != PK_OK)
+    return pk__error(ctx, st, "pk_apply_async: cannot stage %zu bytes", size);
+  /* The next live worker in turn. */
+  for (k = 0, w = -1; k < p->n && w < 0; k++) {
+    int i = (int)(p->rr++ % (unsigned)p->n);
+    if (p->w[i].pid > 0)
+      w = i;
+  }
+  if (w < 0)
+    return pk__error(ctx, PK_EWORKER, "pk_apply_async: no worker is alive");
+  memset(jd, 0, sizeof *jd);
+  jd->fn = fn;
+  jd->size = size;
+  jd->data_seg = s ? s->id : 0;
+  memset(p->p.part, 0, (size_t)p->n);
+  p->p.part[w] = 1;
+  p->w[w].died = 0;
+  p->p.busy = 1;
+  p->p.kind = K_TASK;
+  p->p.deaths = 0;
+  p->p.task_worker = w;
+  p->p.buf = buf;
+  p->p.bufseg = s;
+  pk__fork_dispatch(p, K_TASK, &s, 1);
+  if (ctx->future != NULL) {
+    p->p.future = ctx->future;
+    pk__future_pend(ctx->future);
+    return PK_OK;
+  }
+  st = pk__fork_complete(p, -1, &f);
+  pk__fails_free(&f);
+  if (st != PK_OK)
+    return pk__error(ctx, st, "%s", p->msg[0] ? p->msg : pk_strerror(st));
+  return PK_OK;
+}
+
+static pk_status fork_winit(pk_context *ctx) {
+  pool *p = ctx->impl;
+  jobdesc *jd = &p->c->job;
+  pk__fails f = {0};
+  void *copy = NULL;
+  seg *s;
+  pk_status st;
+  int w;
+
+  if (p->p.busy)
+    pk__fork_finish_pending(p, -1);
+  if (ctx->init_fn && ctx->init_size > 0) {
+    if ((copy = malloc(ctx->init_size)) == NULL)
+      return pk__error(ctx, PK_ENOMEM, "pk_worker_init: out of memory");
+    memcpy(copy, ctx->init_arg, ctx->init_size);
+  }
+  /* Replacements forked from now on run it from this copy. */
+  free(p->init_arg);
+  p->init_fn = ctx->init_fn;
+  p->init_arg = copy;
+  p->init_size = ctx->init_size;
+  if (p->init_fn == NULL)
+    return PK_OK;
+  if ((st = put_buf(p, copy, p->init_size, &s)) != PK_OK)
+    return pk__error(ctx, st, "pk_worker_init: cannot stage its argument");
+  memset(jd, 0, sizeof *jd);
+  jd->init = p->init_fn;
+  jd->size = p->init_size;
+  jd->data_seg = s ? s->id : 0;
+  for (w = 0; w < p->n; w++) {
+    p->p.part[w] = p->w[w].pid > 0;
+    p->w[w].died = 0;
+    p->slots[w].status = PK_OK;
+  }
+  p->p.busy = 1;
+  p->p.kind = K_INIT;
+  p->p.deaths = 0;
+  pk__fork_dispatch(p, K_INIT, &s, 1);
+  st = pk__fork_complete(p, -1, &f);
+  pk__fails_free(&f);
+  if (st != PK_OK) {
+    /* A failing initializer would fail every replacement too. */
+    free(p->init_arg);
+    p->init_arg = NULL;
+    p->init_fn = NULL;
+    return pk__error(ctx, st, "pk_worker_init: %s", p->msg);
+  }
+  return PK_OK;
+}
+
+const pk__backend_ops pk__backend_fork = {
+    .name = "fork",
+    .start = fork_start,
+    .stop = fork_stop,
+    .alloc = fork_alloc,
+    .free = fork_free,
+    .map = fork_map,
+    .wait = fork_wait,
+    .apply = fork_apply,
+    .winit = fork_winit,
+};

@@ -1,0 +1,214 @@
+/*
+ * The fork backend: a pool of worker processes forked once by start and
+ * reused by every map until stop, over shared memory.
+ *
+ * Memory.  Arrays live in anonymous memfd segments mapped MAP_SHARED: nothing
+ * has a name, so nothing can be left in /dev/shm.  A worker inherits every
+ * segment that existed when it was forked, at the same address.  A segment
+ * made later reaches a worker by SCM_RIGHTS over the worker's socket, sent
+ * just before the first dispatch that needs it; the parent closes its
+ * descriptor once every worker has it.  When the parent frees a segment the
+ * workers learn it lazily: at their next dispatch they compare their cache
+ * with a table of live segment ids the parent publishes, and unmap the rest.
+ *
+ * Dispatch.  One control block per pool, MAP_SHARED and anonymous, made before
+ * the first fork: the job, an atomic chunk counter, per-chunk claim and done
+ * stamps, a completion order for callbacks, and one slot per worker.  Workers
+ * spin briefly for the next job (when there is a core for each), then sleep
+ * on a futex in their slot; the parent spins briefly, then sleeps in
+ * poll() on an eventfd the workers write when it is asleep, together with one
+ * pidfd per worker, so a worker's death wakes it at once.
+ *
+ * Spins are bounded by time, never by a count of iterations: a `pause`
+ * takes ~140 cycles on Skylake-X and a quarter of that on Zen 3 or later
+ * Xeons, and a system call from ~0.2 us to several where the kernel
+ * flushes branch predictors on each entry.  They read the TSC once the
+ * pool has calibrated it (clock_gettime is itself a system call on hosts
+ * whose clock source is not the TSC).  A warm round trip makes no system
+ * call: the parent wakes a worker's futex only if the worker said it
+ * sleeps, and a worker reads its socket only if the parent sent it
+ * descriptors.
+ *
+ * Faults.  A chunk is claimed (stamp) before it runs and marked done (stamp)
+ * after; when a worker dies, its claimed-but-not-done chunk fails with
+ * PK_EWORKER, a replacement is forked, and the chunks nobody claimed run in
+ * a further round.  Items reported complete were written by a worker that
+ * got to the end of their chunk.
+ */
+#ifndef PK_FORK_H
+#define PK_FORK_H
+
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#define MAXCHUNKS (1u << 20) /* per map; more are merged into fewer */
+#define FAILCAP 1024         /* failures a worker stores per map */
+#define KDATA 65536          /* kernel data or task buffer kept inline */
+#define LIVECAP (1u << 18)   /* live segment ids published to workers */
+#define MAXFD 4              /* segments one dispatch can need */
+#define PLANCAP (1u << 18)   /* the parent's planning state, for workers */
+#define SPIN_NS 40000.0      /* the parent spins this long before sleeping */
+#define WSPIN_NS 50000.0     /* and a worker, for its next job */
+#define SLICE_NS 1000.0      /* a spin sharing a core yields this often */
+
+enum { K_NOP, K_MAP, K_TASK, K_INIT, K_QUIT };
+enum { ST_IN, ST_OUT, ST_DATA, NSTAGE }; /* staging segments */
+
+typedef struct frec {
+  uint64_t item;
+  int32_t status, pad;
+} frec;
+
+/* One worker's slot; a line pair of its own so workers do not share one. */
+typedef struct slot {
+  _Atomic uint32_t go;   /* futex: the dispatch to run next */
+  _Atomic uint32_t done; /* the last dispatch finished */
+  _Atomic uint32_t quit;
+  int32_t status;        /* of a task, an initializer, a prepare */
+  uint64_t chunks;       /* chunks run since the worker started */
+  uint64_t nfail;        /* failures in this map, counted */
+  _Atomic uint32_t sleeping; /* in FUTEX_WAIT, or about to be */
+  _Atomic uint32_t sent; /* messages with descriptors sent to it */
+  char pad[128 - 40];
+} slot;
+
+/* The job as workers read it. */
+typedef struct jobdesc {
+  pk_kernel kernel;                /* data redirected when data_size > 0 */
+  uint64_t in_seg, out_seg, data_seg; /* 0: none (NULL, or kdata area) */
+  size_t in_off, out_off, data_off;
+  pk_task task;                    /* in and out unused */
+  size_t n, lo, chunk, nchunks, scratch; /* items from lo run here */
+  int schedule, workers, retry, notify;
+  uint32_t stamp;
+  pk_status (*fn)(void *, size_t); /* task */
+  pk_status (*init)(void *, size_t, int);
+  size_t size;                     /* task buffer or init argument */
+  uint32_t plans;                  /* generation of the wisdom in plans */
+} jobdesc;
+
+typedef struct ctl {
+  _Atomic uint32_t sleeping; /* the parent sleeps in poll: write efd */
+  _Atomic double tsc_per_ns; /* TSC ticks a nanosecond; 0: use the clock */
+  _Atomic size_t next;       /* dynamic chunk counter */
+  _Atomic size_t ncomp;      /* entries in order[] */
+  int kind;
+  jobdesc job;
+  uint64_t epoch;            /* of the live table */
+  size_t nlive;              /* SIZE_MAX: too many to publish */
+} ctl;
+
+/* A shared segment, as the parent knows it. */
+typedef struct seg {
+  uint64_t id;
+  char *addr;
+  size_t size;
+  int fd;                  /* -1 once every worker has it */
+  unsigned char *known;    /* known[w]: worker w has it mapped */
+  struct seg *prev, *next;
+} seg;
+
+typedef struct wk {
+  pid_t pid;               /* 0: none */
+  int sock, pidfd;         /* parent's ends */
+  int status;              /* wait status of the last death */
+  int died;                /* in the current job */
+} wk;
+
+/* What the parent keeps of the job in flight. */
+typedef struct pend {
+  int busy, kind, deaths;
+  int lossy;               /* chunks may be lost: check each */
+  size_t claimed;          /* chunks claimed after the last round */
+  pk_array *out;           /* wrapped output to copy back, or NULL */
+  size_t out_bytes;
+  void *buf;               /* task buffer to copy back */
+  seg *bufseg;
+  int task_worker;
+  struct pk_future *future;
+  void (*cb)(void *, size_t, size_t);
+  void *cb_arg;
+  size_t cursor;           /* order[] entries delivered */
+  unsigned char *told;     /* chunks delivered to cb */
+  char *part;              /* participants of the current round */
+} pend;
+
+typedef struct pool {
+  pk_context *ctx;
+  pid_t self;
+  int n;
+  char *base;
+  size_t mapsize;
+  ctl *c;
+  char *kdata;
+  char *plans;             /* PLANCAP bytes: the parent's planning state */
+  uint32_t plans_gen;      /* bumped when plans changes */
+  char *plans_last;        /* what plans holds, in the parent */
+  unsigned long plans_seen; /* pk__plans_version() at that export */
+  slot *slots;
+  frec *fails;
+  uint64_t *live;
+  _Atomic uint32_t *claim, *done, *who;
+  _Atomic uint64_t *order;
+  wk *w;
+  int efd;
+  seg *head, *tail;
+  uint64_t next_id;
+  int live_dirty;
+  seg *stage[NSTAGE];
+  uint32_t seq, stamp;
+  unsigned rr;
+  int cores;               /* cores we may use */
+  int bind;                /* 1: worker w runs on the w-th allowed core */
+  pend p;
+  pk_status (*init_fn)(void *, size_t, int);
+  void *init_arg;
+  size_t init_size;
+  char msg[512];
+} pool;
+
+/* --------------------------------------------- between this folder's files */
+
+/* segment.c: shared segments, made and freed by the parent. */
+pk_status pk__fork_seg_new(pool *p, size_t size, seg **out);
+void pk__fork_seg_free(pool *p, seg *s);
+pk_status pk__fork_stage(pool *p, int i, size_t size, seg **out);
+
+/* worker.c: a worker process, from its fork to its exit. */
+void pk__fork_worker_main(pool *p, int me, int sock, int by_main) __attribute__((noreturn));
+
+/* pool.c: the workers as the parent drives them. */
+void pk__fork_close_worker(pool *p, int w);
+pk_status pk__fork_spawn(pool *p, int w);
+void pk__fork_reap(pool *p, int w);
+void pk__fork_heal(pool *p);
+void pk__fork_dispatch(pool *p, int kind, seg *const *need, int nneed);
+int pk__fork_wait_round(pool *p, double deadline);
+void pk__fork_replace_dead(pool *p);
+int pk__fork_alive(pool *p);
+pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f);
+pk_status pk__fork_finish_pending(pool *p, double timeout);
+
+#endif /* PK_FORK_H */

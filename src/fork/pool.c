@@ -1,0 +1,552 @@
+/*
+ * The fork backend's workers as the parent drives them (fork.h): spawning,
+ * reaping and replacing them, sending segments, dispatching a round,
+ * waiting for it, collecting results and failures.
+ */
+#include "fork.h"
+#include "sync.h"
+
+void pk__fork_close_worker(pool *p, int w) {
+  if (p->w[w].sock >= 0)
+    close(p->w[w].sock);
+  if (p->w[w].pidfd >= 0)
+    close(p->w[w].pidfd);
+  p->w[w].sock = p->w[w].pidfd = -1;
+  p->w[w].pid = 0;
+}
+
+pk_status pk__fork_spawn(pool *p, int w) {
+  int sv[2], by_main;
+  pid_t pid;
+  seg *g;
+
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return PK_ESYS;
+  atomic_store(&p->slots[w].go, 0);
+  atomic_store(&p->slots[w].done, 0);
+  atomic_store(&p->slots[w].quit, 0);
+  atomic_store(&p->slots[w].sleeping, 0);
+  atomic_store(&p->slots[w].sent, 0);
+  p->slots[w].chunks = 0;
+  /* Else the child's exit() could flush our buffered output a second time. */
+  fflush(NULL);
+  by_main = syscall(SYS_gettid) == getpid();
+  pid = fork();
+  if (pid < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return errno == ENOMEM || errno == EAGAIN ? PK_ENOMEM : PK_ESYS;
+  }
+  if (pid == 0) {
+    close(sv[0]);
+    pk__fork_worker_main(p, w, sv[1], by_main);
+  }
+  close(sv[1]);
+  p->w[w].pid = pid;
+  p->w[w].sock = sv[0];
+  p->w[w].pidfd = pidfd_open(pid);
+  for (g = p->head; g; g = g->next)
+    g->known[w] = 1; /* inherited */
+  return PK_OK;
+}
+
+/* Reap worker w, whose pidfd (or socket) said it has exited. */
+void pk__fork_reap(pool *p, int w) {
+  int status = 0;
+  pid_t r;
+
+  do
+    r = waitpid(p->w[w].pid, &status, 0);
+  while (r < 0 && errno == EINTR);
+  p->w[w].status = r == p->w[w].pid ? status : 0;
+  p->w[w].died = 1;
+  pk__fork_close_worker(p, w);
+}
+
+/* Stop worker w: ask, wait up to a second, then kill. */
+static void retire(pool *p, int w) {
+  struct pollfd pf;
+
+  if (p->w[w].pid <= 0)
+    return;
+  atomic_store(&p->slots[w].quit, 1);
+  atomic_store(&p->slots[w].go, ++p->seq ? p->seq : ++p->seq);
+  wake(&p->slots[w].go);
+  pf.fd = p->w[w].pidfd >= 0 ? p->w[w].pidfd : p->w[w].sock;
+  pf.events = POLLIN;
+  if (poll(&pf, 1, 1000) == 0)
+    kill(p->w[w].pid, SIGKILL);
+  pk__fork_reap(p, w);
+  p->w[w].died = 0;
+}
+
+/* Start workers whose slots are empty (a fork that failed before). */
+void pk__fork_heal(pool *p) {
+  int w;
+  for (w = 0; w < p->n; w++)
+    if (p->w[w].pid <= 0)
+      pk__fork_spawn(p, w);
+}
+
+/* Send worker w the descriptors of the segments it lacks. */
+static void send_segs(pool *p, int w, seg *const *need, int nneed) {
+  uint64_t meta[2 * MAXFD];
+  int fds[MAXFD], k, n = 0;
+  seg *sent[MAXFD];
+  union {
+    char buf[CMSG_SPACE(MAXFD * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov;
+  struct msghdr m = {0};
+  struct cmsghdr *cm;
+  ssize_t r;
+
+  for (k = 0; k < nneed; k++) {
+    seg *g = need[k];
+    if (g == NULL || g->known[w] || g->fd < 0)
+      continue;
+    meta[2 * n] = g->id;
+    meta[2 * n + 1] = g->size;
+    fds[n] = g->fd;
+    sent[n++] = g;
+    g->known[w] = 1; /* also stops a duplicate in need[] */
+  }
+  if (n == 0)
+    return;
+  memset(&u, 0, sizeof u);
+  iov.iov_base = meta;
+  iov.iov_len = (size_t)n * 16;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = u.buf;
+  m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+  cm = CMSG_FIRSTHDR(&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+  memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
+  do
+    r = sendmsg(p->w[w].sock, &m, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  atomic_fetch_add(&p->slots[w].sent, 1); /* read it: before go */
+  /* A failed send means a dead worker: its death is found when we wait. */
+  for (k = 0; k < n; k++) {
+    int i, all = 1;
+    for (i = 0; i < p->n && all; i++)
+      all = sent[k]->known[i];
+    if (all) {
+      close(sent[k]->fd);
+      sent[k]->fd = -1;
+    }
+  }
+}
+
+/* Publish the ids of the live segments for the workers' reconcile(). */
+static void publish_live(pool *p) {
+  size_t n = 0;
+  seg *g;
+
+  if (!p->live_dirty)
+    return;
+  for (g = p->head; g; g = g->next) {
+    if (n == LIVECAP) {
+      n = SIZE_MAX;
+      break;
+    }
+    p->live[n++] = g->id;
+  }
+  p->c->nlive = n;
+  p->c->epoch++;
+  p->live_dirty = 0;
+}
+
+/* Wake the participants (p->p.part) of a new dispatch of kind. */
+void pk__fork_dispatch(pool *p, int kind, seg *const *need, int nneed) {
+  int w;
+
+  if (++p->seq == 0)
+    p->seq = 1;
+  p->c->kind = kind;
+  publish_live(p);
+  for (w = 0; w < p->n; w++)
+    if (p->p.part[w] && p->w[w].pid > 0)
+      send_segs(p, w, need, nneed);
+  atomic_thread_fence(memory_order_seq_cst);
+  for (w = 0; w < p->n; w++)
+    if (p->p.part[w] && p->w[w].pid > 0) {
+      atomic_store(&p->slots[w].go, p->seq);
+      if (atomic_load(&p->slots[w].sleeping))
+        wake(&p->slots[w].go);
+    }
+}
+
+static int round_done(pool *p) {
+  int w;
+  for (w = 0; w < p->n; w++)
+    if (p->p.part[w] && p->w[w].pid > 0 &&
+        atomic_load(&p->slots[w].done) != p->seq)
+      return 0;
+  return 1;
+}
+
+/* Call the chunk callback for chunks done since the last call. */
+static void deliver(pool *p, int sweep) {
+  const jobdesc *jd = &p->c->job;
+  size_t ncomp = atomic_load(&p->c->ncomp), c, lo, hi;
+  pk__job j;
+
+  if (p->p.cb == NULL)
+    return;
+  memset(&j, 0, sizeof j);
+  j.n = jd->n;
+  j.lo = jd->lo;
+  j.chunk = jd->chunk;
+  for (; p->p.cursor < ncomp; p->p.cursor++) {
+    uint64_t e = atomic_load_explicit(&p->order[p->p.cursor],
+                                      memory_order_acquire);
+    if ((uint32_t)(e >> 32) != jd->stamp)
+      break; /* reserved, not yet written */
+    c = (size_t)(e & 0xffffffffu);
+    if (p->p.told[c])
+      continue;
+    p->p.told[c] = 1;
+    pk__chunk(&j, c, &lo, &hi);
+    p->p.cb(p->p.cb_arg, lo, hi);
+  }
+  if (!sweep)
+    return;
+  /* A worker that died between marking a chunk done and listing it. */
+  for (c = 0; c < jd->nchunks; c++)
+    if (!p->p.told[c] && atomic_load(&p->done[c]) == jd->stamp) {
+      p->p.told[c] = 1;
+      pk__chunk(&j, c, &lo, &hi);
+      p->p.cb(p->p.cb_arg, lo, hi);
+    }
+}
+
+static int round_done_cb(void *arg) { return round_done(arg); }
+
+/* Wait for the current round: 1 when every participant is done or dead, 0
+   at deadline (< 0: none). */
+int pk__fork_wait_round(pool *p, double deadline) {
+  struct pollfd pf[1 + 64];
+  double ns = SPIN_NS;
+  int w;
+
+  if (deadline >= 0 && (deadline - pk_time()) * 1e9 < ns)
+    ns = (deadline - pk_time()) * 1e9;
+  /* Spin, yielding every few microseconds when the workers may share this
+     core (all of them do, when there are more than cores): a spinning
+     parent would keep such a worker off until the spin ends. */
+  if (p->p.cb == NULL)
+    spin_until(p->c, spin_ns(p->c), ns, p->n >= p->cores, round_done_cb, p);
+  for (;;) {
+    int np = 1, idx[64], r, ms = -1, w0;
+    deliver(p, 0);
+    if (round_done(p))
+      break;
+    atomic_store(&p->c->sleeping, 1);
+    if (round_done(p))
+      break;
+    if (p->p.cb && atomic_load(&p->c->ncomp) > p->p.cursor) {
+      atomic_store(&p->c->sleeping, 0);
+      continue;
+    }
+    pf[0].fd = p->efd;
+    pf[0].events = POLLIN;
+    /* Many workers: watch 64 at a time, in turns, with a short timeout. */
+    w0 = p->n > 64 ? (int)(p->rr++ % (unsigned)p->n) : 0;
+    for (w = 0; w < p->n && np < 65; w++) {
+      int i = (w0 + w) % p->n;
+      if (!p->p.part[i] || p->w[i].pid <= 0)
+        continue;
+      pf[np].fd = p->w[i].pidfd >= 0 ? p->w[i].pidfd : p->w[i].sock;
+      pf[np].events = POLLIN;
+      idx[np++] = i;
+    }
+    if (deadline >= 0) {
+      double left = deadline - pk_time();
+      ms = left > 0 ? (int)(left * 1000) + 1 : 0;
+    }
+    if (p->n > 64 && (ms < 0 || ms > 10))
+      ms = 10;
+    r = poll(pf, (nfds_t)np, ms);
+    if (r < 0 && errno != EINTR)
+      r = 0;
+    if (r > 0) {
+      uint64_t v;
+      if (pf[0].revents) {
+        ssize_t rr = read(p->efd, &v, sizeof v);
+        (void)rr;
+      }
+      for (w = 1; w < np; w++) {
+        if (!pf[w].revents)
+          continue;
+        if (p->w[idx[w]].pidfd < 0) {
+          /* Without pidfds, data on the socket is no death; EOF is. */
+          char b;
+          if (recv(pf[w].fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+            continue;
+        }
+        pk__fork_reap(p, idx[w]);
+      }
+    }
+    if (deadline >= 0 && pk_time() >= deadline && !round_done(p)) {
+      atomic_store(&p->c->sleeping, 0);
+      return 0;
+    }
+  }
+  atomic_store(&p->c->sleeping, 0);
+  return 1;
+}
+
+static const char *death(int status, char *buf, size_t len) {
+  if (WIFSIGNALED(status))
+    snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+             strsignal(WTERMSIG(status)));
+  else if (WIFEXITED(status))
+    snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+  else
+    snprintf(buf, len, "died");
+  return buf;
+}
+
+/* Fork replacements for the workers that died; note the first death. */
+void pk__fork_replace_dead(pool *p) {
+  int w;
+  for (w = 0; w < p->n; w++) {
+    if (!p->w[w].died)
+      continue;
+    if (p->p.deaths++ == 0) {
+      char why[128];
+      snprintf(p->msg, sizeof p->msg, "worker %d %s", w,
+               death(p->w[w].status, why, sizeof why));
+    }
+    p->w[w].died = 0;
+    /* On failure the slot stays empty; the others carry on. */
+    if (pk__fork_spawn(p, w) == PK_OK)
+      pk__log(p->ctx, "fork: worker %d died; replaced by pid %d", w,
+              (int)p->w[w].pid);
+  }
+}
+
+/* A participant whose slot is empty: its replacement could not start. */
+static int missing(pool *p) {
+  int w;
+  for (w = 0; w < p->n; w++)
+    if (p->p.part[w] && p->w[w].pid <= 0)
+      return 1;
+  return 0;
+}
+
+static size_t count_claimed(pool *p) {
+  const jobdesc *jd = &p->c->job;
+  size_t c, k = 0;
+  for (c = 0; c < jd->nchunks; c++)
+    k += atomic_load(&p->claim[c]) == jd->stamp;
+  return k;
+}
+
+int pk__fork_alive(pool *p) {
+  int w, k = 0;
+  for (w = 0; w < p->n; w++)
+    k += p->w[w].pid > 0;
+  return k;
+}
+
+/*
+ * Run rounds of the pending map until every chunk has been claimed, or no
+ * round makes progress.  1: finished; 0: deadline.
+ */
+static int drive_map(pool *p, double deadline) {
+  jobdesc *jd = &p->c->job;
+  int w;
+
+  for (;;) {
+    size_t claimed;
+    if (!pk__fork_wait_round(p, deadline))
+      return 0;
+    pk__fork_replace_dead(p);
+    if (p->p.deaths == 0 && !missing(p))
+      return 1; /* every participant ran its loop to the end */
+    p->p.lossy = 1;
+    claimed = count_claimed(p);
+    if (claimed == jd->nchunks || claimed == p->p.claimed || !pk__fork_alive(p))
+      return 1;
+    p->p.claimed = claimed;
+    /* Another round: whoever is alive takes the unclaimed chunks. */
+    jd->retry = 1;
+    atomic_store(&p->c->next, 0);
+    for (w = 0; w < p->n; w++)
+      p->p.part[w] = w < jd->workers || p->p.part[w];
+    pk__fork_dispatch(p, K_MAP, NULL, 0);
+  }
+}
+
+/* Failures of the finished map into f; copy a staged output back. */
+static pk_status collect_map(pool *p, pk__fails *f) {
+  const jobdesc *jd = &p->c->job;
+  pk__job j;
+  size_t c, lo, hi, k;
+  int w, lost = 0;
+
+  memset(&j, 0, sizeof j);
+  j.n = jd->n;
+  j.lo = jd->lo;
+  j.chunk = jd->chunk;
+  for (w = 0; w < p->n; w++) {
+    slot *sl = &p->slots[w];
+    size_t stored = sl->nfail < FAILCAP ? sl->nfail : FAILCAP;
+    for (k = 0; k < stored; k++) {
+      const frec *r = &p->fails[(size_t)w * FAILCAP + k];
+      /* A chunk not marked done is reported whole, below. */
+      if (p->p.lossy &&
+          atomic_load(&p->done[(r->item - jd->lo) / jd->chunk]) !=
+              jd->stamp)
+        continue;
+      pk__fails_add(f, r->item, (pk_status)r->status, w);
+    }
+    f->n += sl->nfail - stored;
+  }
+  if (p->p.lossy)
+    for (c = 0; c < jd->nchunks; c++) {
+      if (atomic_load(&p->done[c]) == jd->stamp)
+        continue;
+      int who = atomic_load(&p->claim[c]) == jd->stamp
+                    ? (int)atomic_load(&p->who[c])
+                    : -1;
+      pk__chunk(&j, c, &lo, &hi);
+      for (; lo < hi; lo++)
+        pk__fails_add(f, lo, PK_EWORKER, who);
+      lost = 1;
+    }
+  deliver(p, 1);
+  if (p->p.out != NULL) {
+    seg *s = p->stage[ST_OUT];
+    if (!p->p.lossy) {
+      /* Items before lo were written in place by the caller. */
+      size_t skip = jd->lo * jd->task.out_stride;
+      memcpy((char *)p->p.out->data + skip, s->addr + skip,
+             p->p.out_bytes - skip);
+    } else {
+      /* Only what was computed: the rest keeps the caller's values. */
+      for (c = 0; c < jd->nchunks; c++)
+        if (atomic_load(&p->done[c]) == jd->stamp) {
+          pk__chunk(&j, c, &lo, &hi);
+          memcpy((char *)p->p.out->data + lo * jd->task.out_stride,
+                 s->addr + lo * jd->task.out_stride,
+                 (hi - lo) * jd->task.out_stride);
+        }
+    }
+  }
+  if (lost) {
+    size_t len;
+    if (p->msg[0] == '\0')
+      snprintf(p->msg, sizeof p->msg, "fork: no worker could be started");
+    len = strlen(p->msg);
+    snprintf(p->msg + len, sizeof p->msg - len,
+             "; %s: %zu of %zu items did not pk__fork_complete (see pk_failed)",
+             jd->kernel.name, f->n, jd->n);
+    return PK_EWORKER;
+  }
+  return PK_OK;
+}
+
+/* Replace the workers that have run their share of tasks. */
+static void recycle(pool *p) {
+  unsigned long max = p->ctx->max_tasks;
+  int w;
+
+  if (max == 0)
+    return;
+  for (w = 0; w < p->n; w++)
+    if (p->w[w].pid > 0 && p->slots[w].chunks >= max) {
+      retire(p, w);
+      pk__fork_spawn(p, w);
+    }
+}
+
+static void end_job(pool *p) {
+  free(p->p.told);
+  p->p.told = NULL;
+  p->p.busy = 0;
+  p->p.future = NULL;
+  p->p.out = NULL;
+  p->p.cb = NULL;
+  memset(p->p.part, 0, (size_t)p->n);
+}
+
+/*
+ * Drive the pending job to its end, or to deadline.  On the end: failures
+ * into f, the status returned, the message in p->msg.
+ */
+pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f) {
+  pk_status st = PK_OK;
+
+  p->msg[0] = '\0';
+  switch (p->p.kind) {
+  case K_MAP:
+    if (!drive_map(p, deadline))
+      return PK_ETIMEDOUT;
+    st = collect_map(p, f);
+    break;
+  case K_TASK: {
+    int w = p->p.task_worker;
+    if (!pk__fork_wait_round(p, deadline))
+      return PK_ETIMEDOUT;
+    if (p->w[w].died) {
+      pk__fork_replace_dead(p);
+      snprintf(p->msg + strlen(p->msg), sizeof p->msg - strlen(p->msg),
+               " while running a task");
+      st = PK_EWORKER;
+    } else {
+      st = p->slots[w].status;
+      if (p->p.buf)
+        memcpy(p->p.buf, p->p.bufseg ? p->p.bufseg->addr : p->kdata,
+               p->c->job.size);
+    }
+    break;
+  }
+  default: {
+    int w;
+    if (!pk__fork_wait_round(p, deadline))
+      return PK_ETIMEDOUT;
+    for (w = 0; w < p->n; w++)
+      if (p->p.part[w] && !p->w[w].died && p->slots[w].status != PK_OK &&
+          st == PK_OK) {
+        st = p->slots[w].status;
+        snprintf(p->msg, sizeof p->msg, "the initializer failed in worker "
+                 "%d: %s", w, pk_strerror(st));
+      }
+    pk__fork_replace_dead(p);
+    if (st == PK_OK && p->p.deaths) {
+      size_t len = strlen(p->msg);
+      snprintf(p->msg + len, sizeof p->msg - len, " in the initializer");
+      st = PK_EWORKER;
+    }
+    break;
+  }
+  }
+  recycle(p);
+  end_job(p);
+  return st;
+}
+
+/* Finish the job a future left pending, into its future. */
+pk_status pk__fork_finish_pending(pool *p, double timeout) {
+  pk__fails f = {0};
+  struct pk_future *fut = p->p.future;
+  double deadline = timeout < 0 ? -1 : pk_time() + timeout;
+  pk_status st;
+
+  st = pk__fork_complete(p, deadline, &f);
+  if (st == PK_ETIMEDOUT) {
+    pk__fails_free(&f);
+    return st;
+  }
+  if (fut)
+    pk__future_done(fut, st, &f, p->msg[0] ? p->msg : NULL);
+  pk__fails_free(&f);
+  return PK_OK;
+}

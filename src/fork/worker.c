@@ -1,0 +1,374 @@
+/*
+ * A worker process of the fork backend (fork.h): from its fork to its
+ * exit, the loop that waits for a dispatch, maps the segments it names and
+ * runs its chunks, tasks and initializers.
+ */
+#include "fork.h"
+#include "sync.h"
+
+typedef struct cent {
+  uint64_t id;
+  char *addr;
+  size_t size;
+} cent;
+
+typedef struct wstate {
+  pool *p;
+  int me, sock;
+  uint32_t last;
+  uint64_t epoch;
+  cent *v;
+  size_t n, cap;
+  void *scratch;
+  size_t scap;
+  uint32_t plans; /* the generation of wisdom imported */
+  uint32_t seen;  /* slot's sent when the socket was last read */
+} wstate;
+
+static void cache_add(wstate *s, uint64_t id, char *addr, size_t size) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 64;
+    cent *v = realloc(s->v, cap * sizeof *v);
+    if (v == NULL) {
+      munmap(addr, size); /* a later lookup fails the chunks, cleanly */
+      return;
+    }
+    s->v = v;
+    s->cap = cap;
+  }
+  s->v[s->n++] = (cent){id, addr, size};
+}
+
+static char *lookup(wstate *s, uint64_t id) {
+  size_t i;
+  for (i = s->n; i-- > 0;)
+    if (s->v[i].id == id)
+      return s->v[i].addr;
+  return NULL;
+}
+
+/* Map the segments the parent sent since the last dispatch. */
+static void receive(wstate *s) {
+  for (;;) {
+    uint64_t meta[2 * MAXFD];
+    union {
+      char buf[CMSG_SPACE(MAXFD * sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    struct iovec iov = {meta, sizeof meta};
+    struct msghdr m = {0};
+    struct cmsghdr *cm;
+    ssize_t r;
+
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.buf;
+    m.msg_controllen = sizeof u.buf;
+    r = recvmsg(s->sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return;
+    for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+      int fds[MAXFD], k, nfd;
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+        continue;
+      nfd = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      memcpy(fds, CMSG_DATA(cm), (size_t)nfd * sizeof(int));
+      for (k = 0; k < nfd; k++) {
+        if ((size_t)k * 16 + 16 <= (size_t)r) {
+          void *a = mmap(NULL, meta[2 * k + 1], PROT_READ | PROT_WRITE,
+                         MAP_SHARED, fds[k], 0);
+          if (a != MAP_FAILED)
+            cache_add(s, meta[2 * k], a, meta[2 * k + 1]);
+        }
+        close(fds[k]);
+      }
+    }
+  }
+}
+
+static int has_id(const uint64_t *v, size_t n, uint64_t id) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v[mid] == id)
+      return 1;
+    if (v[mid] < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return 0;
+}
+
+/* Unmap the segments the parent freed. */
+static void reconcile(wstate *s) {
+  ctl *c = s->p->c;
+  size_t i, k = 0;
+
+  if (c->epoch == s->epoch || c->nlive == SIZE_MAX)
+    return;
+  s->epoch = c->epoch;
+  for (i = 0; i < s->n; i++) {
+    if (has_id(s->p->live, c->nlive, s->v[i].id))
+      s->v[k++] = s->v[i];
+    else
+      munmap(s->v[i].addr, s->v[i].size);
+  }
+  s->n = k;
+}
+
+static void note_fail(pool *p, int me, size_t item, pk_status st) {
+  slot *sl = &p->slots[me];
+  if (sl->nfail < FAILCAP)
+    p->fails[(size_t)me * FAILCAP + sl->nfail] =
+        (frec){item, (int32_t)st, 0};
+  sl->nfail++;
+}
+
+/* Take chunk c for this map; 0 if someone has it. */
+static int claim(pool *p, size_t c, uint32_t stamp, int me) {
+  uint32_t old = atomic_load_explicit(&p->claim[c], memory_order_relaxed);
+  if (old == stamp ||
+      !atomic_compare_exchange_strong(&p->claim[c], &old, stamp))
+    return 0;
+  atomic_store_explicit(&p->who[c], (uint32_t)me, memory_order_relaxed);
+  return 1;
+}
+
+static void finish_chunk(pool *p, const jobdesc *jd, size_t c) {
+  atomic_store_explicit(&p->done[c], jd->stamp, memory_order_release);
+  if (jd->notify) {
+    size_t k = atomic_fetch_add(&p->c->ncomp, 1);
+    atomic_store_explicit(&p->order[k], (uint64_t)jd->stamp << 32 | c,
+                          memory_order_release);
+    if (atomic_load(&p->c->sleeping)) {
+      uint64_t one = 1;
+      ssize_t r = write(p->efd, &one, sizeof one);
+      (void)r;
+    }
+  }
+}
+
+static void run_map(wstate *s) {
+  pool *p = s->p;
+  const jobdesc *jd = &p->c->job;
+  slot *sl = &p->slots[s->me];
+  pk_kernel k = jd->kernel;
+  pk_status bad = PK_OK;
+  pk__fails f = {0};
+  pk__job j;
+  char *in = NULL, *out = NULL;
+  size_t c, lo, hi, i, W = (size_t)jd->workers;
+  int dyn = jd->schedule == PK_SCHEDULE_DYNAMIC || jd->retry;
+
+  if (jd->in_seg && (in = lookup(s, jd->in_seg)) == NULL)
+    bad = PK_ESYS;
+  if (jd->out_seg && (out = lookup(s, jd->out_seg)) == NULL)
+    bad = PK_ESYS;
+  if (jd->kernel.data_size > 0) {
+    char *d = jd->data_seg ? lookup(s, jd->data_seg) : p->kdata;
+    if (d == NULL)
+      bad = PK_ESYS;
+    k.data = d ? d + jd->data_off : NULL;
+  }
+  memset(&j, 0, sizeof j);
+  j.kernel = &k;
+  j.task = jd->task;
+  j.task.in = in ? in + jd->in_off : NULL;
+  j.task.out = out ? out + jd->out_off : NULL;
+  j.n = jd->n;
+  j.lo = jd->lo;
+  j.chunk = jd->chunk;
+  j.nchunks = jd->nchunks;
+  if (bad == PK_OK && k.prepare) {
+    /* Plan from the parent's wisdom, so plans (and bits) match its own. */
+    if (jd->plans != 0 && jd->plans != s->plans) {
+      pk__plans_load(p->plans);
+      s->plans = jd->plans;
+    }
+    bad = k.prepare(&k, &jd->task.in_item, jd->n);
+  }
+  if (bad == PK_OK && pk__scratch_reserve(&s->scratch, &s->scap, jd->scratch))
+    bad = PK_ENOMEM;
+
+  for (i = 0;; i++) {
+    if (dyn) {
+      c = atomic_fetch_add(&p->c->next, 1);
+    } else {
+      c = (size_t)s->me + i * W;
+    }
+    if (c >= jd->nchunks)
+      break;
+    if (!claim(p, c, jd->stamp, s->me))
+      continue;
+    pk__chunk(&j, c, &lo, &hi);
+    if (bad != PK_OK) {
+      for (; lo < hi; lo++)
+        note_fail(p, s->me, lo, bad);
+    } else {
+      size_t q;
+      pk__run(&j, lo, hi, s->scratch, s->me, &f);
+      for (q = 0; q < f.len; q++)
+        note_fail(p, s->me, f.v[q].item, f.v[q].status);
+      sl->nfail += f.n - f.len;
+      f.n = f.len = 0;
+    }
+    sl->chunks++;
+    finish_chunk(p, jd, c);
+  }
+  pk__fails_free(&f);
+}
+
+static int job_came(void *arg) {
+  const wstate *s = arg;
+  return atomic_load(&s->p->slots[s->me].go) != s->last;
+}
+
+static void worker_loop(wstate *s) __attribute__((noreturn));
+static void worker_loop(wstate *s) {
+  pool *p = s->p;
+  slot *sl = &p->slots[s->me];
+  struct timespec second = {1, 0};
+
+  /* A futex wake-up takes tens of microseconds here, more than a small
+     job: a worker that has a core to itself watches for the next job a
+     while first, as an OpenMP thread does.  When the parent has no core
+     of its own, it may need this one: the spin yields it often. */
+  const int spin = p->n <= p->cores, crowded = p->n >= p->cores;
+  double idle = spin_ns(p->c);
+
+  for (;;) {
+    uint32_t go, sent;
+    if (!spin || !spin_until(p->c, idle, WSPIN_NS, crowded, job_came, s)) {
+      /* Said before the last look, so that the parent, which stores go
+         before it looks at this, either is seen or sees it. */
+      atomic_store(&sl->sleeping, 1);
+      if (atomic_load(&sl->go) == s->last)
+        /* The timeout only guards against a parent gone without a
+           signal. */
+        futex(&sl->go, FUTEX_WAIT, s->last, &second);
+      atomic_store(&sl->sleeping, 0);
+      if (getppid() != p->self)
+        _exit(0);
+    }
+    go = atomic_load(&sl->go);
+    if (go == s->last)
+      continue;
+    s->last = go;
+    if (atomic_load(&sl->quit) || p->c->kind == K_QUIT)
+      _exit(0);
+    sent = atomic_load(&sl->sent);
+    if (sent != s->seen) {
+      s->seen = sent;
+      receive(s);
+    }
+    reconcile(s);
+    switch (p->c->kind) {
+    case K_MAP:
+      run_map(s);
+      break;
+    case K_TASK: {
+      const jobdesc *jd = &p->c->job;
+      char *b = jd->data_seg ? lookup(s, jd->data_seg) : p->kdata;
+      sl->status = b ? jd->fn(jd->size ? b : NULL, jd->size) : PK_ESYS;
+      sl->chunks++;
+      break;
+    }
+    case K_INIT: {
+      const jobdesc *jd = &p->c->job;
+      char *b = jd->data_seg ? lookup(s, jd->data_seg) : p->kdata;
+      sl->status =
+          b ? jd->init(jd->size ? b : NULL, jd->size, s->me) : PK_ESYS;
+      break;
+    }
+    default:
+      break;
+    }
+    atomic_store(&sl->done, go);
+    if (atomic_load(&p->c->sleeping)) {
+      uint64_t one = 1;
+      ssize_t r = write(p->efd, &one, sizeof one);
+      (void)r;
+    } else if (crowded) {
+      sched_yield(); /* the parent may be waiting on this core */
+    }
+    idle = spin_ns(p->c);
+  }
+}
+
+/*
+ * Worker me onto the me-th core this process may use.  Woken at once by the
+ * parent, unbound workers were seen to stay stacked on one core for whole
+ * calls, at half speed, while the other core idled.
+ */
+static void bind_core(int me) {
+  cpu_set_t all, one;
+  int k = 0;
+
+  if (sched_getaffinity(0, sizeof all, &all) != 0)
+    return;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &all) || k++ != me)
+      continue;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    (void)sched_setaffinity(0, sizeof one, &one); /* a hint: may fail */
+    return;
+  }
+}
+
+/* In the child after fork: become worker me, never return. */
+void pk__fork_worker_main(pool *p, int me, int sock, int by_main)
+    __attribute__((noreturn));
+void pk__fork_worker_main(pool *p, int me, int sock, int by_main) {
+  wstate s = {0};
+  sigset_t none;
+  seg *g;
+  int i;
+
+  /* The parent decides about Ctrl-C; a user's handlers (a test harness's
+     SIGSEGV handler, say) must not run here: a fault must kill us. */
+  for (i = 1; i < NSIG; i++)
+    if (i != SIGKILL && i != SIGSTOP)
+      signal(i, i == SIGINT ? SIG_IGN : SIG_DFL);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  /* The death signal comes when the forking *thread* exits: only the main
+     thread's exit is the process's.  Forked by another thread, which may
+     end while the context lives on, a worker finds its parent gone when
+     getppid() changes, which it checks each time it wakes (a second at
+     most when idle). */
+  if (by_main)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != p->self)
+    _exit(0);
+
+  /* Other workers' descriptors and the parent's segment descriptors stay
+     with the parent: a worker must not keep another's socket open. */
+  for (i = 0; i < p->n; i++) {
+    if (i == me)
+      continue;
+    if (p->w[i].sock >= 0)
+      close(p->w[i].sock);
+    if (p->w[i].pidfd >= 0)
+      close(p->w[i].pidfd);
+  }
+  for (g = p->head; g; g = g->next)
+    if (g->fd >= 0)
+      close(g->fd);
+
+  if (p->bind)
+    bind_core(me);
+  pk__worker_single();
+  s.p = p;
+  s.me = me;
+  s.sock = sock;
+  s.epoch = p->c->epoch;
+  for (g = p->head; g; g = g->next)
+    cache_add(&s, g->id, g->addr, g->size);
+  if (p->init_fn && p->init_fn(p->init_arg, p->init_size, me) != PK_OK)
+    _exit(4);
+  worker_loop(&s);
+}
