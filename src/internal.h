@@ -79,8 +79,9 @@ void pk__run(const pk__job *j, size_t lo, size_t hi, void *scratch,
              int worker, pk__fails *f);
 
 /*
- * A backend: one table, in src/backend_<name>.c or src/<name>/backend.c.  The front end checks every
- * argument before it calls map; a backend does not check again.
+ * A backend: one table, in src/backend_<name>.c or src/<name>/backend.c.
+ * The front end checks every argument before it calls map; a backend does
+ * not check again.
  *
  * start: make ctx->impl for ctx->workers workers; measure ctx->dispatch_ns.
  * stop: undo start; must cope with a start that failed halfway.

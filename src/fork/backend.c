@@ -1,8 +1,8 @@
 /*
- * The fork backend's table (fork.h): start and stop of the pool, arrays in
+ * The fork backend's table (backend.h): start and stop of the pool, arrays in
  * shared memory, map, apply and the worker initializer.
  */
-#include "fork.h"
+#include "backend.h"
 #include "sync.h"
 
 static pk_status fork_wait(pk_context *ctx, double timeout) {

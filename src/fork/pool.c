@@ -1,9 +1,9 @@
 /*
- * The fork backend's workers as the parent drives them (fork.h): spawning,
+ * The fork backend's workers as the parent drives them (backend.h): spawning,
  * reaping and replacing them, sending segments, dispatching a round,
  * waiting for it, collecting results and failures.
  */
-#include "fork.h"
+#include "backend.h"
 #include "sync.h"
 
 void pk__fork_close_worker(pool *p, int w) {

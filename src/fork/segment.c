@@ -1,9 +1,9 @@
 /*
- * The fork backend's shared-memory segments (fork.h), as the parent makes
+ * The fork backend's shared-memory segments (backend.h), as the parent makes
  * and frees them: anonymous memfds mapped MAP_SHARED, and the staging
  * segments that carry wrapped arrays and task buffers.
  */
-#include "fork.h"
+#include "backend.h"
 #include "sync.h"
 
 pk_status pk__fork_seg_new(pool *p, size_t size, seg **out) {

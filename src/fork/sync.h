@@ -1,12 +1,12 @@
 /*
- * The fork backend's primitives (fork.h): futex waits, bounded spins read
+ * The fork backend's primitives (backend.h): futex waits, bounded spins read
  * from the TSC, pidfd_open, page rounding.  Inline: they run in the spin
  * loops of the parent and the workers.
  */
 #ifndef PK_FORK_SYNC_H
 #define PK_FORK_SYNC_H
 
-#include "fork.h"
+#include "backend.h"
 
 
 static inline long futex(_Atomic uint32_t *w, int op, uint32_t val,

@@ -1,9 +1,9 @@
 /*
- * A worker process of the fork backend (fork.h): from its fork to its
+ * A worker process of the fork backend (backend.h): from its fork to its
  * exit, the loop that waits for a dispatch, maps the segments it names and
  * runs its chunks, tasks and initializers.
  */
-#include "fork.h"
+#include "backend.h"
 #include "sync.h"
 
 typedef struct cent {

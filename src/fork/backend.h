@@ -35,8 +35,8 @@
  * a further round.  Items reported complete were written by a worker that
  * got to the end of their chunk.
  */
-#ifndef PK_FORK_H
-#define PK_FORK_H
+#ifndef PK_FORK_BACKEND_H
+#define PK_FORK_BACKEND_H
 
 #include "internal.h"
 
@@ -211,4 +211,4 @@ int pk__fork_alive(pool *p);
 pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f);
 pk_status pk__fork_finish_pending(pool *p, double timeout);
 
-#endif /* PK_FORK_H */
+#endif /* PK_FORK_BACKEND_H */

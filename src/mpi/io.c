@@ -1,0 +1,171 @@
+/*
+ * The mpi backend's .npy files (backend.h): each rank reads and writes its
+ * block by MPI-IO.
+ */
+#include "backend.h"
+
+/* ------------------------------------------------------------ .npy, MPI-IO */
+
+/*
+ * Read or write bytes at `at` collectively, in pieces MPI counts can hold:
+ * every rank makes as many calls as the rank with the most pieces.
+ */
+static pk_status io_all(pk_context *ctx, MPI_File fh, MPI_Offset at,
+                        char *buf, size_t bytes, int write,
+                        const char *path) {
+  mpi *m = ctx->impl;
+  long pieces = (long)((bytes + PIECE - 1) / PIECE), most = 0, i;
+  int rc = MPI_Allreduce(&pieces, &most, 1, MPI_LONG, MPI_MAX, m->comm);
+  int first_rc = rc;
+  size_t done = 0;
+
+  for (i = 0; rc == MPI_SUCCESS && i < most; i++) {
+    size_t off = (size_t)i * PIECE;
+    size_t len = off < bytes ? (bytes - off < PIECE ? bytes - off : PIECE) : 0;
+    MPI_Status s;
+    int got = 0, r;
+    r = write ? MPI_File_write_at_all(fh, at + (MPI_Offset)off, buf + off,
+                                      (int)len, MPI_BYTE, &s)
+              : MPI_File_read_at_all(fh, at + (MPI_Offset)off, buf + off,
+                                     (int)len, MPI_BYTE, &s);
+    if (r == MPI_SUCCESS)
+      MPI_Get_count(&s, MPI_BYTE, &got);
+    else if (first_rc == MPI_SUCCESS)
+      first_rc = r;
+    done += r == MPI_SUCCESS && got > 0 ? (size_t)got : 0;
+  }
+  if (first_rc != MPI_SUCCESS)
+    return pk__mpi_fail(ctx, first_rc, write ? "MPI_File_write_at_all"
+                                         : "MPI_File_read_at_all");
+  if (done != bytes)
+    return pk__error(ctx, PK_EIO, "%s: %s %zu of %zu bytes of rank %d's "
+                     "block", path, write ? "wrote" : "read", done, bytes,
+                     m->rank);
+  return PK_OK;
+}
+
+static pk_status open_file(pk_context *ctx, const char *path, int amode,
+                           MPI_File *fh) {
+  mpi *m = ctx->impl;
+  char s[MPI_MAX_ERROR_STRING];
+  int rc = MPI_File_open(m->comm, path, amode, MPI_INFO_NULL, fh), len = 0;
+
+  if (rc == MPI_SUCCESS)
+    return PK_OK;
+  *fh = MPI_FILE_NULL;
+  MPI_Error_string(rc, s, &len);
+  return pk__error(ctx, PK_EIO, "%s: cannot open with MPI-IO on rank %d: %s",
+                   path, m->rank, s);
+}
+
+pk_status pk__mpi_load_npy(pk_context *ctx, const char *path,
+                           pk_array **out) {
+  mpi *m = ctx->impl;
+  uint64_t meta[3 + PK_MAX_DIMS] = {0};
+  size_t shape[PK_MAX_DIMS], ib;
+  pk_dtype dt = PK_F64;
+  int ndim = 0, i, ovf = 0, rc;
+  long at = 0;
+  MPI_File fh;
+  pk_status st = PK_OK;
+
+  /* Rank 0 reads the header; a refusal is its message on every rank. */
+  if (m->rank == 0) {
+    st = pk__npy_header(ctx, path, &dt, &ndim, shape, &at);
+    meta[0] = (uint64_t)dt;
+    meta[1] = (uint64_t)ndim;
+    meta[2] = (uint64_t)at;
+    for (i = 0; i < ndim && st == PK_OK; i++)
+      meta[3 + i] = shape[i];
+  }
+  if ((st = pk__mpi_agree(ctx, st)) != PK_OK)
+    return st;
+  rc = MPI_Bcast(meta, 3 + PK_MAX_DIMS, MPI_UINT64_T, 0, m->comm);
+  if (rc != MPI_SUCCESS)
+    return pk__mpi_agree(ctx, pk__mpi_fail(ctx, rc, "MPI_Bcast"));
+  dt = (pk_dtype)meta[0];
+  ndim = (int)meta[1];
+  at = (long)meta[2];
+  for (i = 0; i < ndim; i++)
+    shape[i] = (size_t)meta[3 + i];
+  ib = pk__mpi_item_bytes(dt, ndim, shape, &ovf);
+
+  st = pk__mpi_settle(ctx, pk__mpi_dist_new(ctx, path, dt, ndim, shape, out), out);
+  if (st != PK_OK)
+    return st;
+  st = open_file(ctx, path, MPI_MODE_RDONLY, &fh);
+  if ((st = pk__mpi_settle(ctx, st, out)) != PK_OK)
+    return st;
+  st = io_all(ctx, fh, (MPI_Offset)at + (MPI_Offset)((*out)->offset * ib),
+              (*out)->data, (*out)->nbytes, 0, path);
+  MPI_File_close(&fh);
+  return pk__mpi_settle(ctx, st, out);
+}
+
+/* A format 1.0 header for a's global shape, as pk_array_save_npy writes
+ * it: data aligned to 64 bytes.  Returns its length. */
+static size_t npy_header(const pk_array *a, char *buf, size_t cap) {
+  char dict[256], shape[160];
+  size_t len = 0, hlen, pad, g = a->distributed ? a->global : a->shape[0];
+  int i;
+
+  len += (size_t)snprintf(shape, sizeof shape, "(");
+  for (i = 0; i < a->ndim; i++)
+    len += (size_t)snprintf(shape + len, sizeof shape - len, "%zu%s",
+                            i ? a->shape[i] : g,
+                            a->ndim == 1 ? "," : i + 1 < a->ndim ? ", " : "");
+  snprintf(shape + len, sizeof shape - len, ")");
+  hlen = (size_t)snprintf(dict, sizeof dict,
+                          "{'descr': '%s', 'fortran_order': False, "
+                          "'shape': %s, }",
+                          a->dtype == PK_F64 ? "<f8" : "<c16", shape);
+  pad = 64 - (10 + hlen + 1) % 64;
+  if (pad == 64)
+    pad = 0;
+  if (10 + hlen + pad + 1 > cap)
+    return 0;
+  memcpy(buf, "\x93NUMPY\x01\x00", 8);
+  buf[8] = (char)((hlen + pad + 1) & 0xff);
+  buf[9] = (char)((hlen + pad + 1) >> 8);
+  memcpy(buf + 10, dict, hlen);
+  memset(buf + 10 + hlen, ' ', pad);
+  buf[10 + hlen + pad] = '\n';
+  return 10 + hlen + pad + 1;
+}
+
+pk_status pk__mpi_save_npy(pk_context *ctx, const pk_array *a,
+                           const char *path) {
+  mpi *m = ctx->impl;
+  char hdr[512];
+  size_t hlen, ib;
+  int ovf = 0, rc = MPI_SUCCESS;
+  pk_status st = PK_OK;
+  MPI_File fh;
+
+  if (!a->distributed) { /* a replica: rank 0's copy */
+    if (m->rank == 0)
+      st = pk_array_save_npy(ctx, a, path);
+    return pk__mpi_agree(ctx, st);
+  }
+  hlen = npy_header(a, hdr, sizeof hdr);
+  ib = pk__mpi_item_bytes(a->dtype, a->ndim, a->shape, &ovf);
+  st = open_file(ctx, path, MPI_MODE_WRONLY | MPI_MODE_CREATE, &fh);
+  if ((st = pk__mpi_agree(ctx, st)) != PK_OK)
+    return st;
+  /* A longer file of the same name loses its end. */
+  rc = MPI_File_set_size(fh, (MPI_Offset)(hlen + a->global * ib));
+  if (rc == MPI_SUCCESS && m->rank == 0)
+    rc = MPI_File_write_at(fh, 0, hdr, (int)hlen, MPI_BYTE,
+                           MPI_STATUS_IGNORE);
+  st = rc == MPI_SUCCESS ? PK_OK : pk__mpi_fail(ctx, rc, "writing the header");
+  {
+    pk_status w = io_all(ctx, fh, (MPI_Offset)(hlen + a->offset * ib),
+                         a->data, a->nbytes, 1, path);
+    if (st == PK_OK)
+      st = w;
+  }
+  rc = MPI_File_close(&fh);
+  if (st == PK_OK && rc != MPI_SUCCESS)
+    st = pk__mpi_fail(ctx, rc, "MPI_File_close");
+  return pk__mpi_agree(ctx, st);
+}
