@@ -104,14 +104,15 @@ PARKIT_MPI_RANKS_PER_NODE=2 run 2 2 -- "$dets" --count 2001 --n 7 \
 grep -q "ignored" "$tmp/out" && fail "a grouping within hosts was ignored"
 
 # A bad setting on the second host's rank only: all fail, naming it.
-run 2 1 -- -n 1 "$dets" --count 100 --pk-verbose : \
-  -n 1 -x PARKIT_WORKERS=abc "$dets" --count 100 --pk-verbose &&
+# (An app context's -x replaces the global ones: $san in each.)
+run 2 1 -- -n 1 $san "$dets" --count 100 --pk-verbose : \
+  -n 1 $san -x PARKIT_WORKERS=abc "$dets" --count 100 --pk-verbose &&
   fail "PARKIT_WORKERS=abc on rank 1 was accepted"
 [ "$(count "rank 1: worker count 'abc'")" -ge 2 ] ||
   fail "the refusal does not reach both ranks naming rank 1"
 # Paths the ranks chose differently: the narrowest runs everywhere.
-run 2 1 -- -n 1 "$dets" --count 2001 --n 40 --verify --pk-verbose : \
-  -n 1 -x PARKIT_ISA=generic "$dets" --count 2001 --n 40 --verify \
+run 2 1 -- -n 1 $san "$dets" --count 2001 --n 40 --verify --pk-verbose : \
+  -n 1 $san -x PARKIT_ISA=generic "$dets" --count 2001 --n 40 --verify \
   --pk-verbose || fail "PARKIT_ISA=generic on rank 1"
 [ "$(count "instruction set generic")" -eq 2 ] ||
   fail "the ranks do not run one path"
