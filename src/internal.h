@@ -106,10 +106,11 @@ typedef struct pk__backend_ops {
   pk_status (*reduce)(pk_context *ctx, const pk_array *a, pk_op op,
                       double *result);
   int distributed;
-  /* Processes that agree.  agree: called by the front end of a collective call at each point where
-     one process may fail alone (setup, prepare); returns the status every
-     process agreed on (the lowest failing rank's), with its message on every
-     process.  NULL: not needed (one process). */
+  /* Processes that agree.  agree: called by the front end of a collective
+     call at each point where one process may fail alone (setup, prepare);
+     returns the status every process agreed on (the lowest failing
+     rank's), with its message on every process.  NULL: not needed (one
+     process). */
   pk_status (*agree)(pk_context *ctx, pk_status st);
   /* same: every process passes a hash of the values that must be the same
      everywhere (a root, a global shape); PK_OK on every process if they
@@ -117,11 +118,12 @@ typedef struct pk__backend_ops {
      and which ranks differ from the first.  NULL: one process. */
   pk_status (*same)(pk_context *ctx, uint64_t hash, const char *fn,
                     const char *what);
-  /* Jobs left running.  wait: finish the job left pending by a map or apply made while
-     ctx->future was set, within timeout seconds (< 0: no limit); PK_ETIMEDOUT
-     leaves it pending.  apply: run fn(buf, size) in one worker (async when
-     ctx->future is set).  winit: run ctx->init_fn in every worker now.
-     NULL: the backend never leaves a job pending, runs everything here. */
+  /* Jobs left running.  wait: finish the job left pending by a map or
+     apply made while ctx->future was set, within timeout seconds (< 0: no
+     limit); PK_ETIMEDOUT leaves it pending.  apply: run fn(buf, size) in
+     one worker (async when ctx->future is set).  winit: run ctx->init_fn
+     in every worker now.  NULL: the backend never leaves a job pending,
+     runs everything here. */
   pk_status (*wait)(pk_context *ctx, double timeout);
   pk_status (*apply)(pk_context *ctx, pk_status (*fn)(void *, size_t),
                      void *buf, size_t size);
@@ -158,9 +160,9 @@ struct pk__dist_ops {
 /*
  * Planning state that other processes must share to get the same bits,
  * kept by a kernel family (the FFT kernels: the planner mode, the effort of
- * each plan, what the planner learnt), which registers these hooks when the library
- * is loaded (src/plans.c).  The core and the backends move the state and
- * call the hooks through pk__plans_*, never naming the family.
+ * each plan, what the planner learnt), which registers these hooks when
+ * the library is loaded (src/plans.c).  The core and the backends move the
+ * state and call the hooks through pk__plans_*, never naming the family.
  */
 typedef struct pk__plan_hooks {
   const char *name; /* frames its state in a saved string; no '=' */

@@ -482,8 +482,9 @@ static pk_status block_run(const pk_kernel *k, const pk_task *t, size_t lo,
   (void)bad;
   for (i = lo; i < hi; i++) {
     double acc[2] = {pk__identity(op), 0.0};
-    pk__fold_partial(op, t->in_item.dtype, (const double *)(t->in + i * t->in_stride),
-         t->in_item.shape[0], acc);
+    pk__fold_partial(op, t->in_item.dtype,
+                     (const double *)(t->in + i * t->in_stride),
+                     t->in_item.shape[0], acc);
     memcpy(t->out + i * t->out_stride, acc, t->out_stride);
   }
   return PK_OK;

@@ -104,7 +104,8 @@ pk_status pk_mpi_scatter(pk_context *ctx, const pk_array *src, int root,
   if (ctx == NULL)
     return PK_EINVAL;
   if ((st = begin(ctx, "pk_mpi_scatter", out, 1, NULL)) != PK_OK ||
-      (st = pk__same(ctx, "pk_mpi_scatter", "the root", &root, sizeof root)) != PK_OK)
+      (st = pk__same(ctx, "pk_mpi_scatter", "the root", &root,
+                     sizeof root)) != PK_OK)
     return st;
   if (dist(ctx) != NULL)
     return dist(ctx)->scatter(ctx, src, root, 0, out);
@@ -118,7 +119,8 @@ pk_status pk_mpi_share(pk_context *ctx, const pk_array *src, int root,
   if (ctx == NULL)
     return PK_EINVAL;
   if ((st = begin(ctx, "pk_mpi_share", out, 1, NULL)) != PK_OK ||
-      (st = pk__same(ctx, "pk_mpi_share", "the root", &root, sizeof root)) != PK_OK)
+      (st = pk__same(ctx, "pk_mpi_share", "the root", &root,
+                     sizeof root)) != PK_OK)
     return st;
   if (dist(ctx) != NULL)
     return dist(ctx)->scatter(ctx, src, root, 1, out);
@@ -132,7 +134,8 @@ pk_status pk_mpi_gather(pk_context *ctx, const pk_array *a, int root,
   if (ctx == NULL)
     return PK_EINVAL;
   if ((st = begin(ctx, "pk_mpi_gather", out, 1, NULL)) != PK_OK ||
-      (st = pk__same(ctx, "pk_mpi_gather", "the root", &root, sizeof root)) != PK_OK)
+      (st = pk__same(ctx, "pk_mpi_gather", "the root", &root,
+                     sizeof root)) != PK_OK)
     return st;
   if (dist(ctx) != NULL)
     return dist(ctx)->gather(ctx, a, root, out);

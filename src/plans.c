@@ -3,11 +3,11 @@
  *
  * A kernel family whose results depend on what it keeps in the process
  * (the FFT kernels: the planner mode, the effort of each plan, what the
- * planner learnt) registers hooks when the library is loaded.  The front end, the fork
- * backend (the parent's state to its workers) and the mpi backend (rank
- * 0's to the others) call the functions here.  Saved state is each
- * family's string framed as "name=length:" and the bytes, one after the
- * other, so that several families can travel in one string.
+ * planner learnt) registers hooks when the library is loaded.  The front
+ * end, the fork backend (the parent's state to its workers) and the mpi
+ * backend (rank 0's to the others) call the functions here.  Saved state
+ * is each family's string framed as "name=length:" and the bytes, one
+ * after the other, so that several families can travel in one string.
  */
 #include "internal.h"
 

@@ -310,7 +310,8 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   if (j->kernel->prepare != NULL)
     jd->plans = share_plans(p);
   if (j->kernel->data_size > KDATA) {
-    if ((st = pk__fork_stage(p, ST_DATA, j->kernel->data_size, &need[2])) != PK_OK)
+    st = pk__fork_stage(p, ST_DATA, j->kernel->data_size, &need[2]);
+    if (st != PK_OK)
       return pk__error(ctx, st, "fork: cannot stage the kernel's data");
     memcpy(need[2]->addr, j->kernel->data, j->kernel->data_size);
     jd->data_seg = need[2]->id;

@@ -197,7 +197,8 @@ void pk__fork_seg_free(pool *p, seg *s);
 pk_status pk__fork_stage(pool *p, int i, size_t size, seg **out);
 
 /* worker.c: a worker process, from its fork to its exit. */
-void pk__fork_worker_main(pool *p, int me, int sock, int by_main) __attribute__((noreturn));
+void pk__fork_worker_main(pool *p, int me, int sock, int by_main)
+    __attribute__((noreturn));
 
 /* pool.c: the workers as the parent drives them. */
 void pk__fork_close_worker(pool *p, int w);

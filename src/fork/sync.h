@@ -14,7 +14,9 @@ static inline long futex(_Atomic uint32_t *w, int op, uint32_t val,
   return syscall(SYS_futex, (uint32_t *)w, op, val, ts, NULL, 0);
 }
 
-static inline void wake(_Atomic uint32_t *w) { futex(w, FUTEX_WAKE, INT_MAX, NULL); }
+static inline void wake(_Atomic uint32_t *w) {
+  futex(w, FUTEX_WAKE, INT_MAX, NULL);
+}
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -22,7 +22,7 @@ pk_status pk__mpi_comm(pk_context *ctx, void *comm) {
 /* Bytes of one item of an array of dtype, ndim and shape; 0 with *ovf on
  * overflow. */
 size_t pk__mpi_item_bytes(pk_dtype dt, int ndim, const size_t *shape,
-                         int *ovf) {
+                          int *ovf) {
   size_t n = pk_dtype_size(dt);
   int i;
 
@@ -34,7 +34,7 @@ size_t pk__mpi_item_bytes(pk_dtype dt, int ndim, const size_t *shape,
 /* Check a global shape; this rank's block of it in a new array, not yet
  * agreed on. */
 pk_status pk__mpi_dist_new(pk_context *ctx, const char *fn, pk_dtype dt,
-                          int ndim, const size_t *gshape, pk_array **out) {
+                           int ndim, const size_t *gshape, pk_array **out) {
   mpi *m = ctx->impl;
   size_t shape[PK_MAX_DIMS], first, n;
   int ovf = 0;
@@ -69,8 +69,9 @@ pk_status pk__mpi_settle(pk_context *ctx, pk_status st, pk_array **out) {
 
 pk_status pk__mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
                          const size_t *shape, pk_array **out) {
-  return pk__mpi_settle(ctx, pk__mpi_dist_new(ctx, "pk_mpi_create", dtype, ndim, shape, out),
-                out);
+  pk_status st = pk__mpi_dist_new(ctx, "pk_mpi_create", dtype, ndim, shape,
+                                  out);
+  return pk__mpi_settle(ctx, st, out);
 }
 
 /* Root sends [lo, hi) items of its src to each node leader but itself. */
@@ -118,7 +119,8 @@ static pk_status share(pk_context *ctx, const pk_array *src, int root,
     rc = MPI_Win_allocate_shared(m->nrank == 0 ? (MPI_Aint)((hi - lo) * ib)
                                                : 0,
                                  1, MPI_INFO_NULL, m->node, &base, &win);
-  st = rc == MPI_SUCCESS ? PK_OK : pk__mpi_fail(ctx, rc, "MPI_Win_allocate_shared");
+  st = rc == MPI_SUCCESS ? PK_OK
+                         : pk__mpi_fail(ctx, rc, "MPI_Win_allocate_shared");
   if (st == PK_OK && sh == NULL)
     st = pk__error(ctx, PK_ENOMEM, "pk_mpi_share: out of memory");
   if ((st = pk__mpi_agree(ctx, st)) != PK_OK) {
@@ -194,8 +196,9 @@ pk_status pk__mpi_scatter(pk_context *ctx, const pk_array *src, int root,
   pk_dtype dt;
 
   if (root < 0 || root >= m->size)
-    return pk__mpi_agree(ctx, pk__error(ctx, PK_EINVAL, "%s: root %d is not a rank "
-                                "(0 to %d)", fn, root, m->size - 1));
+    return pk__mpi_agree(ctx, pk__error(ctx, PK_EINVAL, "%s: root %d is not "
+                                        "a rank (0 to %d)", fn, root,
+                                        m->size - 1));
   if (m->rank == root) {
     if (src == NULL || src->ctx != ctx)
       st = pk__error(ctx, PK_EINVAL, "%s: the root's array is NULL or "
@@ -221,13 +224,14 @@ pk_status pk__mpi_scatter(pk_context *ctx, const pk_array *src, int root,
     shape[i] = (size_t)meta[2 + i];
   ib = pk__mpi_item_bytes(dt, ndim, shape, &ovf);
   if (shape[0] > INT32_MAX || ib > INT32_MAX)
-    return pk__mpi_agree(ctx, pk__error(ctx, PK_EOVERFLOW, "%s: %zu items of %zu "
-                                "bytes are more than MPI counts reach", fn,
-                                shape[0], ib));
+    return pk__mpi_agree(ctx, pk__error(ctx, PK_EOVERFLOW, "%s: %zu items "
+                                        "of %zu bytes are more than MPI "
+                                        "counts reach", fn, shape[0], ib));
   if (shared_window)
     return share(ctx, src, root, dt, ndim, shape, ib, out);
 
-  st = pk__mpi_settle(ctx, pk__mpi_dist_new(ctx, fn, dt, ndim, shape, out), out);
+  st = pk__mpi_dist_new(ctx, fn, dt, ndim, shape, out);
+  st = pk__mpi_settle(ctx, st, out);
   if (st != PK_OK || ib == 0 || shape[0] == 0)
     return st;
   pk__mpi_block_counts(m, shape[0]);
@@ -238,9 +242,10 @@ pk_status pk__mpi_scatter(pk_context *ctx, const pk_array *src, int root,
                       m->comm);
     MPI_Type_free(&t);
   }
-  return pk__mpi_settle(ctx, rc == MPI_SUCCESS ? PK_OK
-                                       : pk__mpi_fail(ctx, rc, "MPI_Scatterv"),
-                out);
+  return pk__mpi_settle(ctx, rc == MPI_SUCCESS
+                                ? PK_OK
+                                : pk__mpi_fail(ctx, rc, "MPI_Scatterv"),
+                        out);
 }
 
 pk_status pk__mpi_gather(pk_context *ctx, const pk_array *a, int root,
@@ -288,7 +293,8 @@ pk_status pk__mpi_gather(pk_context *ctx, const pk_array *a, int root,
                    "bytes are more than MPI counts reach", a->global, ib);
   if (st == PK_OK && want)
     st = pk__array_new(ctx, a->dtype, a->ndim, shape, out);
-  if ((st = pk__mpi_settle(ctx, st, out)) != PK_OK || ib == 0 || a->global == 0)
+  if ((st = pk__mpi_settle(ctx, st, out)) != PK_OK || ib == 0 ||
+      a->global == 0)
     return st;
   rc = pk__mpi_item_type(ib, &t);
   if (rc == MPI_SUCCESS) {
@@ -301,7 +307,8 @@ pk_status pk__mpi_gather(pk_context *ctx, const pk_array *a, int root,
                        root, m->comm);
     MPI_Type_free(&t);
   }
-  return pk__mpi_settle(ctx, rc == MPI_SUCCESS ? PK_OK
-                                       : pk__mpi_fail(ctx, rc, "gathering"),
-                out);
+  return pk__mpi_settle(ctx, rc == MPI_SUCCESS
+                                ? PK_OK
+                                : pk__mpi_fail(ctx, rc, "gathering"),
+                        out);
 }

@@ -35,8 +35,9 @@ static pk_status io_all(pk_context *ctx, MPI_File fh, MPI_Offset at,
     done += r == MPI_SUCCESS && got > 0 ? (size_t)got : 0;
   }
   if (first_rc != MPI_SUCCESS)
-    return pk__mpi_fail(ctx, first_rc, write ? "MPI_File_write_at_all"
-                                         : "MPI_File_read_at_all");
+    return pk__mpi_fail(ctx, first_rc,
+                        write ? "MPI_File_write_at_all"
+                              : "MPI_File_read_at_all");
   if (done != bytes)
     return pk__error(ctx, PK_EIO, "%s: %s %zu of %zu bytes of rank %d's "
                      "block", path, write ? "wrote" : "read", done, bytes,
@@ -90,7 +91,8 @@ pk_status pk__mpi_load_npy(pk_context *ctx, const char *path,
     shape[i] = (size_t)meta[3 + i];
   ib = pk__mpi_item_bytes(dt, ndim, shape, &ovf);
 
-  st = pk__mpi_settle(ctx, pk__mpi_dist_new(ctx, path, dt, ndim, shape, out), out);
+  st = pk__mpi_dist_new(ctx, path, dt, ndim, shape, out);
+  st = pk__mpi_settle(ctx, st, out);
   if (st != PK_OK)
     return st;
   st = open_file(ctx, path, MPI_MODE_RDONLY, &fh);

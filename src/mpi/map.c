@@ -333,7 +333,7 @@ static size_t contribution(pk_op op, pk_dtype dt, const double *x, size_t s,
  * are pk__fold's, so are the bits, on every rank.
  */
 pk_status pk__mpi_reduce(pk_context *ctx, const pk_array *a, pk_op op,
-                            double *result) {
+                         double *result) {
   mpi *m = ctx->impl;
   const size_t B = PK_REDUCE_BLOCK, k = a->dtype == PK_C128 ? 2 : 1;
   size_t E = item_elems(a), s, e, G = 0, total = 0, mine, i;
