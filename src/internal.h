@@ -311,10 +311,13 @@ int pk__isa_parse(const char *s, pk_isa *isa);
 /* Cores this process may run on. */
 int pk__cores(void);
 
-/* mpi: parse the header of the .npy file at path (as pk_array_load_npy
- * does, size checked); *data_at gets the byte offset of its data. */
+/* Parse the header of the .npy file at path (as pk_array_load_npy does,
+ * size checked); *data_at gets the byte offset of its data.  And write
+ * a's header (its global shape, if distributed) into buf: its length, 0
+ * if cap is too small.  For the MPI-IO reader and writer. */
 pk_status pk__npy_header(pk_context *ctx, const char *path, pk_dtype *dt,
                          int *ndim, size_t *shape, long *data_at);
+size_t pk__npy_write_header(const pk_array *a, char *buf, size_t cap);
 
 /* fork, async */
 /* Complete the pending future f (made by pk_map_async or pk_apply_async)

@@ -258,12 +258,44 @@ pk_status pk_array_load_npy(pk_context *ctx, const char *path,
   return st;
 }
 
+/*
+ * The format 1.0 header of a (of its global shape, if distributed) into
+ * buf, as NumPy writes it: data aligned to 64 bytes.  Returns its length,
+ * 0 if cap is too small.  pk_array_save_npy and the MPI-IO writer share it.
+ */
+size_t pk__npy_write_header(const pk_array *a, char *buf, size_t cap) {
+  char dict[256], shape[160];
+  size_t len = 0, hlen, pad, g = a->distributed ? a->global : a->shape[0];
+
+  len += (size_t)snprintf(shape, sizeof shape, "(");
+  for (int i = 0; i < a->ndim; i++)
+    len += (size_t)snprintf(shape + len, sizeof shape - len, "%zu%s",
+                            i ? a->shape[i] : g,
+                            a->ndim == 1 ? "," : i + 1 < a->ndim ? ", " : "");
+  snprintf(shape + len, sizeof shape - len, ")");
+  hlen = (size_t)snprintf(dict, sizeof dict,
+                          "{'descr': '%s', 'fortran_order': False, "
+                          "'shape': %s, }",
+                          a->dtype == PK_F64 ? "<f8" : "<c16", shape);
+  pad = 64 - (10 + hlen + 1) % 64;
+  if (pad == 64)
+    pad = 0;
+  if (10 + hlen + pad + 1 > cap)
+    return 0;
+  memcpy(buf, "\x93NUMPY\x01\x00", 8);
+  buf[8] = (char)((hlen + pad + 1) & 0xff);
+  buf[9] = (char)((hlen + pad + 1) >> 8);
+  memcpy(buf + 10, dict, hlen);
+  memset(buf + 10 + hlen, ' ', pad);
+  buf[10 + hlen + pad] = '\n';
+  return 10 + hlen + pad + 1;
+}
+
 pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
                             const char *path) {
-  char dict[256], shape[160];
-  unsigned char pre[12];
-  size_t len = 0, hlen, pad, pre_len;
-  int i, ok;
+  char hdr[512];
+  size_t hlen;
+  int ok;
   FILE *f;
 
   if (ctx == NULL)
@@ -275,34 +307,11 @@ pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
   /* mpi: a distributed array is one file, each rank writing its block. */
   if (a->distributed)
     return pk_mpi_save_npy(ctx, a, path);
-  len += (size_t)snprintf(shape, sizeof shape, "(");
-  for (i = 0; i < a->ndim; i++)
-    len += (size_t)snprintf(shape + len, sizeof shape - len, "%zu%s",
-                            a->shape[i], a->ndim == 1 || i + 1 < a->ndim
-                                             ? (a->ndim == 1 ? "," : ", ")
-                                             : "");
-  snprintf(shape + len, sizeof shape - len, ")");
-  hlen = (size_t)snprintf(dict, sizeof dict,
-                          "{'descr': '%s', 'fortran_order': False, "
-                          "'shape': %s, }",
-                          a->dtype == PK_F64 ? "<f8" : "<c16", shape);
-  /* Version 1.0; data aligned to 64 bytes as NumPy writes it. */
-  pre_len = 10;
-  pad = 64 - (pre_len + hlen + 1) % 64;
-  if (pad == 64)
-    pad = 0;
-  memcpy(pre, "\x93NUMPY\x01\x00", 8);
-  pre[8] = (unsigned char)((hlen + pad + 1) & 0xff);
-  pre[9] = (unsigned char)((hlen + pad + 1) >> 8);
-
+  hlen = pk__npy_write_header(a, hdr, sizeof hdr);
   f = fopen(path, "wb");
   if (f == NULL)
     return pk__error(ctx, PK_EIO, "%s: %s", path, strerror(errno));
-  ok = fwrite(pre, 1, pre_len, f) == pre_len &&
-       fwrite(dict, 1, hlen, f) == hlen;
-  for (; ok && pad > 0; pad--)
-    ok = fputc(' ', f) != EOF;
-  ok = ok && fputc('\n', f) != EOF;
+  ok = fwrite(hdr, 1, hlen, f) == hlen;
   ok = ok && (a->nbytes == 0 ||
               fwrite(a->data, 1, a->nbytes, f) == a->nbytes);
   ok = (fclose(f) == 0) && ok;

@@ -104,37 +104,6 @@ pk_status pk__mpi_load_npy(pk_context *ctx, const char *path,
   return pk__mpi_settle(ctx, st, out);
 }
 
-/* A format 1.0 header for a's global shape, as pk_array_save_npy writes
- * it: data aligned to 64 bytes.  Returns its length. */
-static size_t npy_header(const pk_array *a, char *buf, size_t cap) {
-  char dict[256], shape[160];
-  size_t len = 0, hlen, pad, g = a->distributed ? a->global : a->shape[0];
-  int i;
-
-  len += (size_t)snprintf(shape, sizeof shape, "(");
-  for (i = 0; i < a->ndim; i++)
-    len += (size_t)snprintf(shape + len, sizeof shape - len, "%zu%s",
-                            i ? a->shape[i] : g,
-                            a->ndim == 1 ? "," : i + 1 < a->ndim ? ", " : "");
-  snprintf(shape + len, sizeof shape - len, ")");
-  hlen = (size_t)snprintf(dict, sizeof dict,
-                          "{'descr': '%s', 'fortran_order': False, "
-                          "'shape': %s, }",
-                          a->dtype == PK_F64 ? "<f8" : "<c16", shape);
-  pad = 64 - (10 + hlen + 1) % 64;
-  if (pad == 64)
-    pad = 0;
-  if (10 + hlen + pad + 1 > cap)
-    return 0;
-  memcpy(buf, "\x93NUMPY\x01\x00", 8);
-  buf[8] = (char)((hlen + pad + 1) & 0xff);
-  buf[9] = (char)((hlen + pad + 1) >> 8);
-  memcpy(buf + 10, dict, hlen);
-  memset(buf + 10 + hlen, ' ', pad);
-  buf[10 + hlen + pad] = '\n';
-  return 10 + hlen + pad + 1;
-}
-
 pk_status pk__mpi_save_npy(pk_context *ctx, const pk_array *a,
                            const char *path) {
   mpi *m = ctx->impl;
@@ -149,7 +118,7 @@ pk_status pk__mpi_save_npy(pk_context *ctx, const pk_array *a,
       st = pk_array_save_npy(ctx, a, path);
     return pk__mpi_agree(ctx, st);
   }
-  hlen = npy_header(a, hdr, sizeof hdr);
+  hlen = pk__npy_write_header(a, hdr, sizeof hdr);
   ib = pk__mpi_item_bytes(a->dtype, a->ndim, a->shape, &ovf);
   st = open_file(ctx, path, MPI_MODE_WRONLY | MPI_MODE_CREATE, &fh);
   if ((st = pk__mpi_agree(ctx, st)) != PK_OK)
