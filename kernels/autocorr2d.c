@@ -24,22 +24,6 @@ typedef struct geo {
 
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-static int smooth(size_t n) {
-  static const int p[] = {2, 3, 5, 7};
-  for (int i = 0; i < 4; i++)
-    while (n % p[i] == 0)
-      n /= p[i];
-  return n == 1;
-}
-
-/* The smallest 2^a 3^b 5^c 7^d >= n; 0 if above INT_MAX. */
-static int fast_size(size_t n) {
-  for (; n <= INT_MAX; n++)
-    if (smooth(n))
-      return (int)n;
-  return 0;
-}
-
 /*
  * Nanoseconds on one core, fitted on an x86-64 core (gcc -O3, SSE2):
  * direct() does w^2 h(h+1)/2 multiply-adds, those of the last (h-di) % 4
@@ -64,8 +48,8 @@ static void geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
   g->method = g->asked = *(const int *)k->data;
   g->h = in->shape[0];
   g->w = in->shape[1];
-  g->H = g->h <= INT_MAX / 2 ? fast_size(2 * g->h - 1) : 0;
-  g->W = g->w <= INT_MAX / 2 ? fast_size(2 * g->w - 1) : 0;
+  g->H = g->h <= INT_MAX / 2 ? (int)pk__fft_fast_size(2 * g->h - 1) : 0;
+  g->W = g->w <= INT_MAX / 2 ? (int)pk__fft_fast_size(2 * g->w - 1) : 0;
   if (g->H && g->W > INT_MAX / g->H)
     g->H = g->W = 0;
   if (!g->H || !g->W)

@@ -128,13 +128,6 @@ static void hermitian(double *x, int h, int w, int wc) {
   }
 }
 
-static void scale(double *x, size_t n, double re, double im) {
-  for (size_t i = 0; i < n; i += 2) {
-    x[i] *= re;
-    x[i + 1] *= im;
-  }
-}
-
 /* One item from x to y, both aligned; x is scratch for irfft2. */
 static void item(const geo *g, fftw_plan p, void *x, void *y) {
   size_t hw = (size_t)g->h * (size_t)g->w;
@@ -145,14 +138,14 @@ static void item(const geo *g, fftw_plan p, void *x, void *y) {
   case PK__FFT_BWD:
     fftw_execute_dft(p, x, y);
     if (g->op == IFFT2)
-      scale(y, 2 * hw, s, s);
+      pk__fft_scale(y, 2 * hw, s, s);
     break;
   case PK__FFT_R2C_FULL:
     fftw_execute_dft_r2c(p, x, y);
     hermitian(y, g->h, g->w, g->wc);
     /* ifft2 of real x is conj(fft2(x)) / hw. */
     if (g->op == IFFT2)
-      scale(y, 2 * hw, s, -s);
+      pk__fft_scale(y, 2 * hw, s, -s);
     break;
   case PK__FFT_R2C:
     fftw_execute_dft_r2c(p, x, y);

@@ -28,21 +28,6 @@ int pk__fft_threads(int n) {
   return 1;
 }
 
-static int smooth(size_t n) {
-  static const int p[] = {2, 3, 5, 7};
-  for (int i = 0; i < 4; i++)
-    while (n % p[i] == 0)
-      n /= p[i];
-  return n == 1;
-}
-
-size_t pk__fft_fast_size(size_t n) {
-  for (; n <= INT_MAX; n++)
-    if (smooth(n))
-      return n;
-  return 0;
-}
-
 int pk__autocorr_exact(double l1, double s, size_t H, size_t W) {
   double lg = log2((double)H * (double)W);
   return 32 * 0x1p-53 * (lg > 1 ? lg : 1) * l1 * sqrt(s) < 0.5;
@@ -108,13 +93,6 @@ void pk__fft_plan_free(fftw_plan p) {
   pk__fft_unlock();
 }
 
-static void scale(double *x, size_t n, double re, double im) {
-  for (size_t i = 0; i < n; i += 2) {
-    x[i] *= re;
-    x[i + 1] *= im;
-  }
-}
-
 static pk_status no_plan(pk_context *ctx, const char *fn, const pk__ageo *g) {
   return pk__error(ctx, PK_EKERNEL, "%s: FFTW made no plan for %zu x %zu",
                    fn, g->h, g->w);
@@ -139,7 +117,7 @@ static pk_status local_c2c(pk_context *ctx, const char *fn, const pk__ageo *g,
   pk__fft_plan_free(p);
   if (g->op == PK__A_IFFT2) {
     double s = 1.0 / ((double)g->h * (double)g->w);
-    scale((double *)o, 2 * g->h * g->w, s, s);
+    pk__fft_scale((double *)o, 2 * g->h * g->w, s, s);
   }
   return PK_OK;
 }
@@ -175,7 +153,7 @@ static pk_status local_r2c_full(pk_context *ctx, const char *fn,
   /* ifft2 of real x is conj(fft2(x)) / hw. */
   if (g->op == PK__A_IFFT2) {
     double s = 1.0 / ((double)h * (double)w);
-    scale(o, 2 * h * w, s, -s);
+    pk__fft_scale(o, 2 * h * w, s, -s);
   }
   return PK_OK;
 }

@@ -31,9 +31,6 @@ void pk__fft_plan_begin(int nt);
 void pk__fft_plan_end(void);
 void pk__fft_plan_free(fftw_plan p);
 
-/* The smallest 2^a 3^b 5^c 7^d >= n, 0 above INT_MAX (as autocorr2d). */
-size_t pk__fft_fast_size(size_t n);
-
 /* Whether an autocorrelation on an H x W grid may be rounded to integers,
  * given that every input is an integer with sum |a| = l1, sum a^2 = s:
  * the kernel's bound (see fft.h). */

@@ -330,13 +330,6 @@ done:
   return st;
 }
 
-static void scale(double *x, size_t n, double re, double im) {
-  for (size_t i = 0; i < n; i += 2) {
-    x[i] *= re;
-    x[i + 1] *= im;
-  }
-}
-
 
 static pk_status transform(work *k, const pk_array *in, pk_array *out) {
   const pk__ageo *g = k->g;
@@ -418,11 +411,11 @@ static pk_status transform(work *k, const pk_array *in, pk_array *out) {
                               k->tmp + 2 * i * g->wc, g->w, g->wc);
       if (g->op == PK__A_IFFT2) {
         double s = 1.0 / ((double)g->h * (double)g->w);
-        scale((double *)k->ob, 2 * ol * g->w, s, -s);
+        pk__fft_scale((double *)k->ob, 2 * ol * g->w, s, -s);
       }
     } else if (g->op == PK__A_IFFT2) {
       double s = 1.0 / ((double)g->h * (double)g->w);
-      scale((double *)k->ob, 2 * ol * g->w, s, s);
+      pk__fft_scale((double *)k->ob, 2 * ol * g->w, s, s);
     }
     return st;
   }

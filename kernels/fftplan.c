@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -724,6 +725,30 @@ pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
     return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: empty item (%zu x %zu)",
                           k->name, *h, *w);
   return PK_OK;
+}
+
+/* ----------------------------------------------------- shared arithmetic */
+
+static int smooth(size_t n) {
+  static const int p[] = {2, 3, 5, 7};
+  for (int i = 0; i < 4; i++)
+    while (n % p[i] == 0)
+      n /= p[i];
+  return n == 1;
+}
+
+size_t pk__fft_fast_size(size_t n) {
+  for (; n <= INT_MAX; n++)
+    if (smooth(n))
+      return n;
+  return 0;
+}
+
+void pk__fft_scale(double *x, size_t n, double re, double im) {
+  for (size_t i = 0; i < n; i += 2) {
+    x[i] *= re;
+    x[i + 1] *= im;
+  }
 }
 
 /* ------------------------------------------------------------ the seam */

@@ -101,4 +101,10 @@ pk_status pk__fft_refuse(char *msg, size_t len, pk_status st,
 pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
                          size_t len, size_t *h, size_t *w);
 
+/* The smallest 2^a 3^b 5^c 7^d >= n, 0 above INT_MAX: a size FFTW
+   transforms fast (fftplan.c, for the batched and the array kernels). */
+size_t pk__fft_fast_size(size_t n);
+/* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
+void pk__fft_scale(double *x, size_t n, double re, double im);
+
 #endif /* PK_FFTPLAN_H */
