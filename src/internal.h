@@ -298,6 +298,23 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
 
 /* Aligned scratch kept between calls: grow *p (capacity *cap) to need. */
 int pk__scratch_reserve(void **p, size_t *cap, size_t need);
+
+/*
+ * A team of OpenMP threads running a job's chunks (src/team.c): the openmp
+ * backend's map and an mpi rank's block.  init makes room for n threads;
+ * run runs every chunk of j on at most w of them (one: on the caller),
+ * appending failures to f.
+ */
+typedef struct pk__team {
+  int n;
+  void **scratch; /* one buffer a thread, kept between maps */
+  size_t *cap;
+  pk__fails *fails;
+} pk__team;
+pk_status pk__team_init(pk__team *t, int n);
+void pk__team_free(pk__team *t);
+pk_status pk__team_run(pk_context *ctx, pk__team *t, const pk__job *j,
+                       int w, pk__fails *f);
 void pk__scratch_release(void **p, size_t *cap);
 
 /* Make BLAS single-threaded in this process (workers call it). */

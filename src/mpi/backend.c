@@ -242,19 +242,11 @@ static pk_status rank_cores(pk_context *ctx, int *cores) {
 
 static void mpi_stop(pk_context *ctx) {
   mpi *m = ctx->impl;
-  int i, fin = 0;
+  int fin = 0;
 
   if (m == NULL)
     return;
-  for (i = 0; i < m->threads; i++) {
-    if (m->scratch && m->cap)
-      pk__scratch_release(&m->scratch[i], &m->cap[i]);
-    if (m->fails)
-      pk__fails_free(&m->fails[i]);
-  }
-  free(m->scratch);
-  free(m->cap);
-  free(m->fails);
+  pk__team_free(&m->team);
   free(m->counts);
   free(m->displs);
   free(m->meta);
@@ -329,10 +321,7 @@ static pk_status mpi_start(pk_context *ctx) {
             m->rank, cores, cores, ctx->workers);
   m->threads = ctx->workers < cores ? ctx->workers : cores;
   ctx->workers = m->threads;
-  m->scratch = calloc((size_t)m->threads, sizeof *m->scratch);
-  m->cap = calloc((size_t)m->threads, sizeof *m->cap);
-  m->fails = calloc((size_t)m->threads, sizeof *m->fails);
-  st = m->scratch && m->cap && m->fails ? PK_OK : PK_ENOMEM;
+  st = pk__team_init(&m->team, m->threads);
   if ((st = pk__mpi_agree(ctx, st)) != PK_OK)
     return st;
 

@@ -17,7 +17,6 @@
 #include <parkit/mpi.h>
 
 #include <mpi.h>
-#include <omp.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -40,9 +39,7 @@ typedef struct mpi {
   int counted;          /* 1: counted in live */
   int *counts, *displs; /* size each, for v-collectives */
   uint64_t *meta;       /* 3 * size, for allgathered triples */
-  void **scratch;       /* one a thread, kept between maps */
-  size_t *cap;
-  pk__fails *fails;
+  pk__team team;        /* this rank's threads */
 } mpi;
 
 

@@ -6,55 +6,6 @@
 
 /* ------------------------------------------------------------------- map */
 
-/* Run every chunk of j on this rank's threads; failures in f, with indices
- * relative to j. */
-static pk_status team_run(pk_context *ctx, const pk__job *j, pk__fails *f) {
-  mpi *m = ctx->impl;
-  atomic_size_t next = 0;
-  int i, w = m->threads;
-  size_t c, lo, hi;
-
-  if (j->nchunks == 0)
-    return PK_OK;
-  if ((size_t)w > j->nchunks)
-    w = (int)j->nchunks;
-  for (i = 0; i < w; i++)
-    if (pk__scratch_reserve(&m->scratch[i], &m->cap[i], j->scratch) != 0)
-      return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
-                       "scratch", j->kernel->name, j->scratch);
-  if (w == 1) {
-    for (c = 0; c < j->nchunks; c++) {
-      pk__chunk(j, c, &lo, &hi);
-      pk__run(j, lo, hi, m->scratch[0], 0, f);
-    }
-    return PK_OK;
-  }
-#pragma omp parallel num_threads(w) private(c, lo, hi)
-  {
-    int me = omp_get_thread_num(), nth = omp_get_num_threads();
-
-    if (j->schedule == PK_SCHEDULE_DYNAMIC) {
-      while ((c = atomic_fetch_add(&next, 1)) < j->nchunks) {
-        pk__chunk(j, c, &lo, &hi);
-        pk__run(j, lo, hi, m->scratch[me], me, &m->fails[me]);
-      }
-    } else {
-      for (c = (size_t)me; c < j->nchunks; c += (size_t)nth) {
-        pk__chunk(j, c, &lo, &hi);
-        pk__run(j, lo, hi, m->scratch[me], me, &m->fails[me]);
-      }
-    }
-  }
-  for (i = 0; i < w; i++) {
-    size_t k;
-    for (k = 0; k < m->fails[i].len; k++)
-      pk__fails_add(f, m->fails[i].v[k].item, m->fails[i].v[k].status, i);
-    f->n += m->fails[i].n - m->fails[i].len;
-    m->fails[i].n = m->fails[i].len = 0;
-  }
-  return PK_OK;
-}
-
 /* Chunks for this rank's share s of a replicated map planned over all of
  * j's items: as the front end plans them, for the rank's item count. */
 static void replan(pk__job *s, const pk__job *j, int w) {
@@ -247,7 +198,7 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     j->out->global = j->in->global;
   }
   if (st == PK_OK)
-    st = team_run(ctx, &s, &mine);
+    st = pk__team_run(ctx, &m->team, &s, m->threads, &mine);
   st = agree_map(ctx, j, st, &mine, s.task.first - j->task.first, total, f);
   pk__fails_free(&mine);
   if (repl && st != PK_EMPI && st != PK_EINVAL) {
