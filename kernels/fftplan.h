@@ -75,11 +75,12 @@ pk_status pk__fft_setup(char *msg, size_t len);
 int pk__fft_flush(char *msg, size_t len);
 
 /*
- * For planners outside the cache (kernels/fft_array.c, fft_mpi.c): hold the
- * cache's planning lock around any other FFTW call that is not an execute
- * (planning, fftw_plan_with_nthreads, destroying a plan), so that it never
- * runs at the same time as the cache's planning and never leaks into it
- * (a thread count left above 1 would make the cache's plans threaded).
+ * For planners outside the cache (kernels/fft/array.c and mpi.c): hold
+ * the cache's planning lock around any other FFTW call that is not an
+ * execute (planning, fftw_plan_with_nthreads, destroying a plan), so that
+ * it never runs at the same time as the cache's planning and never leaks
+ * into it (a thread count left above 1 would make the cache's plans
+ * threaded).
  * pk__fft_flags is the planner rigor (FFTW_ESTIMATE, ...) for such a plan
  * (made for one transform, so FFTW_ESTIMATE in the automatic mode: its
  * planning budget would be a fraction of one transform); call it with the

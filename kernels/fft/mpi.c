@@ -17,7 +17,7 @@
  * circular shift of the autocorrelation's lags.
  */
 #include "internal.h"
-#include "fft_array.h"
+#include "array.h"
 
 #include <parkit/mpi.h>
 

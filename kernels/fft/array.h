@@ -1,6 +1,6 @@
 /*
  * One large 2-D array transformed as a whole (internal): what
- * kernels/fft_array.c (one node, FFTW threads) and kernels/fft_mpi.c
+ * kernels/fft/array.c (one node, FFTW threads) and kernels/fft/mpi.c
  * (FFTW-MPI) share.
  */
 #ifndef PK_FFT_ARRAY_H

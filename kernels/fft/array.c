@@ -3,10 +3,10 @@
  * transformed as a whole.  On one node FFTW's threads do the work, in
  * place in the output (or one padded buffer for autocorr2d), so the memory
  * is the input, the output and nothing of the array's size more; the mpi
- * backend's path is in fft_mpi.c.
+ * backend's path is in mpi.c.
  */
 #include "internal.h"
-#include "fft_array.h"
+#include "array.h"
 
 #include <parkit/fft.h>
 #include <parkit/mpi.h>
@@ -246,7 +246,7 @@ pk_status pk__fft_local(pk_context *ctx, const char *fn, const pk__ageo *g,
 
 /* ------------------------------------------------------------ front end */
 
-/* Distributed arrays' transforms run across the processes (fft_mpi.c). */
+/* Distributed arrays' transforms run across the processes (mpi.c). */
 static int on_mpi(const pk_context *ctx) { return ctx->ops->dist != NULL; }
 
 static pk_status agree(pk_context *ctx, pk_status st) {
