@@ -56,6 +56,18 @@ void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi);
 size_t pk__auto_chunk(size_t n, int w, size_t grain, int block);
 
 /*
+ * The map front end's steps, for the reductions (src/reduce.c):
+ * check_opts checks opts (NULL: the defaults); setup fills j from the
+ * kernel and in and makes or checks *out (fn names the call in messages);
+ * execute runs j inline or on the backend and fills ctx->stats.
+ */
+pk_status pk__map_check_opts(pk_context *ctx, const pk_map_opts *o);
+pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
+                        const pk_array *in, pk_array **out, pk__job *j);
+pk_status pk__map_execute(pk_context *ctx, pk__job *j,
+                          const pk_map_opts *o);
+
+/*
  * Measured costs (src/cost.c), per process, thread-safe, per kernel,
  * instruction-set path and item layout.  pk__cost_get: nanoseconds of one
  * item of k on one core: measured, else k's cost
