@@ -159,7 +159,7 @@ pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
     return PK_EINVAL;
   if (fn == NULL)
     return pk_map(ctx, kernel, in, out, opts);
-  if (ctx->ops->wait != NULL) {
+  if (ctx->ops->reports_chunks) {
     /* The backend reports chunks itself as its workers finish them. */
     pk_stats before = ctx->stats; /* for a refused call, as above */
     ctx->on_chunk = fn;

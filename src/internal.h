@@ -140,6 +140,10 @@ typedef struct pk__backend_ops {
   pk_status (*apply)(pk_context *ctx, pk_status (*fn)(void *, size_t),
                      void *buf, size_t size);
   pk_status (*winit)(pk_context *ctx);
+  /* reports_chunks: 1 if the backend calls ctx->on_chunk itself as its
+     workers finish chunks (pk_map_each); else the front end wraps the
+     kernel to report them. */
+  int reports_chunks;
   /* prepare: run the kernel's prepare for j in every process that will run
      its items, so that they plan alike (NULL: the front end calls it here;
      the fork backend's workers take the parent's plans with each job). */

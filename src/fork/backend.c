@@ -489,6 +489,7 @@ const pk__backend_ops pk__backend_fork = {
     .free = fork_free,
     .map = fork_map,
     .wait = fork_wait,
+    .reports_chunks = 1,
     .apply = fork_apply,
     .winit = fork_winit,
 };
