@@ -350,6 +350,10 @@ pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
     st = pk__array_new(ctx, oi.dtype, oi.ndim + 1, shape, out);
     if (st != PK_OK)
       return st;
+    /* A distributed input's output is distributed alike. */
+    (*out)->distributed = in->distributed;
+    (*out)->offset = in->offset;
+    (*out)->global = in->global;
   } else {
     const pk_array *o = *out;
     int same = o->dtype == oi.dtype && o->ndim == oi.ndim + 1;
@@ -361,6 +365,18 @@ pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
                        fn, k->name);
     if (overlaps(in, o))
       return pk__error(ctx, PK_EINVAL, "%s: input and output overlap", fn);
+    /* The caller's output is never redistributed behind its back: it must
+       hold the block the input holds, or the whole batch. */
+    if (in->distributed && !(o->distributed && o->offset == in->offset &&
+                             o->global == in->global))
+      return pk__error(ctx, PK_EINVAL, "%s: the input is distributed; the "
+                       "output must be distributed alike (let %s make it, "
+                       "or pk_mpi_create it with the same global shape)",
+                       fn, fn);
+    if (!in->distributed && o->distributed &&
+        (o->offset != 0 || o->global != o->shape[0]))
+      return pk__error(ctx, PK_EINVAL, "%s: the input is replicated (not "
+                       "distributed) but the output is distributed", fn);
   }
   j->out = *out;
   j->task.in = in->data;

@@ -312,6 +312,44 @@ static void test_npy_refused(void) {
 
 /* A kernel that fails only on an item of the last rank: every rank gets
  * the error, names that rank, and lists the item; nobody hangs. */
+/*
+ * The caller's output array for a distributed input: one distributed alike
+ * (pk_mpi_create of the global shape) is filled in place; a plain one is
+ * refused on every rank and left as it was, never redistributed.
+ */
+static void test_given_output(void) {
+  size_t count = 23, shape[3] = {count, 4, 4}, gshape[1] = {count};
+  pk_array *w = whole(ctx, PK_F64, 3, shape, 41), *l = NULL, *o = NULL;
+  pk_array *mine = NULL, *ref = NULL, *ws = NULL;
+  size_t first, n;
+  pk_status st;
+
+  if (w == NULL)
+    return;
+  CHECK_OK(ser, pk_array_wrap(ser, PK_F64, 3, shape, pk_array_data(w), &ws));
+  CHECK_OK(ser, pk_map(ser, pk_kernel_det(), ws, &ref, NULL));
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? w : NULL, 0, &l));
+  CHECK_OK(ctx, pk_mpi_create(ctx, PK_F64, 1, gshape, &o));
+  pk_array *given = o;
+  CHECK_OK(ctx, pk_map(ctx, pk_kernel_det(), l, &o, NULL));
+  CHECK(o == given && pk_array_distributed(o) && ref && same_block(o, ref));
+
+  pk_mpi_block(count, size, rank, &first, &n);
+  CHECK_OK(ctx, pk_array_create(ctx, PK_F64, 1, &n, &mine));
+  given = mine;
+  st = pk_map(ctx, pk_kernel_det(), l, &mine, NULL);
+  CHECK(st == PK_EINVAL && mine == given);
+  CHECK(strstr(pk_errmsg(ctx), "distributed alike") != NULL);
+  CHECK(mine && !pk_array_distributed(mine) && pk_array_offset(mine) == 0 &&
+        pk_array_global(mine) == n);
+  pk_array_destroy(&mine);
+  pk_array_destroy(&o);
+  pk_array_destroy(&l);
+  pk_array_destroy(&ref);
+  pk_array_destroy(&ws);
+  pk_array_destroy(&w);
+}
+
 static void test_errors(void) {
   size_t shape[2] = {10, 3}, first, n, nf = 0;
   int victim = size > 1 ? 1 : 0;
@@ -621,6 +659,7 @@ int main(int argc, char **argv) {
   test_npy(PK_C128, 2);
   test_npy(PK_F64, 0);
   test_npy_refused();
+  test_given_output();
   test_errors();
   test_one_rank_bad();
   test_values_differ();

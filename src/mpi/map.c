@@ -187,15 +187,10 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     s.task.out += lo * j->task.out_stride;
     s.task.first += lo;
     replan(&s, j, m->threads);
-    if (j->out->distributed && m->size > 1)
-      st = pk__error(ctx, PK_EINVAL, "pk_map: the input is replicated (not "
-                     "distributed) but the output is distributed");
   } else {
+    /* The front end made or checked the output's distribution. */
     s.task.first += j->in->offset;
     total = j->in->global;
-    j->out->distributed = 1;
-    j->out->offset = j->in->offset;
-    j->out->global = j->in->global;
   }
   if (st == PK_OK)
     st = pk__team_run(ctx, &m->team, &s, m->threads, &mine);
