@@ -402,11 +402,20 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
                ld = (m + VL - 1) / VL * VL;
   size_t piv[VL];
 
-  for (size_t i = 0; i < m; i++) {
+  /* Row-major vectors to columns, VL rows at a time by TRANSPOSE: lane by
+     lane, the scalar stores took a fifth of n = 100 on AVX-512. */
+  size_t i = 0;
+  for (; i + VL <= m; i += VL) {
+    vd r[VL], t[VL];
+    UNROLL for (int q = 0; q < VL; q++) r[q] = a[(k0 + i + q) * w + c];
+    TRANSPOSE(r, t);
+    UNROLL for (int q = 0; q < VL; q++) *(vd *)(p + q * ld + i) = t[q];
+  }
+  for (; i < m; i++) {
     const vd x = a[(k0 + i) * w + c];
     UNROLL for (int q = 0; q < VL; q++) p[q * ld + i] = x[q];
   }
-  for (size_t i = m; i < ld; i++)
+  for (; i < ld; i++)
     UNROLL for (int q = 0; q < VL; q++) p[q * ld + i] = 0;
   if (panel(p, m, ld, nb, piv, s) != 0)
     return 1;
