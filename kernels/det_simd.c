@@ -107,6 +107,39 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
 #error "VL is 2, 4 or 8"
 #endif
 
+/*
+ * HREDUCE(x, OP): every lane of x becomes the reduction of all its lanes,
+ * each round x = OP with sh_ the lanes of x swapped at a distance (VL/2,
+ * then half that...); HREDUCE_M for integer lanes.
+ */
+#if VL == 2
+#define HROUNDS(T, x, OP)                                                   \
+  do {                                                                      \
+    T sh_ = SHUF(x, x, 1, 0);                                               \
+    x = OP;                                                                 \
+  } while (0)
+#elif VL == 4
+#define HROUNDS(T, x, OP)                                                   \
+  do {                                                                      \
+    T sh_ = SHUF(x, x, 2, 3, 0, 1);                                         \
+    x = OP;                                                                 \
+    sh_ = SHUF(x, x, 1, 0, 3, 2);                                           \
+    x = OP;                                                                 \
+  } while (0)
+#else
+#define HROUNDS(T, x, OP)                                                   \
+  do {                                                                      \
+    T sh_ = SHUF(x, x, 4, 5, 6, 7, 0, 1, 2, 3);                             \
+    x = OP;                                                                 \
+    sh_ = SHUF(x, x, 2, 3, 0, 1, 6, 7, 4, 5);                               \
+    x = OP;                                                                 \
+    sh_ = SHUF(x, x, 1, 0, 3, 2, 5, 4, 7, 6);                               \
+    x = OP;                                                                 \
+  } while (0)
+#endif
+#define HREDUCE(x, OP) HROUNDS(vd, x, OP)
+#define HREDUCE_M(x, OP) HROUNDS(vm, x, OP)
+
 /* ---------------------------------------------------------- small path */
 
 /* Groups of VL matrices factored together, PK__DET_GROUP a call. */
@@ -331,15 +364,14 @@ static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
       best = SEL(gt, v, best);
       at = MSEL(gt, lane + (int64_t)(b * VL), at);
     }
-    double top = best[0];
-    for (int q = 1; q < VL; q++)
-      top = best[q] > top ? best[q] : top;
-    /* Its first row, with no branch on the data (one mispredicted a step
-       cost AVX-512 a twentieth of n = 100). */
-    const vm cand = MSEL(best == zero + top, at, (vm){0} + INT64_MAX);
-    int64_t first = cand[0];
-    for (int q = 1; q < VL; q++)
-      first = cand[q] < first ? cand[q] : first;
+    /* The largest in every lane, then its first row, by shuffle trees
+       with no branch on the data (a mispredicted one a step cost AVX-512
+       a twentieth of n = 100). */
+    vd top = best;
+    HREDUCE(top, SEL(top > sh_, top, sh_));
+    vm cand = MSEL(best == top, at, (vm){0} + INT64_MAX);
+    HREDUCE_M(cand, MSEL(sh_ < cand, sh_, cand));
+    const int64_t first = cand[0];
     const size_t r = first != INT64_MAX ? (size_t)first : e;
     piv[e] = r;
     if (r != e) {
