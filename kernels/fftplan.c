@@ -4,10 +4,7 @@
 #include "fft/array.h"
 #include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <parkit/fft.h>
@@ -20,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 /*
  * The automatic mode: a plan may take BUDGET of the work expected of it;
@@ -62,11 +58,6 @@ static atomic_ulong planned;
 /* Under lock. */
 static told *tolds;
 static size_t ntold, told_cap;
-static int follower;     /* plans as a leading process says: no file */
-static int wisdom_read;  /* the wisdom file was read, or is not to be */
-static char *wpath;      /* the wisdom file; NULL: none */
-static int refused;      /* wpath is not wisdom: never written */
-static unsigned long saved_at; /* planned when the file was last merged */
 static char notes[2048]; /* lines for the verbose, not yet handed over */
 static size_t nnotes;
 
@@ -93,10 +84,7 @@ static void enter(void) {
 static void leave(void) { pthread_mutex_unlock(&lock); }
 
 /* A line for the verbose (under lock); dropped when the buffer is full. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static void note(const char *fmt, ...) {
+void pk__fft_note(const char *fmt, ...) {
   va_list ap;
   int n;
 
@@ -143,280 +131,11 @@ static int mode_get(void) {
   return m;
 }
 
-/* --------------------------------------------------------- wisdom file */
-
-static int is_wisdom(const char *s, size_t n) {
-  return n >= 8 && memcmp(s, "(fftw-3.", 8) == 0;
-}
-
-/* The whole file, NUL-terminated, its length in *n; NULL with errno. */
-static char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  char *s = NULL;
-  size_t cap = 0, len = 0;
-
-  if (!f)
-    return NULL;
-  for (;;) {
-    if (cap - len < 4096) {
-      char *t = realloc(s, cap += 65536);
-      if (!t) {
-        free(s);
-        fclose(f);
-        errno = ENOMEM;
-        return NULL;
-      }
-      s = t;
-    }
-    size_t r = fread(s + len, 1, cap - len - 1, f);
-    len += r;
-    if (r == 0)
-      break;
-  }
-  if (ferror(f)) {
-    free(s);
-    fclose(f);
-    errno = EIO;
-    return NULL;
-  }
-  fclose(f);
-  s[len] = '\0';
-  *n = len;
-  return s;
-}
-
-/* Measured plans belong to one FFTW build on one kind of CPU: a home
- * directory shared by unlike nodes keeps one file for each. */
-static unsigned cpu_hash(void) {
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512];
-  unsigned h = 2166136261u; /* FNV-1a */
-
-  if (!f)
-    return 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "model name", 10) == 0) {
-      for (const char *p = line; *p && *p != '\n'; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-      break;
-    }
-  fclose(f);
-  return h;
-}
-
-/* PARKIT_FFTW_WISDOM, else the user's cache directory; NULL: none. */
-static char *wisdom_path(int *own_dir) {
-  const char *e = getenv("PARKIT_FFTW_WISDOM"), *base, *sub = "";
-  char *p;
-  size_t n;
-
-  *own_dir = 0;
-  if (e && *e)
-    return strcasecmp(e, "off") == 0 ? NULL : strdup(e);
-  base = getenv("XDG_CACHE_HOME");
-  if (!base || base[0] != '/') {
-    base = getenv("HOME");
-    sub = "/.cache";
-    if (!base || !*base)
-      return NULL;
-  }
-  n = strlen(base) + strlen(sub) + strlen(fftw_version) + 40;
-  if ((p = malloc(n)) != NULL)
-    snprintf(p, n, "%s%s/parkit/%s-%08x.wisdom", base, sub, fftw_version,
-             cpu_hash());
-  *own_dir = 1;
-  return p;
-}
-
-/* mkdir -p of the directories above path, private to the user. */
-static void make_dirs(char *path) {
-  for (char *s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
-    *s = '\0';
-    mkdir(path, 0700);
-    *s = '/';
-  }
-}
-
-static int own_dir; /* wpath is ours, in the cache directory */
-
-/* Read the wisdom file once, before the first plan (under lock). */
-static void wisdom_load(void) {
-  size_t n = 0;
-  char *s;
-
-  if (wisdom_read)
-    return;
-  wisdom_read = 1;
-  if (follower || !(wpath = wisdom_path(&own_dir)))
-    return;
-  saved_at = atomic_load(&planned);
-  if (!(s = slurp(wpath, &n))) {
-    if (errno != ENOENT)
-      note("FFTW wisdom: cannot read %s: %s", wpath, strerror(errno));
-    return;
-  }
-  if (n > 0 && !is_wisdom(s, n)) {
-    refused = 1;
-    note("FFTW wisdom: %s is not FFTW wisdom (it does not begin with "
-         "\"(fftw-3.\"): left alone, plans not saved", wpath);
-  } else if (n > 0 && !fftw_import_wisdom_from_string(s)) {
-    note("FFTW wisdom: FFTW refused %s (another version?); it will be "
-         "replaced", wpath);
-  } else if (n > 0) {
-    note("FFTW wisdom: read %s", wpath);
-    saved_at = atomic_fetch_add(&planned, 1) + 1;
-  }
-  free(s);
-}
-
-/* Next line of s at *p (its length in *len, newline included); 0 at end. */
-static int next_line(const char *s, size_t *p, size_t *len) {
-  const char *nl;
-
-  if (!s[*p])
-    return 0;
-  nl = strchr(s + *p, '\n');
-  *len = nl ? (size_t)(nl - (s + *p)) + 1 : strlen(s + *p);
-  return 1;
-}
-
-/* An entry of a wisdom text: "  (solver ...)" on a line of its own. */
-static int is_entry(const char *l, size_t len) {
-  while (len && (*l == ' ' || *l == '\t'))
-    l++, len--;
-  return len > 1 && *l == '(';
-}
-
-/*
- * The old file's entries, then the new ones it lacks, under the new header
- * (FFTW's import takes entries in any order).  If the old file is another
- * FFTW's, the new wisdom alone.
- */
-static char *merge(const char *old, const char *w) {
-  size_t hl, p, len, n = strlen(w) + (old ? strlen(old) : 0) + 4;
-  char *out = malloc(n), *o = out;
-
-  if (!out)
-    return NULL;
-  p = 0;
-  if (!next_line(w, &p, &hl))
-    hl = 0;
-  memcpy(o, w, hl);
-  o += hl;
-  if (old && strncmp(old, w, hl) == 0)
-    for (p = hl; next_line(old, &p, &len); p += len)
-      if (is_entry(old + p, len)) {
-        memcpy(o, old + p, len);
-        o += len;
-        if (o[-1] != '\n')
-          *o++ = '\n';
-      }
-  *o = '\0';
-  for (p = hl; next_line(w, &p, &len); p += len) {
-    if (!is_entry(w + p, len))
-      continue;
-    int seen = 0;
-    for (size_t q = hl, l2; !seen && next_line(out, &q, &l2); q += l2)
-      seen = l2 == len && memcmp(out + q, w + p, len) == 0;
-    if (!seen) {
-      memcpy(o, w + p, len);
-      o += len;
-      *o = '\0';
-    }
-  }
-  memcpy(o, ")\n", 3);
-  return out;
-}
-
-static int write_all(int fd, const char *s, size_t n) {
-  while (n > 0) {
-    ssize_t r = write(fd, s, n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return -1;
-    s += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
-/*
- * Merge this process's wisdom into the file (under lock): other runs may
- * have added theirs since it was read.  A lock file beside it serialises
- * writers (fcntl locks: NFS too); the new text goes to a temporary file in
- * the same directory and is renamed over the old, so a reader sees the old
- * file or the new one, never half of one.
- */
-static void wisdom_save(void) {
-  size_t n = strlen(wpath) + 16, oldn = 0;
-  char *w = fftw_export_wisdom_to_string(), *old = NULL, *text = NULL;
-  char *lk = malloc(n), *tmp = malloc(n);
-  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-  int fd = -1, tfd;
-
-  if (!w || !lk || !tmp)
-    goto out;
-  if (own_dir)
-    make_dirs(wpath);
-  snprintf(lk, n, "%s.lock", wpath);
-  snprintf(tmp, n, "%s.XXXXXX", wpath);
-  if ((fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-    note("FFTW wisdom: cannot write %s: %s", lk, strerror(errno));
-    goto out;
-  }
-  while (fcntl(fd, F_SETLKW, &fl) < 0)
-    if (errno != EINTR) {
-      note("FFTW wisdom: cannot lock %s: %s", lk, strerror(errno));
-      goto out;
-    }
-  if (!(old = slurp(wpath, &oldn)) && errno != ENOENT) {
-    note("FFTW wisdom: cannot read %s: %s", wpath, strerror(errno));
-    goto out;
-  }
-  if (old && oldn > 0 && !is_wisdom(old, oldn)) {
-    refused = 1;
-    note("FFTW wisdom: %s is not FFTW wisdom (it does not begin with "
-         "\"(fftw-3.\"): left alone, plans not saved", wpath);
-    goto out;
-  }
-  if (!(text = merge(old && oldn ? old : NULL, w)))
-    goto out;
-  if (old && strcmp(text, old) == 0)
-    goto out; /* nothing new */
-  if ((tfd = mkstemp(tmp)) < 0) {
-    note("FFTW wisdom: cannot write in the directory of %s: %s", wpath,
-         strerror(errno));
-    goto out;
-  }
-  if (write_all(tfd, text, strlen(text)) != 0 || close(tfd) != 0 ||
-      rename(tmp, wpath) != 0) {
-    note("FFTW wisdom: cannot write %s: %s", wpath, strerror(errno));
-    unlink(tmp);
-    goto out;
-  }
-  note("FFTW wisdom: wrote %s", wpath);
-out:
-  if (fd >= 0)
-    close(fd); /* and the lock with it */
-  free(text);
-  free(old);
-  free(tmp);
-  free(lk);
-  free(w); /* FFTW's export is freed with free() */
-}
-
 int pk__fft_flush(char *msg, size_t len) {
   int said;
 
   enter();
-  if (!follower && wpath && !refused) {
-    unsigned long now = atomic_load(&planned);
-    if (now != saved_at) {
-      wisdom_save();
-      saved_at = now;
-    }
-  }
+  pk__wisdom_flush();
   said = nnotes > 0 && msg && len;
   if (said) {
     snprintf(msg, len, "%.*s", (int)(nnotes - 1), notes);
@@ -429,26 +148,13 @@ int pk__fft_flush(char *msg, size_t len) {
 
 pk_status pk__fft_setup(char *msg, size_t len) {
   const char *s = getenv("PARKIT_FFTW_PLANNER");
-  char head[8];
-  size_t n;
-  FILE *f;
 
   if (s && *s && parse_planner(s) < 0)
     return pk__fft_refuse(msg, len, PK_EINVAL,
                           "PARKIT_FFTW_PLANNER=%s is not a planner: auto, "
                           "estimate, measure, patient, exhaustive or "
                           "reproducible", s);
-  s = getenv("PARKIT_FFTW_WISDOM");
-  if (!s || !*s || strcasecmp(s, "off") == 0 || !(f = fopen(s, "rb")))
-    return PK_OK; /* absent or unreadable: the verbose hear of it later */
-  n = fread(head, 1, sizeof head, f);
-  fclose(f);
-  if (n > 0 && !is_wisdom(head, n))
-    return pk__fft_refuse(msg, len, PK_EINVAL,
-                          "PARKIT_FFTW_WISDOM=%s is not an FFTW wisdom file "
-                          "(it does not begin with \"(fftw-3.\"): refusing to "
-                          "overwrite it", s);
-  return PK_OK;
+  return pk__wisdom_check(msg, len);
 }
 
 /* ------------------------------------------------------------ planning */
@@ -553,7 +259,7 @@ pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, double work_ns,
   enter();
   e = find(kind, n0, n1);
   if (!e) {
-    wisdom_load();
+    pk__wisdom_load();
     e = malloc(sizeof *e);
     if (!e) {
       st = PK_ENOMEM;
@@ -568,10 +274,11 @@ pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, double work_ns,
         e = NULL;
         st = PK_EKERNEL;
       } else {
-        note("fft: %s %d x %d planned by %s%s in %.3g ms (expected work "
-             "%.3g ms)", kind_names[kind], n0, n1, rigor_names[e->rigor],
-             was_told ? " as the leading process did" : "",
-             (now() - t0) * 1e3, work_ns * 1e-6);
+        pk__fft_note("fft: %s %d x %d planned by %s%s in %.3g ms "
+                     "(expected work %.3g ms)", kind_names[kind], n0, n1,
+                     rigor_names[e->rigor],
+                     was_told ? " as the leading process did" : "",
+                     (now() - t0) * 1e3, work_ns * 1e-6);
         e->next = atomic_load_explicit(&head, memory_order_relaxed);
         atomic_store_explicit(&head, e, memory_order_release);
         atomic_fetch_add(&planned, 1);
@@ -603,9 +310,7 @@ void pk__fft_cache_clear(void) {
   free(tolds);
   tolds = NULL;
   ntold = told_cap = 0;
-  follower = wisdom_read = refused = own_dir = 0;
-  free(wpath);
-  wpath = NULL;
+  pk__wisdom_reset();
   nnotes = 0;
   notes[0] = '\0';
   leave();
@@ -669,7 +374,7 @@ pk_status pk__fft_state_put(const char *s) {
     return PK_EINVAL;
   p = strchr(p, '\n');
   enter();
-  follower = wisdom_read = 1;
+  pk__wisdom_follow();
   atomic_store(&mode, m);
   while (st == PK_OK && p && strncmp(p + 1, "plan ", 5) == 0) {
     if (sscanf(p + 1, "plan %d %d %d %d %la%n", &k, &t.n0, &t.n1, &t.rigor,
@@ -689,7 +394,7 @@ pk_status pk__fft_state_put(const char *s) {
 
 void pk__fft_lock(void) {
   enter();
-  wisdom_load();
+  pk__wisdom_load();
 }
 
 void pk__fft_unlock(void) {
@@ -698,6 +403,8 @@ void pk__fft_unlock(void) {
 }
 
 unsigned long pk__fft_planned(void) { return atomic_load(&planned); }
+
+unsigned long pk__fft_bump(void) { return atomic_fetch_add(&planned, 1) + 1; }
 
 unsigned pk__fft_flags(void) { return rigor_flags[mode_get()]; }
 

@@ -57,6 +57,8 @@ void pk__fft_cache_clear(void);
  */
 char *pk__fft_state_get(void);
 pk_status pk__fft_state_put(const char *s);
+/* Changes whenever the state may have changed: export it only then. */
+unsigned long pk__fft_planned(void);
 
 /*
  * pk_init's check of the environment: PARKIT_FFTW_PLANNER must name a
@@ -107,5 +109,25 @@ pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
 size_t pk__fft_fast_size(size_t n);
 /* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
 void pk__fft_scale(double *x, size_t n, double re, double im);
+
+/*
+ * Between the planner (fftplan.c) and the wisdom file (wisdom.c), all under
+ * the planning lock: pk__fft_note keeps a line for the verbose;
+ * pk__fft_bump counts a change of the planning state and returns the new
+ * count.  pk__wisdom_load reads the file once, before the first plan;
+ * pk__wisdom_flush merges what was learnt since into it; pk__wisdom_follow
+ * makes this process a follower (no file); pk__wisdom_reset forgets the
+ * file; pk__wisdom_check is pk_init's refusal of a file that is not wisdom.
+ */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void pk__fft_note(const char *fmt, ...);
+unsigned long pk__fft_bump(void);
+void pk__wisdom_load(void);
+void pk__wisdom_flush(void);
+void pk__wisdom_follow(void);
+void pk__wisdom_reset(void);
+pk_status pk__wisdom_check(char *msg, size_t len);
 
 #endif /* PK_FFTPLAN_H */
