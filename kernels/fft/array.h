@@ -1,7 +1,7 @@
 /*
- * One large 2-D array transformed as a whole (internal): what
- * kernels/fft/array.c (one node, FFTW threads) and kernels/fft/mpi.c
- * (FFTW-MPI) share.
+ * One large 2-D array transformed as a whole (internal): what the front
+ * end (kernels/fft/array.c), one node's threads (local.c), FFTW-MPI across
+ * ranks (mpi.c) and their helpers (common.c) share.
  */
 #ifndef PK_FFT_ARRAY_H
 #define PK_FFT_ARRAY_H

@@ -1,0 +1,85 @@
+/*
+ * What the whole-array transforms share (array.h): FFTW's threads, the
+ * planning lock around plans made outside the cache, and the pieces of
+ * autocorr2d and of the Hermitian mirror that the local and the MPI paths
+ * both use.
+ */
+#include "internal.h"
+#include "array.h"
+
+#include <math.h>
+#include <string.h>
+
+static int threads_state; /* under the planning lock: 0, 1 ok, -1 failed */
+
+int pk__fft_threads(int n) {
+  if (threads_state == 0)
+    threads_state = fftw_init_threads() ? 1 : -1;
+  if (threads_state < 0)
+    return 0;
+  fftw_plan_with_nthreads(n > 0 ? n : 1);
+  return 1;
+}
+
+int pk__autocorr_exact(double l1, double s, size_t H, size_t W) {
+  double lg = log2((double)H * (double)W);
+  return 32 * 0x1p-53 * (lg > 1 ? lg : 1) * l1 * sqrt(s) < 0.5;
+}
+
+void pk__autocorr_sums(const double *a, size_t n, int *integers, double *l1,
+                       double *s) {
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(a[i]) || a[i] != floor(a[i]))
+      *integers = 0;
+    *l1 += fabs(a[i]);
+    *s += a[i] * a[i];
+  }
+}
+
+void pk__autocorr_row(const double *c, double *r, size_t i, size_t h,
+                      size_t w, size_t W, double scale, int round_) {
+  size_t R = 2 * w - 1;
+  int up = i >= h - 1;
+
+  /* Lag (di, dj) sits at c[di mod H][dj mod W]; the rows below the middle
+   * and the left half of the middle row are the mirror images of the
+   * others, read from the same values, as the kernel does. */
+  for (size_t j = 0; j < R; j++) {
+    size_t col;
+    if (up && !(i == h - 1 && j < w - 1))
+      col = j >= w - 1 ? j - (w - 1) : W - (w - 1 - j);
+    else
+      col = j <= w - 1 ? w - 1 - j : W - (j - (w - 1));
+    double v = c[col] * scale;
+    r[j] = round_ ? round(v) + 0.0 : v; /* + 0.0: no -0 */
+  }
+}
+
+void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
+                           size_t wc) {
+  for (size_t j = wc; j < w; j++) {
+    row[2 * j] = mirror[2 * (w - j)];
+    row[2 * j + 1] = -mirror[2 * (w - j) + 1];
+  }
+}
+
+void pk__fft_plan_begin(int nt) {
+  pk__fft_lock();
+  pk__fft_threads(nt);
+}
+
+/* Back to one thread before anyone else plans: the cache's plans must
+ * stay single-threaded, they run inside workers already. */
+void pk__fft_plan_end(void) {
+  if (threads_state > 0)
+    fftw_plan_with_nthreads(1);
+  pk__fft_unlock();
+}
+
+void pk__fft_plan_free(fftw_plan p) {
+  if (p == NULL)
+    return;
+  pk__fft_lock();
+  fftw_destroy_plan(p);
+  pk__fft_unlock();
+}
