@@ -323,6 +323,7 @@ pk_status pk_worker_max_tasks(pk_context *ctx, unsigned long n) {
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
-  ctx->max_tasks = n;
+  if (ctx->ops->max_tasks != NULL)
+    ctx->ops->max_tasks(ctx, n);
   return PK_OK;
 }

@@ -144,6 +144,9 @@ typedef struct pk__backend_ops {
      workers finish chunks (pk_map_each); else the front end wraps the
      kernel to report them. */
   int reports_chunks;
+  /* max_tasks: replace a worker once it has run n chunks (0: never);
+     NULL: the backend keeps no workers to replace. */
+  void (*max_tasks)(pk_context *ctx, unsigned long n);
   /* prepare: run the kernel's prepare for j in every process that will run
      its items, so that they plan alike (NULL: the front end calls it here;
      the fork backend's workers take the parent's plans with each job). */
@@ -255,8 +258,6 @@ struct pk_context {
   void *init_arg;           /* the caller's, during pk_worker_init only:
                                a backend that keeps it copies it */
   size_t init_size;
-  unsigned long max_tasks;  /* chunks a fork worker runs before it is
-                               replaced; 0: no limit */
 };
 
 struct pk_array {

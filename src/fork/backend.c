@@ -481,6 +481,10 @@ static pk_status fork_winit(pk_context *ctx) {
   return PK_OK;
 }
 
+static void fork_max_tasks(pk_context *ctx, unsigned long n) {
+  ((pool *)ctx->impl)->max_tasks = n;
+}
+
 const pk__backend_ops pk__backend_fork = {
     .name = "fork",
     .start = fork_start,
@@ -490,6 +494,7 @@ const pk__backend_ops pk__backend_fork = {
     .map = fork_map,
     .wait = fork_wait,
     .reports_chunks = 1,
+    .max_tasks = fork_max_tasks,
     .apply = fork_apply,
     .winit = fork_winit,
 };

@@ -186,6 +186,7 @@ typedef struct pool {
   pk_status (*init_fn)(void *, size_t, int);
   void *init_arg;
   size_t init_size;
+  unsigned long max_tasks; /* chunks before a worker is replaced; 0: never */
   char msg[512];
 } pool;
 

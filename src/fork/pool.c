@@ -455,7 +455,7 @@ static pk_status collect_map(pool *p, pk__fails *f) {
 
 /* Replace the workers that have run their share of tasks. */
 static void recycle(pool *p) {
-  unsigned long max = p->ctx->max_tasks;
+  unsigned long max = p->max_tasks;
   int w;
 
   if (max == 0)
