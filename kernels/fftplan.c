@@ -1,7 +1,6 @@
 /* The FFTW plan cache: see fftplan.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "fftplan.h"
-#include "fft/array.h"
 #include "internal.h"
 
 #include <limits.h>
@@ -456,6 +455,40 @@ void pk__fft_scale(double *x, size_t n, double re, double im) {
     x[i] *= re;
     x[i + 1] *= im;
   }
+}
+
+/* ----------------------------------------------------------- threads */
+
+static int threads_state; /* under the planning lock: 0, 1 ok, -1 failed */
+
+int pk__fft_threads(int n) {
+  if (threads_state == 0)
+    threads_state = fftw_init_threads() ? 1 : -1;
+  if (threads_state < 0)
+    return 0;
+  fftw_plan_with_nthreads(n > 0 ? n : 1);
+  return 1;
+}
+
+void pk__fft_plan_begin(int nt) {
+  pk__fft_lock();
+  pk__fft_threads(nt);
+}
+
+/* Back to one thread before anyone else plans: the cache's plans must
+ * stay single-threaded, they run inside workers already. */
+void pk__fft_plan_end(void) {
+  if (threads_state > 0)
+    fftw_plan_with_nthreads(1);
+  pk__fft_unlock();
+}
+
+void pk__fft_plan_free(fftw_plan p) {
+  if (p == NULL)
+    return;
+  pk__fft_lock();
+  fftw_destroy_plan(p);
+  pk__fft_unlock();
 }
 
 /* ------------------------------------------------------------ the seam */

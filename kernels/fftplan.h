@@ -130,4 +130,16 @@ void pk__wisdom_follow(void);
 void pk__wisdom_reset(void);
 pk_status pk__wisdom_check(char *msg, size_t len);
 
+/* With the planning lock held: FFTW's threads started (once), and plans
+ * made from now on using n threads.  Returns 0 if FFTW's threads could not
+ * start (the plans are then single-threaded, still correct). */
+int pk__fft_threads(int n);
+
+/* Planning outside the cache: begin takes the planning lock and sets n
+ * threads, end sets 1 thread again and unlocks; free destroys a plan
+ * (NULL is ignored) under the lock. */
+void pk__fft_plan_begin(int nt);
+void pk__fft_plan_end(void);
+void pk__fft_plan_free(fftw_plan p);
+
 #endif /* PK_FFTPLAN_H */

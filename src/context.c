@@ -11,21 +11,6 @@
 
 #define PK_MAX_WORKERS 4096
 
-/* OpenBLAS's controls, if the BLAS linked in has them. */
-extern void openblas_set_num_threads(int) __attribute__((weak));
-extern int openblas_get_num_threads(void) __attribute__((weak));
-
-int pk__blas_get(void) {
-  return openblas_get_num_threads ? openblas_get_num_threads() : 1;
-}
-
-void pk__blas_set(int n) {
-  if (openblas_set_num_threads && n > 0)
-    openblas_set_num_threads(n);
-}
-
-void pk__blas_single(void) { pk__blas_set(1); }
-
 int pk__cores(void) {
   cpu_set_t set;
   long n;

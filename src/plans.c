@@ -8,6 +8,8 @@
  * backend (rank 0's to the others) call the functions here.  Saved state
  * is each family's string framed as "name=length:" and the bytes, one
  * after the other, so that several families can travel in one string.
+ * And the threads of the libraries underneath: BLAS's, OpenMP's and each
+ * family's, made single in a worker process in one place.
  */
 #include "internal.h"
 
@@ -128,6 +130,21 @@ int pk__plans_flush(char *msg, size_t len) {
     msg[used - 1] = '\0';
   return said;
 }
+
+/* OpenBLAS's controls, if the BLAS linked in has them. */
+extern void openblas_set_num_threads(int) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
+
+int pk__blas_get(void) {
+  return openblas_get_num_threads ? openblas_get_num_threads() : 1;
+}
+
+void pk__blas_set(int n) {
+  if (openblas_set_num_threads && n > 0)
+    openblas_set_num_threads(n);
+}
+
+void pk__blas_single(void) { pk__blas_set(1); }
 
 void pk__worker_single(void) {
   /* The parent made BLAS single-threaded before forking: entering

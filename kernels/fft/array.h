@@ -19,18 +19,6 @@ typedef struct pk__ageo {
   size_t H, W;   /* autocorr: the FFT grid, as the kernel's */
 } pk__ageo;
 
-/* With the planning lock held: FFTW's threads started (once), and plans
- * made from now on using n threads.  Returns 0 if FFTW's threads could not
- * start (the plans are then single-threaded, still correct). */
-int pk__fft_threads(int n);
-
-/* Planning outside the cache: begin takes the planning lock and sets n
- * threads, end sets 1 thread again and unlocks; free destroys a plan
- * (NULL is ignored) under the lock. */
-void pk__fft_plan_begin(int nt);
-void pk__fft_plan_end(void);
-void pk__fft_plan_free(fftw_plan p);
-
 /* Whether an autocorrelation on an H x W grid may be rounded to integers,
  * given that every input is an integer with sum |a| = l1, sum a^2 = s:
  * the kernel's bound (see fft.h). */

@@ -1,25 +1,14 @@
 /*
- * What the whole-array transforms share (array.h): FFTW's threads, the
- * planning lock around plans made outside the cache, and the pieces of
+ * What the whole-array transforms share (array.h): the pieces of
  * autocorr2d and of the Hermitian mirror that the local and the MPI paths
- * both use.
+ * both use.  (FFTW's threads and the planning lock around plans made
+ * outside the cache are the planner's, in fftplan.c.)
  */
 #include "internal.h"
 #include "array.h"
 
 #include <math.h>
 #include <string.h>
-
-static int threads_state; /* under the planning lock: 0, 1 ok, -1 failed */
-
-int pk__fft_threads(int n) {
-  if (threads_state == 0)
-    threads_state = fftw_init_threads() ? 1 : -1;
-  if (threads_state < 0)
-    return 0;
-  fftw_plan_with_nthreads(n > 0 ? n : 1);
-  return 1;
-}
 
 int pk__autocorr_exact(double l1, double s, size_t H, size_t W) {
   double lg = log2((double)H * (double)W);
@@ -61,25 +50,4 @@ void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
     row[2 * j] = mirror[2 * (w - j)];
     row[2 * j + 1] = -mirror[2 * (w - j) + 1];
   }
-}
-
-void pk__fft_plan_begin(int nt) {
-  pk__fft_lock();
-  pk__fft_threads(nt);
-}
-
-/* Back to one thread before anyone else plans: the cache's plans must
- * stay single-threaded, they run inside workers already. */
-void pk__fft_plan_end(void) {
-  if (threads_state > 0)
-    fftw_plan_with_nthreads(1);
-  pk__fft_unlock();
-}
-
-void pk__fft_plan_free(fftw_plan p) {
-  if (p == NULL)
-    return;
-  pk__fft_lock();
-  fftw_destroy_plan(p);
-  pk__fft_unlock();
 }
