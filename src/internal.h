@@ -43,10 +43,16 @@ typedef struct pk__job {
   size_t scratch;     /* bytes of scratch per worker */
   pk_schedule schedule;
   size_t chunk, nchunks;
+  size_t asked;       /* the caller's chunk size; 0: parkit's choice */
   int workers;        /* workers to use */
 } pk__job;
 
 void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi);
+
+/* j's chunks of its items from j->lo for w workers: j->asked items each,
+   or parkit's choice; one planner for the front end and an mpi rank's
+   share. */
+void pk__plan_chunks(pk__job *j, pk_schedule schedule, int w);
 
 /*
  * The chunk parkit chooses for n items on w workers when the user gives

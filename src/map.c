@@ -47,12 +47,11 @@ size_t pk__auto_chunk(size_t n, int w, size_t grain, int block) {
   return chunk ? chunk : 1;
 }
 
-/* Decide schedule and chunk size of j's items from j->lo for w workers. */
-static void plan_chunks(pk__job *j, const pk_map_opts *o, int w) {
+void pk__plan_chunks(pk__job *j, pk_schedule schedule, int w) {
   size_t grain = j->kernel->grain > 1 ? j->kernel->grain : 1;
-  size_t n = j->n - j->lo, chunk = o->chunk;
+  size_t n = j->n - j->lo, chunk = j->asked;
 
-  j->schedule = o->schedule ? o->schedule : PK_SCHEDULE_DYNAMIC;
+  j->schedule = schedule ? schedule : PK_SCHEDULE_DYNAMIC;
   if (j->schedule == PK_SCHEDULE_BLOCK || chunk == 0)
     /* About four chunks a worker: balance on a noisy machine, few calls. */
     chunk = pk__auto_chunk(n, w, grain, j->schedule == PK_SCHEDULE_BLOCK);
@@ -232,7 +231,8 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
                                 ctx->dispatch_ns * w)));
   if (run_inline)
     w = 1;
-  plan_chunks(j, o, w);
+  j->asked = o->chunk;
+  pk__plan_chunks(j, o->schedule, w);
 
   /* A process of a distributed backend with no items still takes part. */
   if (j->n == 0 && !dist) {

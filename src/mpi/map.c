@@ -6,19 +6,6 @@
 
 /* ------------------------------------------------------------------- map */
 
-/* Chunks for this rank's share s of a replicated map planned over all of
- * j's items: as the front end plans them, for the rank's item count. */
-static void replan(pk__job *s, const pk__job *j, int w) {
-  size_t g = s->kernel->grain > 1 ? s->kernel->grain : 1, n = s->n, chunk;
-
-  chunk = pk__auto_chunk(n, w, g, j->schedule == PK_SCHEDULE_BLOCK);
-  if (j->schedule != PK_SCHEDULE_BLOCK && j->chunk < chunk)
-    chunk = j->chunk;
-  s->chunk = chunk ? chunk : 1;
-  s->nchunks = n ? (n - 1) / s->chunk + 1 : 0;
-  s->workers = w;
-}
-
 /*
  * Agree on a map's outcome.  Every rank gets every rank's failed items in f
  * (global indices: mine's plus shift), and the status and message of the
@@ -186,7 +173,8 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     s.task.in += lo * j->task.in_stride;
     s.task.out += lo * j->task.out_stride;
     s.task.first += lo;
-    replan(&s, j, m->threads);
+    s.lo = 0;
+    pk__plan_chunks(&s, j->schedule, m->threads);
   } else {
     /* The front end made or checked the output's distribution. */
     s.task.first += j->in->offset;
