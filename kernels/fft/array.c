@@ -18,10 +18,6 @@
 /* Distributed arrays' transforms run across the processes (mpi.c). */
 static int on_mpi(const pk_context *ctx) { return ctx->ops->dist != NULL; }
 
-static pk_status agree(pk_context *ctx, pk_status st) {
-  return on_mpi(ctx) && ctx->ops->agree ? ctx->ops->agree(ctx, st) : st;
-}
-
 static size_t rows_of(const pk_array *a) {
   return a->distributed ? a->global : a->shape[0];
 }
@@ -128,7 +124,7 @@ static pk_status run(pk_context *ctx, const char *fn, int op,
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
-  st = agree(ctx, check(ctx, fn, op, in, out, &g));
+  st = pk__agree(ctx, check(ctx, fn, op, in, out, &g));
   if (st != PK_OK)
     return st;
   if (*out == NULL) {
@@ -138,14 +134,14 @@ static pk_status run(pk_context *ctx, const char *fn, int op,
     if (on_mpi(ctx) && in->distributed)
       st = pk_mpi_create(ctx, g.out, 2, shape, out);
     else
-      st = agree(ctx, pk__array_new(ctx, g.out, 2, shape, out));
+      st = pk__agree(ctx, pk__array_new(ctx, g.out, 2, shape, out));
   } else {
-    st = agree(ctx, check_out(ctx, fn, &g, in, *out));
+    st = pk__agree(ctx, check_out(ctx, fn, &g, in, *out));
   }
   if (st == PK_OK) {
 #ifdef PK_HAVE_MPI
     if (on_mpi(ctx))
-      st = agree(ctx, pk__fft_mpi(ctx, &g, in, *out));
+      st = pk__agree(ctx, pk__fft_mpi(ctx, &g, in, *out));
     else
 #endif
       st = pk__fft_local(ctx, fn, &g, in, *out);

@@ -84,10 +84,6 @@ typedef struct team {
   int *sc, *sd, *rc, *rd; /* P each: counts and displacements, in rows */
 } team;
 
-static pk_status agree(team *t, pk_status st) {
-  return t->ctx->ops->agree ? t->ctx->ops->agree(t->ctx, st) : st;
-}
-
 static pk_status mpi_err(team *t, int rc, const char *what) {
   char s[MPI_MAX_ERROR_STRING];
   int len = 0;
@@ -144,7 +140,7 @@ static pk_status move(team *t, const side *src, side *dst, size_t len,
   if (sbuf == NULL || rbuf == NULL)
     st = pk__error(t->ctx, PK_ENOMEM, "cannot allocate %zu rows to "
                    "exchange", ns + nr);
-  if ((st = agree(t, st)) != PK_OK)
+  if ((st = pk__agree(t->ctx, st)) != PK_OK)
     goto done;
   for (r = 0, ns = 0; r < P; r++)
     for (d = dst->start[r]; r != me && d < dst->start[r + 1]; d++)
@@ -199,7 +195,7 @@ static pk_status slab_split(team *t, ptrdiff_t n0, ptrdiff_t mine,
 
   if (all == NULL)
     st = pk__error(t->ctx, PK_ENOMEM, "out of memory");
-  if ((st = agree(t, st)) != PK_OK)
+  if ((st = pk__agree(t->ctx, st)) != PK_OK)
     return st;
   rc = MPI_Allgather(&me, 1, MPI_INT64_T, all, 1, MPI_INT64_T, t->comm);
   if (rc != MPI_SUCCESS)
@@ -211,7 +207,7 @@ static pk_status slab_split(team *t, ptrdiff_t n0, ptrdiff_t mine,
     st = pk__error(t->ctx, PK_EMPI, "FFTW-MPI's slabs cover %td of %td "
                    "rows", start[t->P], n0);
   free(all);
-  return agree(t, st);
+  return pk__agree(t->ctx, st);
 }
 
 /* The work of one call, with every buffer it needs. */
@@ -285,7 +281,7 @@ static pk_status on_root(work *k, const pk_array *in, pk_array *out) {
 
   if (rs == NULL)
     st = pk__error(ctx, PK_ENOMEM, "out of memory");
-  if ((st = agree(t, st)) != PK_OK)
+  if ((st = pk__agree(t->ctx, st)) != PK_OK)
     goto done;
   ro = rs + P + 1; /* rank 0 holds every row */
   rs[0] = ro[0] = 0;
@@ -297,7 +293,7 @@ static pk_status on_root(work *k, const pk_array *in, pk_array *out) {
     st = pk__array_new(ctx, g->in, 2, s_in, &fi);
   if (me == 0 && out->distributed && st == PK_OK)
     st = pk__array_new(ctx, g->out, 2, s_out, &fo);
-  if ((st = agree(t, st)) != PK_OK)
+  if ((st = pk__agree(t->ctx, st)) != PK_OK)
     goto done;
   if (in->distributed) {
     side a = {k->in_s, in->data, ib}, b = {rs, fi ? fi->data : NULL, ib};
@@ -307,7 +303,7 @@ static pk_status on_root(work *k, const pk_array *in, pk_array *out) {
   if (me == 0)
     st = pk__fft_local(ctx, "pk_fft2_array", g, fi ? fi : in,
                        fo ? fo : out);
-  if ((st = agree(t, st)) != PK_OK)
+  if ((st = pk__agree(t->ctx, st)) != PK_OK)
     goto done;
   if (out->distributed) {
     side a = {ro, fo ? fo->data : NULL, ob}, b = {k->out_s, out->data, ob};
@@ -355,7 +351,7 @@ static pk_status transform(work *k, const pk_array *in, pk_array *out) {
   if (k->buf == NULL)
     st = pk__error(t->ctx, PK_ENOMEM, "cannot allocate FFTW's slab of "
                    "%td complex", alloc);
-  if ((st = agree(t, st)) != PK_OK)
+  if ((st = pk__agree(t->ctx, st)) != PK_OK)
     return st;
   if ((st = slab_split(t, n0, ln0, k->slab_s)) != PK_OK)
     return st;
@@ -390,7 +386,7 @@ static pk_status transform(work *k, const pk_array *in, pk_array *out) {
   arg[0] = (ptrdiff_t)g->h;
   st = move(t, &src, &dst, src.stride, g->op == PK__A_AUTOCORR ? below : same,
             arg);
-  if ((st = agree(t, st)) != PK_OK)
+  if ((st = pk__agree(t->ctx, st)) != PK_OK)
     return st;
   fftw_execute(k->p);
 
@@ -507,7 +503,7 @@ pk_status pk__fft_mpi(pk_context *ctx, const pk__ageo *g, const pk_array *in,
     st = pk__error(ctx, PK_ENOMEM, "out of memory");
   else
     st = setup(&k, in, out);
-  if ((st = agree(t, st)) != PK_OK)
+  if ((st = pk__agree(t->ctx, st)) != PK_OK)
     goto done;
   st = transform(&k, in, out);
   ol = (size_t)(k.out_s[t->me + 1] - k.out_s[t->me]);
