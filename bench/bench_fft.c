@@ -40,13 +40,6 @@ static const char usage[] =
     "bad\n"
     "option.\n";
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
 typedef struct bcase {
   const char *name;
   int autocorr;
@@ -72,7 +65,7 @@ static double time_map(pk_context *ctx, const pk_kernel *k, size_t n,
   x = pk_array_data(in);
   seed += pk_array_offset(in) * 10000 * 0x9e3779b97f4a7c15u;
   for (size_t i = 0; i < pk_array_count(in); i++) {
-    uint64_t z = splitmix(&seed);
+    uint64_t z = pkb_splitmix(&seed);
     x[i] = autocorr ? (double)(z % 100) : (double)(z >> 11) * 0x1p-53;
   }
   if (pk_map(ctx, k, in, &out, NULL) != PK_OK) { /* warm-up, plans */
@@ -112,7 +105,7 @@ static double baseline(size_t n) {
     return 0;
   }
   for (size_t i = 0; i < e; i++) {
-    a[i][0] = (double)(splitmix(&seed) >> 11) * 0x1p-53;
+    a[i][0] = (double)(pkb_splitmix(&seed) >> 11) * 0x1p-53;
     a[i][1] = 0;
   }
   fftw_execute(p); /* warm-up */

@@ -181,11 +181,14 @@ const char *pkb_blas_config(void) {
   return s ? s : "unknown";
 }
 
+uint64_t pkb_splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
 void pkb_fill_ints(double *x, size_t n, uint64_t seed) {
-  for (size_t i = 0; i < n; i++) {
-    uint64_t z = (seed += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    x[i] = (double)(int)((z ^ (z >> 31)) % 10) - 5.0;
-  }
+  for (size_t i = 0; i < n; i++)
+    x[i] = (double)(int)(pkb_splitmix(&seed) % 10) - 5.0;
 }
