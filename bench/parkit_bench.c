@@ -7,18 +7,6 @@
 
 /* ------------------------------------------------------------- cases */
 
-
-
-const kcase pkb_cases[NCASES] = {
-    {"det10", K_DET, 10, 100000, "det"},
-    {"det100", K_DET, 100, 10000, "det"},
-    {"slogdet", K_SLOGDET, 100, 1000, "slogdet"},
-    {"autocorr", K_AUTOCORR, 100, 2000, "correlate2d,correlate"},
-    {"fft2", K_FFT2, 100, 5000, "fft2"},
-    {"trivial", K_INC, 0, 100000, NULL},
-};
-
-
 /* The smallest 2^a 3^b 5^c 7^d >= n: the FFT grid autocorr2d pads to. */
 static int fast_size(int n) {
   for (;; n++) {
@@ -101,78 +89,15 @@ static void shape_of(const kcase *c, shape *s) {
   }
 }
 
-/* ------------------------------------------------------------ methods */
-
-
-
-
-struct pkb_rowlist pkb_rows;
-
-rec *pkb_add_row(void) {
-  if (pkb_rows.n == pkb_rows.cap) {
-    size_t c = pkb_rows.cap ? 2 * pkb_rows.cap : 256;
-    rec *v = realloc(pkb_rows.v, c * sizeof *v);
-    if (v == NULL)
-      return NULL;
-    pkb_rows.v = v;
-    pkb_rows.cap = c;
-  }
-  memset(&pkb_rows.v[pkb_rows.n], 0, sizeof pkb_rows.v[0]);
-  pkb_rows.v[pkb_rows.n].r.ran_inline = -1;
-  return &pkb_rows.v[pkb_rows.n++];
-}
-
-static double lim_dgemm[MAXW + 1], lim_triad[MAXW + 1];
-static int quiet;    /* an MPI rank other than 0 */
-static int failed;   /* a call failed or results disagreed */
-
-static int limit_w(int w) { return w < 1 ? 1 : w > MAXW ? MAXW : w; }
-
-/* ----------------------------------------------------------- progress */
-
-static int progress_on;
-static size_t step, steps;
-
-void pkb_progress(const char *fmt, ...) {
-  static double t0;
-  va_list ap;
-
-  if (!progress_on)
-    return;
-  if (t0 == 0)
-    t0 = pkb_now();
-  fprintf(stderr, "\r\033[K[%4.0f s", pkb_now() - t0);
-  if (steps)
-    fprintf(stderr, ", %zu/%zu", step, steps);
-  fputs("] ", stderr);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-}
-
-void pkb_progress_end(void) {
-  fflush(stdout); /* the table first, when both go to one terminal */
-  if (progress_on)
-    fputs("\r\033[K", stderr);
-}
-
-/* ------------------------------------------------------------- inputs */
-
 /* ------------------------------------------------------------ running */
+
+static int quiet; /* an MPI rank other than 0 */
 
 /* n doubles on a 64-byte boundary, as FFTW and numpy allocate: the SIMD
  * paths FFTW plans for depend on it. */
 static double *aligned(size_t n) {
   void *p;
   return posix_memalign(&p, 64, n * sizeof(double) + 64) ? NULL : p;
-}
-
-int pkb_pk_fail(pk_context *ctx, const char *what, pk_status st) {
-  pkb_progress_end();
-  fprintf(stderr, "parkit-bench: %s: %s\n", what,
-          ctx && pk_errmsg(ctx)[0] ? pk_errmsg(ctx) : pk_strerror(st));
-  failed = 1;
-  return -1;
 }
 
 /* Compare the first items of out with the reference, or make it. */
@@ -195,9 +120,8 @@ static void check(const char *what, const double *out, size_t n,
     }
   }
   if (bad)
-    failed = 1;
+    pkb_failed = 1;
 }
-
 
 /* Times of one parkit method at one point into t[0 .. reps); *inl and
  * *est from the statistics of the last run. */
@@ -265,7 +189,7 @@ static int run_c(method *m, point *p, double *t) {
     pkb_progress_end();
     fprintf(stderr, "parkit-bench: %s: out of memory or no FFTW plan\n",
             what);
-    failed = 1;
+    pkb_failed = 1;
     free(out);
     return -1;
   }
@@ -290,9 +214,9 @@ static int run_c(method *m, point *p, double *t) {
           p->ref, &p->have_ref);
   else {
     pkb_progress_end();
-    fprintf(stderr, "parkit-bench: %s: out of memory or dgetrf failed\n",
+    fprintf(stderr, "parkit-bench: %s: out of memory or dgetrf pkb_failed\n",
             what);
-    failed = 1;
+    pkb_failed = 1;
   }
   pkb_fftw_destroy(&plan);
   free(out);
@@ -300,29 +224,6 @@ static int run_c(method *m, point *p, double *t) {
 }
 
 /* lw: the threads the machine's limits are taken on (all the ranks'). */
-void pkb_fill_row(rec *e, size_t kc, const shape *s, const char *method,
-                  const char *kind, int workers, int lw, size_t count,
-                  const double *t, int reps) {
-  pkb_stats st = pkb_summary(t, reps);
-
-  e->kc = kc;
-  snprintf(e->method, sizeof e->method, "%s", method);
-  e->r.kcase = pkb_cases[kc].id;
-  e->r.kernel = s->kernel->name;
-  snprintf(e->item, sizeof e->item, "%s", s->item);
-  e->r.item = e->item;
-  e->r.kind = kind;
-  e->r.workers = workers;
-  e->r.count = count;
-  e->r.reps = reps;
-  e->r.med = st.med;
-  e->r.min = st.min;
-  e->r.max = st.max;
-  e->r.flops = s->flops;
-  e->r.bytes = s->bytes;
-  e->r.dgemm = lim_dgemm[limit_w(lw)];
-  e->r.triad = lim_triad[limit_w(lw)];
-}
 
 /* --------------------------------------------------------------- main */
 
@@ -413,7 +314,7 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
             c->id, maxc);
     free(x);
     free(t);
-    failed = 1;
+    pkb_failed = 1;
     return -1;
   }
   pkb_fill_ints(x, maxc * s.ind, 1 + kc);
@@ -430,7 +331,7 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
         continue;
       if (m->kind == M_FFTW && c->k != K_FFT2)
         continue;
-      step++;
+      pkb_step++;
       pkb_progress("%s count %zu: %s/%d", c->id, sz[i], m->name, m->workers);
       r = m->kind == M_PARKIT ? run_parkit(m, &p, t, &inl, &est)
                               : run_c(m, &p, t);
@@ -450,7 +351,7 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
     free(p.ref);
   }
   if (!quiet && o->python && pkb_pyexe[0] && c->py) {
-    step++;
+    pkb_step++;
     pkb_run_python(o, any, kc, &s, x, sz, nsz);
   }
   free(x);
@@ -511,7 +412,7 @@ int main(int argc, char **argv) {
       o.budget = 5;
   }
   quiet = pkb_under_mpirun() && pkb_mpi_rank() > 0;
-  progress_on = !quiet && isatty(STDERR_FILENO);
+  pkb_progress_on = !quiet && isatty(STDERR_FILENO);
   nw = o.nworkers;
   if (nw == 0)
     for (nw = 0; nw < cores && nw < MAXW; nw++)
@@ -538,19 +439,20 @@ int main(int argc, char **argv) {
            o.quick ? " (--quick)" : "");
     /* The limits for each worker count the rows use, from this run. */
     for (int i = 0; i <= 2 * nw; i++) {
-      int w = limit_w(i == 2 * nw ? 1 : i < nw ? wl[i]
-                                   : wl[i - nw] * pkb_mpi_size());
-      if (lim_dgemm[w] > 0)
+      int w = pkb_limit_w(i == 2 * nw ? 1
+                          : i < nw   ? wl[i]
+                                     : wl[i - nw] * pkb_mpi_size());
+      if (pkb_lim_dgemm[w] > 0)
         continue;
       pkb_progress("measuring the machine: dgemm and triad on %d thread%s", w,
                w > 1 ? "s" : "");
-      lim_dgemm[w] = pkb_dgemm_gflops(w, dn, dreps);
-      lim_triad[w] = pkb_triad_gbs(w, 0, treps);
+      pkb_lim_dgemm[w] = pkb_dgemm_gflops(w, dn, dreps);
+      pkb_lim_triad[w] = pkb_triad_gbs(w, 0, treps);
       pkb_progress_end();
       printf("limits on %2d thread%s: dgemm %dx%d %.1f GFLOP/s (median of "
              "%d), triad a=b+s*c 3 x %zu MB %.1f GB/s (median of %d)\n", w,
-             w > 1 ? "s" : " ", dn, dn, lim_dgemm[w], dreps,
-             pkb_triad_bytes() >> 20, lim_triad[w], treps);
+             w > 1 ? "s" : " ", dn, dn, pkb_lim_dgemm[w], dreps,
+             pkb_triad_bytes() >> 20, pkb_lim_triad[w], treps);
     }
     printf("dgemm%%, triad%%: of the limit on as many threads as the row "
            "has workers; GB/s: the bytes the case's model says an item "
@@ -584,7 +486,7 @@ int main(int argc, char **argv) {
     }
   }
 
-  /* Progress steps: a point per method and size, one per python run. */
+  /* Progress pkb_steps: a point per method and size, one per python run. */
   for (size_t kc = 0; kc < NCASES; kc++) {
     size_t sz[40];
     int nsz;
@@ -596,8 +498,8 @@ int main(int argc, char **argv) {
           (ms[j].kind == M_LOOP && pkb_cases[kc].k != K_AUTOCORR &&
            pkb_cases[kc].k != K_FFT2) ||
           (ms[j].kind == M_FFTW && pkb_cases[kc].k == K_FFT2))
-        steps += (size_t)nsz;
-    steps += pkb_pyexe[0] && pkb_cases[kc].py;
+        pkb_steps += (size_t)nsz;
+    pkb_steps += pkb_pyexe[0] && pkb_cases[kc].py;
   }
 
   for (size_t kc = 0; kc < NCASES; kc++)
@@ -610,10 +512,10 @@ int main(int argc, char **argv) {
     if (csv) {
       pkb_csv_header(csv);
       for (int i = 1; i <= MAXW; i++)
-        if (lim_dgemm[i] > 0) {
+        if (pkb_lim_dgemm[i] > 0) {
           pkb_row r = {.kcase = "machine", .method = "dgemm+triad",
                        .kind = "machine", .workers = i, .reps = dreps,
-                       .dgemm = lim_dgemm[i], .triad = lim_triad[i],
+                       .dgemm = pkb_lim_dgemm[i], .triad = pkb_lim_triad[i],
                        .ran_inline = -1};
           pkb_csv_row(csv, &r);
         }
@@ -622,12 +524,12 @@ int main(int argc, char **argv) {
         pkb_csv_row(csv, &pkb_rows.v[i].r);
       }
       if (fclose(csv) != 0) {
-        fprintf(stderr, "parkit-bench: %s: write failed\n", o.csv);
-        failed = 1;
+        fprintf(stderr, "parkit-bench: %s: write pkb_failed\n", o.csv);
+        pkb_failed = 1;
       }
     }
     if (o.plot && pkb_plots(&o, mach) != 0)
-      failed = 1;
+      pkb_failed = 1;
   }
   if (pkb_tmpdir[0])
     rmdir(pkb_tmpdir);
@@ -636,5 +538,5 @@ int main(int argc, char **argv) {
   for (int i = nctx - 1; i >= 0; i--)
     pk_finalize(&ms[i].ctx);
   free(pkb_rows.v);
-  return failed ? 1 : 0;
+  return pkb_failed ? 1 : 0;
 }

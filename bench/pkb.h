@@ -97,11 +97,17 @@ typedef struct options {
   const char *csv, *plot, *pyexe;
 } options;
 
-
-/* The cases (parkit_bench.c). */
+/* The cases (pkb_rows.c). */
 extern const kcase pkb_cases[];
 
-/* Every row measured, in order (parkit_bench.c). */
+/* The limits of the machine on w threads the rows are set against; a
+   call failed or results disagreed; progress is shown, at step of steps
+   (pkb_rows.c). */
+extern double pkb_lim_dgemm[MAXW + 1], pkb_lim_triad[MAXW + 1];
+extern int pkb_failed, pkb_progress_on;
+extern size_t pkb_step, pkb_steps;
+
+/* Every row measured, in order (pkb_rows.c). */
 extern struct pkb_rowlist {
   rec *v;
   size_t n, cap;
@@ -110,7 +116,7 @@ extern struct pkb_rowlist {
 /* The python found (pkb_python.c): interpreter, script, scratch folder. */
 extern char pkb_pyexe[PATH_MAX], pkb_pyscript[PATH_MAX], pkb_tmpdir[PATH_MAX];
 
-/* parkit_bench.c: rows and progress. */
+/* pkb_rows.c: rows, progress, failures. */
 rec *pkb_add_row(void);
 void pkb_fill_row(rec *e, size_t kc, const shape *s, const char *method,
                   const char *kind, int workers, int lw, size_t count,
@@ -118,6 +124,9 @@ void pkb_fill_row(rec *e, size_t kc, const shape *s, const char *method,
 int pkb_pk_fail(pk_context *ctx, const char *what, pk_status st);
 void pkb_progress(const char *fmt, ...);
 void pkb_progress_end(void);
+int pkb_runs_ok(const char *cmd);
+/* w clamped to 1 .. MAXW, an index of the limits. */
+int pkb_limit_w(int w);
 
 /* pkb_options.c: the command line. */
 int pkb_bad(const char *fmt, ...);
@@ -132,7 +141,6 @@ int pkb_find_python(const options *o);
 void pkb_run_python(const options *o, pk_context *ctx, size_t kc,
                     const shape *s, const double *x, const size_t *sz,
                     int nsz);
-int pkb_runs_ok(const char *cmd);
 
 /* pkb_report.c: tables and plots. */
 int pkb_plots(const options *o, const char *machine);

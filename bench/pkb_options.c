@@ -58,7 +58,6 @@ static const char usage[] =
 
 /* ------------------------------------------------------------ options */
 
-
 int pkb_bad(const char *fmt, ...) {
   va_list ap;
   fputs("parkit-bench: ", stderr);

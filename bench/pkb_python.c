@@ -17,8 +17,6 @@ static const char *const py_names[][2] = {
 char pkb_pyexe[PATH_MAX], pkb_pyscript[PATH_MAX];
 char pkb_tmpdir[PATH_MAX];
 
-int pkb_runs_ok(const char *cmd) { return system(cmd) == 0; }
-
 /* The interpreter with numpy and scipy, and the script; 0 if found. */
 int pkb_find_python(const options *o) {
   static const char *const tries[] = {"/usr/bin/python3", "python3"};
