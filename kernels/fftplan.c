@@ -52,13 +52,10 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_int mode = -1; /* a pk_fft_planner; -1: not read yet */
 /* Bumped whenever FFTW may have learnt wisdom: a process that ships its
  * wisdom to others need not export it again until this changes. */
-static atomic_ulong planned;
 
 /* Under lock. */
 static told *tolds;
 static size_t ntold, told_cap;
-static char notes[2048]; /* lines for the verbose, not yet handed over */
-static size_t nnotes;
 
 static const char *const rigor_names[] = {"auto", "estimate", "measure",
                                           "patient", "exhaustive",
@@ -82,25 +79,6 @@ static void enter(void) {
 
 static void leave(void) { pthread_mutex_unlock(&lock); }
 
-/* A line for the verbose (under lock); dropped when the buffer is full. */
-void pk__fft_note(const char *fmt, ...) {
-  va_list ap;
-  int n;
-
-  if (nnotes + 2 >= sizeof notes)
-    return;
-  va_start(ap, fmt);
-  n = vsnprintf(notes + nnotes, sizeof notes - nnotes - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof notes - nnotes - 1) {
-    notes[nnotes] = '\0'; /* a cut line says less than none */
-    return;
-  }
-  nnotes += (size_t)n;
-  notes[nnotes++] = '\n';
-  notes[nnotes] = '\0';
-}
-
 static int parse_planner(const char *s) {
   for (int i = 0; i < (int)(sizeof rigor_names / sizeof *rigor_names); i++)
     if (strcasecmp(s, rigor_names[i]) == 0)
@@ -112,7 +90,7 @@ pk_status pk_fft_set_planner(pk_fft_planner planner) {
   if ((int)planner < PK_FFT_AUTO || planner > PK_FFT_REPRODUCIBLE)
     return PK_EINVAL;
   atomic_store(&mode, (int)planner);
-  atomic_fetch_add(&planned, 1); /* workers must hear of it */
+  pk__fft_bump(); /* workers must hear of it */
   return PK_OK;
 }
 
@@ -135,12 +113,7 @@ int pk__fft_flush(char *msg, size_t len) {
 
   enter();
   pk__wisdom_flush();
-  said = nnotes > 0 && msg && len;
-  if (said) {
-    snprintf(msg, len, "%.*s", (int)(nnotes - 1), notes);
-  }
-  nnotes = 0;
-  notes[0] = '\0';
+  said = pk__fft_notes_take(msg, len);
   leave();
   return said;
 }
@@ -280,7 +253,7 @@ pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, double work_ns,
                      (now() - t0) * 1e3, work_ns * 1e-6);
         e->next = atomic_load_explicit(&head, memory_order_relaxed);
         atomic_store_explicit(&head, e, memory_order_release);
-        atomic_fetch_add(&planned, 1);
+        pk__fft_bump();
       }
     }
   }
@@ -310,8 +283,7 @@ void pk__fft_cache_clear(void) {
   tolds = NULL;
   ntold = told_cap = 0;
   pk__wisdom_reset();
-  nnotes = 0;
-  notes[0] = '\0';
+  pk__fft_notes_take(NULL, 0);
   leave();
 }
 
@@ -397,27 +369,13 @@ void pk__fft_lock(void) {
 }
 
 void pk__fft_unlock(void) {
-  atomic_fetch_add(&planned, 1); /* the caller may have planned */
+  pk__fft_bump(); /* the caller may have planned */
   leave();
 }
 
-unsigned long pk__fft_planned(void) { return atomic_load(&planned); }
-
-unsigned long pk__fft_bump(void) { return atomic_fetch_add(&planned, 1) + 1; }
 
 unsigned pk__fft_flags(void) { return rigor_flags[mode_get()]; }
 
-pk_status pk__fft_refuse(char *msg, size_t len, pk_status st,
-                         const char *fmt, ...) {
-  va_list ap;
-
-  if (msg && len) {
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
 
 pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
                          size_t len, size_t *h, size_t *w) {

@@ -123,6 +123,9 @@ void pk__fft_scale(double *x, size_t n, double re, double im);
 __attribute__((format(printf, 1, 2)))
 #endif
 void pk__fft_note(const char *fmt, ...);
+/* The lines noted so far into msg (1 if any, msg and len not 0), then
+   forgotten. */
+int pk__fft_notes_take(char *msg, size_t len);
 unsigned long pk__fft_bump(void);
 void pk__wisdom_load(void);
 void pk__wisdom_flush(void);
