@@ -289,6 +289,11 @@ pk_status pk__error(pk_context *ctx, pk_status status, const char *fmt, ...)
     ;
 /* Start a public call: clear the last error. */
 void pk__begin(pk_context *ctx);
+/* The start of a collective call that makes *out: pk__begin, *out set to
+   NULL (or PK_EINVAL if out is NULL), PK_EINVAL with "fn: why" unless ok,
+   agreed on by every process. */
+pk_status pk__begin_out(pk_context *ctx, const char *fn, pk_array **out,
+                        int ok, const char *why);
 /*
  * A collective call's verdict on its arguments: every process passes the
  * status of its own checks (with the message written), and all return the

@@ -41,23 +41,6 @@ pk_status pk_mpi_comm(pk_context *ctx, void *comm) {
                    "%s backend, not mpi", ctx->ops->name);
 }
 
-/* Start a call that makes *out. */
-/* The start of a collective call that makes *out: its own checks (more
-   in ok, 1 if they passed) agreed on by every rank. */
-static pk_status begin(pk_context *ctx, const char *fn, pk_array **out,
-                       int ok, const char *why) {
-  pk_status st = PK_OK;
-
-  pk__begin(ctx);
-  if (out == NULL)
-    st = pk__error(ctx, PK_EINVAL, "%s: out is NULL", fn);
-  else
-    *out = NULL;
-  if (st == PK_OK && !ok)
-    st = pk__error(ctx, PK_EINVAL, "%s: %s", fn, why);
-  return pk__agree(ctx, st);
-}
-
 /* The one-rank meaning of scatter and gather: a copy. */
 static pk_status copy(pk_context *ctx, const char *fn, const pk_array *src,
                       int root, pk_array **out) {
@@ -81,7 +64,7 @@ pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = begin(ctx, "pk_mpi_create", out, 1, NULL)) != PK_OK)
+  if ((st = pk__begin_out(ctx, "pk_mpi_create", out, 1, NULL)) != PK_OK)
     return st;
   {
     /* The shape only where ndim is one: the checks after refuse others. */
@@ -103,7 +86,7 @@ pk_status pk_mpi_scatter(pk_context *ctx, const pk_array *src, int root,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = begin(ctx, "pk_mpi_scatter", out, 1, NULL)) != PK_OK ||
+  if ((st = pk__begin_out(ctx, "pk_mpi_scatter", out, 1, NULL)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_scatter", "the root", &root,
                      sizeof root)) != PK_OK)
     return st;
@@ -118,7 +101,7 @@ pk_status pk_mpi_share(pk_context *ctx, const pk_array *src, int root,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = begin(ctx, "pk_mpi_share", out, 1, NULL)) != PK_OK ||
+  if ((st = pk__begin_out(ctx, "pk_mpi_share", out, 1, NULL)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_share", "the root", &root,
                      sizeof root)) != PK_OK)
     return st;
@@ -133,47 +116,11 @@ pk_status pk_mpi_gather(pk_context *ctx, const pk_array *a, int root,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = begin(ctx, "pk_mpi_gather", out, 1, NULL)) != PK_OK ||
+  if ((st = pk__begin_out(ctx, "pk_mpi_gather", out, 1, NULL)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_gather", "the root", &root,
                      sizeof root)) != PK_OK)
     return st;
   if (dist(ctx) != NULL)
     return dist(ctx)->gather(ctx, a, root, out);
   return copy(ctx, "pk_mpi_gather", a, root, out);
-}
-
-pk_status pk_mpi_load_npy(pk_context *ctx, const char *path,
-                          pk_array **out) {
-  pk_status st;
-
-  if (ctx == NULL)
-    return PK_EINVAL;
-  if ((st = begin(ctx, "pk_mpi_load_npy", out, path != NULL,
-                  "path is NULL")) != PK_OK ||
-      (st = pk__same(ctx, "pk_mpi_load_npy", "the path", path,
-                     strlen(path))) != PK_OK)
-    return st;
-  if (dist(ctx) != NULL)
-    return dist(ctx)->load_npy(ctx, path, out);
-  return pk_array_load_npy(ctx, path, out);
-}
-
-pk_status pk_mpi_save_npy(pk_context *ctx, const pk_array *a,
-                          const char *path) {
-  pk_status st = PK_OK;
-
-  if (ctx == NULL)
-    return PK_EINVAL;
-  pk__begin(ctx);
-  if (a == NULL || path == NULL || a->ctx != ctx)
-    st = pk__error(ctx, PK_EINVAL, "pk_mpi_save_npy: the array and path "
-                   "must not be NULL, and the array must belong to this "
-                   "context");
-  if ((st = pk__agree(ctx, st)) != PK_OK ||
-      (st = pk__same(ctx, "pk_mpi_save_npy", "the path", path,
-                     strlen(path))) != PK_OK)
-    return st;
-  if (dist(ctx) != NULL)
-    return dist(ctx)->save_npy(ctx, a, path);
-  return pk_array_save_npy(ctx, a, path);
 }

@@ -339,3 +339,43 @@ pk_status pk__npy_header(pk_context *ctx, const char *path, pk_dtype *dt,
   fclose(f);
   return st;
 }
+
+/* ------------------------------------------- one file from every process */
+
+/* parkit/mpi.h's .npy calls: a distributed array's blocks by the backend's
+   MPI-IO, else pk_array_load_npy / pk_array_save_npy. */
+pk_status pk_mpi_load_npy(pk_context *ctx, const char *path,
+                          pk_array **out) {
+  pk_status st;
+
+  if (ctx == NULL)
+    return PK_EINVAL;
+  if ((st = pk__begin_out(ctx, "pk_mpi_load_npy", out, path != NULL,
+                          "path is NULL")) != PK_OK ||
+      (st = pk__same(ctx, "pk_mpi_load_npy", "the path", path,
+                     strlen(path))) != PK_OK)
+    return st;
+  if (ctx->ops->dist != NULL)
+    return ctx->ops->dist->load_npy(ctx, path, out);
+  return pk_array_load_npy(ctx, path, out);
+}
+
+pk_status pk_mpi_save_npy(pk_context *ctx, const pk_array *a,
+                          const char *path) {
+  pk_status st = PK_OK;
+
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+  if (a == NULL || path == NULL || a->ctx != ctx)
+    st = pk__error(ctx, PK_EINVAL, "pk_mpi_save_npy: the array and path "
+                   "must not be NULL, and the array must belong to this "
+                   "context");
+  if ((st = pk__agree(ctx, st)) != PK_OK ||
+      (st = pk__same(ctx, "pk_mpi_save_npy", "the path", path,
+                     strlen(path))) != PK_OK)
+    return st;
+  if (ctx->ops->dist != NULL)
+    return ctx->ops->dist->save_npy(ctx, a, path);
+  return pk_array_save_npy(ctx, a, path);
+}

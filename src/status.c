@@ -136,3 +136,19 @@ pk_status pk__same(pk_context *ctx, const char *fn, const char *what,
     h = (h ^ b[i]) * 0x100000001b3u;
   return ctx->ops->same(ctx, h, fn, what);
 }
+
+/* The start of a collective call that makes *out: its own checks (more
+   in ok, 1 if they passed) agreed on by every rank. */
+pk_status pk__begin_out(pk_context *ctx, const char *fn, pk_array **out,
+                        int ok, const char *why) {
+  pk_status st = PK_OK;
+
+  pk__begin(ctx);
+  if (out == NULL)
+    st = pk__error(ctx, PK_EINVAL, "%s: out is NULL", fn);
+  else
+    *out = NULL;
+  if (st == PK_OK && !ok)
+    st = pk__error(ctx, PK_EINVAL, "%s: %s", fn, why);
+  return pk__agree(ctx, st);
+}
