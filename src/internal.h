@@ -256,7 +256,8 @@ struct pk_context {
   pk_stats stats;
   size_t *failed;
   size_t nfailed;
-  /* fork, async */
+  /* What async.c asks of a backend that runs jobs left running (the
+     table's wait, apply, winit and reports_chunks), during one call. */
   struct pk_future *future; /* set by pk_map_async while it runs pk_map */
   void (*on_chunk)(void *arg, size_t lo, size_t hi); /* set by pk_map_each */
   void *on_chunk_arg;
@@ -364,7 +365,7 @@ pk_status pk__npy_header(pk_context *ctx, const char *path, pk_dtype *dt,
                          int *ndim, size_t *shape, long *data_at);
 size_t pk__npy_write_header(const pk_array *a, char *buf, size_t cap);
 
-/* fork, async */
+/* Jobs left running (src/async.c). */
 /* Complete the pending future f (made by pk_map_async or pk_apply_async)
  * with status st, the failures in fails (taken: sorted, kept in f) and the
  * message msg (NULL: made from fails); the backend calls it once. */
