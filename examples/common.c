@@ -60,8 +60,13 @@ int ex_parse(const char *prog, const char *usage, int argc, char **argv,
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     const ex_opt *opt = NULL;
-    if (strncmp(a, "--pk-", 5) == 0)
-      continue; /* parkit's own, taken by pk_init */
+    if (strncmp(a, "--pk-", 5) == 0) { /* parkit's own, taken by pk_init */
+      if (strchr(a, '=') == NULL && v != NULL &&
+          (strcmp(a, "--pk-backend") == 0 || strcmp(a, "--pk-workers") == 0 ||
+           strcmp(a, "--pk-isa") == 0))
+        i++; /* and its value */
+      continue;
+    }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       ex_say(stdout, "%s", usage);
       exit(0);
@@ -113,9 +118,8 @@ int ex_start(const char *prog, pk_context **ctx, int *argc, char ***argv,
   cfg.backend = o->backend;
   cfg.workers = (int)o->workers;
   if ((st = pk_init_config(ctx, argc, argv, &cfg)) != PK_OK) {
-    /* No context, so no message from parkit: name what was asked for. */
-    ex_say(stderr, "%s: pk_init (backend %s): %s\n", prog,
-           o->backend ? o->backend : "default", pk_strerror(st));
+    /* No context: parkit keeps the reason for pk_errmsg(NULL). */
+    ex_say(stderr, "%s: pk_init: %s\n", prog, pk_errmsg(NULL));
     return 1;
   }
   quiet = pk_mpi_rank(*ctx) != 0;

@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
   double *x, largest = 0, expect = sqrt(63.0 * 64.0 * 127.0 / 6.0) / 8.0;
 
   if ((st = pk_init(&ctx, &argc, &argv)) != PK_OK) {
-    fprintf(stderr, "norms: %s\n", pk_strerror(st));
+    fprintf(stderr, "norms: %s\n", pk_errmsg(NULL));
     return 1;
   }
   st = pk_array_create(ctx, PK_F64, 2, shape, &v);

@@ -108,8 +108,11 @@ typedef struct pk_config {
  *
  * The backend, worker count and instruction-set path come, first found
  * first used, from
- *   1. the arguments --pk-backend=NAME, --pk-workers=N and --pk-isa=NAME in
- *      *argv, which are removed from argv (argc and argv may be NULL);
+ *   1. the arguments --pk-backend=NAME, --pk-workers=N and --pk-isa=NAME
+ *      (or the value as the next argument: --pk-workers 4) in *argv, which
+ *      are removed from argv (argc and argv may be NULL); --pk-verbose;
+ *      --pk-help prints the options and environment variables on stdout;
+ *      any other --pk- argument is an error;
  *   2. the config given to pk_init_config (pk_init gives none);
  *   3. the environment: PARKIT_BACKEND, PARKIT_WORKERS, PARKIT_ISA,
  *      PARKIT_VERBOSE;
@@ -121,7 +124,8 @@ typedef struct pk_config {
  *
  * Not collective, except for the mpi backend (collective over its
  * communicator).  On success *ctx is a new context, freed by pk_finalize.
- * On failure *ctx is NULL and the message went to stderr only if verbose.
+ * On failure *ctx is NULL; pk_errmsg(NULL) says why, naming the option,
+ * variable or config field and its value (and stderr, if verbose).
  * Errors: PK_EINVAL (bad argument or setting), PK_EBACKEND (unknown backend,
  * or one not compiled in), PK_ENOMEM, PK_ESYS.
  */
@@ -139,7 +143,9 @@ pk_status pk_finalize(pk_context **ctx);
 
 /*
  * The last error message on ctx: owned by ctx, valid until the next call on
- * it; "" after a success.  For a NULL ctx, a static message.
+ * it; "" after a success.  For a NULL ctx, the message of this thread's
+ * last pk_init that failed (which names the option, variable or config
+ * field and its value), valid until its next pk_init; else a static text.
  */
 const char *pk_errmsg(const pk_context *ctx);
 

@@ -41,34 +41,89 @@ static void drop_arg(int *argc, char **argv, int i) {
 }
 
 typedef struct settings {
-  const char *backend;
-  const char *workers;
+  const char *backend, *backend_from; /* the value, and where it came from */
+  const char *workers, *workers_from;
   const char *isa;
-  int verbose;
+  int verbose, help;
+  char bad[160]; /* the first unknown --pk- option, or a value missing */
 } settings;
 
+/* The message of the last pk_init that failed in this thread, for
+   pk_errmsg(NULL): there is no context to hold it. */
+static _Thread_local char init_msg[1024];
+
+/* --pk-NAME=VALUE or --pk-NAME VALUE at argv[i]: the value, and how many
+   arguments it took (0: not this option). */
+static int option(int argc, char **argv, int i, const char *name,
+                  const char **value) {
+  size_t n = strlen(name);
+  const char *a = argv[i];
+
+  if (strncmp(a, name, n) != 0)
+    return 0;
+  if (a[n] == '=') {
+    *value = a + n + 1;
+    return 1;
+  }
+  if (a[n] != '\0')
+    return 0;
+  *value = i + 1 < argc ? argv[i + 1] : NULL;
+  return i + 1 < argc ? 2 : 1;
+}
+
 static void take_args(int *argc, char ***argv, settings *s) {
-  int i;
+  int i, k;
 
   if (argc == NULL || argv == NULL || *argv == NULL)
     return;
   for (i = 1; i < *argc;) {
-    const char *a = (*argv)[i];
-    if (strncmp(a, "--pk-backend=", 13) == 0)
-      s->backend = a + 13;
-    else if (strncmp(a, "--pk-workers=", 13) == 0)
-      s->workers = a + 13;
-    else if (strncmp(a, "--pk-isa=", 9) == 0)
-      s->isa = a + 9;
+    const char *a = (*argv)[i], *v = NULL;
+    int needs = 1; /* an option with a value, or none */
+    if ((k = option(*argc, *argv, i, "--pk-backend", &v)) != 0)
+      s->backend = v, s->backend_from = "--pk-backend";
+    else if ((k = option(*argc, *argv, i, "--pk-workers", &v)) != 0)
+      s->workers = v, s->workers_from = "--pk-workers";
+    else if ((k = option(*argc, *argv, i, "--pk-isa", &v)) != 0)
+      s->isa = v;
     else if (strcmp(a, "--pk-verbose") == 0)
-      s->verbose = 1;
-    else {
+      s->verbose = 1, k = 1, needs = 0;
+    else if (strcmp(a, "--pk-help") == 0)
+      s->help = 1, k = 1, needs = 0;
+    else if (strncmp(a, "--pk-", 5) == 0) {
+      needs = 0;
+      if (!s->bad[0])
+        snprintf(s->bad, sizeof s->bad, "unknown option %s (parkit's: "
+                 "--pk-backend, --pk-workers, --pk-isa, --pk-verbose, "
+                 "--pk-help)", a);
+      k = 1;
+    } else {
       i++;
       continue;
     }
-    drop_arg(argc, *argv, i);
+    if (v == NULL && needs && !s->bad[0])
+      snprintf(s->bad, sizeof s->bad, "option %s needs a value", a);
+    while (k-- > 0)
+      drop_arg(argc, *argv, i);
   }
 }
+
+static const char help[] =
+    "parkit's options (taken out of argv by pk_init) and environment:\n"
+    "  --pk-backend=NAME   PARKIT_BACKEND   serial, openmp, fork or mpi\n"
+    "                                       (default: mpi under mpirun, else\n"
+    "                                       openmp)\n"
+    "  --pk-workers=N      PARKIT_WORKERS   threads, processes, or threads a\n"
+    "                                       rank (default: the cores)\n"
+    "  --pk-isa=PATH       PARKIT_ISA       auto, generic, avx2 or avx512\n"
+    "  --pk-verbose        PARKIT_VERBOSE=1 say what parkit decides, on stderr\n"
+    "  --pk-help                            this text\n"
+    "  PARKIT_FFTW_PLANNER  auto, estimate, measure, patient, exhaustive or\n"
+    "                       reproducible\n"
+    "  PARKIT_FFTW_WISDOM   the wisdom file (default: the user's cache), or "
+    "off\n"
+    "  PARKIT_BIND=0        leave fork workers unbound\n"
+    "  PARKIT_MPI_RANKS_PER_NODE=k  test several nodes on one host\n"
+    "An option also takes its value as the next argument (--pk-workers 4).\n";
 
 static int under_mpirun(void) {
   const char *v = getenv("OMPI_COMM_WORLD_SIZE");
@@ -76,6 +131,8 @@ static int under_mpirun(void) {
     v = getenv("PMI_SIZE");
   return v != NULL && atoi(v) > 1;
 }
+
+const char *pk__init_errmsg(void) { return init_msg; }
 
 static const char *default_backend(void) {
 #ifdef PK_HAVE_MPI
@@ -104,14 +161,14 @@ static pk_status choose_isa(const settings *s, const pk_config *config,
   if (name == NULL || *name == '\0')
     name = "auto";
   if (pk__isa_parse(name, isa) != 0) {
-    snprintf(msg, len, "%s '%s' is not an instruction-set path: one of "
+    snprintf(msg, len, "%s=%s is not an instruction-set path: one of "
              "auto, generic, avx2, avx512", from, name);
     return PK_EINVAL;
   }
   if (*isa == PK_ISA_AUTO) {
     *isa = best;
   } else if (*isa > best) {
-    snprintf(msg, len, "%s '%s': this CPU (or build) has no such path; its "
+    snprintf(msg, len, "%s=%s: this CPU (or build) has no such path; its "
              "widest is '%s'", from, name, pk_isa_name(best));
     return PK_EINVAL;
   }
@@ -120,11 +177,9 @@ static pk_status choose_isa(const settings *s, const pk_config *config,
 
 static pk_status fail_init(pk_context *c, pk_status st, int verbose,
                            const char *fmt, const char *arg) {
-  if (verbose) {
-    fputs("parkit: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-  }
+  snprintf(init_msg, sizeof init_msg, fmt, arg);
+  if (verbose)
+    fprintf(stderr, "parkit: %s\n", init_msg);
   free(c);
   return st;
 }
@@ -139,33 +194,47 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
   pk_status st;
   int workers = 0;
 
-  if (ctx == NULL)
+  init_msg[0] = '\0';
+  if (ctx == NULL) {
+    snprintf(init_msg, sizeof init_msg, "pk_init: ctx is NULL");
     return PK_EINVAL;
+  }
   *ctx = NULL;
-  if ((argc == NULL) != (argv == NULL))
+  if ((argc == NULL) != (argv == NULL)) {
+    snprintf(init_msg, sizeof init_msg, "pk_init: argc and argv must be "
+             "both NULL or both given");
     return PK_EINVAL;
+  }
   take_args(argc, argv, &s);
+  if (s.help)
+    fputs(help, stdout);
 
   c = calloc(1, sizeof *c);
-  if (c == NULL)
+  if (c == NULL) {
+    snprintf(init_msg, sizeof init_msg, "pk_init: out of memory");
     return PK_ENOMEM;
+  }
 
   env = getenv("PARKIT_VERBOSE");
   c->verbose = s.verbose || (config && config->verbose) ||
                (env != NULL && *env != '\0' && strcmp(env, "0") != 0);
   if (s.backend == NULL && config != NULL && config->backend != NULL)
-    s.backend = config->backend;
+    s.backend = config->backend, s.backend_from = "pk_config.backend";
   if (s.backend == NULL && (env = getenv("PARKIT_BACKEND")) && *env)
-    s.backend = env;
+    s.backend = env, s.backend_from = "PARKIT_BACKEND";
   if (s.backend == NULL)
-    s.backend = default_backend();
+    s.backend = default_backend(), s.backend_from = "the default";
 
   c->ops = pk__backend_find(s.backend);
-  if (c->ops == NULL)
-    return fail_init(c, PK_EBACKEND, c->verbose,
-                     "backend '%s' is not one of this library's (see "
-                     "pk_backends)",
-                     s.backend);
+  if (c->ops == NULL) {
+    char names[128] = "";
+    for (const char *const *b = pk_backends(); *b; b++)
+      snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+               names[0] ? ", " : "", *b);
+    snprintf(setup_msg, sizeof setup_msg, "%s=%s is not a backend of this "
+             "library (%s)", s.backend_from, s.backend, names);
+    return fail_init(c, PK_EBACKEND, c->verbose, "%s", setup_msg);
+  }
 
   /* A bad setting fails pk_init at once, except on a backend whose
    * processes agree (mpi): there the environment may differ between ranks
@@ -173,19 +242,31 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
    * returned alone would leave the others waiting in their start.  It
    * starts with defaults and the refusal is agreed below, naming it. */
   setup = PK_OK;
-  if (s.workers != NULL)
-    workers = parse_workers(s.workers);
-  else if (config != NULL && config->workers != 0)
+  if (s.bad[0]) {
+    setup = PK_EINVAL;
+    snprintf(setup_msg, sizeof setup_msg, "%s", s.bad);
+  } else if (s.workers_from != NULL) {
+    workers = s.workers ? parse_workers(s.workers) : -1;
+  } else if (config != NULL && config->workers != 0) {
     workers = config->workers >= 1 && config->workers <= PK_MAX_WORKERS
                   ? config->workers
                   : -1;
-  else if ((env = getenv("PARKIT_WORKERS")) && *env)
+    if (workers < 0) {
+      static _Thread_local char v[24];
+      snprintf(v, sizeof v, "%d", config->workers);
+      s.workers = v, s.workers_from = "pk_config.workers";
+    }
+  } else if ((env = getenv("PARKIT_WORKERS")) && *env) {
     workers = parse_workers(s.workers = env);
-  if (workers < 0) {
+    s.workers_from = "PARKIT_WORKERS";
+  }
+  if (setup != PK_OK) {
+    workers = 0;
+  } else if (workers < 0) {
     setup = PK_EINVAL;
-    snprintf(setup_msg, sizeof setup_msg, "worker count '%s' is not a "
-             "whole number from 1 to 4096",
-             s.workers ? s.workers : "(config)");
+    snprintf(setup_msg, sizeof setup_msg, "%s=%s: the number of workers "
+             "is a whole number from 1 to 4096", s.workers_from,
+             s.workers ? s.workers : "");
     workers = 0;
   } else if (choose_isa(&s, config, &c->isa, setup_msg, sizeof setup_msg) !=
              PK_OK) {
@@ -214,8 +295,10 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
     st = c->ops->agree ? c->ops->agree(c, setup) : setup;
   }
   if (st != PK_OK) {
+    snprintf(init_msg, sizeof init_msg, "%s",
+             c->msg[0] ? c->msg : pk_strerror(st));
     if (c->verbose)
-      fprintf(stderr, "parkit: %s\n", c->msg[0] ? c->msg : pk_strerror(st));
+      fprintf(stderr, "parkit: %s\n", init_msg);
     c->ops->stop(c);
     pk__blas_set(c->blas_threads);
     free(c);

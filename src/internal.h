@@ -288,6 +288,8 @@ pk_status pk__error(pk_context *ctx, pk_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* The message of this thread's last failed pk_init ("" if none). */
+const char *pk__init_errmsg(void);
 /* Start a public call: clear the last error. */
 void pk__begin(pk_context *ctx);
 /* The start of a collective call that makes *out: pk__begin, *out set to

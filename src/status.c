@@ -50,8 +50,10 @@ void pk__log(const pk_context *ctx, const char *fmt, ...) {
 }
 
 const char *pk_errmsg(const pk_context *ctx) {
-  if (ctx == NULL)
-    return "no context (pk_init failed or was not called)";
+  if (ctx == NULL) {
+    const char *m = pk__init_errmsg();
+    return m[0] ? m : "no context (pk_init failed or was not called)";
+  }
   return ctx->msg;
 }
 

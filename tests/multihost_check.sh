@@ -108,7 +108,7 @@ grep -q "ignored" "$tmp/out" && fail "a grouping within hosts was ignored"
 run 2 1 -- -n 1 $san "$dets" --count 100 --pk-verbose : \
   -n 1 $san -x PARKIT_WORKERS=abc "$dets" --count 100 --pk-verbose &&
   fail "PARKIT_WORKERS=abc on rank 1 was accepted"
-[ "$(count "rank 1: worker count 'abc'")" -ge 2 ] ||
+[ "$(count "rank 1: PARKIT_WORKERS=abc")" -ge 2 ] ||
   fail "the refusal does not reach both ranks naming rank 1"
 # Paths the ranks chose differently: the narrowest runs everywhere.
 run 2 1 -- -n 1 $san "$dets" --count 2001 --n 40 --verify --pk-verbose : \

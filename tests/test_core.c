@@ -226,6 +226,80 @@ static void test_init_bad(void **state) {
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
+/* pk_errmsg(NULL) after a failed pk_init names what was wrong and its
+   value; options take their value as the next argument too; unknown
+   --pk- options are refused; --pk-help prints the options. */
+static void test_init_messages(void **state) {
+  (void)state;
+  pk_context *ctx = NULL;
+  pk_config cfg = {.backend = "cuda"};
+  char a0[] = "p", a1[] = "--pk-backnd=fork", a2[] = "--pk-backend",
+       a3[] = "serial", a4[] = "x", a5[] = "--pk-workers", a6[] = "--pk-help";
+  char *args[8];
+  char **argv = args;
+  int argc;
+  char out[4096] = "";
+
+  unsetenv("PARKIT_WORKERS");
+  unsetenv("PARKIT_BACKEND");
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EBACKEND);
+  assert_non_null(strstr(pk_errmsg(NULL), "pk_config.backend=cuda"));
+  assert_non_null(strstr(pk_errmsg(NULL), "serial"));
+  setenv("PARKIT_WORKERS", "abc", 1);
+  assert_int_equal(pk_init(&ctx, NULL, NULL), PK_EINVAL);
+  assert_non_null(strstr(pk_errmsg(NULL), "PARKIT_WORKERS=abc"));
+  unsetenv("PARKIT_WORKERS");
+  setenv("PARKIT_ISA", "avx1024", 1);
+  assert_int_equal(pk_init(&ctx, NULL, NULL), PK_EINVAL);
+  assert_non_null(strstr(pk_errmsg(NULL), "PARKIT_ISA=avx1024"));
+  unsetenv("PARKIT_ISA");
+
+  /* A misspelt option: refused, not ignored. */
+  args[0] = a0, args[1] = a1, args[2] = NULL, argc = 2;
+  assert_int_equal(pk_init(&ctx, &argc, &argv), PK_EINVAL);
+  assert_null(ctx);
+  assert_non_null(strstr(pk_errmsg(NULL), "--pk-backnd=fork"));
+  /* --pk-backend serial, with a space; the program's own x is kept. */
+  args[0] = a0, args[1] = a2, args[2] = a3, args[3] = a4, args[4] = NULL;
+  argv = args, argc = 4;
+  assert_int_equal(pk_init(&ctx, &argc, &argv), PK_OK);
+  assert_string_equal(pk_backend(ctx), "serial");
+  assert_int_equal(argc, 2);
+  assert_string_equal(argv[1], "x");
+  close_ctx(&ctx);
+  /* A value missing at the end. */
+  args[0] = a0, args[1] = a5, args[2] = NULL, argv = args, argc = 2;
+  assert_int_equal(pk_init(&ctx, &argc, &argv), PK_EINVAL);
+  assert_non_null(strstr(pk_errmsg(NULL), "--pk-workers needs a value"));
+  /* A success clears the message. */
+  cfg.backend = "serial";
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  close_ctx(&ctx);
+  assert_null(strstr(pk_errmsg(NULL), "--pk-workers"));
+
+  /* --pk-help on stdout, and pk_init goes on. */
+  {
+    FILE *tmp = tmpfile();
+    int saved = dup(1);
+    assert_non_null(tmp);
+    fflush(stdout);
+    dup2(fileno(tmp), 1);
+    args[0] = a0, args[1] = a6, args[2] = NULL, argv = args, argc = 2;
+    assert_int_equal(pk_init_config(&ctx, &argc, &argv, &cfg), PK_OK);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    rewind(tmp);
+    out[fread(out, 1, sizeof out - 1, tmp)] = '\0';
+    fclose(tmp);
+    assert_int_equal(argc, 1);
+    close_ctx(&ctx);
+    assert_non_null(strstr(out, "--pk-workers"));
+    assert_non_null(strstr(out, "PARKIT_WORKERS"));
+    assert_non_null(strstr(out, "PARKIT_FFTW_PLANNER"));
+  }
+}
+
 /* 1 if /proc/cpuinfo lists every flag in flags (space-separated). */
 static int cpu_has(const char *flags) {
   FILE *f = fopen("/proc/cpuinfo", "r");
@@ -940,6 +1014,7 @@ int main(void) {
       cmocka_unit_test(test_init_args),
       cmocka_unit_test(test_init_precedence),
       cmocka_unit_test(test_init_bad),
+      cmocka_unit_test(test_init_messages),
       cmocka_unit_test(test_init_isa),
       cmocka_unit_test(test_backends_list),
       cmocka_unit_test(test_finalize_live_array),
