@@ -239,6 +239,11 @@ int pkb_parse(int argc, char **argv, options *o) {
       o->pyexe = val;
     }
   }
+  /* The plots' folder made (or found writable) now, not after the sweep. */
+  if (o->plot != NULL &&
+      ((mkdir(o->plot, 0777) != 0 && errno != EEXIST) ||
+       access(o->plot, W_OK | X_OK) != 0))
+    return pkb_bad("--plot %s: %s", o->plot, strerror(errno));
   return 0;
 }
 

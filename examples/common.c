@@ -1,12 +1,16 @@
 /* What the example programs share: see common.h. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "common.h"
 
 #include <parkit/mpi.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Before ex_start: the rank from the launcher's environment. */
 static int launcher_rank(void) {
@@ -44,7 +48,7 @@ static int parse_size(const char *s, size_t *v) {
 
 int ex_parse(const char *prog, const char *usage, int argc, char **argv,
              ex_opts *o, const ex_opt *own) {
-  size_t seed = (size_t)o->seed;
+  size_t seed = (size_t)o->seed, workers = SIZE_MAX;
   /* The shared options are a table too: one loop for both. */
   const ex_opt common[] = {
       {"--backend", EX_STRING, &o->backend},
@@ -52,7 +56,7 @@ int ex_parse(const char *prog, const char *usage, int argc, char **argv,
       {"--output", EX_STRING, &o->output},
       {"--count", EX_SIZE, &o->count},
       {"--seed", EX_SIZE, &seed},
-      {"--workers", EX_SIZE, &o->workers},
+      {"--workers", EX_SIZE, &workers},
       {"--verify", EX_FLAG, &o->verify},
       {NULL, EX_FLAG, NULL}};
   const ex_opt *tables[2] = {common, own};
@@ -96,9 +100,34 @@ int ex_parse(const char *prog, const char *usage, int argc, char **argv,
     }
   }
   o->seed = seed;
-  if (o->workers > 4096) {
-    ex_say(stderr, "%s: --workers must be from 1 to 4096\n", prog);
+  /* As the library's --pk-workers and PARKIT_WORKERS: 1 to 4096. */
+  if (workers != SIZE_MAX && (workers < 1 || workers > 4096)) {
+    ex_say(stderr, "%s: --workers %zu: the number of workers is a whole "
+           "number from 1 to 4096\n", prog, workers);
     return -1;
+  }
+  if (workers != SIZE_MAX)
+    o->workers = workers;
+  /* The output's folder before any work, not after it. */
+  if (o->output != NULL) {
+    char dir[4096];
+    const char *slash = strrchr(o->output, '/');
+    struct stat sb;
+    if (slash == NULL)
+      snprintf(dir, sizeof dir, ".");
+    else
+      snprintf(dir, sizeof dir, "%.*s", (int)(slash - o->output + (slash ==
+               o->output)), o->output);
+    if (access(dir, W_OK | X_OK) != 0) {
+      ex_say(stderr, "%s: --output %s: cannot write in %s: %s\n", prog,
+             o->output, dir, strerror(errno));
+      return -1;
+    }
+    if (stat(o->output, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+      ex_say(stderr, "%s: --output %s is a folder, not a file\n", prog,
+             o->output);
+      return -1;
+    }
   }
   return 0;
 }
@@ -123,6 +152,16 @@ int ex_start(const char *prog, pk_context **ctx, int *argc, char ***argv,
     return 1;
   }
   quiet = pk_mpi_rank(*ctx) != 0;
+  {
+    /* More workers than cores works, but should not pass unnoticed. */
+    cpu_set_t set;
+    int cores = sched_getaffinity(0, sizeof set, &set) == 0
+                    ? CPU_COUNT(&set)
+                    : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && pk_workers(*ctx) > cores && pk_mpi_size(*ctx) == 1)
+      ex_say(stderr, "%s: %d workers on %d cores: they take turns\n", prog,
+             pk_workers(*ctx), cores);
+  }
   return 0;
 }
 

@@ -63,6 +63,11 @@ PATH=/nonexistent "$pb" --quick --kernels trivial --sizes 10 --reps 1 \
   2>"$tmp/err" || fail "--plot without gnuplot: exit $?"
 grep -q "gnuplot is not installed" "$tmp/err" || fail "no message without gnuplot"
 [ -s "$tmp/plots/plots.gp" ] || fail "no plots.gp"
+# --plot into a folder that cannot be made: refused before the sweep.
+"$pb" --quick --sizes 10 --reps 1 --kernels trivial --plot "$tmp/no/such/dir" \
+  >"$tmp/out" 2>"$tmp/err" && fail "--plot into a missing folder accepted"
+grep -q -- "--plot $tmp/no/such/dir" "$tmp/err" || fail "--plot: no message"
+grep -q "^trivial" "$tmp/out" && fail "--plot: swept before refusing"
 
 # The python baselines, when Debian's python3 has numpy and scipy.
 if /usr/bin/python3 -c 'import numpy, scipy.signal' 2>/dev/null; then

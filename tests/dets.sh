@@ -27,4 +27,24 @@ grep -q "nonesuch" "$tmp/err" || fail "bad backend: message does not name it"
 "$dets" --input "$tmp/d.npy" >/dev/null 2>"$tmp/err" && fail "1-D input accepted"
 grep -q "det" "$tmp/err" || fail "1-D input: no message"
 "$dets" --help | grep -q -- "--verify" || fail "--help"
+# parkit's options with a space, and a misspelt one refused with its name.
+"$dets" --pk-backend serial --count 10 --n 3 | grep -q "backend serial" ||
+  fail "--pk-backend serial (a space)"
+"$dets" --pk-backnd=fork --count 10 2>"$tmp/err" && fail "--pk-backnd accepted"
+grep -q -- "--pk-backnd=fork" "$tmp/err" || fail "--pk-backnd: not named"
+PARKIT_WORKERS=abc "$dets" --count 10 2>"$tmp/err" && fail "PARKIT_WORKERS=abc"
+grep -q "PARKIT_WORKERS=abc" "$tmp/err" || fail "PARKIT_WORKERS=abc: not named"
+# An output folder that is not there: refused before any work.
+"$dets" --count 50000 --n 40 --output "$tmp/none/d.npy" >"$tmp/out" \
+  2>"$tmp/err" && fail "an output in a missing folder accepted"
+grep -q "cannot write in $tmp/none" "$tmp/err" || fail "--output: no message"
+grep -q "^sum" "$tmp/out" && fail "--output: computed before refusing"
+# --workers as the library's: 0 is refused; more than the cores is said.
+"$dets" --count 10 --workers 0 2>"$tmp/err" && fail "--workers 0 accepted"
+grep -q "from 1 to 4096" "$tmp/err" || fail "--workers 0: no message"
+many=$(( $(nproc) + 3 ))
+"$dets" --backend openmp --workers "$many" --count 100 --n 3 >/dev/null \
+  2>"$tmp/err" || fail "--workers $many"
+[ "$(grep -c "$many workers on $(nproc) cores" "$tmp/err")" -eq 1 ] ||
+  fail "more workers than cores: not said once"
 echo "dets.sh: all passed"
