@@ -265,6 +265,12 @@ static void test_no_cost(void **state) {
   assert_true(isinf(pk_last_stats(ctx)->est_seconds));
   pk_array_destroy(&a);
   pk_array_destroy(&out);
+  /* An empty batch: nothing to estimate is 0 seconds, not inf * 0. */
+  a = batch(ctx, PK_F64, 0, 1, 1);
+  assert_int_equal(pk_map(ctx, &k, a, &out, NULL), PK_OK);
+  assert_true(pk_last_stats(ctx)->est_seconds == 0);
+  pk_array_destroy(&a);
+  pk_array_destroy(&out);
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
