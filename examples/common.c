@@ -5,6 +5,7 @@
 #include <parkit/mpi.h>
 
 #include <errno.h>
+#include <libgen.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -110,14 +111,11 @@ int ex_parse(const char *prog, const char *usage, int argc, char **argv,
     o->workers = workers;
   /* The output's folder before any work, not after it. */
   if (o->output != NULL) {
-    char dir[4096];
-    const char *slash = strrchr(o->output, '/');
+    char copy[4096];
+    const char *dir;
     struct stat sb;
-    if (slash == NULL)
-      snprintf(dir, sizeof dir, ".");
-    else
-      snprintf(dir, sizeof dir, "%.*s", (int)(slash - o->output + (slash ==
-               o->output)), o->output);
+    snprintf(copy, sizeof copy, "%s", o->output);
+    dir = dirname(copy);
     if (access(dir, W_OK | X_OK) != 0) {
       ex_say(stderr, "%s: --output %s: cannot write in %s: %s\n", prog,
              o->output, dir, strerror(errno));

@@ -187,7 +187,7 @@ static pk_status fail_init(pk_context *c, pk_status st, int verbose,
 pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
                          const pk_config *config) {
   settings s = {0};
-  char setup_msg[512];
+  char setup_msg[512], config_workers[24];
   pk_status setup;
   const char *env;
   pk_context *c;
@@ -252,9 +252,8 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
                   ? config->workers
                   : -1;
     if (workers < 0) {
-      static _Thread_local char v[24];
-      snprintf(v, sizeof v, "%d", config->workers);
-      s.workers = v, s.workers_from = "pk_config.workers";
+      snprintf(config_workers, sizeof config_workers, "%d", config->workers);
+      s.workers = config_workers, s.workers_from = "pk_config.workers";
     }
   } else if ((env = getenv("PARKIT_WORKERS")) && *env) {
     workers = parse_workers(s.workers = env);

@@ -162,7 +162,7 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   mpi *m = ctx->impl;
   pk__job s = *j;
   pk__fails mine = {0};
-  pk_status st = PK_OK;
+  pk_status st;
   size_t total = j->n;
   int repl = !j->in->distributed;
 
@@ -180,8 +180,7 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     s.task.first += j->in->offset;
     total = j->in->global;
   }
-  if (st == PK_OK)
-    st = pk__team_run(ctx, &m->team, &s, m->threads, &mine);
+  st = pk__team_run(ctx, &m->team, &s, m->threads, &mine);
   st = agree_map(ctx, j, st, &mine, s.task.first - j->task.first, total, f);
   pk__fails_free(&mine);
   if (repl && st != PK_EMPI && st != PK_EINVAL) {
