@@ -84,9 +84,7 @@ pk_status pk_map_async(pk_context *ctx, const pk_kernel *kernel,
      refused call, whose caller must see the stats it saw before. */
   pk_stats before = ctx->stats;
   ctx->stats.items = SIZE_MAX;
-  ctx->future = f;
-  st = pk_map(ctx, kernel, in, out, opts);
-  ctx->future = NULL;
+  st = pk__map(ctx, kernel, in, out, opts, f, NULL, NULL);
   if (!f->pending && ctx->stats.items == SIZE_MAX) {
     ctx->stats = before;
     free(f);
@@ -162,12 +160,8 @@ pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
   if (ctx->ops->reports_chunks) {
     /* The backend reports chunks itself as its workers finish them. */
     pk_stats before = ctx->stats; /* for a refused call, as above */
-    ctx->on_chunk = fn;
-    ctx->on_chunk_arg = arg;
     ctx->stats.items = SIZE_MAX;
-    st = pk_map(ctx, kernel, in, out, opts);
-    ctx->on_chunk = NULL;
-    ctx->on_chunk_arg = NULL;
+    st = pk__map(ctx, kernel, in, out, opts, NULL, fn, arg);
     if (ctx->stats.items == SIZE_MAX)
       ctx->stats = before;
     else if (ctx->stats.ran_inline && ctx->stats.items > 0 &&
@@ -214,9 +208,7 @@ pk_status pk_apply_async(pk_context *ctx, pk_status (*fn)(void *, size_t),
     return pk__error(ctx, PK_ENOMEM, "pk_apply_async: out of memory");
   f->ctx = ctx;
   if (ctx->ops->apply != NULL) {
-    ctx->future = f;
-    st = ctx->ops->apply(ctx, fn, buf, size);
-    ctx->future = NULL;
+    st = ctx->ops->apply(ctx, fn, buf, size, f);
   } else {
     st = fn(size ? buf : NULL, size);
     if (st != PK_OK)
@@ -309,14 +301,7 @@ pk_status pk_worker_init(pk_context *ctx,
                        "%s", pk_strerror(st));
     return PK_OK;
   }
-  ctx->init_fn = fn;
-  ctx->init_arg = (void *)arg;
-  ctx->init_size = fn ? size : 0;
-  st = ctx->ops->winit(ctx);
-  ctx->init_fn = NULL;
-  ctx->init_arg = NULL;
-  ctx->init_size = 0;
-  return st;
+  return ctx->ops->winit(ctx, fn, arg, fn ? size : 0);
 }
 
 pk_status pk_worker_max_tasks(pk_context *ctx, unsigned long n) {

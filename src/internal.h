@@ -45,6 +45,13 @@ typedef struct pk__job {
   size_t chunk, nchunks;
   size_t asked;       /* the caller's chunk size; 0: parkit's choice */
   int workers;        /* workers to use */
+  /* What the call asks of a backend beyond running it (src/async.c):
+     future, to leave the job running and complete it later (the table's
+     wait); on_chunk, to be told of each chunk as a worker finishes it
+     (reports_chunks).  NULL for a plain map. */
+  struct pk_future *future;
+  void (*on_chunk)(void *arg, size_t lo, size_t hi);
+  void *on_chunk_arg;
 } pk__job;
 
 void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi);
@@ -60,6 +67,15 @@ void pk__plan_chunks(pk__job *j, pk_schedule schedule, int w);
  * grain unless that would leave a worker without a chunk.
  */
 size_t pk__auto_chunk(size_t n, int w, size_t grain, int block);
+
+/*
+ * pk_map, with a future or a callback per chunk in j's fields of that name
+ * (NULL: none).
+ */
+pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
+                  const pk_array *in, pk_array **out,
+                  const pk_map_opts *opts, struct pk_future *future,
+                  void (*on_chunk)(void *, size_t, size_t), void *arg);
 
 /*
  * The map front end's steps, for the reductions (src/reduce.c):
@@ -136,17 +152,20 @@ typedef struct pk__backend_ops {
      and which ranks differ from the first.  NULL: one process. */
   pk_status (*same)(pk_context *ctx, uint64_t hash, const char *fn,
                     const char *what);
-  /* Jobs left running.  wait: finish the job left pending by a map or
-     apply made while ctx->future was set, within timeout seconds (< 0: no
-     limit); PK_ETIMEDOUT leaves it pending.  apply: run fn(buf, size) in
-     one worker (async when ctx->future is set).  winit: run ctx->init_fn
-     in every worker now.  NULL: the backend never leaves a job pending,
-     runs everything here. */
+  /* Jobs left running.  wait: finish the job left pending by a map with
+     a future or by apply, within timeout seconds (< 0: no limit);
+     PK_ETIMEDOUT leaves it pending.  apply: run fn(buf, size) in one
+     worker, completing future later if not NULL.  winit: run fn(arg,
+     size, worker) in every worker now and in every replacement (a copy of
+     arg: the caller's is valid during the call only; fn NULL: none).
+     NULL: the backend never leaves a job pending, runs everything here. */
   pk_status (*wait)(pk_context *ctx, double timeout);
   pk_status (*apply)(pk_context *ctx, pk_status (*fn)(void *, size_t),
-                     void *buf, size_t size);
-  pk_status (*winit)(pk_context *ctx);
-  /* reports_chunks: 1 if the backend calls ctx->on_chunk itself as its
+                     void *buf, size_t size, struct pk_future *future);
+  pk_status (*winit)(pk_context *ctx,
+                     pk_status (*fn)(void *arg, size_t size, int worker),
+                     const void *arg, size_t size);
+  /* reports_chunks: 1 if the backend calls the job's on_chunk itself as its
      workers finish chunks (pk_map_each); else the front end wraps the
      kernel to report them. */
   int reports_chunks;
@@ -256,15 +275,6 @@ struct pk_context {
   pk_stats stats;
   size_t *failed;
   size_t nfailed;
-  /* What async.c asks of a backend that runs jobs left running (the
-     table's wait, apply, winit and reports_chunks), during one call. */
-  struct pk_future *future; /* set by pk_map_async while it runs pk_map */
-  void (*on_chunk)(void *arg, size_t lo, size_t hi); /* set by pk_map_each */
-  void *on_chunk_arg;
-  pk_status (*init_fn)(void *arg, size_t size, int worker);
-  void *init_arg;           /* the caller's, during pk_worker_init only:
-                               a backend that keeps it copies it */
-  size_t init_size;
 };
 
 struct pk_array {

@@ -205,7 +205,7 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
   if (!dist && o->inlining == PK_INLINE_AUTO && k->cost != NULL && w > 1 &&
       (retime == 2 || (retime == 1 && per * (double)j->n * (w - 1) <
                                           8 * ctx->dispatch_ns * w)) &&
-      ctx->future == NULL && ctx->on_chunk == NULL && limit > 0) {
+      j->future == NULL && j->on_chunk == NULL && limit > 0) {
     int whole = limit >= grain;
     if (pk__scratch_reserve(&ctx->scratch, &ctx->scratch_cap, j->scratch))
       return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
@@ -256,7 +256,7 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
     t1 = (pk_time() - t1) * 1e9;
     /* Each worker computed for at most the wall time less the dispatch:
        a bound, once dispatch is a small part of it. */
-    if (!dist && st == PK_OK && ctx->future == NULL &&
+    if (!dist && st == PK_OK && j->future == NULL &&
         t1 > 4 * ctx->dispatch_ns)
       pk__cost_put(k, j->task.isa, item,
                    (t1 - ctx->dispatch_ns) *
@@ -388,8 +388,10 @@ pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
   return PK_OK;
 }
 
-pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
-                 pk_array **out, const pk_map_opts *opts) {
+pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
+                  const pk_array *in, pk_array **out,
+                  const pk_map_opts *opts, struct pk_future *future,
+                  void (*on_chunk)(void *, size_t, size_t), void *arg) {
   pk__job j;
   pk_status st;
 
@@ -402,5 +404,13 @@ pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
       (st = pk__same(ctx, "pk_map", "the kernel", kernel->name,
                      strlen(kernel->name))) != PK_OK)
     return st;
+  j.future = future;
+  j.on_chunk = on_chunk;
+  j.on_chunk_arg = arg;
   return pk__map_execute(ctx, &j, opts);
+}
+
+pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
+                 pk_array **out, const pk_map_opts *opts) {
+  return pk__map(ctx, kernel, in, out, opts, NULL, NULL, NULL);
 }

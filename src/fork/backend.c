@@ -331,7 +331,7 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   jd->scratch = j->scratch;
   jd->schedule = j->schedule;
   jd->workers = j->workers < p->n ? j->workers : p->n;
-  jd->notify = ctx->on_chunk != NULL;
+  jd->notify = j->on_chunk != NULL;
   if (++p->stamp == 0)
     p->stamp = 1;
   jd->stamp = p->stamp;
@@ -348,8 +348,8 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   p->p.deaths = 0;
   p->p.lossy = 0;
   p->p.claimed = SIZE_MAX; /* no round yet */
-  p->p.cb = ctx->on_chunk;
-  p->p.cb_arg = ctx->on_chunk_arg;
+  p->p.cb = j->on_chunk;
+  p->p.cb_arg = j->on_chunk_arg;
   p->p.cursor = 0;
   if (p->p.cb && (p->p.told = calloc(jd->nchunks, 1)) == NULL) {
     p->p.busy = 0;
@@ -357,9 +357,9 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   }
   pk__fork_dispatch(p, K_MAP, need, MAXFD);
 
-  if (ctx->future != NULL) {
-    p->p.future = ctx->future;
-    pk__future_pend(ctx->future);
+  if (j->future != NULL) {
+    p->p.future = j->future;
+    pk__future_pend(j->future);
     return PK_OK;
   }
   st = pk__fork_complete(p, -1, f);
@@ -384,7 +384,7 @@ static pk_status put_buf(pool *p, const void *buf, size_t size, seg **s) {
 }
 
 static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
-                            void *buf, size_t size) {
+                            void *buf, size_t size, struct pk_future *fut) {
   pool *p = ctx->impl;
   jobdesc *jd = &p->c->job;
   pk__fails f = {0};
@@ -419,9 +419,9 @@ static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
   p->p.buf = buf;
   p->p.bufseg = s;
   pk__fork_dispatch(p, K_TASK, &s, 1);
-  if (ctx->future != NULL) {
-    p->p.future = ctx->future;
-    pk__future_pend(ctx->future);
+  if (fut != NULL) {
+    p->p.future = fut;
+    pk__future_pend(fut);
     return PK_OK;
   }
   st = pk__fork_complete(p, -1, &f);
@@ -431,7 +431,9 @@ static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
   return PK_OK;
 }
 
-static pk_status fork_winit(pk_context *ctx) {
+static pk_status fork_winit(pk_context *ctx,
+                            pk_status (*fn)(void *, size_t, int),
+                            const void *arg, size_t size) {
   pool *p = ctx->impl;
   jobdesc *jd = &p->c->job;
   pk__fails f = {0};
@@ -442,16 +444,16 @@ static pk_status fork_winit(pk_context *ctx) {
 
   if (p->p.busy)
     pk__fork_finish_pending(p, -1);
-  if (ctx->init_fn && ctx->init_size > 0) {
-    if ((copy = malloc(ctx->init_size)) == NULL)
+  if (fn && size > 0) {
+    if ((copy = malloc(size)) == NULL)
       return pk__error(ctx, PK_ENOMEM, "pk_worker_init: out of memory");
-    memcpy(copy, ctx->init_arg, ctx->init_size);
+    memcpy(copy, arg, size);
   }
   /* Replacements forked from now on run it from this copy. */
   free(p->init_arg);
-  p->init_fn = ctx->init_fn;
+  p->init_fn = fn;
   p->init_arg = copy;
-  p->init_size = ctx->init_size;
+  p->init_size = fn ? size : 0;
   if (p->init_fn == NULL)
     return PK_OK;
   if ((st = put_buf(p, copy, p->init_size, &s)) != PK_OK)
