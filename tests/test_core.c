@@ -10,6 +10,7 @@
 #include <parkit.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -972,6 +973,85 @@ static void test_reduce_same_bits(void **state) {
   free(x);
 }
 
+/* pk_map_reduce's stats: the map's items and chunks, and a time that holds
+   the reduce as well as the map.  Each item spreads its value over a long
+   output, so the reduce of the output is long against the map's dispatch:
+   the time must cover the kernel's own span (stamped by the kernel) plus
+   at least half the shortest of three pk_reduce calls of that output. */
+enum { SPREAD = 1 << 20 };
+static pthread_mutex_t spread_lock = PTHREAD_MUTEX_INITIALIZER;
+static double spread_first, spread_last;
+
+static pk_status spread_shape(const pk_kernel *k, const pk_item *in,
+                              pk_item *out, char *msg, size_t len) {
+  (void)k, (void)msg, (void)len;
+  out->dtype = PK_F64;
+  out->ndim = 1;
+  out->shape[0] = SPREAD;
+  return in->dtype == PK_F64 && in->ndim == 0 ? PK_OK : PK_EDTYPE;
+}
+
+static pk_status spread_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                            size_t hi, size_t *bad) {
+  double t0 = pk_time();
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++) {
+    double v = *(const double *)(t->in + i * t->in_stride);
+    double *y = (double *)(t->out + i * t->out_stride);
+    for (size_t e = 0; e < SPREAD; e++)
+      y[e] = v;
+  }
+  double t1 = pk_time();
+  pthread_mutex_lock(&spread_lock);
+  if (spread_first == 0 || t0 < spread_first)
+    spread_first = t0;
+  if (t1 > spread_last)
+    spread_last = t1;
+  pthread_mutex_unlock(&spread_lock);
+  return PK_OK;
+}
+
+static const pk_kernel spread = {
+    .name = "spread", .shape = spread_shape, .run = spread_run};
+
+static void test_map_reduce_stats(void **state) {
+  (void)state;
+  for (int run = 0; run < 2; run++) {
+    pk_context *ctx = open_ctx(run == 0 ? "serial" : "openmp", 2);
+    size_t shape[1] = {8};
+    double x[8], r, best = HUGE_VAL;
+    pk_array *a = NULL, *out = NULL;
+    pk_map_opts never = {.inlining = PK_INLINE_NEVER};
+    for (int i = 0; i < 8; i++)
+      x[i] = i + 1;
+    assert_int_equal(pk_array_wrap(ctx, PK_F64, 1, shape, x, &a), PK_OK);
+    assert_int_equal(pk_map(ctx, &spread, a, &out, &never), PK_OK);
+    pk_stats map = *pk_last_stats(ctx);
+    for (int k = 0; k < 3; k++) {
+      assert_int_equal(pk_reduce(ctx, out, PK_SUM, &r), PK_OK);
+      if (pk_last_stats(ctx)->seconds < best)
+        best = pk_last_stats(ctx)->seconds;
+    }
+    assert_true(r == 36.0 * SPREAD);
+    spread_first = spread_last = 0;
+    double t0 = pk_time();
+    assert_int_equal(pk_map_reduce(ctx, &spread, a, PK_SUM, &r, &never),
+                     PK_OK);
+    double wall = pk_time() - t0;
+    const pk_stats *st = pk_last_stats(ctx);
+    assert_true(r == 36.0 * SPREAD);
+    assert_int_equal(st->items, 8);
+    assert_int_equal(st->chunks, map.chunks);
+    assert_int_equal(st->workers, map.workers);
+    assert_int_equal(st->failed, 0);
+    assert_true(st->seconds <= wall);
+    assert_true(st->seconds >= (spread_last - spread_first) + 0.5 * best);
+    pk_array_destroy(&out);
+    pk_array_destroy(&a);
+    close_ctx(&ctx);
+  }
+}
+
 /* The library's serial fold (used by distributed backends) gives the bits
  * of pk_reduce on a parallel backend. */
 void pk__fold(pk_op op, pk_dtype dt, const void *x, size_t count,
@@ -1032,6 +1112,7 @@ int main(void) {
       cmocka_unit_test(test_reduce_exact),
       cmocka_unit_test(test_reduce_identity_and_complex),
       cmocka_unit_test(test_reduce_same_bits),
+      cmocka_unit_test(test_map_reduce_stats),
       cmocka_unit_test(test_fold_matches_reduce),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
