@@ -6,6 +6,7 @@
  *   bench_fft [--reps N] [--quick] [--help]
  */
 #include "machine.h"
+#include "splitmix.h"
 
 #include <parkit.h>
 #include <parkit/fft.h>
@@ -63,9 +64,9 @@ static double time_map(pk_context *ctx, const pk_kernel *k, size_t n,
   if (pk_mpi_create(ctx, PK_F64, 3, shape, &in) != PK_OK)
     return -1;
   x = pk_array_data(in);
-  seed += pk_array_offset(in) * 10000 * 0x9e3779b97f4a7c15u;
+  seed += pk_array_offset(in) * 10000 * PK_SPLITMIX_GAMMA;
   for (size_t i = 0; i < pk_array_count(in); i++) {
-    uint64_t z = pkb_splitmix(&seed);
+    uint64_t z = pk__splitmix(&seed);
     x[i] = autocorr ? (double)(z % 100) : (double)(z >> 11) * 0x1p-53;
   }
   if (pk_map(ctx, k, in, &out, NULL) != PK_OK) { /* warm-up, plans */
@@ -105,7 +106,7 @@ static double baseline(size_t n) {
     return 0;
   }
   for (size_t i = 0; i < e; i++) {
-    a[i][0] = (double)(pkb_splitmix(&seed) >> 11) * 0x1p-53;
+    a[i][0] = (double)(pk__splitmix(&seed) >> 11) * 0x1p-53;
     a[i][1] = 0;
   }
   fftw_execute(p); /* warm-up */

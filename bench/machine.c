@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "machine.h"
+#include "splitmix.h"
 
 #include <parkit.h>
 
@@ -181,14 +182,7 @@ const char *pkb_blas_config(void) {
   return s ? s : "unknown";
 }
 
-uint64_t pkb_splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
 void pkb_fill_ints(double *x, size_t n, uint64_t seed) {
   for (size_t i = 0; i < n; i++)
-    x[i] = (double)(int)(pkb_splitmix(&seed) % 10) - 5.0;
+    x[i] = (double)(int)(pk__splitmix(&seed) % 10) - 5.0;
 }

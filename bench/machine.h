@@ -57,9 +57,6 @@ int pkb_cores(void);
 /* OpenBLAS's build configuration (openblas_get_config), or "unknown". */
 const char *pkb_blas_config(void);
 
-/* The next number of a splitmix64 generator whose state is *s. */
-uint64_t pkb_splitmix(uint64_t *s);
-
 /* n integers in [-5, 5) as float64 from a seeded splitmix64 generator, as
  * the benchmarks' inputs: exact determinants and autocorrelations. */
 void pkb_fill_ints(double *x, size_t n, uint64_t seed);

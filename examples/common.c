@@ -1,6 +1,7 @@
 /* What the example programs share: see common.h. */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "common.h"
+#include "splitmix.h"
 
 #include <parkit/mpi.h>
 
@@ -163,26 +164,19 @@ int ex_start(const char *prog, pk_context **ctx, int *argc, char ***argv,
   return 0;
 }
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
 void ex_fill_ints(double *x, size_t n, uint64_t seed, size_t first, int lo,
                   int hi) {
   uint64_t span = (uint64_t)(hi - lo);
 
-  seed += (uint64_t)first * 0x9e3779b97f4a7c15u;
+  seed += (uint64_t)first * PK_SPLITMIX_GAMMA;
   for (size_t i = 0; i < n; i++)
-    x[i] = (double)(int)(splitmix(&seed) % span) + lo;
+    x[i] = (double)(int)(pk__splitmix(&seed) % span) + lo;
 }
 
 void ex_fill_uniform(double *x, size_t n, uint64_t seed, size_t first) {
-  seed += (uint64_t)first * 0x9e3779b97f4a7c15u;
+  seed += (uint64_t)first * PK_SPLITMIX_GAMMA;
   for (size_t i = 0; i < n; i++)
-    x[i] = (double)(splitmix(&seed) >> 11) * 0x1p-53;
+    x[i] = (double)(pk__splitmix(&seed) >> 11) * 0x1p-53;
 }
 
 int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,

@@ -9,6 +9,8 @@
 
 #include <parkit.h>
 
+#include "splitmix.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -34,12 +36,5 @@
               __LINE__, #call, pk_errmsg(c));                              \
     }                                                                      \
   } while (0)
-
-static inline uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
 
 #endif /* PK_TESTS_MPI_CHECK_H */

@@ -15,6 +15,8 @@
 
 #include <parkit/fft.h>
 
+#include "splitmix.h"
+
 static const double PI = 3.14159265358979323846;
 
 static const size_t sizes[][2] = {{1, 1}, {1, 7}, {6, 1}, {4, 4}, {5, 5},
@@ -25,11 +27,7 @@ static const size_t sizes[][2] = {{1, 1}, {1, 7}, {6, 1}, {4, 4}, {5, 5},
 static uint64_t state = 12345;
 
 static double urand(void) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  z ^= z >> 31;
-  return (double)(z >> 11) * 0x1p-53;
+  return (double)(pk__splitmix(&state) >> 11) * 0x1p-53;
 }
 
 static pk_context *ctx_on(const char *backend, int workers) {

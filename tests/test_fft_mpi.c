@@ -28,7 +28,7 @@ static pk_context *ctx, *ser; /* the mpi context; a serial one */
 /* The same on every rank: reals in [-1, 1) or integers in [0, 100). */
 static void fill(double *x, size_t n, uint64_t seed, int ints) {
   for (size_t i = 0; i < n; i++) {
-    uint64_t z = splitmix(&seed);
+    uint64_t z = pk__splitmix(&seed);
     x[i] = ints ? (double)(z % 100) : (double)(z >> 11) * 0x1p-52 - 1.0;
   }
 }

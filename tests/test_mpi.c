@@ -36,7 +36,7 @@ static pk_context *ctx, *ser; /* the mpi context; a serial one */
 static void fill(double *x, size_t n, uint64_t seed) {
   size_t i;
   for (i = 0; i < n; i++)
-    x[i] = (double)(splitmix(&seed) >> 11) * 0x1p-52 - 1.0;
+    x[i] = (double)(pk__splitmix(&seed) >> 11) * 0x1p-52 - 1.0;
 }
 
 /* A whole array, made the same on every rank, on context c. */
