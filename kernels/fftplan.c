@@ -463,6 +463,11 @@ static const pk__plan_hooks hooks = {
     .version = pk__fft_planned,
     .flush = pk__fft_flush,
     .single = single,
+    .help = "  PARKIT_FFTW_PLANNER  auto, estimate, measure, patient, exhaustive "
+            "or\n"
+            "                       reproducible\n"
+            "  PARKIT_FFTW_WISDOM   the wisdom file (default: the user's "
+            "cache), or off\n",
 };
 
 __attribute__((constructor)) static void register_hooks(void) {

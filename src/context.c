@@ -117,13 +117,8 @@ static const char help[] =
     "  --pk-isa=PATH       PARKIT_ISA       auto, generic, avx2 or avx512\n"
     "  --pk-verbose        PARKIT_VERBOSE=1 say what parkit decides, on stderr\n"
     "  --pk-help                            this text\n"
-    "  PARKIT_FFTW_PLANNER  auto, estimate, measure, patient, exhaustive or\n"
-    "                       reproducible\n"
-    "  PARKIT_FFTW_WISDOM   the wisdom file (default: the user's cache), or "
-    "off\n"
     "  PARKIT_BIND=0        leave fork workers unbound\n"
-    "  PARKIT_MPI_RANKS_PER_NODE=k  test several nodes on one host\n"
-    "An option also takes its value as the next argument (--pk-workers 4).\n";
+    "  PARKIT_MPI_RANKS_PER_NODE=k  test several nodes on one host\n";
 
 static int under_mpirun(void) {
   const char *v = getenv("OMPI_COMM_WORLD_SIZE");
@@ -206,8 +201,12 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
     return PK_EINVAL;
   }
   take_args(argc, argv, &s);
-  if (s.help)
+  if (s.help) {
     fputs(help, stdout);
+    pk__plans_help(stdout);
+    fputs("An option also takes its value as the next argument "
+          "(--pk-workers 4).\n", stdout);
+  }
 
   c = calloc(1, sizeof *c);
   if (c == NULL) {

@@ -7,6 +7,7 @@
 #include <parkit.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* One item that did not complete, and why. */
 typedef struct pk__fail {
@@ -223,6 +224,8 @@ typedef struct pk__plan_hooks {
   int (*flush)(char *msg, size_t len);
   /* In a new worker process: plan for one thread. */
   void (*single)(void);
+  /* The family's settings, as lines of --pk-help (NULL: none). */
+  const char *help;
 } pk__plan_hooks;
 
 void pk__plans_register(const pk__plan_hooks *h);
@@ -230,6 +233,8 @@ pk_status pk__plans_setup(char *msg, size_t len);
 char *pk__plans_save(void); /* NULL: no state (or no memory) */
 pk_status pk__plans_load(const char *s);
 unsigned long pk__plans_version(void);
+/* Every family's lines of --pk-help, to out. */
+void pk__plans_help(FILE *out);
 int pk__plans_flush(char *msg, size_t len);
 /* In a new worker process: BLAS, OpenMP and every family on one thread,
    in one place. */

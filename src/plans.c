@@ -44,6 +44,12 @@ pk_status pk__plans_setup(char *msg, size_t len) {
   return PK_OK;
 }
 
+void pk__plans_help(FILE *out) {
+  for (int i = 0; i < nfamilies; i++)
+    if (families[i]->help)
+      fputs(families[i]->help, out);
+}
+
 char *pk__plans_save(void) {
   char *all = NULL;
   size_t n = 0;

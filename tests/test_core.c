@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <parkit.h>
+#include <parkit/fft.h>
 
 #include <math.h>
 #include <pthread.h>
@@ -297,6 +298,9 @@ static void test_init_messages(void **state) {
     close_ctx(&ctx);
     assert_non_null(strstr(out, "--pk-workers"));
     assert_non_null(strstr(out, "PARKIT_WORKERS"));
+    /* Each kernel family linked in lists its own settings: this program
+       uses the FFT kernels (below), so theirs are there. */
+    assert_non_null(pk_kernel_fft2());
     assert_non_null(strstr(out, "PARKIT_FFTW_PLANNER"));
   }
 }
