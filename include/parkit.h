@@ -194,12 +194,34 @@ size_t pk_array_count(const pk_array *a);         /* elements */
 size_t pk_array_nbytes(const pk_array *a);
 
 /*
- * .npy files (NumPy format 1.0, 2.0 and 3.0; '<f8' and '<c16', C order).
- * pk_array_load_npy makes a new array; anything else is refused with
- * PK_EFORMAT and a message naming what was found.  Errors also PK_EIO,
- * PK_ENOMEM, PK_EOVERFLOW.  pk_array_save_npy of a distributed array (see
- * parkit/mpi.h) writes the whole array to one file and is collective; to
- * read one distributed, use pk_mpi_load_npy.
+ * pk_array_convert - a new array holding data, ndim dimensions of the given
+ * shape, whose elements are of numpy's type typestr (its array-interface
+ * string, as numpy's dtype.str gives it: a byte order '<', '>', '|' or
+ * '=' (this host's, also when left out), a kind and a size in bytes):
+ * bool '|b1'; integers 'i1' .. 'i8', 'u1' .. 'u8'; reals 'f2', 'f4', 'f8';
+ * complex 'c8', 'c16'.  fortran: 1 if data is in Fortran (column-major)
+ * order, 0 for C order.  The new array is C-ordered, float64 for all but
+ * the complex types, complex128 for those, each value what numpy's
+ * astype(np.float64 or np.complex128) gives (bool 0 or 1; integers beyond
+ * 2^53 rounded to nearest).  Use it rather than wrapping memory of another
+ * type.  Errors: PK_EDTYPE (any other type, with what to do), as
+ * pk_array_create.
+ */
+pk_status pk_array_convert(pk_context *ctx, const char *typestr, int fortran,
+                           int ndim, const size_t *shape, const void *data,
+                           pk_array **out);
+
+/*
+ * .npy files (NumPy format 1.0, 2.0 and 3.0).  pk_array_load_npy reads
+ * every type pk_array_convert does, in either order, and makes a new
+ * C-ordered float64 or complex128 array as pk_array_convert would (under
+ * verbose it says when it converted); other types (objects, strings,
+ * records) are refused with PK_EDTYPE and what to do, a malformed file
+ * with PK_EFORMAT and what was found.  Errors also PK_EIO, PK_ENOMEM,
+ * PK_EOVERFLOW, PK_ESHAPE (a 0-d array).  pk_array_save_npy writes '<f8'
+ * or '<c16' in C order; of a distributed array (see parkit/mpi.h) it
+ * writes the whole array to one file and is collective; to read one
+ * distributed, use pk_mpi_load_npy.
  */
 pk_status pk_array_load_npy(pk_context *ctx, const char *path, pk_array **out);
 pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,

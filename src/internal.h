@@ -374,12 +374,35 @@ int pk__isa_parse(const char *s, pk_isa *isa);
 /* Cores this process may run on. */
 int pk__cores(void);
 
+/*
+ * numpy's element types (src/convert.c).  pk__elem_parse: typestr ("<i8",
+ * see pk_array_convert) into *e, or PK_EDTYPE and a sentence in why.
+ * pk__elem_dtype: the dtype it converts to; pk__elem_native: 1 if its
+ * bytes are already that dtype's; pk__elem_name: numpy's name of it.
+ * pk__elem_convert: the elements of an array of ndim dimensions and shape
+ * at src, in C or (fortran) Fortran order, into dst in C order.
+ */
+typedef struct pk__elem {
+  char kind;           /* 'b', 'i', 'u', 'f' or 'c' */
+  unsigned char size;  /* bytes of one element */
+  unsigned char swap;  /* 1: the other byte order than this host's */
+} pk__elem;
+pk_status pk__elem_parse(const char *typestr, pk__elem *e, char *why,
+                         size_t len);
+pk_dtype pk__elem_dtype(const pk__elem *e);
+int pk__elem_native(const pk__elem *e);
+const char *pk__elem_name(const pk__elem *e);
+void pk__elem_convert(const pk__elem *e, int fortran, int ndim,
+                      const size_t *shape, const void *src, void *dst);
+
 /* Parse the header of the .npy file at path (as pk_array_load_npy does,
- * size checked); *data_at gets the byte offset of its data.  And write
- * a's header (its global shape, if distributed) into buf: its length, 0
- * if cap is too small.  For the MPI-IO reader and writer. */
-pk_status pk__npy_header(pk_context *ctx, const char *path, pk_dtype *dt,
-                         int *ndim, size_t *shape, long *data_at);
+ * size checked): its element type, order and shape; *data_at gets the
+ * byte offset of its data.  And write a's header (its global shape, if
+ * distributed) into buf: its length, 0 if cap is too small.  For the
+ * MPI-IO reader and writer. */
+pk_status pk__npy_header(pk_context *ctx, const char *path, pk__elem *e,
+                         int *fortran, int *ndim, size_t *shape,
+                         long *data_at);
 size_t pk__npy_write_header(const pk_array *a, char *buf, size_t cap);
 
 /* Jobs left running (src/async.c). */

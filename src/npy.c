@@ -1,4 +1,6 @@
-/* NumPy .npy files: versions 1.0, 2.0, 3.0; '<f8' and '<c16'; C order. */
+/* NumPy .npy files: versions 1.0, 2.0, 3.0; every number type numpy
+   writes, in C or Fortran order (read); '<f8' and '<c16' in C order
+   (written). */
 #include "internal.h"
 
 #include <parkit/mpi.h>
@@ -95,11 +97,13 @@ static int tuple(cursor *c, int *ndim, size_t *shape) {
 }
 
 static pk_status parse_header(pk_context *ctx, const char *path,
-                              const char *h, pk_dtype *dt, int *ndim,
-                              size_t *shape) {
+                              const char *h, pk__elem *e, int *fortran,
+                              int *ndim, size_t *shape) {
   cursor c = {h};
-  char key[32], descr[64] = "";
-  int seen = 0, fortran = 0, r = 0;
+  char key[32], descr[64] = "", why[256];
+  int seen = 0, r = 0;
+
+  *fortran = 0;
 
   skip(&c);
   if (*c.p++ != '{')
@@ -117,9 +121,13 @@ static pk_status parse_header(pk_context *ctx, const char *path,
       goto bad;
     seen |= k;
     skip(&c);
+    if (k == 1 && *c.p == '[')
+      return pk__error(ctx, PK_EDTYPE, "%s: a structured dtype (records) "
+                       "is not supported; save one numeric field (numpy: "
+                       "np.save(path, a['name']))", path);
     if (k == 1 && string(&c, descr, sizeof descr) < 0)
       goto bad;
-    if (k == 2 && !(fortran = word(&c, "True")) && !word(&c, "False"))
+    if (k == 2 && !(*fortran = word(&c, "True")) && !word(&c, "False"))
       goto bad;
     if (k == 4 && (r = tuple(&c, ndim, shape)) != 0)
       break;
@@ -139,18 +147,8 @@ static pk_status parse_header(pk_context *ctx, const char *path,
   skip(&c);
   if (*c.p != '\0' || seen != 7)
     goto bad;
-  if (strcmp(descr, "<f8") == 0)
-    *dt = PK_F64;
-  else if (strcmp(descr, "<c16") == 0)
-    *dt = PK_C128;
-  else
-    return pk__error(ctx, PK_EFORMAT, "%s: dtype '%s' is not supported; "
-                     "parkit reads '<f8' (float64) and '<c16' (complex128)",
-                     path, descr);
-  if (fortran)
-    return pk__error(ctx, PK_EFORMAT, "%s: Fortran-ordered arrays are not "
-                     "supported; save a C-ordered array "
-                     "(numpy.ascontiguousarray)", path);
+  if (pk__elem_parse(descr, e, why, sizeof why) != PK_OK)
+    return pk__error(ctx, PK_EDTYPE, "%s: %s", path, why);
   if (*ndim == 0)
     return pk__error(ctx, PK_ESHAPE, "%s: a 0-d array has no batch axis",
                      path);
@@ -198,8 +196,8 @@ static pk_status read_header(pk_context *ctx, FILE *f, const char *path,
 /* Refuse a header that announces more data than the file holds, before
  * allocating for it. */
 static pk_status check_size(pk_context *ctx, FILE *f, const char *path,
-                            pk_dtype dt, int ndim, const size_t *shape) {
-  size_t need = pk_dtype_size(dt);
+                            const pk__elem *e, int ndim, const size_t *shape) {
+  size_t need = e->size;
   struct stat sb;
   long pos = ftell(f);
   int i, ovf = 0;
@@ -218,14 +216,44 @@ static pk_status check_size(pk_context *ctx, FILE *f, const char *path,
   return PK_OK;
 }
 
+/* The data of f, ndim dimensions of shape, of element type e in the given
+   order, into a's C-ordered elements. */
+static pk_status read_data(pk_context *ctx, FILE *f, const char *path,
+                           const pk__elem *e, int fortran, pk_array *a) {
+  size_t raw = a->count * e->size;
+  void *buf = a->data;
+
+  if (raw == 0)
+    return PK_OK;
+  if (!pk__elem_native(e) || (fortran && a->ndim > 1)) {
+    if ((buf = malloc(raw)) == NULL)
+      return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes to "
+                       "convert", path, raw);
+  }
+  if (fread(buf, 1, raw, f) != raw) {
+    if (buf != a->data)
+      free(buf);
+    return pk__error(ctx, PK_EFORMAT, "%s: the file holds fewer than the "
+                     "%zu bytes of data its header announces", path, raw);
+  }
+  if (buf != a->data) {
+    pk__elem_convert(e, fortran, a->ndim, a->shape, buf, a->data);
+    free(buf);
+    pk__log(ctx, "%s: %s%s converted to %s in C order", path,
+            pk__elem_name(e), fortran && a->ndim > 1 ? " in Fortran order" : "",
+            a->dtype == PK_C128 ? "complex128" : "float64");
+  }
+  return PK_OK;
+}
+
 pk_status pk_array_load_npy(pk_context *ctx, const char *path,
                             pk_array **out) {
   size_t shape[PK_MAX_DIMS];
   char *header = NULL;
   pk_array *a = NULL;
-  pk_dtype dt = PK_F64;
+  pk__elem e = {'f', 8, 0};
   pk_status st;
-  int ndim = 0;
+  int ndim = 0, fortran = 0;
   FILE *f;
 
   if (ctx == NULL)
@@ -241,18 +269,14 @@ pk_status pk_array_load_npy(pk_context *ctx, const char *path,
     return pk__error(ctx, PK_EIO, "%s: %s", path, strerror(errno));
   st = read_header(ctx, f, path, &header);
   if (st == PK_OK)
-    st = parse_header(ctx, path, header, &dt, &ndim, shape);
+    st = parse_header(ctx, path, header, &e, &fortran, &ndim, shape);
   free(header);
   if (st == PK_OK)
-    st = check_size(ctx, f, path, dt, ndim, shape);
+    st = check_size(ctx, f, path, &e, ndim, shape);
   if (st == PK_OK)
-    st = pk__array_new(ctx, dt, ndim, shape, &a);
-  if (st == PK_OK && a->nbytes &&
-      fread(a->data, 1, a->nbytes, f) != a->nbytes) {
-    st = pk__error(ctx, PK_EFORMAT, "%s: the file holds fewer than the %zu "
-                   "bytes of data its header announces", path, a->nbytes);
+    st = pk__array_new(ctx, pk__elem_dtype(&e), ndim, shape, &a);
+  if (st == PK_OK && (st = read_data(ctx, f, path, &e, fortran, a)) != PK_OK)
     pk_array_destroy(&a);
-  }
   fclose(f);
   *out = a;
   return st;
@@ -321,8 +345,9 @@ pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
   return PK_OK;
 }
 
-pk_status pk__npy_header(pk_context *ctx, const char *path, pk_dtype *dt,
-                         int *ndim, size_t *shape, long *data_at) {
+pk_status pk__npy_header(pk_context *ctx, const char *path, pk__elem *e,
+                         int *fortran, int *ndim, size_t *shape,
+                         long *data_at) {
   char *header = NULL;
   pk_status st;
   FILE *f = fopen(path, "rb");
@@ -331,10 +356,10 @@ pk_status pk__npy_header(pk_context *ctx, const char *path, pk_dtype *dt,
     return pk__error(ctx, PK_EIO, "%s: %s", path, strerror(errno));
   st = read_header(ctx, f, path, &header);
   if (st == PK_OK)
-    st = parse_header(ctx, path, header, dt, ndim, shape);
+    st = parse_header(ctx, path, header, e, fortran, ndim, shape);
   free(header);
   if (st == PK_OK)
-    st = check_size(ctx, f, path, *dt, *ndim, shape);
+    st = check_size(ctx, f, path, e, *ndim, shape);
   *data_at = ftell(f);
   fclose(f);
   return st;

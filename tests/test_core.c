@@ -545,6 +545,62 @@ static void write_npy(const char *path, int major, const char *dict,
   fclose(f);
 }
 
+/* pk_array_convert against values written out by hand: int64 in Fortran
+   order, big-endian int16, bool, float16, complex64; refusals name what
+   to do. */
+static void test_array_convert(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 1);
+  pk_array *a = NULL;
+  size_t s23[2] = {2, 3}, s4[1] = {4}, s2[1] = {2};
+  /* [[1, 2, 3], [4, 5, 6]] in Fortran order: columns first */
+  const int64_t f[6] = {1, 4, 2, 5, 3, 6};
+  assert_int_equal(pk_array_convert(ctx, "<i8", 1, 2, s23, f, &a), PK_OK);
+  assert_int_equal(pk_array_dtype(a), PK_F64);
+  for (int i = 0; i < 6; i++)
+    assert_true(((double *)pk_array_data(a))[i] == i + 1);
+  pk_array_destroy(&a);
+  /* big-endian int16: -2, 258, 32767, -32768 */
+  const unsigned char be[8] = {0xff, 0xfe, 0x01, 0x02, 0x7f, 0xff, 0x80, 0};
+  const double bev[4] = {-2, 258, 32767, -32768};
+  assert_int_equal(pk_array_convert(ctx, ">i2", 0, 1, s4, be, &a), PK_OK);
+  assert_memory_equal(pk_array_data(a), bev, sizeof bev);
+  pk_array_destroy(&a);
+  /* bool: any nonzero byte is 1 */
+  const unsigned char bo[4] = {0, 1, 2, 255};
+  const double bov[4] = {0, 1, 1, 1};
+  assert_int_equal(pk_array_convert(ctx, "|b1", 0, 1, s4, bo, &a), PK_OK);
+  assert_memory_equal(pk_array_data(a), bov, sizeof bov);
+  pk_array_destroy(&a);
+  /* float16 (little-endian): 1.0, -2.5, 2^-24 (the least subnormal), inf */
+  const uint16_t h[4] = {0x3c00, 0xc100, 0x0001, 0x7c00};
+  assert_int_equal(pk_array_convert(ctx, "<f2", 0, 1, s4, h, &a), PK_OK);
+  const double *hv = pk_array_data(a);
+  assert_true(hv[0] == 1.0 && hv[1] == -2.5 && hv[2] == ldexp(1, -24) &&
+              isinf(hv[3]) && hv[3] > 0);
+  pk_array_destroy(&a);
+  /* complex64: (1.5, -2), (0.25, 3) */
+  const float c[4] = {1.5f, -2.0f, 0.25f, 3.0f};
+  const double cv[4] = {1.5, -2.0, 0.25, 3.0};
+  assert_int_equal(pk_array_convert(ctx, "<c8", 0, 1, s2, c, &a), PK_OK);
+  assert_int_equal(pk_array_dtype(a), PK_C128);
+  assert_memory_equal(pk_array_data(a), cv, sizeof cv);
+  pk_array_destroy(&a);
+  /* refused */
+  assert_int_equal(pk_array_convert(ctx, "<U4", 0, 1, s2, c, &a), PK_EDTYPE);
+  assert_null(a);
+  assert_non_null(strstr(pk_errmsg(ctx), "astype"));
+  assert_int_equal(pk_array_convert(ctx, "<f16", 0, 1, s2, c, &a),
+                   PK_EDTYPE);
+  assert_int_equal(pk_array_convert(ctx, "<i3", 0, 1, s2, c, &a), PK_EDTYPE);
+  assert_int_equal(pk_array_convert(ctx, "", 0, 1, s2, c, &a), PK_EDTYPE);
+  assert_int_equal(pk_array_convert(ctx, "<f8", 0, 1, s2, NULL, &a),
+                   PK_EINVAL);
+  assert_null(a);
+  assert_int_equal(pk_array_convert(ctx, NULL, 0, 1, s2, c, &a), PK_EINVAL);
+  close_ctx(&ctx);
+}
+
 static void test_npy_roundtrip(void **state) {
   (void)state;
   pk_context *ctx = open_ctx("serial", 0);
@@ -593,17 +649,39 @@ static void test_npy_versions_and_refusals(void **state) {
   assert_memory_equal(pk_array_data(a), v, sizeof v);
   pk_array_destroy(&a);
 
-  write_npy(path, 1, "{'descr': '>f8', 'fortran_order': False, "
+  /* Other types and orders are converted (tests/npy_types.sh compares
+     with numpy): the same bytes as big-endian doubles, as int64, and a
+     1-d array in Fortran order (the same as in C order). */
+  {
+    unsigned char *p = (unsigned char *)v, sw[sizeof v];
+    double want[5];
+    int64_t iv[5];
+    for (size_t i = 0; i < sizeof v; i++)
+      sw[i] = p[i / 8 * 8 + 7 - i % 8];
+    memcpy(want, sw, sizeof want);
+    write_npy(path, 1, "{'descr': '>f8', 'fortran_order': False, "
+              "'shape': (5,), }\n", v, sizeof v);
+    assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_OK);
+    assert_memory_equal(pk_array_data(a), want, sizeof want);
+    pk_array_destroy(&a);
+    memcpy(iv, v, sizeof iv);
+    for (int i = 0; i < 5; i++)
+      want[i] = (double)iv[i];
+    write_npy(path, 1, "{'descr': '<i8', 'fortran_order': False, "
+              "'shape': (5,), }\n", v, sizeof v);
+    assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_OK);
+    assert_memory_equal(pk_array_data(a), want, sizeof want);
+    pk_array_destroy(&a);
+    write_npy(path, 1, "{'descr': '<f8', 'fortran_order': True, "
+              "'shape': (5,), }\n", v, sizeof v);
+    assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_OK);
+    assert_memory_equal(pk_array_data(a), v, sizeof v);
+    pk_array_destroy(&a);
+  }
+  write_npy(path, 1, "{'descr': '|O', 'fortran_order': False, "
             "'shape': (5,), }\n", v, sizeof v);
-  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
-  assert_non_null(strstr(pk_errmsg(ctx), ">f8"));
-  write_npy(path, 1, "{'descr': '<i8', 'fortran_order': False, "
-            "'shape': (5,), }\n", v, sizeof v);
-  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
-  write_npy(path, 1, "{'descr': '<f8', 'fortran_order': True, "
-            "'shape': (5,), }\n", v, sizeof v);
-  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
-  assert_non_null(strstr(pk_errmsg(ctx), "Fortran"));
+  assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EDTYPE);
+  assert_non_null(strstr(pk_errmsg(ctx), "|O"));
   write_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, "
             "'shape': (6,), }\n", v, sizeof v); /* one value short */
   assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EFORMAT);
@@ -1105,6 +1183,7 @@ int main(void) {
       cmocka_unit_test(test_array_create),
       cmocka_unit_test(test_array_bad),
       cmocka_unit_test(test_array_wrap),
+      cmocka_unit_test(test_array_convert),
       cmocka_unit_test(test_npy_roundtrip),
       cmocka_unit_test(test_npy_versions_and_refusals),
       cmocka_unit_test(test_map_values),

@@ -4,6 +4,8 @@
  */
 #include "backend.h"
 
+#include <limits.h>
+
 /* ------------------------------------------------------------ .npy, MPI-IO */
 
 /*
@@ -59,47 +61,116 @@ static pk_status open_file(pk_context *ctx, const char *path, int amode,
                    path, m->rank, s);
 }
 
+/*
+ * Rank's block of a file whose elements are not the array's own, or are
+ * in Fortran order, into raw (a's elements of type e), as a's elements in
+ * its order.  In Fortran order the block is a run of a->shape[0] elements
+ * in every column of the others: a file view of those runs makes it the
+ * block, itself in Fortran order.
+ */
+static pk_status read_raw(pk_context *ctx, MPI_File fh, MPI_Offset at,
+                          const pk__elem *e, int fortran, size_t global,
+                          const pk_array *a, char *raw, const char *path) {
+  size_t per = a->shape[0] ? a->count / a->shape[0] : 0, rest = 1;
+  size_t bytes = a->count * e->size;
+  MPI_Datatype runs;
+  pk_status st;
+  int rc;
+
+  if (!fortran)
+    return io_all(ctx, fh, at + (MPI_Offset)(a->offset * per * e->size),
+                  raw, bytes, 0, path);
+  for (int d = 1; d < a->ndim; d++)
+    rest *= a->shape[d];
+  /* Global figures, so that every rank refuses alike. */
+  if (rest > INT_MAX || global * e->size > INT_MAX)
+    return pk__error(ctx, PK_EOVERFLOW, "%s: in Fortran order, its columns "
+                     "are more or longer than MPI-IO counts hold; save the "
+                     "array in C order", path);
+  rc = MPI_Type_create_hvector((int)rest, (int)(a->shape[0] * e->size),
+                               (MPI_Aint)(global * e->size), MPI_BYTE,
+                               &runs);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Type_commit(&runs);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_File_set_view(fh, at + (MPI_Offset)(a->offset * e->size),
+                           MPI_BYTE, runs, "native", MPI_INFO_NULL);
+  if (rc != MPI_SUCCESS)
+    return pk__mpi_fail(ctx, rc, "a file view of a Fortran-ordered block");
+  st = io_all(ctx, fh, 0, raw, bytes, 0, path);
+  MPI_Type_free(&runs);
+  return st;
+}
+
 pk_status pk__mpi_load_npy(pk_context *ctx, const char *path,
                            pk_array **out) {
   mpi *m = ctx->impl;
-  uint64_t meta[3 + PK_MAX_DIMS] = {0};
+  uint64_t meta[6 + PK_MAX_DIMS] = {0};
   size_t shape[PK_MAX_DIMS], ib;
-  pk_dtype dt = PK_F64;
-  int ndim = 0, i, ovf = 0, rc;
+  pk__elem e = {'f', 8, 0};
+  int ndim = 0, i, ovf = 0, rc, fortran = 0;
   long at = 0;
   MPI_File fh;
   pk_status st = PK_OK;
+  char *raw = NULL;
 
   /* Rank 0 reads the header; a refusal is its message on every rank. */
   if (m->rank == 0) {
-    st = pk__npy_header(ctx, path, &dt, &ndim, shape, &at);
-    meta[0] = (uint64_t)dt;
-    meta[1] = (uint64_t)ndim;
-    meta[2] = (uint64_t)at;
+    st = pk__npy_header(ctx, path, &e, &fortran, &ndim, shape, &at);
+    meta[0] = (uint64_t)(unsigned char)e.kind;
+    meta[1] = e.size;
+    meta[2] = e.swap;
+    meta[3] = (uint64_t)fortran;
+    meta[4] = (uint64_t)ndim;
+    meta[5] = (uint64_t)at;
     for (i = 0; i < ndim && st == PK_OK; i++)
-      meta[3 + i] = shape[i];
+      meta[6 + i] = shape[i];
   }
   if ((st = pk__mpi_agree(ctx, st)) != PK_OK)
     return st;
-  rc = MPI_Bcast(meta, 3 + PK_MAX_DIMS, MPI_UINT64_T, 0, m->comm);
+  rc = MPI_Bcast(meta, 6 + PK_MAX_DIMS, MPI_UINT64_T, 0, m->comm);
   if (rc != MPI_SUCCESS)
     return pk__mpi_agree(ctx, pk__mpi_fail(ctx, rc, "MPI_Bcast"));
-  dt = (pk_dtype)meta[0];
-  ndim = (int)meta[1];
-  at = (long)meta[2];
+  e.kind = (char)meta[0];
+  e.size = (unsigned char)meta[1];
+  e.swap = (unsigned char)meta[2];
+  ndim = (int)meta[4];
+  fortran = meta[3] && ndim > 1;
+  at = (long)meta[5];
   for (i = 0; i < ndim; i++)
-    shape[i] = (size_t)meta[3 + i];
-  ib = pk__mpi_item_bytes(dt, ndim, shape, &ovf);
+    shape[i] = (size_t)meta[6 + i];
+  ib = pk__mpi_item_bytes(pk__elem_dtype(&e), ndim, shape, &ovf);
 
-  st = pk__mpi_dist_new(ctx, path, dt, ndim, shape, out);
+  st = pk__mpi_dist_new(ctx, path, pk__elem_dtype(&e), ndim, shape, out);
   st = pk__mpi_settle(ctx, st, out);
   if (st != PK_OK)
     return st;
-  st = open_file(ctx, path, MPI_MODE_RDONLY, &fh);
+  if ((!pk__elem_native(&e) || fortran) && (*out)->count > 0 &&
+      (raw = malloc((*out)->count * e.size)) == NULL)
+    st = pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes to "
+                   "convert on rank %d", path, (*out)->count * e.size,
+                   m->rank);
   if ((st = pk__mpi_settle(ctx, st, out)) != PK_OK)
     return st;
-  st = io_all(ctx, fh, (MPI_Offset)at + (MPI_Offset)((*out)->offset * ib),
-              (*out)->data, (*out)->nbytes, 0, path);
+  st = open_file(ctx, path, MPI_MODE_RDONLY, &fh);
+  if ((st = pk__mpi_settle(ctx, st, out)) != PK_OK) {
+    free(raw);
+    return st;
+  }
+  if (!pk__elem_native(&e) || fortran) {
+    st = read_raw(ctx, fh, (MPI_Offset)at, &e, fortran, shape[0], *out,
+                  raw, path);
+    if (st == PK_OK && raw != NULL)
+      pk__elem_convert(&e, fortran, ndim, (*out)->shape, raw, (*out)->data);
+    free(raw);
+    if (m->rank == 0)
+      pk__log(ctx, "%s: %s%s converted to %s in C order", path,
+              pk__elem_name(&e), fortran ? " in Fortran order" : "",
+              e.kind == 'c' ? "complex128" : "float64");
+  } else {
+    st = io_all(ctx, fh, (MPI_Offset)at + (MPI_Offset)((*out)->offset * ib),
+                (*out)->data, (*out)->nbytes, 0, path);
+  }
   MPI_File_close(&fh);
   return pk__mpi_settle(ctx, st, out);
 }

@@ -1,0 +1,204 @@
+/*
+ * numpy's element types into parkit's: bool, integers, floats and complex
+ * numbers of either byte order, in C or Fortran order, to float64 or
+ * complex128 in C order, each value as numpy's astype gives it.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 1 on a little-endian host. */
+static int little(void) {
+  const uint16_t one = 1;
+  return *(const unsigned char *)&one == 1;
+}
+
+pk_status pk__elem_parse(const char *typestr, pk__elem *e, char *why,
+                         size_t len) {
+  const char *s = typestr;
+  char order, kind;
+  long size;
+  char *end;
+
+  memset(e, 0, sizeof *e);
+  order = *s == '<' || *s == '>' || *s == '|' || *s == '=' ? *s++ : '=';
+  kind = *s ? *s++ : '\0';
+  size = *s >= '0' && *s <= '9' ? strtol(s, &end, 10) : -1;
+  if (size < 0 || *end != '\0' || strchr("biufc", kind) == NULL || !kind) {
+    snprintf(why, len, "dtype '%s' is not a number type: parkit reads bool, "
+             "integers, float16/32/64 and complex64/128; convert it first "
+             "(numpy: a.astype(np.float64))", typestr);
+    return PK_EDTYPE;
+  }
+  int ok = kind == 'b'   ? size == 1
+           : kind == 'i' ? size == 1 || size == 2 || size == 4 || size == 8
+           : kind == 'u' ? size == 1 || size == 2 || size == 4 || size == 8
+           : kind == 'f' ? size == 2 || size == 4 || size == 8
+                         : size == 8 || size == 16;
+  if (!ok) {
+    snprintf(why, len, "dtype '%s' is not supported%s; convert it first "
+             "(numpy: a.astype(np.%s))", typestr,
+             kind == 'f' || kind == 'c' ? " (extended precision does not "
+                                          "fit float64)" : "",
+             kind == 'c' ? "complex128" : "float64");
+    return PK_EDTYPE;
+  }
+  e->kind = kind;
+  e->size = (unsigned char)size;
+  e->swap = size > 1 && order != '=' && order != '|' &&
+            (order == '<') != little();
+  return PK_OK;
+}
+
+pk_dtype pk__elem_dtype(const pk__elem *e) {
+  return e->kind == 'c' ? PK_C128 : PK_F64;
+}
+
+int pk__elem_native(const pk__elem *e) {
+  return !e->swap && (e->kind == 'f' || e->kind == 'c') &&
+         e->size == (e->kind == 'f' ? 8 : 16);
+}
+
+const char *pk__elem_name(const pk__elem *e) {
+  switch (e->kind) {
+  case 'b':
+    return "bool";
+  case 'i':
+    return e->size == 1 ? "int8" : e->size == 2 ? "int16"
+           : e->size == 4 ? "int32" : "int64";
+  case 'u':
+    return e->size == 1 ? "uint8" : e->size == 2 ? "uint16"
+           : e->size == 4 ? "uint32" : "uint64";
+  case 'f':
+    return e->size == 2 ? "float16" : e->size == 4 ? "float32" : "float64";
+  default:
+    return e->size == 8 ? "complex64" : "complex128";
+  }
+}
+
+/* IEEE binary16 to double, exactly (every half is a double). */
+static double half(uint16_t h) {
+  int exp = (h >> 10) & 0x1f;
+  double m = h & 0x3ff, v;
+
+  if (exp == 0x1f)
+    v = m ? NAN : INFINITY;
+  else if (exp == 0)
+    v = ldexp(m, -24);
+  else
+    v = ldexp(m + 1024, exp - 25);
+  return h & 0x8000 ? -v : v;
+}
+
+/* The real number of size bytes at p (one part of a complex number). */
+static double real_at(const unsigned char *p, const pk__elem *e,
+                      unsigned size) {
+  unsigned char b[8];
+  uint64_t u = 0;
+
+  if (e->swap)
+    for (unsigned i = 0; i < size; i++)
+      b[i] = p[size - 1 - i];
+  else
+    memcpy(b, p, size);
+  switch (e->kind) {
+  case 'b':
+    return b[0] != 0;
+  case 'i':
+    switch (size) {
+    case 1: { int8_t v; memcpy(&v, b, 1); return v; }
+    case 2: { int16_t v; memcpy(&v, b, 2); return v; }
+    case 4: { int32_t v; memcpy(&v, b, 4); return v; }
+    default: { int64_t v; memcpy(&v, b, 8); return (double)v; }
+    }
+  case 'u':
+    memcpy(&u, b, size); /* little-endian host: the low bytes */
+    if (!little())
+      u >>= 8 * (8 - size);
+    return (double)u;
+  default: /* 'f', or one part of 'c' */
+    switch (size) {
+    case 2: { uint16_t v; memcpy(&v, b, 2); return half(v); }
+    case 4: { float v; memcpy(&v, b, 4); return v; }
+    default: { double v; memcpy(&v, b, 8); return v; }
+    }
+  }
+}
+
+/* Element k of src (its byte offset in units of e->size) into dst[i]. */
+static void put(const pk__elem *e, const unsigned char *src, size_t k,
+                void *dst, size_t i) {
+  const unsigned char *p = src + k * e->size;
+
+  if (e->kind == 'c') {
+    unsigned half_size = e->size / 2u;
+    ((double *)dst)[2 * i] = real_at(p, e, half_size);
+    ((double *)dst)[2 * i + 1] = real_at(p + half_size, e, half_size);
+  } else {
+    ((double *)dst)[i] = real_at(p, e, e->size);
+  }
+}
+
+void pk__elem_convert(const pk__elem *e, int fortran, int ndim,
+                      const size_t *shape, const void *src, void *dst) {
+  size_t count = 1, idx[PK_MAX_DIMS] = {0}, stride[PK_MAX_DIMS], k = 0;
+  int d;
+
+  for (d = 0; d < ndim; d++)
+    count *= shape[d];
+  if (count == 0)
+    return;
+  if (!fortran || ndim < 2) {
+    if (pk__elem_native(e))
+      memcpy(dst, src, count * e->size);
+    else
+      for (size_t i = 0; i < count; i++)
+        put(e, src, i, dst, i);
+    return;
+  }
+  /* Fortran order: walk dst in C order, keeping src's element offset k. */
+  for (d = 0; d < ndim; d++)
+    stride[d] = d == 0 ? 1 : stride[d - 1] * shape[d - 1];
+  for (size_t i = 0; i < count; i++) {
+    put(e, src, k, dst, i);
+    for (d = ndim - 1; d >= 0; d--) {
+      k += stride[d];
+      if (++idx[d] < shape[d])
+        break;
+      k -= stride[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+pk_status pk_array_convert(pk_context *ctx, const char *typestr, int fortran,
+                           int ndim, const size_t *shape, const void *data,
+                           pk_array **out) {
+  char why[256];
+  pk__elem e;
+  pk_status st;
+
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+  if (out == NULL || typestr == NULL || shape == NULL)
+    return pk__error(ctx, PK_EINVAL, "pk_array_convert: typestr, shape and "
+                     "out must not be NULL");
+  *out = NULL;
+  if (pk__elem_parse(typestr, &e, why, sizeof why) != PK_OK)
+    return pk__error(ctx, PK_EDTYPE, "pk_array_convert: %s", why);
+  st = pk__array_new(ctx, pk__elem_dtype(&e), ndim, shape, out);
+  if (st != PK_OK)
+    return st;
+  if (data == NULL && (*out)->count > 0) {
+    size_t n = (*out)->count;
+    pk_array_destroy(out);
+    return pk__error(ctx, PK_EINVAL, "pk_array_convert: data is NULL for "
+                     "%zu elements", n);
+  }
+  pk__elem_convert(&e, fortran, ndim, shape, data, (*out)->data);
+  return PK_OK;
+}
