@@ -3,7 +3,7 @@
  * (scipy.signal.correlate2d(a, a)), and the sum of the results.
  *
  *   autocorr [--h H] [--w W] [--method auto|direct|fft] [--count M]
- *            [--seed S] [--backend B] [--workers W] [--input FILE.npy]
+ *            [--seed S] [--backend B] [--workers W] [--input FILE.npy [--batch-axis K]]
  *            [--output FILE.npy] [--verify] [--help]
  */
 #include "common.h"
@@ -29,9 +29,12 @@ static const char usage[] =
     "  --seed S       seed of the random input: integers in [0, 100) as "
     "float64\n"
     "                 (default 1)\n"
-    "  --input FILE   read the batch from a .npy file (float64, shape "
-    "(M, H, W))\n"
-    "                 instead of making a random one\n"
+    "  --input FILE   read the batch from a .npy file of shape (M, H, W), "
+    "of any\n"
+    "                 real number type, instead of making a random one\n"
+    "  --batch-axis K the input's batch axis (default 0; -1: the last, as "
+    "numpy's\n"
+    "                 t[..., i])\n"
     "  --output FILE  write the results to a .npy file\n"
     "  --backend B    serial, openmp, fork or mpi (default: openmp, or mpi "
     "under\n"

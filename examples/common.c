@@ -60,6 +60,7 @@ int ex_parse(const char *prog, const char *usage, int argc, char **argv,
       {"--seed", EX_SIZE, &seed},
       {"--workers", EX_SIZE, &workers},
       {"--verify", EX_FLAG, &o->verify},
+      {"--batch-axis", EX_LONG, &o->batch_axis},
       {NULL, EX_FLAG, NULL}};
   const ex_opt *tables[2] = {common, own};
 
@@ -96,6 +97,15 @@ int ex_parse(const char *prog, const char *usage, int argc, char **argv,
     i++;
     if (opt->kind == EX_STRING) {
       *(const char **)opt->value = v;
+    } else if (opt->kind == EX_LONG) {
+      char *end;
+      errno = 0;
+      *(long *)opt->value = strtol(v, &end, 10);
+      if (errno || end == v || *end != '\0') {
+        ex_say(stderr, "%s: %s needs a whole number, not '%s'\n", prog, a,
+               v);
+        return -1;
+      }
     } else if (parse_size(v, opt->value) != 0) {
       ex_say(stderr, "%s: %s needs a whole number, not '%s'\n", prog, a, v);
       return -1;
@@ -185,6 +195,35 @@ int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,
              pk_array **in) {
   pk_status st;
 
+  if (o->input != NULL && o->batch_axis != 0) {
+    /* Rank 0 reads the file whole and moves the axis; the ranks then take
+       their blocks of the batch (a file is split along its first axis). */
+    pk_array *whole = NULL, *moved = NULL;
+    char what[4200];
+    int said = 0;
+    if (pk_mpi_rank(ctx) == 0) {
+      st = pk_array_load_npy(ctx, o->input, &whole);
+      snprintf(what, sizeof what, "%s", o->input);
+      if (st == PK_OK) {
+        st = pk_array_moveaxis(ctx, whole, (int)o->batch_axis, &moved);
+        snprintf(what, sizeof what, "%s: --batch-axis %ld", o->input,
+                 o->batch_axis);
+      }
+      pk_array_destroy(&whole);
+      if (st != PK_OK)
+        said = ex_fail(prog, ctx, what, st);
+    }
+    if (pk_mpi_size(ctx) == 1) { /* one process: the array as it is */
+      *in = moved;
+      return said;
+    }
+    /* A refusal on rank 0 is every rank's: moved is NULL there. */
+    st = pk_mpi_scatter(ctx, moved, 0, in);
+    pk_array_destroy(&moved);
+    if (st != PK_OK)
+      return said ? 1 : ex_fail(prog, ctx, o->input, st);
+    return 0;
+  }
   if (o->input != NULL) {
     if ((st = pk_mpi_load_npy(ctx, o->input, in)) != PK_OK)
       return ex_fail(prog, ctx, o->input, st);

@@ -19,11 +19,13 @@ typedef struct ex_opts {
   uint64_t seed;
   const char *backend, *input, *output;
   int verify;
+  long batch_axis; /* --input's batch axis (negative: from the end) */
 } ex_opts;
 
 /* One option of a program's own: --name and where its value goes. */
 typedef enum ex_kind {
   EX_SIZE,   /* a whole number into a size_t */
+  EX_LONG,   /* a whole number, maybe negative, into a long */
   EX_FLAG,   /* no value: the int becomes 1 */
   EX_STRING  /* the word into a const char * */
 } ex_kind;
@@ -74,7 +76,9 @@ void ex_fill_ints(double *x, size_t n, uint64_t seed, size_t first, int lo,
 void ex_fill_uniform(double *x, size_t n, uint64_t seed, size_t first);
 
 /*
- * The input batch: --input read with pk_mpi_load_npy, or a new
+ * The input batch: --input read with pk_mpi_load_npy (with --batch-axis
+ * K other than 0: read whole on rank 0, the axis moved to the front, and
+ * scattered), or a new
  * distributed array of dtype and shape filled by fill(x, n, seed, first)
  * (n and first in doubles).  Collective.  Returns 0, or 1 after printing.
  */

@@ -2,7 +2,7 @@
  * dets: the determinants of a batch of square matrices, and their sum.
  *
  *   dets [--n N] [--count M] [--seed S] [--backend B] [--workers W]
- *        [--input FILE.npy] [--output FILE.npy] [--verify] [--help]
+ *        [--input FILE.npy [--batch-axis K]] [--output FILE.npy] [--verify] [--help]
  *
  * Under mpirun (the mpi backend) each rank makes or reads only its block of
  * the batch, and rank 0 prints.
@@ -23,9 +23,12 @@ static const char usage[] =
     "  --seed S       seed of the random input: integers in [-5, 5) as "
     "float64\n"
     "                 (default 1)\n"
-    "  --input FILE   read the batch from a .npy file (float64, shape "
-    "(M, N, N))\n"
-    "                 instead of making a random one\n"
+    "  --input FILE   read the batch from a .npy file of shape (M, N, N), "
+    "of any\n"
+    "                 number type, instead of making a random one\n"
+    "  --batch-axis K the input's batch axis (default 0; -1: the last, as "
+    "numpy's\n"
+    "                 t[..., i])\n"
     "  --output FILE  write the determinants to a .npy file (shape (M,))\n"
     "  --backend B    serial, openmp, fork or mpi (default: openmp, or mpi "
     "under\n"

@@ -2,7 +2,7 @@
  * fft2: the 2-D FFT of every matrix of a batch, and the sum of the results.
  *
  *   fft2 [--h H] [--w W] [--inverse] [--real] [--count M] [--seed S]
- *        [--backend B] [--workers W] [--input FILE.npy] [--output FILE.npy]
+ *        [--backend B] [--workers W] [--input FILE.npy [--batch-axis K]] [--output FILE.npy]
  *        [--verify] [--help]
  */
 #include "common.h"
@@ -30,9 +30,12 @@ static const char usage[] =
     "  --count M      number of matrices (default 1000)\n"
     "  --seed S       seed of the random input: uniform reals in [0, 1) "
     "(default 1)\n"
-    "  --input FILE   read the batch from a .npy file (float64 or "
-    "complex128, shape\n"
-    "                 (M, H, W)) instead of making a random one\n"
+    "  --input FILE   read the batch from a .npy file of shape (M, H, W), "
+    "of any\n"
+    "                 number type, instead of making a random one\n"
+    "  --batch-axis K the input's batch axis (default 0; -1: the last, as "
+    "numpy's\n"
+    "                 t[..., i])\n"
     "  --output FILE  write the results to a .npy file\n"
     "  --backend B    serial, openmp, fork or mpi (default: openmp, or mpi "
     "under\n"

@@ -212,6 +212,17 @@ pk_status pk_array_convert(pk_context *ctx, const char *typestr, int fortran,
                            pk_array **out);
 
 /*
+ * pk_array_moveaxis - a new C-ordered array holding a with its axis `axis`
+ * (negative: from the end, -1 the last) moved to the front as the batch
+ * axis, the others in their order: numpy's np.moveaxis(a, axis, 0) as a
+ * copy.  So the seeds' (n, n, N) tensor, whose items are t[:, :, i], maps
+ * as (N, n, n) with axis -1.  Not for a distributed array unless axis is 0
+ * (move it before pk_mpi_scatter).  Errors: PK_EINVAL, as pk_array_create.
+ */
+pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
+                            pk_array **out);
+
+/*
  * .npy files (NumPy format 1.0, 2.0 and 3.0).  pk_array_load_npy reads
  * every type pk_array_convert does, in either order, and makes a new
  * C-ordered float64 or complex128 array as pk_array_convert would (under

@@ -202,3 +202,63 @@ pk_status pk_array_convert(pk_context *ctx, const char *typestr, int fortran,
   pk__elem_convert(&e, fortran, ndim, shape, data, (*out)->data);
   return PK_OK;
 }
+
+/* ------------------------------------------------------- the batch axis */
+
+pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
+                            pk_array **out) {
+  size_t shape[PK_MAX_DIMS], P = 1, B, Q = 1, es;
+  pk_status st;
+  int d, k = 1;
+
+  if (ctx == NULL)
+    return PK_EINVAL;
+  pk__begin(ctx);
+  if (out == NULL || a == NULL)
+    return pk__error(ctx, PK_EINVAL, "pk_array_moveaxis: the array and out "
+                     "must not be NULL");
+  *out = NULL;
+  if (a->ctx != ctx)
+    return pk__error(ctx, PK_EINVAL, "pk_array_moveaxis: the array belongs "
+                     "to another context");
+  if (axis < -a->ndim || axis >= a->ndim)
+    return pk__error(ctx, PK_EINVAL, "pk_array_moveaxis: axis %d is not "
+                     "one of this %d-d array's (%d to %d)", axis, a->ndim,
+                     -a->ndim, a->ndim - 1);
+  if (axis < 0)
+    axis += a->ndim;
+  if (a->distributed && axis != 0)
+    return pk__error(ctx, PK_EINVAL, "pk_array_moveaxis: a distributed "
+                     "array is split along axis 0; move the axis before "
+                     "distributing it (pk_mpi_scatter)");
+  /* a as (P, B, Q), B the batch axis; out as (B, P, Q). */
+  shape[0] = B = a->shape[axis];
+  for (d = 0; d < a->ndim; d++) {
+    if (d == axis)
+      continue;
+    shape[k++] = a->shape[d];
+    if (d < axis)
+      P *= a->shape[d];
+    else
+      Q *= a->shape[d];
+  }
+  if ((st = pk__array_new(ctx, a->dtype, a->ndim, shape, out)) != PK_OK)
+    return st;
+  es = pk_dtype_size(a->dtype) * Q; /* bytes of one (p, b) run */
+  const char *src = a->data;
+  char *dst = (*out)->data;
+  /* Tiles of 16 x 16 runs, so that both sides stay in cache when a run
+     is one element (the batch last). */
+  for (size_t p0 = 0; p0 < P; p0 += 16)
+    for (size_t b0 = 0; b0 < B; b0 += 16)
+      for (size_t p = p0; p < P && p < p0 + 16; p++)
+        for (size_t b = b0; b < B && b < b0 + 16; b++) {
+          char *to = dst + (b * P + p) * es;
+          const char *from = src + (p * B + b) * es;
+          if (es == 8) /* one double: a copy the compiler sees the size of */
+            memcpy(to, from, 8);
+          else
+            memcpy(to, from, es);
+        }
+  return PK_OK;
+}

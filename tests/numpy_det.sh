@@ -57,3 +57,41 @@ assert bad.size == 0, f"n={n}: items {bad[:5]}: {d[bad[:5]]} vs numpy {ref[bad[:
 print(f"n={n}: {d.size} determinants match numpy.linalg.det")
 PY
 done
+
+# The seeds' own data as numpy makes it: int64, the batch on the last axis
+# (items t[:, :, i]), in C and in Fortran order, float32 and big-endian too;
+# --batch-axis -1 on every backend against numpy.linalg.det of each item.
+$py - "$tmp" <<'PY' || exit 1
+import sys, numpy as np
+tmp = sys.argv[1]
+rng = np.random.default_rng(3)
+t = rng.integers(-5, 5, (12, 12, 500))
+np.save(tmp + "/last_i8.npy", t)
+np.save(tmp + "/last_f.npy", np.asfortranarray(t))
+np.save(tmp + "/last_f4.npy", t.astype(">f4"))
+np.save(tmp + "/mid.npy", np.moveaxis(t, 2, 1).astype(np.int16))  # (12, 500, 12)
+np.save(tmp + "/ref.npy", np.array([np.linalg.det(t[:, :, i]) for i in range(t.shape[2])]))
+PY
+backends="serial openmp"
+[ -x "${top_builddir:-.}/tests/test_fork" ] && backends="$backends fork"
+for f in last_i8:-1 last_f:-1 last_f4:2 mid:1; do
+  for b in $backends; do
+    "$dets" --input "$tmp/${f%%:*}.npy" --batch-axis "${f#*:}" --backend $b \
+      --workers 2 --output "$tmp/out_$b.npy" --verify >/dev/null || exit 1
+  done
+  $py - "$tmp" "$f" $backends <<'PY' || exit 1
+import sys, numpy as np
+tmp, f, backends = sys.argv[1], sys.argv[2], sys.argv[3:]
+ref = np.load(tmp + "/ref.npy")
+for b in backends:
+    d = np.load(tmp + "/out_%s.npy" % b)
+    assert d.shape == ref.shape, (b, d.shape)
+    assert np.allclose(d, ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max()), (f, b)
+print("%s: %d determinants of the batch-last input match numpy on %s"
+      % (f, ref.size, ", ".join(backends)))
+PY
+done
+# A batch axis the file does not have is refused before any work.
+"$dets" --input "$tmp/last_i8.npy" --batch-axis 3 2>"$tmp/err" && exit 1
+grep -q "axis 3 is not one of this 3-d array's" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+exit 0

@@ -277,7 +277,7 @@ static void test_npy(pk_dtype dt, size_t count) {
 }
 
 static void test_npy_refused(void) {
-  static const char hdr[] = "{'descr': '<f4', 'fortran_order': False, "
+  static const char hdr[] = "{'descr': '<U2', 'fortran_order': False, "
                             "'shape': (3,), }";
   char path[256], buf[128];
   pk_array *a = (pk_array *)1;
@@ -287,7 +287,7 @@ static void test_npy_refused(void) {
 
   pk_mpi_comm(ctx, &comm);
   MPI_Bcast(&pid, 1, MPI_INT, 0, comm);
-  snprintf(path, sizeof path, "/tmp/pk-test-mpi-%d-f4.npy", pid);
+  snprintf(path, sizeof path, "/tmp/pk-test-mpi-%d-u2.npy", pid);
   if (rank == 0) {
     FILE *f = fopen(path, "wb");
     memcpy(buf, "\x93NUMPY\x01\x00", 8);
@@ -301,8 +301,8 @@ static void test_npy_refused(void) {
   }
   MPI_Barrier(comm);
   st = pk_mpi_load_npy(ctx, path, &a);
-  CHECK(st == PK_EFORMAT && a == NULL);
-  CHECK(strstr(pk_errmsg(ctx), "rank 0") && strstr(pk_errmsg(ctx), "<f4"));
+  CHECK(st == PK_EDTYPE && a == NULL);
+  CHECK(strstr(pk_errmsg(ctx), "rank 0") && strstr(pk_errmsg(ctx), "<U2"));
   st = pk_mpi_load_npy(ctx, "/nonexistent/x.npy", &a);
   CHECK(st == PK_EIO && a == NULL);
   MPI_Barrier(comm);
