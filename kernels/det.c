@@ -313,18 +313,29 @@ static pk_status run(const pk_task *t, size_t lo, size_t hi, int slog) {
 static pk_status check(const pk_kernel *k, const pk_item *in, char *msg,
                        size_t len) {
   if (in->dtype != PK_F64) {
-    snprintf(msg, len, "%s takes float64 matrices; this item's dtype is "
-             "not float64", k->name);
+    snprintf(msg, len, "%s takes real (float64) matrices; these are "
+             "complex: %s of complex matrices is not built in", k->name,
+             k->name);
     return PK_EDTYPE;
   }
   if (in->ndim != 2) {
-    snprintf(msg, len, "%s takes square matrices (2-D items); this item "
-             "has %d dimension%s", k->name, in->ndim, in->ndim == 1 ? "" : "s");
+    if (in->ndim == 1)
+      snprintf(msg, len, "%s takes a batch of square matrices, shape (M, N, "
+               "N); this array is 2-D, so its items are rows of %zu: a "
+               "single matrix is a batch of one, shape (1, N, N)", k->name,
+               in->shape[0]);
+    else
+      snprintf(msg, len, "%s takes a batch of square matrices, shape (M, N, "
+               "N); this item has %d dimensions: if the batch is on "
+               "another axis, move it to the front (--batch-axis, "
+               "pk_array_moveaxis)", k->name, in->ndim);
     return PK_ESHAPE;
   }
   if (in->shape[0] != in->shape[1]) {
-    snprintf(msg, len, "%s takes square matrices; this item is %zu x %zu",
-             k->name, in->shape[0], in->shape[1]);
+    snprintf(msg, len, "%s takes square matrices; this item is %zu x %zu: "
+             "if the batch is not the first axis, move it there "
+             "(--batch-axis, pk_array_moveaxis)", k->name, in->shape[0],
+             in->shape[1]);
     return PK_ESHAPE;
   }
   if (in->shape[0] > INT_MAX || (in->shape[0] > 0 &&

@@ -94,4 +94,10 @@ done
 # A batch axis the file does not have is refused before any work.
 "$dets" --input "$tmp/last_i8.npy" --batch-axis 3 2>"$tmp/err" && exit 1
 grep -q "axis 3 is not one of this 3-d array's" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+# A refused shape says what would work.
+$py -c 'import sys, numpy as np; np.save(sys.argv[1], np.eye(4)); np.save(sys.argv[2], np.zeros((4, 4, 3)))' "$tmp/one.npy" "$tmp/last.npy"
+"$dets" --input "$tmp/one.npy" 2>"$tmp/err" && exit 1
+grep -q "shape (1, N, N)" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+"$dets" --input "$tmp/last.npy" 2>"$tmp/err" && exit 1
+grep -q "batch-axis" "$tmp/err" || { cat "$tmp/err"; exit 1; }
 exit 0
