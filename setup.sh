@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 packages="build-essential autoconf automake libtool pkg-config
   libopenmpi-dev openmpi-bin libopenblas-dev liblapacke-dev
   libfftw3-dev libfftw3-mpi-dev libcmocka-dev
-  python3-numpy python3-scipy gnuplot-nox valgrind clang iproute2 util-linux"
+  python3-numpy python3-scipy gnuplot-nox valgrind clang iproute2 util-linux
+  gfortran python3-dev python3-cffi python3-pytest"
 
 missing=""
 for p in $packages; do

@@ -101,6 +101,9 @@ typedef struct pk_config {
   int verbose;         /* 1: the library prints what it decides on stderr */
   const void *mpi_comm;/* MPI_Comm *: the communicator to work on (mpi) */
   const char *isa;     /* "generic", "avx2", "avx512", "auto" (pk_isa) */
+  const int *mpi_fcomm;/* a Fortran MPI communicator handle (mpi_f08:
+                          comm%MPI_VAL) to work on, if mpi_comm is not set;
+                          for Fortran programs (the parkit module) */
 } pk_config;
 
 /*

@@ -275,6 +275,10 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
     return fail_init(c, setup, c->verbose, "%s", setup_msg);
   c->workers = workers ? workers : pk__cores();
   c->mpi_comm = config ? config->mpi_comm : NULL;
+  if (config && config->mpi_fcomm && !c->mpi_comm) {
+    c->mpi_fcomm = *config->mpi_fcomm;
+    c->has_fcomm = 1;
+  }
 
   /* Workers run BLAS on one thread each: no oversubscription. */
   c->blas_threads = pk__blas_get();

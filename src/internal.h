@@ -270,6 +270,7 @@ struct pk_context {
   int verbose;
   pk_isa isa;           /* the path its maps run, never PK_ISA_AUTO */
   const void *mpi_comm;
+  int mpi_fcomm, has_fcomm; /* a Fortran handle, if has_fcomm */
   double dispatch_ns;   /* measured cost of dispatching one map */
   void *scratch;        /* for items run on the calling thread */
   size_t scratch_cap;

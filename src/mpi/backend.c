@@ -293,7 +293,9 @@ static pk_status mpi_start(pk_context *ctx) {
   live++;
   m->counted = 1;
 
-  base = ctx->mpi_comm ? *(const MPI_Comm *)ctx->mpi_comm : MPI_COMM_WORLD;
+  base = ctx->mpi_comm    ? *(const MPI_Comm *)ctx->mpi_comm
+         : ctx->has_fcomm ? MPI_Comm_f2c((MPI_Fint)ctx->mpi_fcomm)
+                          : MPI_COMM_WORLD;
   if ((rc = MPI_Comm_dup(base, &m->comm)) != MPI_SUCCESS)
     return pk__mpi_fail(ctx, rc, "MPI_Comm_dup");
   /* Errors come back as codes, to be agreed on, instead of ending the job. */
