@@ -6,12 +6,15 @@
 #include <parkit/mpi.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Before ex_start: the rank from the launcher's environment. */
@@ -63,6 +66,14 @@ int ex_parse(const char *prog, const char *usage, int argc, char **argv,
       {"--batch-axis", EX_LONG, &o->batch_axis},
       {NULL, EX_FLAG, NULL}};
   const ex_opt *tables[2] = {common, own};
+
+  /* A copy, kept to the end: pk_init takes its own options out of argv. */
+  static char **args;
+  free(args);
+  o->argc = argc;
+  o->argv = args = argv ? calloc((size_t)argc + 1, sizeof *argv) : NULL;
+  for (int i = 0; o->argv && i < argc; i++)
+    o->argv[i] = argv[i];
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -251,79 +262,151 @@ static void report_item(const char *prog, size_t item, const double *a,
     }
 }
 
-int ex_verify(const char *prog, pk_context *ctx, const pk_kernel *kernel,
-              const pk_array *in, const pk_array *out, const double *sum) {
-  /* The path the job runs (under mpi, the narrowest of the ranks'). */
-  pk_config cfg = {.backend = "serial", .isa = pk_isa_name(pk_isa_of(ctx))};
+/* 1 if argument a is one --verify must not pass on to the reference run;
+   *skip: how many words it takes. */
+static int dropped(const char *a, int *skip) {
+  static const char *const with_value[] = {"--output", "--backend",
+                                           "--workers", "--pk-backend",
+                                           "--pk-workers", "--pk-isa"};
+  *skip = 1;
+  if (strcmp(a, "--verify") == 0 || strcmp(a, "--pk-verbose") == 0)
+    return 1;
+  for (size_t i = 0; i < sizeof with_value / sizeof *with_value; i++) {
+    size_t n = strlen(with_value[i]);
+    if (strncmp(a, with_value[i], n) == 0 && a[n] == '=')
+      return 1;
+    if (strcmp(a, with_value[i]) == 0) {
+      *skip = 2;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+ * This program again with o's arguments, on the serial backend with isa,
+ * writing its results to path, its own output to /dev/null.  Returns 0 if
+ * it ran and succeeded.
+ */
+static int rerun(const char *prog, const ex_opts *o, const char *isa,
+                 const char *path) {
+  char isaopt[64], **args = calloc((size_t)o->argc + 8, sizeof *args);
+  posix_spawn_file_actions_t fa;
+  extern char **environ;
+  int n = 0, status = 0, rc;
+  pid_t pid;
+
+  if (args == NULL || o->argv == NULL) {
+    free(args);
+    return -1;
+  }
+  snprintf(isaopt, sizeof isaopt, "--pk-isa=%s", isa);
+  args[n++] = o->argv[0];
+  for (int i = 1, skip; i < o->argc; i += skip)
+    if (!dropped(o->argv[i], &skip))
+      args[n++] = o->argv[i];
+  args[n++] = "--backend";
+  args[n++] = "serial";
+  args[n++] = isaopt;
+  args[n++] = "--output";
+  args[n++] = (char *)path;
+  args[n] = NULL;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, args, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  free(args);
+  if (rc != 0) {
+    fprintf(stderr, "%s: verify: cannot run the reference: %s\n", prog,
+            strerror(rc));
+    return -1;
+  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "%s: verify: the reference run on the serial backend "
+            "failed\n", prog);
+    return -1;
+  }
+  return 0;
+}
+
+int ex_verify(const char *prog, pk_context *ctx, const ex_opts *o,
+              const pk_array *out, const double *sum) {
+  /* The path the job ran (under mpi, the narrowest of the ranks'). */
+  pk_config cfg = {.backend = "serial"};
   pk_context *sctx = NULL;
-  pk_array *in2 = NULL, *ref = NULL, *all = NULL, *all2 = NULL, *miss = NULL;
-  size_t shape[PK_MAX_DIMS], global = pk_array_global(out), n, ib;
+  pk_array *ref = NULL, *all = NULL, *all2 = NULL, *verdict = NULL;
+  size_t shape[PK_MAX_DIMS], global = pk_array_global(out), ranks;
   int d, cplx = pk_array_dtype(out) == PK_C128, nd = pk_array_ndim(out);
   double rsum[2] = {0, 0}, nbad = 0;
-  pk_status st, st2;
-
-  for (d = 0; d < pk_array_ndim(in); d++)
-    shape[d] = pk_array_dim(in, d);
-  if ((st = pk_init_config(&sctx, NULL, NULL, &cfg)) != PK_OK)
-    return ex_fail(prog, NULL, "verify: pk_init", st);
-  st = pk_array_wrap(sctx, pk_array_dtype(in), pk_array_ndim(in), shape,
-                     pk_array_data(in), &in2);
-  if (st == PK_OK)
-    st = pk_map(sctx, kernel, in2, &ref, NULL);
-  if (st != PK_OK)
-    ex_fail(prog, sctx, "verify: the serial backend", st);
+  char dir[] = "/tmp/parkit-verify-XXXXXX", path[64] = "";
+  pk_status st;
 
   /* Every rank takes part in the collective calls, whatever happened. */
-  st2 = pk_mpi_create(ctx, PK_F64, 1, &global, &miss);
-  if (st2 == PK_OK)
-    st2 = pk_mpi_gather(ctx, out, 0, &all);
-  if (st2 != PK_OK) {
-    ex_fail(prog, ctx, "verify", st2);
+  ranks = (size_t)pk_mpi_size(ctx);
+  st = pk_mpi_create(ctx, PK_F64, 1, &ranks, &verdict);
+  if (st == PK_OK)
+    st = pk_mpi_gather(ctx, out, 0, &all);
+  if (st != PK_OK) {
+    ex_fail(prog, ctx, "verify", st);
+    pk_array_destroy(&verdict);
+    return 1;
+  }
+  if (all != NULL) { /* rank 0: every item */
     nbad = 1;
-    goto done;
-  }
-  double *m = pk_array_data(miss);
-  const char *a = pk_array_data(out), *b = st == PK_OK ? pk_array_data(ref)
-                                                       : NULL;
-  n = pk_array_dim(out, 0);
-  ib = n ? pk_array_nbytes(out) / n : 0;
-  for (size_t i = 0; i < n; i++)
-    if (b == NULL || memcmp(a + i * ib, b + i * ib, ib) != 0) {
-      m[i] = 1;
-      if (b != NULL && nbad++ < 5)
-        report_item(prog, pk_array_offset(out) + i,
-                    (const double *)(a + i * ib),
-                    (const double *)(b + i * ib), ib / sizeof(double));
+    if (mkdtemp(dir) == NULL) {
+      fprintf(stderr, "%s: verify: mkdtemp: %s\n", prog, strerror(errno));
+    } else {
+      snprintf(path, sizeof path, "%s/ref.npy", dir);
+      if (rerun(prog, o, pk_isa_name(pk_isa_of(ctx)), path) == 0 &&
+          pk_init_config(&sctx, NULL, NULL, &cfg) == PK_OK &&
+          pk_array_load_npy(sctx, path, &ref) == PK_OK)
+        nbad = 0;
+      unlink(path);
+      rmdir(dir);
     }
-  /* Rank 0 holds every item: serial's sum of them, in serial's order. */
-  if (all != NULL) {
-    for (d = 0; d < nd; d++)
-      shape[d] = pk_array_dim(all, d);
-    st = pk_array_wrap(sctx, pk_array_dtype(all), nd, shape,
-                       pk_array_data(all), &all2);
-    if (st == PK_OK)
-      st = pk_reduce(sctx, all2, PK_SUM, rsum);
-    if (st != PK_OK || memcmp(sum, rsum, (cplx ? 2 : 1) * sizeof *sum)) {
-      if (cplx)
-        fprintf(stderr, "%s: verify: sum %.17g%+.17gj, serial gives "
-                "%.17g%+.17gj\n", prog, sum[0], sum[1], rsum[0], rsum[1]);
-      else
-        fprintf(stderr, "%s: verify: sum %.17g, serial gives %.17g\n", prog,
-                sum[0], rsum[0]);
-      if (n > 0)
-        m[0] += 1;
+    if (nbad == 0 && (pk_array_nbytes(ref) != pk_array_nbytes(all) ||
+                      pk_array_ndim(ref) != nd)) {
+      fprintf(stderr, "%s: verify: the reference's results have another "
+              "shape\n", prog);
+      nbad = 1;
     }
+    if (nbad == 0) {
+      const char *a = pk_array_data(all), *b = pk_array_data(ref);
+      size_t ib = global ? pk_array_nbytes(all) / global : 0;
+      for (size_t i = 0; i < global; i++)
+        if (memcmp(a + i * ib, b + i * ib, ib) != 0 && nbad++ < 5)
+          report_item(prog, i, (const double *)(a + i * ib),
+                      (const double *)(b + i * ib), ib / sizeof(double));
+      /* The sum the serial backend gives of the reference's items. */
+      for (d = 0; d < nd; d++)
+        shape[d] = pk_array_dim(ref, d);
+      st = pk_array_wrap(sctx, pk_array_dtype(ref), nd, shape,
+                         pk_array_data(ref), &all2);
+      if (st == PK_OK)
+        st = pk_reduce(sctx, all2, PK_SUM, rsum);
+      if (st != PK_OK || memcmp(sum, rsum, (cplx ? 2 : 1) * sizeof *sum)) {
+        if (cplx)
+          fprintf(stderr, "%s: verify: sum %.17g%+.17gj, serial gives "
+                  "%.17g%+.17gj\n", prog, sum[0], sum[1], rsum[0], rsum[1]);
+        else
+          fprintf(stderr, "%s: verify: sum %.17g, serial gives %.17g\n",
+                  prog, sum[0], rsum[0]);
+        nbad += 1;
+      }
+    }
+    ((double *)pk_array_data(verdict))[0] = nbad;
   }
-  if (pk_reduce(ctx, miss, PK_SUM, &nbad) != PK_OK)
+  if (pk_reduce(ctx, verdict, PK_SUM, &nbad) != PK_OK)
     nbad = 1;
   ex_say(stdout, "verify: %s (%zu items and the sum against the serial "
-         "backend)\n", nbad ? "MISMATCH" : "ok, same bits", global);
-done:
-  pk_array_destroy(&in2);
-  pk_array_destroy(&ref);
+         "backend, run as a separate process)\n",
+         nbad ? "MISMATCH" : "ok, same bits", global);
   pk_array_destroy(&all2);
+  pk_array_destroy(&ref);
   pk_array_destroy(&all);
-  pk_array_destroy(&miss);
+  pk_array_destroy(&verdict);
   pk_finalize(&sctx);
   return nbad != 0;
 }

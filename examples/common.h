@@ -20,6 +20,8 @@ typedef struct ex_opts {
   const char *backend, *input, *output;
   int verify;
   long batch_axis; /* --input's batch axis (negative: from the end) */
+  int argc;        /* the command line, as given (--verify reruns it) */
+  char **argv;
 } ex_opts;
 
 /* One option of a program's own: --name and where its value goes. */
@@ -88,13 +90,15 @@ int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,
              pk_array **in);
 
 /*
- * --verify: run kernel on the serial backend over this rank's block of in,
- * and compare every output item of out (this rank's block) and the
- * reduction sum (one double, two for complex output: pk_reduce PK_SUM of
- * out) bit for bit.  Prints the verdict; returns 0 if all agree, else 1.
- * Collective (the mismatches are counted over every rank).
+ * --verify: run this program again, as a separate process on the serial
+ * backend with the same input and instruction-set path, and compare every
+ * output item of out and the reduction sum (one double, two for complex
+ * output: pk_reduce PK_SUM of out) with its results bit for bit, so that
+ * a difference between processes (a plan measured differently) shows.
+ * Prints the verdict; returns 0 if all agree, else 1.  Collective (rank 0
+ * runs and compares; every rank returns its verdict).
  */
-int ex_verify(const char *prog, pk_context *ctx, const pk_kernel *kernel,
-              const pk_array *in, const pk_array *out, const double *sum);
+int ex_verify(const char *prog, pk_context *ctx, const ex_opts *o,
+              const pk_array *out, const double *sum);
 
 #endif /* EXAMPLES_COMMON_H */

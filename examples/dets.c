@@ -36,9 +36,10 @@ static const char usage[] =
     "  --workers W    workers: threads, or processes (default: all cores; "
     "also\n"
     "                 PARKIT_WORKERS; per rank under mpi)\n"
-    "  --verify       also compute on the serial backend and exit 1 unless "
-    "every\n"
-    "                 determinant and the sum are the same bits\n"
+    "  --verify       run again as a separate process on the serial backend "
+    "and exit\n"
+    "                 1 unless every determinant and the sum are the same "
+    "bits\n"
     "  --help         this text\n";
 
 /* Integers in [-5, 5), as the seeds drew them. */
@@ -95,7 +96,7 @@ int main(int argc, char **argv) {
   if (o.output != NULL && (st = pk_mpi_save_npy(ctx, dets, o.output)))
     rc = ex_fail(prog, ctx, o.output, st);
   if (rc == 0 && o.verify)
-    rc = ex_verify(prog, ctx, pk_kernel_det(), in, dets, &sum);
+    rc = ex_verify(prog, ctx, &o, dets, &sum);
 
 done:
   pk_array_destroy(&in);

@@ -43,9 +43,9 @@ static const char usage[] =
     "  --workers W    workers: threads, or processes (default: all cores; "
     "also\n"
     "                 PARKIT_WORKERS)\n"
-    "  --verify       also compute on the serial backend and exit 1 unless "
-    "every\n"
-    "                 result and the sum are the same bits\n"
+    "  --verify       run again as a separate process on the serial backend "
+    "and exit\n"
+    "                 1 unless every result and the sum are the same bits\n"
     "  --help         this text\n";
 
 static void fill(double *x, size_t n, uint64_t seed, size_t first) {
@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
   if (o.output != NULL && (st = pk_mpi_save_npy(ctx, out, o.output)))
     rc = ex_fail(prog, ctx, o.output, st);
   if (rc == 0 && o.verify)
-    rc = ex_verify(prog, ctx, k, in, out, sum);
+    rc = ex_verify(prog, ctx, &o, out, sum);
 
 done:
   pk_array_destroy(&in);
