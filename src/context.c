@@ -118,7 +118,9 @@ static const char help[] =
     "  --pk-verbose        PARKIT_VERBOSE=1 say what parkit decides, on stderr\n"
     "  --pk-help                            this text\n"
     "  PARKIT_BIND=0        leave fork workers unbound\n"
-    "  PARKIT_MPI_RANKS_PER_NODE=k  test several nodes on one host\n";
+    "  PARKIT_MPI_RANKS_PER_NODE=k  test several nodes on one host\n"
+    "  PARKIT_MPI_PLUGIN    the mpi backend's plugin, if not the installed "
+    "one\n";
 
 static int under_mpirun(void) {
   const char *v = getenv("OMPI_COMM_WORLD_SIZE");
@@ -224,7 +226,14 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
   if (s.backend == NULL)
     s.backend = default_backend(), s.backend_from = "the default";
 
-  c->ops = pk__backend_find(s.backend);
+  c->ops = pk__backend_find(s.backend, setup_msg, sizeof setup_msg);
+  if (c->ops == NULL && setup_msg[0]) {
+    char why[sizeof setup_msg];
+    memcpy(why, setup_msg, sizeof why);
+    snprintf(setup_msg, sizeof setup_msg, "%s=%s: %.400s", s.backend_from,
+             s.backend, why);
+    return fail_init(c, PK_EBACKEND, c->verbose, "%s", setup_msg);
+  }
   if (c->ops == NULL) {
     char names[128] = "";
     for (const char *const *b = pk_backends(); *b; b++)

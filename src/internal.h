@@ -257,11 +257,10 @@ extern const pk__backend_ops pk__backend_openmp;
 #ifdef PK_HAVE_FORK_BACKEND
 extern const pk__backend_ops pk__backend_fork;
 #endif
-#ifdef PK_HAVE_MPI
-extern const pk__backend_ops pk__backend_mpi;
-#endif
-
-const pk__backend_ops *pk__backend_find(const char *name);
+/* The backend called name, or NULL with a sentence in why if there is a
+   reason beyond its not being one (the mpi plugin cannot be loaded). */
+const pk__backend_ops *pk__backend_find(const char *name, char *why,
+                                        size_t len);
 
 struct pk_context {
   const pk__backend_ops *ops;

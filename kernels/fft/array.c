@@ -15,6 +15,8 @@
 #include <math.h>
 #include <string.h>
 
+pk__fft_mpi_fn pk__fft_mpi_hook;
+
 /* Distributed arrays' transforms run across the processes (mpi.c). */
 static int on_mpi(const pk_context *ctx) { return ctx->ops->dist != NULL; }
 
@@ -139,11 +141,13 @@ static pk_status run(pk_context *ctx, const char *fn, int op,
     st = pk__agree(ctx, check_out(ctx, fn, &g, in, *out));
   }
   if (st == PK_OK) {
-#ifdef PK_HAVE_MPI
-    if (on_mpi(ctx))
-      st = pk__agree(ctx, pk__fft_mpi(ctx, &g, in, *out));
+    if (on_mpi(ctx) && pk__fft_mpi_hook != NULL)
+      st = pk__agree(ctx, pk__fft_mpi_hook(ctx, &g, in, *out));
+    else if (on_mpi(ctx))
+      st = pk__agree(ctx, pk__error(ctx, PK_EBACKEND, "%s: the mpi "
+                                    "backend's transforms are not loaded",
+                                    fn));
     else
-#endif
       st = pk__fft_local(ctx, fn, &g, in, *out);
   }
   if (st != PK_OK && made)

@@ -46,11 +46,14 @@ void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
 pk_status pk__fft_local(pk_context *ctx, const char *fn, const pk__ageo *g,
                         const pk_array *in, pk_array *out);
 
-#ifdef PK_HAVE_MPI
 /* The mpi path of every pk_*_array: in checked, *out made or checked with
- * the right layout; agreement left to the caller.  Collective. */
+ * the right layout; agreement left to the caller.  Collective.  It lives
+ * with the mpi backend (mpi.c, in its plugin), which sets the hook when it
+ * is loaded; NULL until then. */
+typedef pk_status (*pk__fft_mpi_fn)(pk_context *ctx, const pk__ageo *g,
+                                    const pk_array *in, pk_array *out);
+extern pk__fft_mpi_fn pk__fft_mpi_hook;
 pk_status pk__fft_mpi(pk_context *ctx, const pk__ageo *g, const pk_array *in,
                       pk_array *out);
-#endif
 
 #endif /* PK_FFT_ARRAY_H */

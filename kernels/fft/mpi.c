@@ -536,3 +536,9 @@ done:
   free(k.in_s);
   return st;
 }
+
+/* Loaded with the mpi backend (its plugin, or a static link): the front
+   end (array.c) finds the transforms here. */
+__attribute__((constructor)) static void register_mpi(void) {
+  pk__fft_mpi_hook = pk__fft_mpi;
+}
