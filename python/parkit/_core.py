@@ -1,0 +1,904 @@
+"""Contexts, kernels, futures and the passage of numpy arrays to C."""
+import os
+import re
+import threading
+import weakref
+
+import cffi
+import numpy as np
+
+from ._ffi import ffi, lib, STATUS_NAMES, MAX_DIMS
+
+_DTYPES = {lib.PK_F64: np.dtype(np.float64),
+           lib.PK_C128: np.dtype(np.complex128)}
+_CODES = {v: k for k, v in _DTYPES.items()}
+_SCHEDULES = {None: 0, "auto": 0, "block": 1, "cyclic": 2, "dynamic": 3}
+_SCHEDULE_NAMES = {v: k for k, v in _SCHEDULES.items() if k}
+_INLINE = {None: 0, "auto": 0, "never": 1, "always": 2, False: 1, True: 2}
+_OPS = {"sum": lib.PK_SUM, "prod": lib.PK_PROD, "min": lib.PK_MIN,
+        "max": lib.PK_MAX}
+# How often a wait for a running map returns to Python, which then sees
+# Ctrl-C and runs signal handlers.
+_POLL = 0.1
+# A fork map the kernel's cost model puts above this many seconds a worker
+# (or of unknown cost) runs through a future, waited on in steps of _POLL.
+# Shorter ones go through pk_map, which times them and may run them inline
+# (a future does neither).
+_LONG = 0.05
+
+
+def _str(p):
+    return ffi.string(p).decode("utf-8", "replace") if p != ffi.NULL else ""
+
+
+class ParkitError(Exception):
+    """A call into the library failed.
+
+    status: the status's name, such as "PK_EKERNEL"; strerror: its text
+    ("kernel failed on some items"); code: its value; message: the
+    library's sentence (pk_errmsg); failed: the indices of the items that
+    did not complete (pk_failed), for PK_EKERNEL and PK_EWORKER; result:
+    for those two, the output with every other item computed, else None.
+    """
+
+    def __init__(self, code, message="", failed=(), result=None):
+        self.code = int(code)
+        self.status = STATUS_NAMES.get(self.code, "status %d" % self.code)
+        self.strerror = _str(lib.pk_strerror(self.code))
+        self.message = message or self.strerror
+        self.failed = list(failed)
+        self.result = result
+        super().__init__("%s [%s: %s]" % (self.message, self.status,
+                                          self.strerror))
+
+
+def _failed(ptr, n):
+    return [int(ptr[i]) for i in range(n[0])] if ptr != ffi.NULL else []
+
+
+# ------------------------------------------------------------------ kernels
+
+_load_lock = threading.Lock()
+_loaded = {}  # realpath -> (ffi, lib, load number or 0, names declared)
+_loads = 0    # libraries loaded by load_kernel so far
+
+
+class Kernel:
+    """A kernel table (pk_kernel), and what keeps it valid.
+
+    Made by kernel() for the built-in kernels and by load_kernel() for a
+    user's; pass it to Context.map.
+    """
+
+    def __init__(self, ptr, keep=None, loaded=0):
+        if ptr == ffi.NULL:
+            raise ValueError("the kernel function returned NULL")
+        self._ptr = ffi.cast("const pk_kernel *", ptr)
+        self._keep = keep      # the library the table lives in
+        self._loaded = loaded  # when load_kernel mapped that library
+        self.name = _str(self._ptr.name)
+
+    def __repr__(self):
+        return "<parkit.Kernel %r>" % self.name
+
+    def output(self, dtype, shape):
+        """The output item (dtype, shape) for an input item of float64 or
+        complex128 dtype and the given shape (no batch axis), by the
+        kernel's shape function; raises ParkitError if it refuses."""
+        code = _CODES.get(np.dtype(dtype))
+        if code is None:
+            raise TypeError("kernels take float64 or complex128 items")
+        if len(shape) > MAX_DIMS - 1:
+            raise ValueError("an item has at most %d dimensions"
+                             % (MAX_DIMS - 1))
+        st, res, msg = self._shape(code, shape)
+        if st != lib.PK_OK:
+            raise ParkitError(st, "kernel %s: %s" % (self.name, msg))
+        return res
+
+    def _shape(self, code, shape):
+        inp = ffi.new("pk_item *")
+        out = ffi.new("pk_item *")
+        msg = ffi.new("char[512]")
+        inp.dtype = code
+        inp.ndim = len(shape)
+        for i, d in enumerate(shape):
+            inp.shape[i] = d
+        st = self._ptr.shape(self._ptr, inp, out, msg, 512)
+        if st != lib.PK_OK:
+            return st, None, _str(msg) or _str(lib.pk_strerror(st))
+        if out.dtype not in _DTYPES or not 0 <= out.ndim < MAX_DIMS:
+            return lib.PK_ESHAPE, None, "bad output item"
+        return st, (_DTYPES[out.dtype],
+                    tuple(out.shape[i] for i in range(out.ndim))), ""
+
+
+_BUILTIN = {
+    "det": lib.pk_kernel_det, "slogdet": lib.pk_kernel_slogdet,
+    "fft2": lib.pk_kernel_fft2, "ifft2": lib.pk_kernel_ifft2,
+    "rfft2": lib.pk_kernel_rfft2, "irfft2": lib.pk_kernel_irfft2,
+}
+_METHODS = {"auto": lib.PK_AUTOCORR_AUTO, "direct": lib.PK_AUTOCORR_DIRECT,
+            "fft": lib.PK_AUTOCORR_FFT}
+
+
+def kernel(name, method=None):
+    """A built-in kernel: "det", "slogdet", "fft2", "ifft2", "rfft2",
+    "irfft2" or "autocorr2d" (method "auto", "direct" or "fft")."""
+    if name == "autocorr2d":
+        m = "auto" if method is None else method
+        if m not in _METHODS:
+            raise ValueError("autocorr2d's method is 'auto', 'direct' or "
+                             "'fft', not %r" % (method,))
+        return Kernel(lib.pk_kernel_autocorr2d(_METHODS[m]))
+    if name not in _BUILTIN:
+        raise ValueError("no built-in kernel %r (there are %s)" % (
+            name, ", ".join(sorted(list(_BUILTIN) + ["autocorr2d"]))))
+    if method is not None:
+        raise ValueError("kernel %r takes no method" % name)
+    return Kernel(_BUILTIN[name]())
+
+
+def _mapped(path):
+    try:
+        with open("/proc/self/maps") as f:
+            return any(line.rstrip("\n").endswith(" " + path) for line in f)
+    except OSError:
+        return False
+
+
+def load_kernel(path, name):
+    """The kernel that `const pk_kernel *name(void)`, exported by the shared
+    library at path, returns.  The library stays loaded for the process.
+
+    On the fork backend, load kernels before making the Context: its
+    worker processes are forked when it starts, and only see libraries
+    loaded by then (Context.map refuses a kernel loaded later).
+    """
+    global _loads
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        raise ValueError("%r is not a C function name" % (name,))
+    real = os.path.realpath(path)
+    with _load_lock:
+        if real not in _loaded:
+            was = _mapped(real)
+            f = cffi.FFI()
+            l = f.dlopen(real)
+            _loads += 1
+            _loaded[real] = (f, l, 0 if was else _loads, set())
+        f, l, when, names = _loaded[real]
+        if name not in names:
+            f.cdef("const void *%s(void);" % name)
+            names.add(name)
+    try:
+        fn = getattr(l, name)
+    except AttributeError:
+        raise ValueError("%s has no function %s" % (path, name)) from None
+    p = fn()
+    return Kernel(ffi.cast("const pk_kernel *", int(f.cast("uintptr_t", p))),
+                  keep=l, loaded=when)
+
+
+# ------------------------------------------------------------------- arrays
+
+def _convertible(dt):
+    k, n = dt.kind, dt.itemsize
+    return ((k == "b" and n == 1) or (k in "iu" and n in (1, 2, 4, 8)) or
+            (k == "f" and n in (2, 4, 8)) or (k == "c" and n in (8, 16)))
+
+
+def _target(dt):
+    return np.dtype(np.complex128 if dt.kind == "c" else np.float64)
+
+
+class _Arrays:
+    """pk_arrays of one call and the Python objects their memory needs.
+
+    Destroyed (after any future that uses them) before the context may be
+    finalized."""
+
+    def __init__(self):
+        self.pp = []    # pk_array ** to destroy
+        self.keep = []  # numpy arrays and buffers the arrays wrap
+
+    def new(self):
+        pp = ffi.new("pk_array **")
+        self.pp.append(pp)
+        return pp
+
+    def destroy(self):
+        while self.pp:
+            lib.pk_array_destroy(self.pp.pop())
+        self.keep = []
+
+
+def _view(arr):
+    """A numpy copy of a pk_array the library made."""
+    dt = _DTYPES[lib.pk_array_dtype(arr)]
+    shape = tuple(lib.pk_array_dim(arr, i)
+                  for i in range(lib.pk_array_ndim(arr)))
+    n = lib.pk_array_nbytes(arr)
+    if n == 0:
+        return np.empty(shape, dt)
+    buf = ffi.buffer(lib.pk_array_data(arr), n)
+    return np.frombuffer(buf, dt).reshape(shape).copy()
+
+
+# ------------------------------------------------------------------ context
+
+class Context:
+    """A parkit context: a backend and its workers (pk_init_config).
+
+        with parkit.Context(backend="fork", workers=2) as ctx:
+            dets = ctx.map(parkit.kernel("det"), batch)
+
+    backend: "serial", "openmp", "fork" or "mpi"; workers: threads or
+    processes (per rank for mpi); isa: "generic", "avx2", "avx512" or
+    "auto".  None leaves the choice to PARKIT_BACKEND, PARKIT_WORKERS,
+    PARKIT_ISA, then the defaults (mpi under mpirun with several ranks,
+    else openmp on every core).
+
+    The GIL is released while the library works, so other Python threads
+    run meanwhile.  A context is used by one thread at a time: calls from
+    several threads take turns.
+
+    Ctrl-C: on the fork backend, a map that the kernel's cost model puts
+    above 50 ms a worker (or of unknown cost) is waited for in steps of
+    0.1 s, so Ctrl-C and other signal handlers run while it does; the map
+    is let finish (a running map cannot be stopped), its result dropped,
+    the context stays usable and the KeyboardInterrupt goes on.  Shorter
+    fork maps, and every map on serial, openmp and mpi (which run it in
+    the calling process, futures too), see Ctrl-C when they return.
+
+    For mpi the calls are collective: every rank makes the same calls, so
+    close contexts explicitly (or use with) rather than leave it to the
+    garbage collector.  MPI is finalized when the last mpi context parkit
+    started it for is closed, and cannot start again in that process.
+    """
+
+    def __init__(self, backend=None, workers=None, isa=None, verbose=False):
+        self._ptr = ffi.NULL
+        self._patch = None
+        self._lock = threading.RLock()
+        self._futures = weakref.WeakSet()
+        self._pid = os.getpid()
+        cfg = ffi.new("pk_config *")
+        keep = []
+        if backend is not None:
+            keep.append(ffi.new("char[]", str(backend).encode()))
+            cfg.backend = keep[-1]
+        if isa is not None:
+            keep.append(ffi.new("char[]", str(isa).encode()))
+            cfg.isa = keep[-1]
+        if workers is not None:
+            if (isinstance(workers, bool) or int(workers) != workers
+                    or workers < 1):
+                raise ValueError("workers is a whole number from 1, not %r"
+                                 % (workers,))
+            cfg.workers = int(workers)
+        cfg.verbose = 1 if verbose else 0
+        pp = ffi.new("pk_context **")
+        st = lib.pk_init_config(pp, ffi.NULL, ffi.NULL, cfg)
+        if st != lib.PK_OK:
+            raise ParkitError(st, _str(lib.pk_errmsg(ffi.NULL)))
+        self._ptr = pp[0]
+        self._loads = _loads  # kernels loaded by now are in fork's workers
+        self._backend = _str(lib.pk_backend(self._ptr))
+        self._patch = None
+
+    # -- life
+    def close(self):
+        """Wait for pending futures, stop the backend and free the context.
+        Collective for mpi.  Closing twice is harmless."""
+        with self._lock:
+            if self._ptr == ffi.NULL:
+                return
+            if os.getpid() != self._pid:
+                self._ptr = ffi.NULL  # the parent's: not ours to stop
+                return
+            for f in list(self._futures):
+                f._collect()  # its result outlives the context
+            pp = ffi.new("pk_context **", self._ptr)
+            st = lib.pk_finalize(pp)
+            if st != lib.PK_OK:
+                raise ParkitError(st, _str(lib.pk_errmsg(self._ptr)))
+            self._ptr = ffi.NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        if self._ptr == ffi.NULL:
+            return "<parkit.Context closed>"
+        return "<parkit.Context %s, %d workers, isa %s>" % (
+            self.backend, self.workers, self.isa)
+
+    def _c(self):
+        if self._ptr == ffi.NULL:
+            raise ValueError("the context is closed")
+        if os.getpid() != self._pid:
+            raise RuntimeError("this context belongs to process %d; make a "
+                               "new one after fork" % self._pid)
+        return self._ptr
+
+    def _error(self, st, result=None):
+        n = ffi.new("size_t *")
+        failed = _failed(lib.pk_failed(self._ptr, n), n)
+        return ParkitError(st, _str(lib.pk_errmsg(self._ptr)), failed, result)
+
+    # -- properties
+    @property
+    def backend(self):
+        return _str(lib.pk_backend(self._c()))
+
+    @property
+    def workers(self):
+        return lib.pk_workers(self._c())
+
+    @property
+    def isa(self):
+        return _str(lib.pk_isa_name(lib.pk_isa_of(self._c())))
+
+    @property
+    def rank(self):
+        return lib.pk_mpi_rank(self._c())
+
+    @property
+    def size(self):
+        return lib.pk_mpi_size(self._c())
+
+    @property
+    def last_stats(self):
+        """What the last map or reduce did (pk_last_stats), as a dict."""
+        with self._lock:
+            s = lib.pk_last_stats(self._c())
+            d = {
+                "ran_inline": bool(s.ran_inline), "workers": s.workers,
+                "schedule": _SCHEDULE_NAMES.get(s.schedule, s.schedule),
+                "items": s.items, "chunk": s.chunk, "chunks": s.chunks,
+                "failed": s.failed, "bytes_copied": s.bytes_copied,
+                "est_seconds": s.est_seconds,
+                "dispatch_seconds": s.dispatch_seconds,
+                "seconds": s.seconds,
+            }
+            if self._patch:
+                d.update(self._patch)
+            return d
+
+    def block(self, n):
+        """(first, count): the items [first, first + count) of n that this
+        rank owns in parkit's balanced blocks (pk_mpi_block); (0, n) off
+        mpi."""
+        first = ffi.new("size_t *")
+        count = ffi.new("size_t *")
+        lib.pk_mpi_block(int(n), self.size, self.rank, first, count)
+        return int(first[0]), int(count[0])
+
+    # -- arrays in
+    def _input(self, arrays, a):
+        """A pk_array over a (batch first), without copying when a is
+        float64 or complex128, native and C-ordered."""
+        dt = a.dtype
+        if not _convertible(dt):
+            raise TypeError(
+                "parkit takes arrays of bool, integers, float16/32/64 or "
+                "complex64/128, not %s; convert it first, e.g. "
+                "a.astype(np.float64)" % dt)
+        if not 1 <= a.ndim <= MAX_DIMS:
+            raise ValueError("parkit takes arrays of 1 to %d dimensions "
+                             "(batch axis included), not %d"
+                             % (MAX_DIMS, a.ndim))
+        ctx = self._c()
+        shape = ffi.new("size_t[]", a.shape)
+        pp = arrays.new()
+        target = _target(dt)
+        if dt == target and dt.isnative and a.flags.c_contiguous:
+            buf = ffi.from_buffer(a)
+            arrays.keep += [a, buf]
+            st = lib.pk_array_wrap(ctx, _CODES[target], a.ndim, shape, buf,
+                                   pp)
+        elif a.flags.c_contiguous or a.flags.f_contiguous:
+            # The library converts type, byte order and memory order in
+            # one pass, into memory its workers see.
+            fortran = not a.flags.c_contiguous
+            buf = ffi.from_buffer(a.T if fortran else a)
+            st = lib.pk_array_convert(ctx, dt.str.encode(), int(fortran),
+                                      a.ndim, shape, buf, pp)
+        else:
+            b = np.ascontiguousarray(a, dtype=target)
+            buf = ffi.from_buffer(b)
+            arrays.keep += [b, buf]
+            st = lib.pk_array_wrap(ctx, _CODES[target], b.ndim, shape, buf,
+                                   pp)
+        if st != lib.PK_OK:
+            raise self._error(st)
+        return pp[0]
+
+    def _output(self, arrays, kernel, inp, out):
+        """A numpy array for kernel's output on inp and its pk_array, so
+        that the library writes numpy's memory; (None, NULL) when the
+        kernel refuses the input (pk_map then says why)."""
+        code = lib.pk_array_dtype(inp)
+        ndim = lib.pk_array_ndim(inp)
+        n = lib.pk_array_dim(inp, 0)
+        item = [lib.pk_array_dim(inp, i) for i in range(1, ndim)]
+        st, res, _ = kernel._shape(code, item)
+        if st != lib.PK_OK:
+            return None, ffi.NULL
+        dt, oshape = res
+        shape = (n,) + oshape
+        if out is None:
+            out = np.empty(shape, dt)
+        elif not isinstance(out, np.ndarray):
+            raise TypeError("out must be a numpy array")
+        elif (out.shape != shape or out.dtype != dt or not out.dtype.isnative
+              or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(
+                "out must be a writable C-ordered %s array of shape %s for "
+                "kernel %s on this input, not %s %s" % (
+                    dt, shape, kernel.name, out.dtype, out.shape))
+        buf = ffi.from_buffer(out, require_writable=True)
+        arrays.keep += [out, buf]
+        pp = arrays.new()
+        cs = ffi.new("size_t[]", shape)
+        st = lib.pk_array_wrap(self._ptr, _CODES[dt], len(shape), cs, buf,
+                               pp)
+        if st != lib.PK_OK:
+            raise self._error(st)
+        return out, pp
+
+    def _check_kernel(self, k):
+        if not isinstance(k, Kernel):
+            raise TypeError("kernel must be a parkit.Kernel (parkit.kernel() "
+                            "or parkit.load_kernel()), not %s"
+                            % type(k).__name__)
+        if k._loaded > self._loads and self._backend == "fork":
+            raise ValueError(
+                "kernel %s was loaded after this fork context started its "
+                "workers, which cannot see it: call load_kernel before "
+                "making the Context" % k.name)
+
+    def _prepare(self, kernel, a, batch_axis, out):
+        self._check_kernel(kernel)
+        a = np.asarray(a)
+        if a.ndim == 0:
+            raise ValueError("a 0-d array has no batch axis")
+        if batch_axis != 0:
+            a = np.moveaxis(a, batch_axis, 0)
+        arrays = _Arrays()
+        try:
+            inp = self._input(arrays, a)
+            res, outpp = self._output(arrays, kernel, inp, out)
+            if outpp == ffi.NULL:
+                outpp = arrays.new()
+        except BaseException:
+            arrays.destroy()
+            raise
+        return _Job(self, kernel, arrays, inp, outpp, res)
+
+    @staticmethod
+    def _opts(schedule, chunk, inline):
+        if schedule not in _SCHEDULES:
+            raise ValueError("schedule is 'auto', 'block', 'cyclic' or "
+                             "'dynamic', not %r" % (schedule,))
+        if inline not in _INLINE:
+            raise ValueError("inline is 'auto', 'never' or 'always', not %r"
+                             % (inline,))
+        if int(chunk) < 0:
+            raise ValueError("chunk must be 0 (parkit chooses) or more")
+        o = ffi.new("pk_map_opts *")
+        o.schedule = _SCHEDULES[schedule]
+        o.chunk = int(chunk)
+        o.inlining = _INLINE[inline]
+        return o
+
+    # -- maps
+    def map(self, kernel, a, batch_axis=0, out=None, schedule=None, chunk=0,
+            inline=None, distributed=False):
+        """out[i] = kernel(a[i]) for every item along batch_axis: a numpy
+        array with the batch on axis 0 (pk_map).
+
+        a: any array numpy can make of bool, integers, floats or complex
+        numbers; float64 and complex128 in C order are read in place,
+        others converted.  out: a C-ordered array of the output's dtype
+        and shape to write into (the result is out itself).  schedule:
+        "block", "cyclic", "dynamic" (default: parkit chooses); chunk:
+        items per chunk; inline: "never" or "always" to override the
+        small-map rule.  On the mpi backend a is the same array on every
+        rank and every rank gets the whole output; distributed=True takes
+        a as this rank's block (see block()) and returns its block of the
+        output.
+
+        A kernel that fails on some items raises ParkitError (PK_EKERNEL)
+        with .failed listing them and .result holding the rest.
+        """
+        if distributed and self.size > 1:
+            return self._map_distributed(kernel, a, batch_axis, schedule,
+                                         chunk, inline)
+        opts = self._opts(schedule, chunk, inline)
+        with self._lock:
+            job = self._prepare(kernel, a, batch_axis, out)
+            self._patch = None
+            if self._backend == "fork" and self._long(kernel, job.inp):
+                t0 = _now()
+                f = job.start(opts)
+                try:
+                    return f._get(None, release_on_interrupt=True)
+                finally:
+                    # pk_last_stats saw the dispatch, not the completion.
+                    self._patch = {"seconds": _now() - t0, "failed": len(
+                        f._error.failed) if f._error is not None else 0}
+            try:
+                st = lib.pk_map(self._ptr, kernel._ptr, job.inp, job.outpp,
+                                opts)
+                return job.finish(st, self._error)
+            finally:
+                job.release()
+
+    def _long(self, kernel, inp):
+        k = kernel._ptr
+        if k.cost == ffi.NULL:
+            return True
+        item = ffi.new("pk_item *")
+        item.dtype = lib.pk_array_dtype(inp)
+        item.ndim = lib.pk_array_ndim(inp) - 1
+        for i in range(item.ndim):
+            item.shape[i] = lib.pk_array_dim(inp, i + 1)
+        ns = k.cost(k, item) * lib.pk_array_dim(inp, 0)
+        return not ns * 1e-9 / max(self.workers, 1) < _LONG  # NaN: long
+
+    def map_async(self, kernel, a, batch_axis=0, out=None, schedule=None,
+                  chunk=0, inline=None):
+        """Start a map and return a Future for its result at once
+        (pk_map_async).  On the fork backend the workers run it while
+        Python goes on; on serial, openmp and mpi it runs before this
+        returns.  a and out must not be changed until the future is
+        ready."""
+        opts = self._opts(schedule, chunk, inline)
+        with self._lock:
+            self._patch = None
+            job = self._prepare(kernel, a, batch_axis, out)
+            return job.start(opts)
+
+    def reduce(self, a, op="sum"):
+        """Every element of a combined by op ("sum", "prod", "min", "max"):
+        a float, or a complex for complex input (pk_reduce).  The bits do
+        not depend on the backend or the workers."""
+        if op not in _OPS:
+            raise ValueError("op is 'sum', 'prod', 'min' or 'max', not %r"
+                             % (op,))
+        a = np.asarray(a)
+        if a.ndim == 0:
+            a = a.reshape(1)
+        with self._lock:
+            self._patch = None
+            arrays = _Arrays()
+            try:
+                inp = self._input(arrays, a.reshape(-1) if a.ndim > MAX_DIMS
+                                  else a)
+                r = ffi.new("double[2]")
+                st = lib.pk_reduce(self._ptr, inp, _OPS[op], r)
+                if st != lib.PK_OK:
+                    raise self._error(st)
+                if lib.pk_array_dtype(inp) == lib.PK_C128:
+                    return complex(r[0], r[1])
+                return float(r[0])
+            finally:
+                arrays.destroy()
+
+    def map_reduce(self, kernel, a, op="sum", batch_axis=0):
+        """reduce() of map()'s output, without keeping it (pk_map_reduce)."""
+        if op not in _OPS:
+            raise ValueError("op is 'sum', 'prod', 'min' or 'max', not %r"
+                             % (op,))
+        self._check_kernel(kernel)
+        a = np.asarray(a)
+        if batch_axis != 0:
+            a = np.moveaxis(a, batch_axis, 0)
+        with self._lock:
+            self._patch = None
+            arrays = _Arrays()
+            try:
+                inp = self._input(arrays, a)
+                r = ffi.new("double[2]")
+                st = lib.pk_map_reduce(self._ptr, kernel._ptr, inp, _OPS[op],
+                                       r, ffi.NULL)
+                if st != lib.PK_OK:
+                    raise self._error(st)
+                st, res, _ = kernel._shape(lib.pk_array_dtype(inp), [
+                    lib.pk_array_dim(inp, i)
+                    for i in range(1, lib.pk_array_ndim(inp))])
+                if res is not None and res[0] == np.complex128:
+                    return complex(r[0], r[1])
+                return float(r[0])
+            finally:
+                arrays.destroy()
+
+    # -- mpi
+    def _agree_count(self, count):
+        """The global number of items of blocks of count items on every
+        rank, and whether each rank's block is its pk_mpi_block."""
+        arrays = _Arrays()
+        try:
+            size, rank = self.size, self.rank
+            pp = arrays.new()
+            shape = ffi.new("size_t[]", [size])
+            st = lib.pk_mpi_create(self._ptr, lib.PK_F64, 1, shape, pp)
+            if st != lib.PK_OK:
+                raise self._error(st)
+            r = ffi.new("double[2]")
+            data = ffi.cast("double *", lib.pk_array_data(pp[0]))
+            data[0] = float(count)
+            st = lib.pk_reduce(self._ptr, pp[0], lib.PK_SUM, r)
+            if st != lib.PK_OK:
+                raise self._error(st)
+            total = int(r[0])
+            first, mine = self.block(total)
+            data[0] = 0.0 if mine == count else 1.0
+            st = lib.pk_reduce(self._ptr, pp[0], lib.PK_MAX, r)
+            if st != lib.PK_OK:
+                raise self._error(st)
+            if r[0] != 0:
+                raise ValueError(
+                    "the ranks' blocks are not parkit's blocks of %d items "
+                    "(rank %d has %d, block(%d) gives %d): take each "
+                    "rank's with ctx.block(n)" % (total, rank, count, total,
+                                                  mine))
+            return total
+        finally:
+            arrays.destroy()
+
+    def _distributed(self, arrays, block):
+        """A distributed pk_array holding each rank's block (a copy).
+        Collective."""
+        dt = block.dtype
+        if not _convertible(dt):
+            raise TypeError("parkit takes arrays of bool, integers, floats "
+                            "or complex numbers, not %s" % dt)
+        if not 1 <= block.ndim <= MAX_DIMS:
+            raise ValueError("parkit takes arrays of 1 to %d dimensions"
+                             % MAX_DIMS)
+        total = self._agree_count(block.shape[0])
+        target = _target(dt)
+        pp = arrays.new()
+        shape = ffi.new("size_t[]", (total,) + block.shape[1:])
+        st = lib.pk_mpi_create(self._ptr, _CODES[target], block.ndim, shape,
+                               pp)
+        if st != lib.PK_OK:
+            raise self._error(st)
+        n = lib.pk_array_nbytes(pp[0])
+        if n:
+            mem = np.frombuffer(ffi.buffer(lib.pk_array_data(pp[0]), n),
+                                target).reshape(block.shape)
+            mem[...] = block
+        return pp[0]
+
+    def _map_distributed(self, kernel, block, batch_axis, schedule, chunk,
+                         inline):
+        self._check_kernel(kernel)
+        opts = self._opts(schedule, chunk, inline)
+        block = np.asarray(block)
+        if batch_axis != 0:
+            block = np.moveaxis(block, batch_axis, 0)
+        with self._lock:
+            self._patch = None
+            self._c()
+            arrays = _Arrays()
+            try:
+                inp = self._distributed(arrays, block)
+                outpp = arrays.new()
+                st = lib.pk_map(self._ptr, kernel._ptr, inp, outpp, opts)
+                res = _view(outpp[0]) if outpp[0] != ffi.NULL else None
+                if st != lib.PK_OK:
+                    raise self._error(st, res)
+                return res
+            finally:
+                arrays.destroy()
+
+    def scatter(self, a, root=0):
+        """Rank root's array a, split in parkit's blocks: each rank gets its
+        block as float64 or complex128 (pk_mpi_scatter).  a is ignored on
+        the other ranks.  Collective."""
+        with self._lock:
+            self._patch = None
+            self._c()
+            arrays = _Arrays()
+            try:
+                src = ffi.NULL
+                if self.rank == root:
+                    src = self._input(arrays, np.asarray(a))
+                pp = arrays.new()
+                st = lib.pk_mpi_scatter(self._ptr, src, int(root), pp)
+                if st != lib.PK_OK:
+                    raise self._error(st)
+                return _view(pp[0])
+            finally:
+                arrays.destroy()
+
+    def gather(self, block, root=0):
+        """Every rank's block (of parkit's layout, see block()) joined in
+        rank order: the whole array on rank root, None on the others; on
+        every rank with root=-1 (pk_mpi_gather).  Collective."""
+        with self._lock:
+            self._patch = None
+            self._c()
+            arrays = _Arrays()
+            try:
+                src = self._distributed(arrays, np.asarray(block))
+                pp = arrays.new()
+                st = lib.pk_mpi_gather(self._ptr, src, int(root), pp)
+                if st != lib.PK_OK:
+                    raise self._error(st)
+                return _view(pp[0]) if pp[0] != ffi.NULL else None
+            finally:
+                arrays.destroy()
+
+
+# ---------------------------------------------------------------- futures
+
+class _Job:
+    """One map's arrays, its output and, once started, its future."""
+
+    def __init__(self, ctx, kernel, arrays, inp, outpp, res):
+        self.ctx = ctx
+        self.kernel = kernel
+        self.arrays = arrays
+        self.inp = inp
+        self.outpp = outpp
+        self.res = res
+        self.fp = ffi.new("pk_future **")
+
+    def start(self, opts):
+        ctx = self.ctx
+        try:
+            st = lib.pk_map_async(ctx._ptr, self.kernel._ptr, self.inp,
+                                  self.outpp, opts, self.fp)
+            if st != lib.PK_OK:
+                raise ctx._error(st)
+        except BaseException:
+            self.release()
+            raise
+        f = Future(self)
+        ctx._futures.add(f)
+        return f
+
+    def result(self):
+        if self.res is not None:
+            return self.res
+        if self.outpp[0] != ffi.NULL:
+            return _view(self.outpp[0])
+        return None
+
+    def finish(self, st, error):
+        res = self.result()
+        if st != lib.PK_OK:
+            raise error(st, res if st in (lib.PK_EKERNEL, lib.PK_EWORKER)
+                        else None)
+        return res
+
+    def release(self):
+        """Wait for the future, if any, then free the arrays.  Each step is
+        reached even if Ctrl-C interrupts the one before."""
+        try:
+            if self.fp[0] != ffi.NULL:
+                lib.pk_future_destroy(self.fp)
+        finally:
+            self.arrays.destroy()
+
+
+class Future:
+    """The result of Context.map_async, as multiprocessing's AsyncResult:
+    ready(), wait(timeout), successful() and get(timeout)."""
+
+    def __init__(self, job):
+        self._job = job
+        self._ctx = job.ctx
+        self._done = False
+        self._value = None
+        self._error = None
+
+    def ready(self):
+        """True if the map has finished."""
+        if self._done:
+            return True
+        with self._ctx._lock:
+            if self._job is None:
+                return True
+            return bool(lib.pk_future_ready(self._job.fp[0]))
+
+    def wait(self, timeout=None):
+        """Wait up to timeout seconds (None: until it finishes); True if
+        it has finished."""
+        if self._done:
+            return True
+        deadline = None if timeout is None else _now() + timeout
+        while True:
+            step = _POLL if deadline is None else max(
+                0.0, min(_POLL, deadline - _now()))
+            with self._ctx._lock:
+                if self._job is None:
+                    return True
+                st = lib.pk_future_wait(self._job.fp[0], step)
+            if st == lib.PK_OK:
+                return True
+            if deadline is not None and _now() >= deadline:
+                return False
+
+    def successful(self):
+        """True if the map finished without error; ValueError if it has
+        not finished."""
+        if not self.ready():
+            raise ValueError("the map has not finished")
+        self._collect()
+        return self._error is None
+
+    def get(self, timeout=None):
+        """The map's output; ParkitError if it failed; TimeoutError if it
+        has not finished within timeout seconds."""
+        return self._get(timeout)
+
+    def _get(self, timeout, release_on_interrupt=False):
+        try:
+            if not self.wait(timeout):
+                raise TimeoutError("the map has not finished in %g s"
+                                   % timeout)
+        except KeyboardInterrupt:
+            if release_on_interrupt:
+                self._release()  # waits for the map, then frees its arrays
+            raise
+        self._collect()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def _collect(self):
+        with self._ctx._lock:
+            job = self._job
+            if self._done or job is None:
+                return
+            try:
+                f = job.fp[0]
+                st = lib.pk_future_get(f)
+                if st == lib.PK_OK:
+                    self._value = job.result()
+                else:
+                    n = ffi.new("size_t *")
+                    failed = _failed(lib.pk_future_failed(f, n), n)
+                    part = (job.result() if st in (lib.PK_EKERNEL,
+                                                   lib.PK_EWORKER) else None)
+                    self._error = ParkitError(
+                        st, _str(lib.pk_future_errmsg(f)), failed, part)
+                self._done = True
+            finally:
+                self._release()
+
+    def _release(self):
+        with self._ctx._lock:
+            job, self._job = self._job, None
+            if job is not None:
+                self._ctx._futures.discard(self)
+                job.release()
+                if not self._done:
+                    self._done = True
+                    self._error = ParkitError(
+                        lib.PK_EINTR, "the map was interrupted; its result "
+                        "was not kept")
+
+    def __del__(self):
+        try:
+            self._release()
+        except Exception:
+            pass
+
+
+def _now():
+    return lib.pk_time()
