@@ -1,0 +1,447 @@
+"""parkit's Python package against numpy and scipy, on every backend this
+library has but mpi (python/tests/mpi_script.py runs that under mpirun).
+
+    PARKIT_LIB=.libs/libparkit.so PYTHONPATH=python \\
+        /usr/bin/python3 -m pytest -q python/tests
+"""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import scipy.signal
+
+# Wisdom stays in the process unless the caller chose a file or cache.
+os.environ.setdefault("PARKIT_FFTW_WISDOM", "off")
+
+import parkit  # noqa: E402
+
+BACKENDS = [b for b in ("serial", "openmp", "fork") if b in parkit.backends()]
+W = 2
+INCLUDE = os.path.join(os.path.dirname(__file__), "..", "..", "include")
+
+KERNELS_C = r"""
+#include <parkit.h>
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+
+/* A float64 vector -> its sum. */
+static pk_status vec_shape(const pk_kernel *k, const pk_item *in,
+                           pk_item *out, char *msg, size_t len) {
+  if (in->dtype != PK_F64 || in->ndim != 1) {
+    snprintf(msg, len, "%s takes float64 vectors", k->name);
+    return PK_ESHAPE;
+  }
+  out->dtype = PK_F64;
+  out->ndim = 0;
+  return PK_OK;
+}
+
+static double sum(const pk_task *t, size_t i) {
+  const double *x = (const double *)(t->in + i * t->in_stride);
+  double s = 0;
+  for (size_t j = 0; j < t->in_item.shape[0]; j++)
+    s += x[j];
+  return s;
+}
+
+/* Refuses the vectors whose first element is negative. */
+static pk_status pick_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                          size_t hi, size_t *bad) {
+  (void)k;
+  for (size_t i = lo; i < hi; i++) {
+    if (((const double *)(t->in + i * t->in_stride))[0] < 0) {
+      *bad = i;
+      return PK_EKERNEL;
+    }
+    *(double *)(t->out + i * t->out_stride) = sum(t, i);
+  }
+  return PK_OK;
+}
+
+/* 10 ms an item. */
+static pk_status slow_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                          size_t hi, size_t *bad) {
+  struct timespec ts = {0, 10000000};
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++) {
+    nanosleep(&ts, NULL);
+    *(double *)(t->out + i * t->out_stride) = sum(t, i);
+  }
+  return PK_OK;
+}
+
+/* Kills its process on a vector whose first element is 666. */
+static pk_status crash_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                           size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++) {
+    if (((const double *)(t->in + i * t->in_stride))[0] == 666)
+      raise(SIGSEGV);
+    *(double *)(t->out + i * t->out_stride) = sum(t, i);
+  }
+  return PK_OK;
+}
+
+static const pk_kernel pick = {
+    .name = "pick", .shape = vec_shape, .run = pick_run};
+static const pk_kernel slow = {
+    .name = "slow", .shape = vec_shape, .run = slow_run};
+const pk_kernel *pick_kernel(void) { return &pick; }
+static const pk_kernel crash = {
+    .name = "crash", .shape = vec_shape, .run = crash_run};
+const pk_kernel *slow_kernel(void) { return &slow; }
+const pk_kernel *crash_kernel(void) { return &crash; }
+"""
+
+
+def build(tmp, name):
+    src = tmp / (name + ".c")
+    src.write_text(KERNELS_C)
+    so = tmp / (name + ".so")
+    subprocess.run(["gcc", "-std=gnu11", "-shared", "-fPIC", "-O1",
+                    "-I", INCLUDE, str(src), "-o", str(so)], check=True)
+    return str(so)
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """The test kernels, loaded before the fork contexts below start."""
+    so = build(tmp_path_factory.mktemp("kernels"), "userk")
+    return {"pick": parkit.load_kernel(so, "pick_kernel"),
+            "slow": parkit.load_kernel(so, "slow_kernel"),
+            "crash": parkit.load_kernel(so, "crash_kernel")}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def ctx(request, user):
+    with parkit.Context(backend=request.param, workers=W) as c:
+        yield c
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def close(x, ref, rtol=1e-9):
+    scale = max(np.abs(ref).max(), 1.0) if np.size(ref) else 1.0
+    return x.shape == np.shape(ref) and np.allclose(
+        x, ref, rtol=rtol, atol=rtol * scale, equal_nan=True)
+
+
+# ------------------------------------------------------------ det, slogdet
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_det(backend):
+    kw = dict(backend=backend, workers=W)
+    r = rng(1)
+    ints = r.integers(-5, 5, (300, 7, 7))
+    ref = np.linalg.det(ints)
+    assert close(parkit.det(ints, **kw), ref)
+    floats = r.standard_normal((100, 12, 12))
+    assert close(parkit.det(floats, **kw), np.linalg.det(floats))
+    # int64 with the batch last, items t[:, :, i]: C and Fortran order.
+    t = np.ascontiguousarray(np.moveaxis(ints, 0, -1))
+    assert close(parkit.det(t, batch_axis=-1, **kw), ref)
+    assert close(parkit.det(np.asfortranarray(t), batch_axis=-1, **kw), ref)
+    # Other types and layouts, converted as numpy's astype.
+    assert close(parkit.det(ints.astype(np.float32), **kw), ref)
+    assert close(parkit.det(np.asfortranarray(floats), **kw),
+                 np.linalg.det(floats))
+    assert close(parkit.det(ints.astype(">i2"), **kw), ref)
+    assert close(parkit.det((ints + 5).astype(np.uint8), **kw),
+                 np.linalg.det(ints + 5))
+    b = ints % 3 == 1
+    assert close(parkit.det(b, **kw), np.linalg.det(b.astype(float)))
+    assert close(parkit.det(floats[:, ::2, ::2], **kw),
+                 np.linalg.det(floats[:, ::2, ::2]))
+    # Stacks of stacks, as numpy, and one matrix: a scalar.
+    s = floats[:24].reshape(2, 3, 4, 12, 12)[:, :, 0]
+    assert close(parkit.det(s, **kw), np.linalg.det(s))
+    one = parkit.det(ints[0], **kw)
+    assert np.ndim(one) == 0 and one == pytest.approx(ref[0], rel=1e-12)
+    assert parkit.det(np.eye(4) * 2, **kw) == 16.0
+    assert parkit.det(np.zeros((0, 3, 3)), **kw).shape == (0,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_slogdet(backend):
+    a = rng(2).integers(-4, 5, (80, 6, 6)).astype(float)
+    a[3, 1] = a[3, 0]  # singular
+    a[4, :, 0] = 0
+    sign, logdet = parkit.slogdet(a, backend=backend, workers=W)
+    rs, rl = np.linalg.slogdet(a)
+    ok = np.isfinite(rl)
+    assert np.array_equal(sign[ok], rs[ok])
+    assert np.allclose(logdet[ok], rl[ok], rtol=1e-10)
+    assert sign[4] == 0 and logdet[4] == -np.inf
+    s1, l1 = parkit.slogdet(a[0], backend=backend, workers=W)
+    assert np.ndim(s1) == 0 and s1 == rs[0]
+    assert l1 == pytest.approx(rl[0], rel=1e-12)
+
+
+def test_det_errors_and_nan():
+    with pytest.raises(parkit.ParkitError) as e:
+        parkit.det(np.zeros((5, 3, 4)))
+    assert e.value.status == "PK_ESHAPE" and e.value.code == -4
+    assert "square" in e.value.message and e.value.message in str(e.value)
+    assert e.value.failed == []
+    # A NaN gives NaN, as numpy; it is not a failure.
+    a = np.tile(np.eye(3), (4, 1, 1))
+    a[2, 1, 1] = np.nan
+    d = parkit.det(a)
+    assert np.isnan(d[2]) and np.array_equal(d[[0, 1, 3]], [1, 1, 1])
+    with pytest.raises(ValueError):
+        parkit.det(np.ones(3))
+    with pytest.raises(TypeError, match="astype"):
+        parkit.det(np.array([[["a"]]]))
+    with pytest.raises(TypeError, match="astype"):
+        parkit.det(np.empty((2, 2, 2), dtype=object))
+    if hasattr(np, "float128"):
+        with pytest.raises(TypeError):
+            parkit.det(np.ones((2, 2, 2), dtype=np.float128))
+
+
+# --------------------------------------------------------------------- FFT
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fft(backend):
+    kw = dict(backend=backend, workers=W)
+    r = rng(3)
+    x = r.standard_normal((20, 12, 10))
+    z = x + 1j * r.standard_normal(x.shape)
+    assert close(parkit.fft2(x, **kw), np.fft.fft2(x))
+    assert close(parkit.fft2(z, **kw), np.fft.fft2(z))
+    assert close(parkit.ifft2(z, **kw), np.fft.ifft2(z))
+    assert close(parkit.rfft2(x, **kw), np.fft.rfft2(x))
+    h = np.fft.rfft2(x)
+    assert close(parkit.irfft2(h, **kw), np.fft.irfft2(h))
+    assert close(parkit.fft2(z.astype(np.complex64), **kw),
+                 np.fft.fft2(z.astype(np.complex64)), rtol=1e-6)
+    assert close(parkit.fft2(x[0], **kw), np.fft.fft2(x[0]))
+    # The batch last, and back there in the output.
+    t = np.moveaxis(x, 0, -1)
+    assert close(parkit.fft2(t, batch_axis=-1, **kw),
+                 np.fft.fft2(t, axes=(0, 1)))
+    with pytest.raises(parkit.ParkitError) as e:
+        parkit.rfft2(z, **kw)
+    assert e.value.status == "PK_EDTYPE"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["auto", "direct", "fft"])
+def test_autocorr2d(backend, method):
+    kw = dict(backend=backend, workers=W, method=method)
+    a = rng(4).integers(0, 100, (6, 9, 7))
+    r = parkit.autocorr2d(a, **kw)
+    ref = np.array([scipy.signal.correlate2d(x, x) for x in a])
+    assert r.dtype == np.float64 and np.array_equal(r, ref)  # exact
+    f = rng(5).standard_normal((3, 8, 11))
+    ref = np.array([scipy.signal.correlate2d(x, x) for x in f])
+    assert close(parkit.autocorr2d(f, **kw), ref)
+    assert np.array_equal(parkit.autocorr2d(a[0], **kw),
+                          scipy.signal.correlate2d(a[0], a[0]))
+
+
+def test_kernels():
+    assert parkit.kernel("det").name == "det"
+    assert parkit.kernel("autocorr2d", "direct").name.startswith("autocorr")
+    with pytest.raises(ValueError):
+        parkit.kernel("nonesuch")
+    with pytest.raises(ValueError):
+        parkit.kernel("autocorr2d", "bogus")
+    assert parkit.kernel("rfft2").output(np.float64, (4, 6)) == \
+        (np.dtype(np.complex128), (4, 4))
+    with pytest.raises(parkit.ParkitError):
+        parkit.kernel("det").output(np.float64, (4, 6))
+
+
+# ---------------------------------------------------------------- contexts
+
+def test_context():
+    with parkit.Context(backend="serial") as c:
+        assert (c.backend, c.workers, c.rank, c.size) == ("serial", 1, 0, 1)
+        assert c.isa in ("generic", "avx2", "avx512")
+        c.map(parkit.kernel("det"), np.ones((3, 2, 2)))
+        s = c.last_stats
+        assert s["items"] == 3 and s["failed"] == 0 and "seconds" in s
+        assert c.block(10) == (0, 10)
+        assert c.reduce(np.arange(10.0)) == 45.0
+        assert c.reduce(np.array([1 + 2j, 3j])) == 1 + 5j
+        assert c.reduce(np.arange(1, 5), "prod") == 24.0
+        eyes = np.tile(np.eye(2), (5, 1, 1))
+        assert c.map_reduce(parkit.kernel("det"), eyes) == 5.0
+    with pytest.raises(ValueError):
+        c.map(parkit.kernel("det"), np.ones((3, 2, 2)))
+    c.close()
+    with parkit.Context(backend="serial", isa="generic") as c:
+        assert c.isa == "generic"
+    with pytest.raises(parkit.ParkitError) as e:
+        parkit.Context(backend="nonesuch")
+    assert e.value.status == "PK_EBACKEND" and "nonesuch" in e.value.message
+    with pytest.raises(ValueError):
+        parkit.Context(workers=0)
+
+
+def test_default_contexts_are_reused():
+    a = parkit.default_context("fork" if "fork" in BACKENDS else None, W)
+    parkit.det(np.ones((2, 2, 2)), backend=a.backend, workers=W)
+    assert parkit.default_context(a.backend, W) is a
+
+
+# ----------------------------------------------------------- zero copy
+
+def test_zero_copy(ctx):
+    x = rng(6).standard_normal((50, 5, 5))
+    out = np.empty(50)
+    r = ctx.map(parkit.kernel("det"), x, out=out, inline="never")
+    assert r is out and np.shares_memory(r, out)
+    assert close(out, np.linalg.det(x))
+    # float64 in C order is read where it is, and the output written where
+    # numpy has it; the fork backend copies both through its shared memory.
+    copied = x.nbytes + out.nbytes if ctx.backend == "fork" else 0
+    assert ctx.last_stats["bytes_copied"] == copied
+    z = np.empty((50, 5, 5), np.complex128)
+    r = ctx.map(parkit.kernel("fft2"), x, out=z)
+    assert np.shares_memory(r, z) and close(z, np.fft.fft2(x))
+    # Converted input (in the library's memory), written in place the same.
+    r = ctx.map(parkit.kernel("det"), x.astype(np.float32), out=out,
+                inline="never")
+    assert r is out
+    assert ctx.last_stats["bytes_copied"] == copied - x.nbytes * (copied > 0)
+    for bad in (np.empty(49), np.empty(50, np.float32),
+                np.empty((50, 2))[:, 0]):
+        with pytest.raises(ValueError, match="out must be"):
+            ctx.map(parkit.kernel("det"), x, out=bad)
+
+
+# ------------------------------------------------- failures, user kernels
+
+def test_failed_items(ctx, user):
+    x = np.ones((40, 3))
+    refused = [0, 7, 8, 31, 39]
+    x[refused, 0] = -1
+    with pytest.raises(parkit.ParkitError) as e:
+        ctx.map(user["pick"], x)
+    err = e.value
+    assert err.status == "PK_EKERNEL" and err.failed == refused
+    assert ctx.last_stats["failed"] == len(refused)
+    assert "pick" in err.message
+    done = np.setdiff1d(np.arange(40), refused)
+    assert np.array_equal(err.result[done], x[done].sum(axis=1))
+    # The same through a future.
+    f = ctx.map_async(user["pick"], x)
+    with pytest.raises(parkit.ParkitError) as e:
+        f.get()
+    assert e.value.failed == refused and not f.successful()
+    # The context goes on.
+    assert np.array_equal(ctx.map(user["pick"], np.ones((5, 2))), [2.0] * 5)
+    with pytest.raises(parkit.ParkitError) as e:
+        ctx.map(user["pick"], np.ones((5, 2, 2)))
+    assert e.value.status == "PK_ESHAPE" and "float64 vectors" in str(e.value)
+
+
+def test_worker_death(ctx, user):
+    if ctx.backend != "fork":
+        pytest.skip("only a fork worker can die alone")
+    x = np.ones((40, 2))
+    x[13, 0] = 666
+    with pytest.raises(parkit.ParkitError) as e:
+        ctx.map(user["crash"], x)
+    err = e.value
+    assert err.status == "PK_EWORKER" and 13 in err.failed
+    assert "signal 11" in err.message
+    done = np.setdiff1d(np.arange(40), err.failed)
+    assert np.array_equal(err.result[done], x[done].sum(axis=1))
+    # A replacement worker is there for the next map.
+    assert np.array_equal(ctx.map(user["crash"], np.ones((40, 2))),
+                          [2.0] * 40)
+
+
+def test_map_async(ctx, user):
+    x = rng(7).standard_normal((30, 6, 6))
+    f = ctx.map_async(parkit.kernel("det"), x)
+    assert f.wait(30) and f.ready()
+    assert close(f.get(), np.linalg.det(x)) and f.successful()
+    f = ctx.map_async(user["slow"], np.ones((8, 2)))
+    r = f.get(timeout=30)
+    assert np.array_equal(r, [2.0] * 8)
+    if ctx.backend == "fork":
+        # The map runs in the workers while Python goes on.
+        f = ctx.map_async(user["slow"], np.ones((20, 2)))
+        assert not f.ready() and not f.wait(0.01)
+        with pytest.raises(TimeoutError):
+            f.get(timeout=0.01)
+        assert np.array_equal(f.get(), [2.0] * 20)
+
+
+def test_kernel_loaded_after_fork_context(tmp_path):
+    if "fork" not in BACKENDS:
+        pytest.skip("no fork backend")
+    with parkit.Context(backend="fork", workers=W) as c:
+        k = parkit.load_kernel(build(tmp_path, "late"), "pick_kernel")
+        with pytest.raises(ValueError, match="load_kernel"):
+            c.map(k, np.ones((4, 2)))
+    with parkit.Context(backend="fork", workers=W) as c:
+        assert np.array_equal(c.map(k, np.ones((4, 2))), [2.0] * 4)
+    with pytest.raises(ValueError):
+        parkit.load_kernel(str(tmp_path / "late.so"), "no_such_function")
+
+
+def test_gil_released(user):
+    """Another thread runs while a map does."""
+    ticks, stop = [], threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=tick)
+    with parkit.Context(backend="serial") as c:
+        th.start()
+        t0 = time.monotonic()
+        c.map(user["slow"], np.ones((20, 2)))  # 200 ms
+        t1 = time.monotonic()
+        stop.set()
+        th.join()
+    assert sum(t0 < t < t1 for t in ticks) >= 20
+
+
+def test_keyboard_interrupt(user):
+    """Ctrl-C during a fork map: the map finishes, the context stays
+    usable, and KeyboardInterrupt goes on."""
+    if "fork" not in BACKENDS:
+        pytest.skip("no fork backend")
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals go to the main thread")
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with parkit.Context(backend="fork", workers=W) as c:
+            timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+            t0 = time.monotonic()
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                c.map(user["slow"], np.ones((100, 2)))  # 0.5 s on 2 workers
+            # It waited for the map rather than leave it running.
+            assert time.monotonic() - t0 >= 0.4
+            timer.join()
+            x = rng(8).standard_normal((40, 4, 4))
+            assert close(c.map(parkit.kernel("det"), x), np.linalg.det(x))
+            assert np.array_equal(c.map(user["slow"], np.ones((4, 3))),
+                                  [3.0] * 4)
+            # Ctrl-C in Future.get leaves the future to be got again.
+            f = c.map_async(user["slow"], np.ones((40, 2)))
+            timer = threading.Timer(0.05, os.kill,
+                                    (os.getpid(), signal.SIGINT))
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                f.get()
+            timer.join()
+            assert np.array_equal(f.get(), [2.0] * 40)
+    finally:
+        signal.signal(signal.SIGINT, old)
