@@ -27,8 +27,8 @@ def default_context(backend=None, workers=None):
 
 
 def close_defaults():
-    """Close the contexts default_context made (at exit, or before making
-    an mpi context of one's own after these: MPI starts only once)."""
+    """Close the contexts default_context made; done at exit.  Collective
+    under mpi, as every close."""
     with _lock:
         ctxs = list(_contexts.values())
         _contexts.clear()
