@@ -38,6 +38,7 @@ typedef struct pk_config {
   int verbose;
   const void *mpi_comm;
   const char *isa;
+  const int *mpi_fcomm;
 } pk_config;
 
 pk_status pk_init(pk_context **ctx, int *argc, char ***argv);

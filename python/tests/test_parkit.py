@@ -445,3 +445,39 @@ def test_keyboard_interrupt(user):
             assert np.array_equal(f.get(), [2.0] * 40)
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def test_declarations_match_the_headers(tmp_path):
+    """The cdef copies the headers by hand: every struct's size and every
+    field's offset must be what the C compiler makes of the headers."""
+    from parkit._ffi import ffi
+    fields = {"pk_config": ["backend", "workers", "verbose", "mpi_comm",
+                            "isa", "mpi_fcomm"],
+              "pk_item": ["dtype", "ndim", "shape"],
+              "pk_task": ["in", "out", "in_stride", "out_stride", "in_item",
+                          "out_item", "first", "scratch", "isa"],
+              "pk_kernel": None, "pk_map_opts": None, "pk_stats": None}
+    for name in list(fields):
+        if fields[name] is None:
+            fields[name] = [f for f, _ in ffi.typeof(name if name != "pk_kernel"
+                                                      else "struct pk_kernel").fields]
+    lines = ["#include <parkit.h>", "#include <stddef.h>", "#include <stdio.h>",
+             "int main(void) {"]
+    for name, fs in fields.items():
+        t = "struct pk_kernel" if name == "pk_kernel" else name
+        lines.append('  printf("%s %%zu\\n", sizeof(%s));' % (name, t))
+        for f in fs:
+            lines.append('  printf("%s.%s %%zu\\n", offsetof(%s, %s));' % (name, f, t, f))
+    lines.append("  return 0;\n}")
+    src = tmp_path / "layout.c"
+    src.write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "layout"
+    subprocess.run(["gcc", "-std=gnu11", "-I", INCLUDE, str(src), "-o", str(exe)],
+                   check=True)
+    want = dict(l.split() for l in subprocess.run([str(exe)], capture_output=True,
+                                                   text=True, check=True).stdout.splitlines())
+    for name, fs in fields.items():
+        t = "struct pk_kernel" if name == "pk_kernel" else name
+        assert ffi.sizeof(t) == int(want[name]), name
+        for f in fs:
+            assert ffi.offsetof(t, f) == int(want[name + "." + f]), name + "." + f
