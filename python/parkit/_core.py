@@ -556,6 +556,48 @@ class Context:
         ns = k.cost(k, item) * lib.pk_array_dim(inp, 0)
         return not ns * 1e-9 / max(self.workers, 1) < _LONG  # NaN: long
 
+    def map_each(self, kernel, a, callback, batch_axis=0, out=None,
+                 schedule=None, chunk=0, inline=None):
+        """As map, calling callback(lo, hi) each time the items [lo, hi)
+        are done, in the order they finish (multiprocessing's
+        imap_unordered, for progress).  A map run inline is one range.  On
+        openmp the calls come from the worker threads, one at a time.  An
+        exception in callback stops the calls and is raised when the map
+        returns."""
+        opts = self._opts(schedule, chunk, inline)
+        raised = []
+
+        def each(arg, lo, hi):
+            if raised:
+                return
+            try:
+                callback(lo, hi)
+            except BaseException as e:  # raised once the map is back
+                raised.append(e)
+
+        cb = ffi.callback("void(void *, size_t, size_t)", each)
+        with self._lock:
+            self._patch = None
+            job = self._prepare(kernel, a, batch_axis, out)
+            try:
+                st = lib.pk_map_each(self._ptr, kernel._ptr, job.inp,
+                                     job.outpp, opts, cb, ffi.NULL)
+                res = job.finish(st, self._error)
+            finally:
+                job.release()
+        if raised:
+            raise raised[0]
+        return res
+
+    def max_tasks(self, n):
+        """Replace each worker once it has run n chunks (0: never), as
+        Pool(maxtasksperchild=n); for a kernel that leaks.  Only the fork
+        backend has workers to replace."""
+        with self._lock:
+            st = lib.pk_worker_max_tasks(self._c(), int(n))
+        if st != lib.PK_OK:
+            raise self._error(st)
+
     def map_async(self, kernel, a, batch_axis=0, out=None, schedule=None,
                   chunk=0, inline=None):
         """Start a map and return a Future for its result at once

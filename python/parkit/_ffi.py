@@ -166,6 +166,11 @@ int pk_future_successful(pk_future *f);
 const size_t *pk_future_failed(const pk_future *f, size_t *n);
 const char *pk_future_errmsg(const pk_future *f);
 void pk_future_destroy(pk_future **f);
+pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
+                      const pk_array *in, pk_array **out,
+                      const pk_map_opts *opts,
+                      void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+pk_status pk_worker_max_tasks(pk_context *ctx, unsigned long n);
 
 /* parkit/mpi.h */
 int pk_mpi_rank(const pk_context *ctx);

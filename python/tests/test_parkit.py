@@ -379,6 +379,41 @@ def test_map_async(ctx, user):
         assert np.array_equal(f.get(), [2.0] * 20)
 
 
+def test_map_each(ctx):
+    """imap_unordered's progress: the ranges reported cover every item
+    once, and the result is map's."""
+    x = rng(8).standard_normal((500, 5, 5))
+    seen = np.zeros(500, int)
+
+    def done(lo, hi):
+        seen[lo:hi] += 1
+
+    d = ctx.map_each(parkit.kernel("det"), x, done, chunk=37,
+                     inline="never")
+    assert close(d, np.linalg.det(x))
+    assert (seen == 1).all()
+
+    def boom(lo, hi):
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        ctx.map_each(parkit.kernel("det"), x, boom)
+    assert close(ctx.map(parkit.kernel("det"), x), np.linalg.det(x))
+
+
+def test_max_tasks(ctx):
+    """maxtasksperchild: fork workers are replaced after n chunks, and the
+    maps go on giving the same values."""
+    x = rng(9).standard_normal((64, 4, 4))
+    ctx.max_tasks(2)
+    try:
+        for _ in range(3):
+            assert close(ctx.map(parkit.kernel("det"), x, chunk=8,
+                                 inline="never"), np.linalg.det(x))
+    finally:
+        ctx.max_tasks(0)
+
+
 def test_kernel_loaded_after_fork_context(tmp_path):
     if "fork" not in BACKENDS:
         pytest.skip("no fork backend")
