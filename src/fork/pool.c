@@ -446,7 +446,7 @@ static pk_status collect_map(pool *p, pk__fails *f) {
       snprintf(p->msg, sizeof p->msg, "fork: no worker could be started");
     len = strlen(p->msg);
     snprintf(p->msg + len, sizeof p->msg - len,
-             "; %s: %zu of %zu items did not pk__fork_complete (see pk_failed)",
+             "; %s: %zu of %zu items did not complete (see pk_failed)",
              jd->kernel.name, f->n, jd->n);
     return PK_EWORKER;
   }
