@@ -301,6 +301,10 @@ typedef struct pk_task {
  * data, data_size: the kernel's own parameters.  For the fork and mpi
  *   backends, data_size bytes at data are copied to the workers; with
  *   data_size 0 the pointer itself is passed.
+ * The fork backend's workers are forked by pk_init: a kernel's functions
+ * must be in the program or in a library loaded before then (one opened
+ * later with dlopen is not in the workers, which die running it:
+ * PK_EWORKER).
  */
 struct pk_kernel {
   const char *name;
