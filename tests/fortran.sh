@@ -10,6 +10,11 @@ prog="$b/tests/fortran_check"
 backends="serial openmp"
 grep -q 'PK_HAVE_FORK_BACKEND 1' "$b/config.h" && backends="$backends fork"
 "$prog" $backends || exit 1
+# The example program runs and says what it did.
+for be in $backends; do
+  "$b/examples/dets_f" "$be" 500 | grep -q "backend $be" ||
+    { echo "FAIL: examples/dets_f $be"; exit 1; }
+done
 if [ -f "$prog.mpi" ] && command -v "${MPIRUN:-mpirun}" >/dev/null; then
   timeout 300 "${MPIRUN:-mpirun}" --oversubscribe --bind-to none -n 4 "$prog" mpi ||
     exit 1
