@@ -48,10 +48,6 @@ typedef struct settings {
   char bad[160]; /* the first unknown --pk- option, or a value missing */
 } settings;
 
-/* The message of the last pk_init that failed in this thread, for
-   pk_errmsg(NULL): there is no context to hold it. */
-static _Thread_local char init_msg[1024];
-
 /* --pk-NAME=VALUE or --pk-NAME VALUE at argv[i]: the value, and how many
    arguments it took (0: not this option). */
 static int option(int argc, char **argv, int i, const char *name,
@@ -129,8 +125,6 @@ static int under_mpirun(void) {
   return v != NULL && atoi(v) > 1;
 }
 
-const char *pk__init_errmsg(void) { return init_msg; }
-
 static const char *default_backend(void) {
 #ifdef PK_HAVE_MPI
   if (under_mpirun())
@@ -174,9 +168,9 @@ static pk_status choose_isa(const settings *s, const pk_config *config,
 
 static pk_status fail_init(pk_context *c, pk_status st, int verbose,
                            const char *fmt, const char *arg) {
-  snprintf(init_msg, sizeof init_msg, fmt, arg);
+  pk__init_say(fmt, arg);
   if (verbose)
-    fprintf(stderr, "parkit: %s\n", init_msg);
+    fprintf(stderr, "parkit: %s\n", pk_errmsg(NULL));
   free(c);
   return st;
 }
@@ -191,15 +185,14 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
   pk_status st;
   int workers = 0;
 
-  init_msg[0] = '\0';
+  pk__init_say("%s", "");
   if (ctx == NULL) {
-    snprintf(init_msg, sizeof init_msg, "pk_init: ctx is NULL");
+    pk__init_say("pk_init: ctx is NULL");
     return PK_EINVAL;
   }
   *ctx = NULL;
   if ((argc == NULL) != (argv == NULL)) {
-    snprintf(init_msg, sizeof init_msg, "pk_init: argc and argv must be "
-             "both NULL or both given");
+    pk__init_say("pk_init: argc and argv must be both NULL or both given");
     return PK_EINVAL;
   }
   take_args(argc, argv, &s);
@@ -212,7 +205,7 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
 
   c = calloc(1, sizeof *c);
   if (c == NULL) {
-    snprintf(init_msg, sizeof init_msg, "pk_init: out of memory");
+    pk__init_say("pk_init: out of memory");
     return PK_ENOMEM;
   }
 
@@ -306,10 +299,9 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
     st = c->ops->agree ? c->ops->agree(c, setup) : setup;
   }
   if (st != PK_OK) {
-    snprintf(init_msg, sizeof init_msg, "%s",
-             c->msg[0] ? c->msg : pk_strerror(st));
+    pk__init_say("%s", c->msg[0] ? c->msg : pk_strerror(st));
     if (c->verbose)
-      fprintf(stderr, "parkit: %s\n", init_msg);
+      fprintf(stderr, "parkit: %s\n", pk_errmsg(NULL));
     c->ops->stop(c);
     pk__blas_set(c->blas_threads);
     free(c);

@@ -303,8 +303,13 @@ pk_status pk__error(pk_context *ctx, pk_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* The message of this thread's last failed pk_init ("" if none). */
-const char *pk__init_errmsg(void);
+/* Set the message of this thread's failed pk_init ("" clears it), which
+   pk_errmsg(NULL) gives: there is no context to hold it. */
+void pk__init_say(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 /* Start a public call: clear the last error. */
 void pk__begin(pk_context *ctx);
 /* The start of a collective call that makes *out: pk__begin, *out set to

@@ -49,11 +49,21 @@ void pk__log(const pk_context *ctx, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* The message of the last pk_init that failed in this thread. */
+static _Thread_local char init_msg[1024];
+
+void pk__init_say(const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(init_msg, sizeof init_msg, fmt, ap);
+  va_end(ap);
+}
+
 const char *pk_errmsg(const pk_context *ctx) {
-  if (ctx == NULL) {
-    const char *m = pk__init_errmsg();
-    return m[0] ? m : "no context (pk_init failed or was not called)";
-  }
+  if (ctx == NULL)
+    return init_msg[0] ? init_msg
+                       : "no context (pk_init failed or was not called)";
   return ctx->msg;
 }
 
