@@ -23,6 +23,8 @@ extern "C" {
 
 /* Largest number of dimensions of an array, batch axis included. */
 #define PK_MAX_DIMS 4
+/* Inputs, and outputs, one map can take (pk_map_n). */
+#define PK_MAX_ARGS 4
 
 /* ---------------------------------------------------------------- status */
 
@@ -258,6 +260,12 @@ typedef struct pk_item {
  * bytes the kernel's scratch function asked for, private to this call.
  * isa is the instruction-set path of the context (see pk_isa); PK_ISA_AUTO
  * in a task made by hand means the widest the CPU has.
+ *
+ * A kernel of several inputs or outputs (pk_map_n) finds input k's item i
+ * at ins[k] + i * in_strides[k] and output k's at outs[k] + i *
+ * out_strides[k]; in, out and their strides and items are input 0's and
+ * output 0's.  An input of one item broadcast over the batch has stride 0.
+ * For pk_map, nin and nout are 1.
  */
 typedef struct pk_task {
   const char *in;
@@ -267,6 +275,11 @@ typedef struct pk_task {
   size_t first;
   void *scratch;
   pk_isa isa;
+  int nin, nout;
+  const char *ins[PK_MAX_ARGS];
+  char *outs[PK_MAX_ARGS];
+  size_t in_strides[PK_MAX_ARGS], out_strides[PK_MAX_ARGS];
+  pk_item in_items[PK_MAX_ARGS], out_items[PK_MAX_ARGS];
 } pk_task;
 
 /*
@@ -318,6 +331,10 @@ struct pk_kernel {
   unsigned grain;
   const void *data;
   size_t data_size;
+  /* Inputs and outputs of each item (0: 1), for pk_map_n: shape, cost,
+     scratch and prepare then get the array of nin input items, and shape
+     fills nout output items. */
+  int nin, nout;
 };
 
 /* ------------------------------------------------------------- map/reduce */
@@ -375,6 +392,22 @@ typedef struct pk_stats {
  */
 pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
                  pk_array **out, const pk_map_opts *opts);
+
+/*
+ * pk_map_n - pk_map over several batches at once (Python's starmap):
+ * item i of every input goes to the kernel together, and each output gets
+ * its item i.  nin and nout (1 .. PK_MAX_ARGS) must be the kernel's.
+ * Every input has the same batch length along axis 0, except that an
+ * input of one item is broadcast to every item (a fixed kernel image:
+ * never copied per item).  out[k] NULL: made, as pk_map makes *out;
+ * otherwise checked.  No output may overlap an input or another output.
+ * Under mpi every input that is not broadcast is distributed with the same
+ * blocks, or every one is a replica.  The guarantees and errors are
+ * pk_map's; a message about an array names it ("input 1").
+ */
+pk_status pk_map_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                   const pk_array *const in[], int nout, pk_array *out[],
+                   const pk_map_opts *opts);
 
 typedef enum pk_op { PK_SUM = 1, PK_PROD, PK_MIN, PK_MAX } pk_op;
 

@@ -35,8 +35,11 @@ void pk__fails_free(pk__fails *f);
  */
 typedef struct pk__job {
   const pk_kernel *kernel;
-  const pk_array *in;
-  pk_array *out;
+  const pk_array *in;   /* the input whose layout the map follows */
+  pk_array *out;        /* outs[0] */
+  int nin, nout;        /* the arrays of the call (pk_map_n) */
+  const pk_array *ins[PK_MAX_ARGS];
+  pk_array *outs[PK_MAX_ARGS];
   pk_task task;       /* scratch is NULL: each worker brings its own */
   size_t n;           /* items (for mpi: this rank's) */
   size_t total;       /* items of the whole map, on every rank */
@@ -87,6 +90,21 @@ pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
 pk_status pk__map_check_opts(pk_context *ctx, const pk_map_opts *o);
 pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
                         const pk_array *in, pk_array **out, pk__job *j);
+pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
+                          const pk_kernel *k, int nin,
+                          const pk_array *const in[], int nout,
+                          pk_array *out[], pk__job *j);
+
+/*
+ * A task's two views: the arrays (ins, outs, ...) are the truth; in, out
+ * and their strides and items mirror element 0 (pk__task_mirror).
+ * pk__task_one makes the arrays from the single fields of a task built by
+ * hand; pk__task_shift moves every pointer forward by lo items (broadcast
+ * inputs, of stride 0, stay) and first with them.
+ */
+void pk__task_mirror(pk_task *t);
+void pk__task_one(pk_task *t);
+void pk__task_shift(pk_task *t, size_t lo);
 pk_status pk__map_execute(pk_context *ctx, pk__job *j,
                           const pk_map_opts *o);
 

@@ -163,7 +163,7 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
                           const pk_map_opts *o) {
   pk_map_opts none = {0};
   const pk_kernel *k = j->kernel;
-  const pk_item *item = &j->task.in_item;
+  const pk_item *item = j->task.in_items;
   size_t grain = k->grain > 1 ? k->grain : 1, rest, limit;
   double t0 = pk_time(), per, here = 0, t1;
   pk__fails f = {0};
@@ -303,14 +303,84 @@ static size_t item_bytes(const pk_item *it) {
   return n;
 }
 
-/* Fill j from kernel and in; make or check *out. */
-pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
-                        const pk_array *in, pk_array **out, pk__job *j) {
+/* "input 1" / "the input": how messages name array k of a call. */
+static const char *arg_name(char *buf, size_t len, const char *what, int k,
+                            int n) {
+  if (n == 1)
+    snprintf(buf, len, "the %s", what);
+  else
+    snprintf(buf, len, "%s %d", what, k);
+  return buf;
+}
+
+/* Make or check output k, of item oi, for a batch of n local items laid
+   out as ref. */
+static pk_status setup_out(pk_context *ctx, const char *fn, const pk__job *j,
+                           const pk_array *ref, const pk_item *oi, int k,
+                           pk_array **out) {
   size_t shape[PK_MAX_DIMS];
-  char msg[512] = "";
-  pk_item oi;
+  char name[32];
   pk_status st;
-  int i;
+  int i, c;
+
+  arg_name(name, sizeof name, "output", k, j->nout);
+  shape[0] = j->n;
+  for (i = 0; i < oi->ndim; i++)
+    shape[i + 1] = oi->shape[i];
+  if (*out == NULL) {
+    if ((st = pk__array_new(ctx, oi->dtype, oi->ndim + 1, shape, out)))
+      return st;
+    /* A distributed input's output is distributed alike. */
+    (*out)->distributed = ref->distributed;
+    (*out)->offset = ref->offset;
+    (*out)->global = ref->global;
+    return PK_OK;
+  }
+  const pk_array *o = *out;
+  int same = o->dtype == oi->dtype && o->ndim == oi->ndim + 1;
+  for (i = 0; same && i < o->ndim; i++)
+    same = o->shape[i] == shape[i];
+  if (!same)
+    return pk__error(ctx, PK_ESHAPE, "%s: %s's dtype or shape is not what "
+                     "kernel %s makes from %s", fn, name, j->kernel->name,
+                     j->nin > 1 ? "these inputs" : "this input");
+  for (c = 0; c < j->nin; c++)
+    if (overlaps(j->ins[c], o))
+      return pk__error(ctx, PK_EINVAL, "%s: %s overlaps %s", fn, name,
+                       j->nin > 1 ? "an input" : "the input");
+  for (c = 0; c < k; c++)
+    if (overlaps(j->outs[c], o))
+      return pk__error(ctx, PK_EINVAL, "%s: outputs %d and %d overlap", fn,
+                       c, k);
+  /* The caller's output is never redistributed behind its back: it must
+     hold the block the input holds, or the whole batch. */
+  if (ref->distributed && !(o->distributed && o->offset == ref->offset &&
+                            o->global == ref->global))
+    return pk__error(ctx, PK_EINVAL, "%s: the input is distributed; %s "
+                     "must be distributed alike (let %s make it, or "
+                     "pk_mpi_create it with the same global shape)", fn,
+                     name, fn);
+  if (!ref->distributed && o->distributed &&
+      (o->offset != 0 || o->global != o->shape[0]))
+    return pk__error(ctx, PK_EINVAL, "%s: the input is replicated (not "
+                     "distributed) but %s is distributed", fn, name);
+  return PK_OK;
+}
+
+/* The items of a as an input of a batch: global length along axis 0. */
+static size_t batch_of(const pk_array *a) {
+  return a->distributed ? a->global : a->shape[0];
+}
+
+pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
+                          const pk_kernel *k, int nin,
+                          const pk_array *const in[], int nout,
+                          pk_array *out[], pk__job *j) {
+  char msg[512] = "", name[32];
+  const pk_array *ref = NULL;
+  size_t total = 0;
+  pk_status st;
+  int i, c, r = 0, bcasts[PK_MAX_ARGS] = {0};
 
   memset(j, 0, sizeof *j);
   if (k == NULL || in == NULL || out == NULL)
@@ -319,79 +389,157 @@ pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
   if (k->name == NULL || k->shape == NULL || k->run == NULL)
     return pk__error(ctx, PK_EINVAL, "%s: the kernel table needs a name, "
                      "a shape and a run function", fn);
-  if (in->ctx != ctx || (*out != NULL && (*out)->ctx != ctx))
-    return pk__error(ctx, PK_EINVAL, "%s: an array belongs to another "
-                     "context", fn);
+  if (nin != (k->nin ? k->nin : 1) || nout != (k->nout ? k->nout : 1) ||
+      nin < 1 || nin > PK_MAX_ARGS || nout < 1 || nout > PK_MAX_ARGS)
+    return pk__error(ctx, PK_EINVAL, "%s: kernel %s takes %d input%s and "
+                     "makes %d output%s, not %d and %d (1 to %d each)", fn,
+                     k->name, k->nin ? k->nin : 1,
+                     (k->nin ? k->nin : 1) == 1 ? "" : "s",
+                     k->nout ? k->nout : 1,
+                     (k->nout ? k->nout : 1) == 1 ? "" : "s", nin, nout,
+                     PK_MAX_ARGS);
+  for (c = 0; c < nin; c++)
+    if (in[c] == NULL)
+      return pk__error(ctx, PK_EINVAL, "%s: %s is NULL", fn,
+                       arg_name(name, sizeof name, "input", c, nin));
+  for (c = 0; c < nin; c++)
+    if (in[c]->ctx != ctx)
+      return pk__error(ctx, PK_EINVAL, "%s: %s belongs to another context",
+                       fn, arg_name(name, sizeof name, "input", c, nin));
+  for (c = 0; c < nout; c++)
+    if (out[c] != NULL && out[c]->ctx != ctx)
+      return pk__error(ctx, PK_EINVAL, "%s: %s belongs to another context",
+                       fn, arg_name(name, sizeof name, "output", c, nout));
+
+  /* The batch: the length of the inputs not of one item (an empty batch
+     too); an input of one item is broadcast, or all are of one. */
+  total = 1;
+  for (c = 0; c < nin && total == 1; c++)
+    if (batch_of(in[c]) != 1)
+      total = batch_of(in[c]);
+  for (c = 0; c < nin; c++) {
+    size_t b = batch_of(in[c]);
+    if (b != total && b != 1)
+      return pk__error(ctx, PK_ESHAPE, "%s: %s has %zu items, the batch %zu "
+                       "(an input of one item is broadcast to every item)",
+                       fn, arg_name(name, sizeof name, "input", c, nin), b,
+                       total);
+  }
+  /* The input the map's layout follows: one of the batch's length, a
+     distributed one if the batch is of one item. */
+  for (c = 0; c < nin; c++)
+    if (ref == NULL || (total == 1 && in[c]->distributed &&
+                        !ref->distributed) ||
+        (batch_of(ref) != total && batch_of(in[c]) == total))
+      ref = in[r = c];
+  for (c = 0; c < nin; c++) {
+    int bcast = batch_of(in[c]) == 1 && c != r &&
+                (total != 1 || (ref->distributed && !in[c]->distributed));
+    bcasts[c] = bcast;
+    arg_name(name, sizeof name, "input", c, nin);
+    if (bcast && in[c]->distributed)
+      return pk__error(ctx, PK_EINVAL, "%s: %s, of one item, is broadcast "
+                       "to every item and must be whole on every process: "
+                       "not distributed", fn, name);
+    if (!bcast && (in[c]->distributed != ref->distributed ||
+                   in[c]->offset != ref->offset ||
+                   in[c]->shape[0] != ref->shape[0]))
+      return pk__error(ctx, PK_EINVAL, "%s: %s is not distributed as "
+                       "input %d is: every input of a batch must have the "
+                       "same blocks, or be whole", fn, name, r);
+  }
 
   j->kernel = k;
-  j->in = in;
-  j->n = in->shape[0];
-  j->total = in->distributed ? in->global : j->n;
-  j->task.in_item.dtype = in->dtype;
-  j->task.in_item.ndim = in->ndim - 1;
-  for (i = 1; i < in->ndim; i++)
-    j->task.in_item.shape[i - 1] = in->shape[i];
+  j->nin = nin;
+  j->nout = nout;
+  j->in = ref;
+  j->n = ref->shape[0];
+  j->total = total;
+  for (c = 0; c < nin; c++) {
+    pk_item *it = &j->task.in_items[c];
+    j->ins[c] = in[c];
+    it->dtype = in[c]->dtype;
+    it->ndim = in[c]->ndim - 1;
+    for (i = 1; i < in[c]->ndim; i++)
+      it->shape[i - 1] = in[c]->shape[i];
+    j->task.ins[c] = in[c]->data;
+    j->task.in_strides[c] = bcasts[c] ? 0 : item_bytes(it);
+  }
 
-  memset(&oi, 0, sizeof oi);
-  st = k->shape(k, &j->task.in_item, &oi, msg, sizeof msg);
+  st = k->shape(k, j->task.in_items, j->task.out_items, msg, sizeof msg);
   if (st != PK_OK)
     return pk__error(ctx, st, "%s: kernel %s: %s", fn, k->name,
                      msg[0] ? msg : pk_strerror(st));
-  if (oi.ndim < 0 || oi.ndim > PK_MAX_DIMS - 1 || !pk_dtype_size(oi.dtype))
-    return pk__error(ctx, PK_ESHAPE, "%s: kernel %s gave an output item of "
-                     "%d dimensions, dtype %d", fn, k->name, oi.ndim,
-                     (int)oi.dtype);
-  j->task.out_item = oi;
-  shape[0] = j->n;
-  for (i = 0; i < oi.ndim; i++)
-    shape[i + 1] = oi.shape[i];
-
-  if (*out == NULL) {
-    st = pk__array_new(ctx, oi.dtype, oi.ndim + 1, shape, out);
-    if (st != PK_OK)
-      return st;
-    /* A distributed input's output is distributed alike. */
-    (*out)->distributed = in->distributed;
-    (*out)->offset = in->offset;
-    (*out)->global = in->global;
-  } else {
-    const pk_array *o = *out;
-    int same = o->dtype == oi.dtype && o->ndim == oi.ndim + 1;
-    for (i = 0; same && i < o->ndim; i++)
-      same = o->shape[i] == shape[i];
-    if (!same)
-      return pk__error(ctx, PK_ESHAPE, "%s: the output array's dtype or "
-                       "shape is not what kernel %s makes from this input",
-                       fn, k->name);
-    if (overlaps(in, o))
-      return pk__error(ctx, PK_EINVAL, "%s: input and output overlap", fn);
-    /* The caller's output is never redistributed behind its back: it must
-       hold the block the input holds, or the whole batch. */
-    if (in->distributed && !(o->distributed && o->offset == in->offset &&
-                             o->global == in->global))
-      return pk__error(ctx, PK_EINVAL, "%s: the input is distributed; the "
-                       "output must be distributed alike (let %s make it, "
-                       "or pk_mpi_create it with the same global shape)",
-                       fn, fn);
-    if (!in->distributed && o->distributed &&
-        (o->offset != 0 || o->global != o->shape[0]))
-      return pk__error(ctx, PK_EINVAL, "%s: the input is replicated (not "
-                       "distributed) but the output is distributed", fn);
+  for (c = 0; c < nout; c++) {
+    const pk_item *oi = &j->task.out_items[c];
+    if (oi->ndim < 0 || oi->ndim > PK_MAX_DIMS - 1 ||
+        !pk_dtype_size(oi->dtype))
+      return pk__error(ctx, PK_ESHAPE, "%s: kernel %s gave %s an item of %d "
+                       "dimensions, dtype %d", fn, k->name,
+                       arg_name(name, sizeof name, "output", c, nout),
+                       oi->ndim, (int)oi->dtype);
   }
-  j->out = *out;
-  j->task.in = in->data;
-  j->task.out = (*out)->data;
-  j->task.in_stride = item_bytes(&j->task.in_item);
-  j->task.out_stride = item_bytes(&oi);
+  for (c = 0; c < nout; c++) {
+    if ((st = setup_out(ctx, fn, j, ref, &j->task.out_items[c], c,
+                        &out[c])) != PK_OK)
+      return st;
+    j->outs[c] = out[c];
+    j->task.outs[c] = out[c]->data;
+    j->task.out_strides[c] = item_bytes(&j->task.out_items[c]);
+  }
+  j->out = out[0];
+  j->task.nin = nin;
+  j->task.nout = nout;
   j->task.isa = ctx->isa;
-  j->scratch = k->scratch ? k->scratch(k, &j->task.in_item) : 0;
+  pk__task_mirror(&j->task);
+  j->scratch = k->scratch ? k->scratch(k, j->task.in_items) : 0;
   return PK_OK;
 }
 
-pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
-                  const pk_array *in, pk_array **out,
-                  const pk_map_opts *opts, struct pk_future *future,
-                  void (*on_chunk)(void *, size_t, size_t), void *arg) {
+pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
+                        const pk_array *in, pk_array **out, pk__job *j) {
+  const pk_array *ins[1] = {in};
+  if (out == NULL) /* as pk__map_setup_n reports it */
+    return pk__map_setup_n(ctx, fn, k, 1, ins, 1, NULL, j);
+  return pk__map_setup_n(ctx, fn, k, 1, in ? ins : NULL, 1, out, j);
+}
+
+void pk__task_mirror(pk_task *t) {
+  t->in = t->ins[0];
+  t->out = t->outs[0];
+  t->in_stride = t->in_strides[0];
+  t->out_stride = t->out_strides[0];
+  t->in_item = t->in_items[0];
+  t->out_item = t->out_items[0];
+}
+
+void pk__task_one(pk_task *t) {
+  t->nin = t->nout = 1;
+  t->ins[0] = t->in;
+  t->outs[0] = t->out;
+  t->in_strides[0] = t->in_stride;
+  t->out_strides[0] = t->out_stride;
+  t->in_items[0] = t->in_item;
+  t->out_items[0] = t->out_item;
+}
+
+void pk__task_shift(pk_task *t, size_t lo) {
+  for (int c = 0; c < t->nin; c++)
+    t->ins[c] += lo * t->in_strides[c];
+  for (int c = 0; c < t->nout; c++)
+    t->outs[c] += lo * t->out_strides[c];
+  t->first += lo;
+  pk__task_mirror(t);
+}
+
+/* pk_map and pk_map_n, with a future or a chunk callback (async.c). */
+static pk_status map_call(pk_context *ctx, const char *fn,
+                          const pk_kernel *kernel, int nin,
+                          const pk_array *const in[], int nout,
+                          pk_array *out[], const pk_map_opts *opts,
+                          struct pk_future *future,
+                          void (*on_chunk)(void *, size_t, size_t),
+                          void *arg) {
   pk__job j;
   pk_status st;
 
@@ -399,9 +547,9 @@ pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
     return PK_EINVAL;
   pk__begin(ctx);
   if ((st = pk__map_check_opts(ctx, opts)) == PK_OK)
-    st = pk__map_setup(ctx, "pk_map", kernel, in, out, &j);
+    st = pk__map_setup_n(ctx, fn, kernel, nin, in, nout, out, &j);
   if ((st = pk__agree(ctx, st)) != PK_OK ||
-      (st = pk__same(ctx, "pk_map", "the kernel", kernel->name,
+      (st = pk__same(ctx, fn, "the kernel", kernel->name,
                      strlen(kernel->name))) != PK_OK)
     return st;
   j.future = future;
@@ -410,7 +558,23 @@ pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
   return pk__map_execute(ctx, &j, opts);
 }
 
+pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
+                  const pk_array *in, pk_array **out,
+                  const pk_map_opts *opts, struct pk_future *future,
+                  void (*on_chunk)(void *, size_t, size_t), void *arg) {
+  const pk_array *ins[1] = {in};
+  return map_call(ctx, "pk_map", kernel, 1, in ? ins : NULL, 1, out, opts,
+                  future, on_chunk, arg);
+}
+
 pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
                  pk_array **out, const pk_map_opts *opts) {
   return pk__map(ctx, kernel, in, out, opts, NULL, NULL, NULL);
+}
+
+pk_status pk_map_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                   const pk_array *const in[], int nout, pk_array *out[],
+                   const pk_map_opts *opts) {
+  return map_call(ctx, "pk_map_n", kernel, nin, in, nout, out, opts, NULL,
+                  NULL, NULL);
 }

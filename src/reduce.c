@@ -156,6 +156,10 @@ static pk_status reduce(pk_context *ctx, const pk_array *a, pk_op op,
     j.task.out_item = (pk_item){a->dtype, 0, {0}};
     j.task.in_stride = PK_REDUCE_BLOCK * esize;
     j.task.out_stride = esize;
+    pk__task_one(&j.task);
+    j.nin = j.nout = 1;
+    j.ins[0] = a;
+    j.outs[0] = part;
     st = pk__map_execute(ctx, &j, NULL);
     if (st == PK_OK)
       pk__fold_partial(op, a->dtype, part->data, nblocks, acc);

@@ -117,6 +117,8 @@ static const pk_kernel wave = {.name = "wave", .shape = k_shape,
                                .run = k_run, .prepare = k_prepare,
                                .data = &kd};
 
+#include "pair_kernel.h"
+
 /* --------------------------------------------------------------- tests */
 
 static void test_init(void) {
@@ -191,6 +193,92 @@ static void test_det(size_t count, size_t n) {
   pk_array_destroy(&d);
   pk_array_destroy(&all);
   pk_array_destroy(&rep);
+}
+
+/* Both outputs and the failed items of a pk_map_n against serial's. */
+static void same_map_n(pk_array *const got[2], pk_array *const ref[2],
+                       pk_status st, pk_status rst, size_t nref,
+                       const size_t *fref) {
+  size_t n = 0;
+  const size_t *f = pk_failed(ctx, &n);
+  pk_array *all[2] = {NULL, NULL};
+
+  CHECK(st == rst && n == nref);
+  for (size_t i = 0; i < n && i < nref; i++)
+    CHECK(f[i] == fref[i]);
+  for (int k = 0; k < 2; k++) {
+    CHECK_OK(ctx, pk_mpi_gather(ctx, got[k], -1, &all[k]));
+    CHECK(same_bits(all[k], ref[k]));
+    pk_array_destroy(&all[k]);
+  }
+}
+
+/* pk_map_n over the ranks: inputs distributed alike, one broadcast, or
+   replicas; a distributed input beside a replica is refused everywhere. */
+static void test_map_n(size_t count) {
+  size_t m = 5, sa[2] = {count, m}, s1[2] = {1, m}, nref = 0;
+  pk_array *a = whole(ctx, PK_F64, 2, sa, 31 + count);
+  pk_array *b = whole(ctx, PK_F64, 2, sa, 37 + count);
+  pk_array *b1 = whole(ctx, PK_F64, 2, s1, 41);
+  pk_array *sa_ = NULL, *sb_ = NULL, *sb1 = NULL, *la = NULL, *lb = NULL;
+  pk_array *ref[2] = {0}, *ref1[2] = {0}, *got[2] = {0};
+  size_t *fref = NULL, nref1 = 0, *fref1 = NULL;
+  pk_status rst, rst1, st;
+
+  if (!a || !b || !b1)
+    goto out;
+  /* serial's results, and its failed items */
+  CHECK_OK(ser, pk_array_wrap(ser, PK_F64, 2, sa, pk_array_data(a), &sa_));
+  CHECK_OK(ser, pk_array_wrap(ser, PK_F64, 2, sa, pk_array_data(b), &sb_));
+  CHECK_OK(ser, pk_array_wrap(ser, PK_F64, 2, s1, pk_array_data(b1), &sb1));
+  const pk_array *sin[2] = {sa_, sb_}, *sin1[2] = {sa_, sb1};
+  rst = pk_map_n(ser, &pair, 2, sin, 2, ref, NULL);
+  const size_t *f = pk_failed(ser, &nref);
+  fref = malloc((nref + 1) * sizeof *fref);
+  memcpy(fref, f, nref * sizeof *f);
+  rst1 = pk_map_n(ser, &pair, 2, sin1, 2, ref1, NULL);
+  f = pk_failed(ser, &nref1);
+  fref1 = malloc((nref1 + 1) * sizeof *fref1);
+  memcpy(fref1, f, nref1 * sizeof *f);
+
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? a : NULL, 0, &la));
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? b : NULL, 0, &lb));
+  const pk_array *dist[2] = {la, lb}, *bc[2] = {la, b1}, *rep[2] = {a, b};
+  const pk_array *mixed[2] = {la, b};
+  st = pk_map_n(ctx, &pair, 2, dist, 2, got, NULL);
+  CHECK(got[0] && pk_array_distributed(got[0]) && got[1] &&
+        pk_array_distributed(got[1]));
+  same_map_n(got, ref, st, rst, nref, fref);
+  pk_array_destroy(&got[0]);
+  pk_array_destroy(&got[1]);
+  st = pk_map_n(ctx, &pair, 2, bc, 2, got, NULL);
+  same_map_n(got, ref1, st, rst1, nref1, fref1);
+  pk_array_destroy(&got[0]);
+  pk_array_destroy(&got[1]);
+  st = pk_map_n(ctx, &pair, 2, rep, 2, got, NULL);
+  CHECK(got[0] && !pk_array_distributed(got[0]));
+  same_map_n(got, ref, st, rst, nref, fref);
+  pk_array_destroy(&got[0]);
+  pk_array_destroy(&got[1]);
+  if (size > 1 && count > 1) {
+    CHECK(pk_map_n(ctx, &pair, 2, mixed, 2, got, NULL) == PK_EINVAL);
+    CHECK(got[0] == NULL && strstr(pk_errmsg(ctx), "input 1"));
+  }
+out:
+  free(fref);
+  free(fref1);
+  for (int k = 0; k < 2; k++) {
+    pk_array_destroy(&ref[k]);
+    pk_array_destroy(&ref1[k]);
+  }
+  pk_array_destroy(&sa_);
+  pk_array_destroy(&sb_);
+  pk_array_destroy(&sb1);
+  pk_array_destroy(&la);
+  pk_array_destroy(&lb);
+  pk_array_destroy(&a);
+  pk_array_destroy(&b);
+  pk_array_destroy(&b1);
 }
 
 static void test_scatter_gather(pk_dtype dt, size_t count, int root) {
@@ -648,6 +736,8 @@ int main(int argc, char **argv) {
   for (i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
     test_det(counts[i], i % 2 ? 3 : 6);
   test_det(40, 20); /* LAPACK's path */
+  for (i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
+    test_map_n(counts[i]);
   for (i = 0; i < 5; i++) {
     test_scatter_gather(PK_F64, counts[i], i % size);
     test_scatter_gather(PK_C128, counts[i + 2], size - 1);

@@ -77,6 +77,12 @@ class Kernel:
         self._keep = keep      # the library the table lives in
         self._loaded = loaded  # when load_kernel mapped that library
         self.name = _str(self._ptr.name)
+        if max(self._ptr.nin, 1) != 1 or max(self._ptr.nout, 1) != 1:
+            raise ValueError("kernel %s takes %d inputs and makes %d "
+                             "outputs: maps of several batches (pk_map_n) "
+                             "are not in the Python package yet"
+                             % (self.name, max(self._ptr.nin, 1),
+                                max(self._ptr.nout, 1)))
 
     def __repr__(self):
         return "<parkit.Kernel %r>" % self.name

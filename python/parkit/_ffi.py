@@ -82,6 +82,11 @@ typedef struct pk_task {
   size_t first;
   void *scratch;
   pk_isa isa;
+  int nin, nout;
+  const char *ins[4];
+  char *outs[4];
+  size_t in_strides[4], out_strides[4];
+  pk_item in_items[4], out_items[4];
 } pk_task;
 
 struct pk_kernel {
@@ -96,6 +101,7 @@ struct pk_kernel {
   unsigned grain;
   const void *data;
   size_t data_size;
+  int nin, nout;
 };
 
 typedef enum pk_schedule {

@@ -490,7 +490,9 @@ def test_declarations_match_the_headers(tmp_path):
                             "isa", "mpi_fcomm"],
               "pk_item": ["dtype", "ndim", "shape"],
               "pk_task": ["in", "out", "in_stride", "out_stride", "in_item",
-                          "out_item", "first", "scratch", "isa"],
+                          "out_item", "first", "scratch", "isa", "nin", "nout",
+                          "ins", "outs", "in_strides", "out_strides",
+                          "in_items", "out_items"],
               "pk_kernel": None, "pk_map_opts": None, "pk_stats": None}
     for name in list(fields):
         if fields[name] is None:

@@ -288,41 +288,52 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   pool *p = ctx->impl;
   jobdesc *jd = &p->c->job;
   seg *need[MAXFD] = {0};
-  pk_status st;
+  pk_status st = PK_OK;
   size_t chunk = j->chunk;
   int w;
 
   if (p->p.busy)
     pk__fork_finish_pending(p, -1);
   pk__fork_heal(p);
-  st = place(p, j->in, ST_IN, 1, &need[0], &jd->in_off);
-  if (st == PK_OK)
-    st = place(p, j->out, ST_OUT, 0, &need[1], &jd->out_off);
+  /* need[k]: input k's segment; need[PK_MAX_ARGS + k]: output k's. */
+  size_t in_off[PK_MAX_ARGS] = {0}, out_off[PK_MAX_ARGS] = {0};
+  for (int c = 0; c < j->nin && st == PK_OK; c++)
+    st = place(p, j->ins[c], ST_IN + c, 1, &need[c], &in_off[c]);
+  for (int c = 0; c < j->nout && st == PK_OK; c++)
+    st = place(p, j->outs[c], ST_OUT + c, 0, &need[PK_MAX_ARGS + c],
+               &out_off[c]);
   if (st != PK_OK)
     return st;
-  p->p.out = need[1] && need[1] == p->stage[ST_OUT] ? j->out : NULL;
-  p->p.out_bytes = j->out->nbytes;
-  if (p->p.out)
-    ctx->stats.bytes_copied += j->out->nbytes; /* copied back */
+  for (int c = 0; c < j->nout; c++) {
+    seg *s = need[PK_MAX_ARGS + c];
+    p->p.out[c] = s && s == p->stage[ST_OUT + c] ? j->outs[c] : NULL;
+    if (p->p.out[c])
+      ctx->stats.bytes_copied += j->outs[c]->nbytes; /* copied back */
+  }
 
   memset(jd, 0, sizeof *jd);
+  for (int c = 0; c < PK_MAX_ARGS; c++) {
+    jd->in_seg[c] = need[c] ? need[c]->id : 0;
+    jd->in_off[c] = in_off[c];
+    jd->out_seg[c] = need[PK_MAX_ARGS + c] ? need[PK_MAX_ARGS + c]->id : 0;
+    jd->out_off[c] = out_off[c];
+  }
   jd->kernel = *j->kernel;
   if (j->kernel->prepare != NULL)
     jd->plans = share_plans(p);
   if (j->kernel->data_size > KDATA) {
-    st = pk__fork_stage(p, ST_DATA, j->kernel->data_size, &need[2]);
+    seg **d = &need[2 * PK_MAX_ARGS];
+    st = pk__fork_stage(p, ST_DATA, j->kernel->data_size, d);
     if (st != PK_OK)
       return pk__error(ctx, st, "fork: cannot stage the kernel's data");
-    memcpy(need[2]->addr, j->kernel->data, j->kernel->data_size);
-    jd->data_seg = need[2]->id;
+    memcpy((*d)->addr, j->kernel->data, j->kernel->data_size);
+    jd->data_seg = (*d)->id;
   } else if (j->kernel->data_size > 0) {
     memcpy(p->kdata, j->kernel->data, j->kernel->data_size);
   }
   /* Chunks past MAXCHUNKS would overrun the stamps: make them bigger. */
   if (j->nchunks > MAXCHUNKS)
     chunk = (j->n - j->lo + MAXCHUNKS - 1) / MAXCHUNKS;
-  jd->in_seg = need[0] ? need[0]->id : 0;
-  jd->out_seg = need[1] ? need[1]->id : 0;
   jd->task = j->task;
   jd->n = j->n;
   jd->lo = j->lo;

@@ -67,14 +67,15 @@
 #define FAILCAP 1024         /* failures a worker stores per map */
 #define KDATA 65536          /* kernel data or task buffer kept inline */
 #define LIVECAP (1u << 18)   /* live segment ids published to workers */
-#define MAXFD 4              /* segments one dispatch can need */
+#define MAXFD (2 * PK_MAX_ARGS + 1) /* segments a dispatch can need */
 #define PLANCAP (1u << 18)   /* the parent's planning state, for workers */
 #define SPIN_NS 40000.0      /* the parent spins this long before sleeping */
 #define WSPIN_NS 50000.0     /* and a worker, for its next job */
 #define SLICE_NS 1000.0      /* a spin sharing a core yields this often */
 
 enum { K_NOP, K_MAP, K_TASK, K_INIT, K_QUIT };
-enum { ST_IN, ST_OUT, ST_DATA, NSTAGE }; /* staging segments */
+/* Staging segments: one per input, one per output, the kernel's data. */
+enum { ST_IN = 0, ST_OUT = PK_MAX_ARGS, ST_DATA = 2 * PK_MAX_ARGS, NSTAGE };
 
 typedef struct frec {
   uint64_t item;
@@ -97,9 +98,10 @@ typedef struct slot {
 /* The job as workers read it. */
 typedef struct jobdesc {
   pk_kernel kernel;                /* data redirected when data_size > 0 */
-  uint64_t in_seg, out_seg, data_seg; /* 0: none (NULL, or kdata area) */
-  size_t in_off, out_off, data_off;
-  pk_task task;                    /* in and out unused */
+  /* 0: none (NULL, or the kdata area) */
+  uint64_t in_seg[PK_MAX_ARGS], out_seg[PK_MAX_ARGS], data_seg;
+  size_t in_off[PK_MAX_ARGS], out_off[PK_MAX_ARGS], data_off;
+  pk_task task;                    /* its pointers unused */
   size_t n, lo, chunk, nchunks, scratch; /* items from lo run here */
   int schedule, workers, retry, notify;
   uint32_t stamp;
@@ -142,8 +144,7 @@ typedef struct pend {
   int busy, kind, deaths;
   int lossy;               /* chunks may be lost: check each */
   size_t claimed;          /* chunks claimed after the last round */
-  pk_array *out;           /* wrapped output to copy back, or NULL */
-  size_t out_bytes;
+  pk_array *out[PK_MAX_ARGS]; /* wrapped outputs to copy back, or NULL */
   void *buf;               /* task buffer to copy back */
   seg *bufseg;
   int task_worker;

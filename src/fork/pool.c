@@ -422,21 +422,23 @@ static pk_status collect_map(pool *p, pk__fails *f) {
       lost = 1;
     }
   deliver(p, 1);
-  if (p->p.out != NULL) {
-    seg *s = p->stage[ST_OUT];
+  for (int o = 0; o < PK_MAX_ARGS; o++) {
+    pk_array *out = p->p.out[o];
+    seg *s = p->stage[ST_OUT + o];
+    size_t ib = jd->task.out_strides[o];
+    if (out == NULL)
+      continue;
     if (!p->p.lossy) {
       /* Items before lo were written in place by the caller. */
-      size_t skip = jd->lo * jd->task.out_stride;
-      memcpy((char *)p->p.out->data + skip, s->addr + skip,
-             p->p.out_bytes - skip);
+      size_t skip = jd->lo * ib;
+      memcpy((char *)out->data + skip, s->addr + skip, out->nbytes - skip);
     } else {
       /* Only what was computed: the rest keeps the caller's values. */
       for (c = 0; c < jd->nchunks; c++)
         if (atomic_load(&p->done[c]) == jd->stamp) {
           pk__chunk(&j, c, &lo, &hi);
-          memcpy((char *)p->p.out->data + lo * jd->task.out_stride,
-                 s->addr + lo * jd->task.out_stride,
-                 (hi - lo) * jd->task.out_stride);
+          memcpy((char *)out->data + lo * ib, s->addr + lo * ib,
+                 (hi - lo) * ib);
         }
     }
   }
@@ -472,7 +474,7 @@ static void end_job(pool *p) {
   p->p.told = NULL;
   p->p.busy = 0;
   p->p.future = NULL;
-  p->p.out = NULL;
+  memset(p->p.out, 0, sizeof p->p.out);
   p->p.cb = NULL;
   memset(p->p.part, 0, (size_t)p->n);
 }

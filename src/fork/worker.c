@@ -159,25 +159,31 @@ static void run_map(wstate *s) {
   pk_status bad = PK_OK;
   pk__fails f = {0};
   pk__job j;
-  char *in = NULL, *out = NULL;
   size_t c, lo, hi, i, W = (size_t)jd->workers;
   int dyn = jd->schedule == PK_SCHEDULE_DYNAMIC || jd->retry;
 
-  if (jd->in_seg && (in = lookup(s, jd->in_seg)) == NULL)
-    bad = PK_ESYS;
-  if (jd->out_seg && (out = lookup(s, jd->out_seg)) == NULL)
-    bad = PK_ESYS;
+  memset(&j, 0, sizeof j);
+  j.task = jd->task;
+  for (int a = 0; a < jd->task.nin; a++) {
+    char *m = jd->in_seg[a] ? lookup(s, jd->in_seg[a]) : NULL;
+    if (jd->in_seg[a] && m == NULL)
+      bad = PK_ESYS;
+    j.task.ins[a] = m ? m + jd->in_off[a] : NULL;
+  }
+  for (int a = 0; a < jd->task.nout; a++) {
+    char *m = jd->out_seg[a] ? lookup(s, jd->out_seg[a]) : NULL;
+    if (jd->out_seg[a] && m == NULL)
+      bad = PK_ESYS;
+    j.task.outs[a] = m ? m + jd->out_off[a] : NULL;
+  }
+  pk__task_mirror(&j.task);
   if (jd->kernel.data_size > 0) {
     char *d = jd->data_seg ? lookup(s, jd->data_seg) : p->kdata;
     if (d == NULL)
       bad = PK_ESYS;
     k.data = d ? d + jd->data_off : NULL;
   }
-  memset(&j, 0, sizeof j);
   j.kernel = &k;
-  j.task = jd->task;
-  j.task.in = in ? in + jd->in_off : NULL;
-  j.task.out = out ? out + jd->out_off : NULL;
   j.n = jd->n;
   j.lo = jd->lo;
   j.chunk = jd->chunk;
@@ -188,7 +194,7 @@ static void run_map(wstate *s) {
       pk__plans_load(p->plans);
       s->plans = jd->plans;
     }
-    bad = k.prepare(&k, &jd->task.in_item, jd->n);
+    bad = k.prepare(&k, jd->task.in_items, jd->n);
   }
   if (bad == PK_OK && pk__scratch_reserve(&s->scratch, &s->scap, jd->scratch))
     bad = PK_ENOMEM;

@@ -144,10 +144,10 @@ static pk_status mpi_prepare(pk_context *ctx, const pk__job *j) {
   pk_status st = PK_OK;
 
   if (m->rank == 0)
-    st = j->kernel->prepare(j->kernel, &j->task.in_item, j->total);
+    st = j->kernel->prepare(j->kernel, j->task.in_items, j->total);
   st = share_state(ctx, st, j->kernel->name);
   if (m->rank != 0 && st == PK_OK)
-    st = j->kernel->prepare(j->kernel, &j->task.in_item, j->total);
+    st = j->kernel->prepare(j->kernel, j->task.in_items, j->total);
   return st;
 }
 

@@ -131,24 +131,28 @@ void pk__mpi_block_counts(mpi *m, size_t count) {
   }
 }
 
-/* Every rank's block of a replicated output to every rank. */
+/* Every rank's block of each replicated output to every rank. */
 static pk_status allgather_out(pk_context *ctx, const pk__job *j) {
   mpi *m = ctx->impl;
   MPI_Datatype t;
-  int rc;
+  int rc = MPI_SUCCESS;
 
-  if (j->n == 0 || j->task.out_stride == 0 || m->size == 1)
+  if (j->n == 0 || m->size == 1)
     return PK_OK;
   if (j->n > INT32_MAX)
     return pk__error(ctx, PK_EOVERFLOW, "pk_map: %zu items of a replicated "
                      "array are more than MPI can gather (%d)", j->n,
                      INT32_MAX);
   pk__mpi_block_counts(m, j->n);
-  rc = pk__mpi_item_type(j->task.out_stride, &t);
-  if (rc == MPI_SUCCESS) {
-    rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, j->task.out,
-                        m->counts, m->displs, t, m->comm);
-    MPI_Type_free(&t);
+  for (int c = 0; c < j->task.nout && rc == MPI_SUCCESS; c++) {
+    if (j->task.out_strides[c] == 0)
+      continue;
+    rc = pk__mpi_item_type(j->task.out_strides[c], &t);
+    if (rc == MPI_SUCCESS) {
+      rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL,
+                          j->task.outs[c], m->counts, m->displs, t, m->comm);
+      MPI_Type_free(&t);
+    }
   }
   return rc == MPI_SUCCESS ? PK_OK : pk__mpi_fail(ctx, rc, "MPI_Allgatherv");
 }
@@ -170,9 +174,7 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     size_t lo, n;
     pk_mpi_block(j->n, m->size, m->rank, &lo, &n);
     s.n = n;
-    s.task.in += lo * j->task.in_stride;
-    s.task.out += lo * j->task.out_stride;
-    s.task.first += lo;
+    pk__task_shift(&s.task, lo);
     s.lo = 0;
     pk__plan_chunks(&s, j->schedule, m->threads);
   } else {
