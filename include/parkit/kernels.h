@@ -39,6 +39,33 @@ const pk_kernel *pk_kernel_det(void);
  */
 const pk_kernel *pk_kernel_slogdet(void);
 
+/* What part of the full result a pair kernel keeps, as scipy.signal's
+   mode: full; valid, where one item lies wholly inside the other (one
+   must be at least as large as the other in every dimension); same, the
+   first item's size, centred on the full result as scipy centres it. */
+typedef enum pk_mode { PK_MODE_FULL = 0, PK_MODE_VALID, PK_MODE_SAME } pk_mode;
+
+/*
+ * Kernels of two inputs (pk_map_n with nin 2, nout 1): pairs of float64
+ * items a (h1 x w1) and b (h2 x w2), of any sizes.
+ * correlate2d: scipy.signal.correlate2d(a, b, mode), boundary 'fill' with
+ *   zeros: in full mode r[i][j] = sum_{p,q} b[p][q] a[p+i-(h2-1)][q+j-(w2-1)],
+ *   (h1+h2-1) x (w1+w2-1); with a b larger than a in 'valid' mode, as
+ *   scipy, the result of the swapped pair turned by 180 degrees.
+ * convolve2d: scipy.signal.convolve2d(a, b, mode): the same with b turned
+ *   by 180 degrees (and same mode centred as scipy centres convolutions).
+ * method: as autocorr2d's (parkit/fft.h): direct sums, zero-padded real
+ * FFTs (the plan cache and planner rules of the other FFT kernels), or
+ * auto by a cost model; integer-valued pairs give the exact integers with
+ * auto whatever the method chosen.  An input of one item (a fixed kernel
+ * image) is broadcast to every item of the other.  NULL for an unknown
+ * mode or method.
+ */
+const pk_kernel *pk_kernel_correlate2d(pk_mode mode,
+                                       pk_autocorr_method method);
+const pk_kernel *pk_kernel_convolve2d(pk_mode mode,
+                                      pk_autocorr_method method);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,363 @@
+/*
+ * correlate2d and convolve2d of item pairs (a, b), as scipy.signal's
+ * correlate2d(a, b, mode) and convolve2d(a, b, mode) with boundary 'fill'
+ * and fill value 0.  Both are one computation: the full correlation
+ *   F[i][j] = sum_{p,q} c[p][q] a[p + i - (h2-1)][q + j - (w2-1)]
+ * with c = b (correlate) or b turned by 180 degrees (convolve), of which a
+ * mode keeps a window; direct sums or zero-padded real FFTs, as autocorr2d.
+ */
+#include "fftplan.h"
+
+#include <parkit/kernels.h>
+
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CORR, CONV };
+
+typedef struct params {
+  int op, mode, method;
+} params;
+
+/* The pair's shapes, the window of F kept, the FFT grid H x W. */
+typedef struct geo {
+  int op, method, asked;
+  size_t h1, w1, h2, w2;
+  size_t ho, wo, oi, oj; /* the output, and where it starts in F */
+  int H, W;              /* 0 if the grid does not fit FFTW's int sizes */
+} geo;
+
+static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Nanoseconds on one core: a multiply-add a term, as autocorr2d's axpy;
+   three transforms where autocorr2d has two. */
+static double direct_ns(const geo *g) {
+  return 30 + 0.3 * (double)g->ho * (double)g->wo * (double)g->h2 *
+                  (double)g->w2 +
+         2.5 * (double)g->ho * (double)g->h2 * (double)g->w2;
+}
+
+static double fft_ns(const geo *g) {
+  double n = (double)g->H * g->W;
+  return 150 + 0.75 * n * (n > 2 ? log2(n) : 1) + 1.5 * n;
+}
+
+/* 0, or why the pair cannot be computed in this mode. */
+static const char *geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
+  const params *pm = k->data;
+  size_t h1 = in[0].shape[0], w1 = in[0].shape[1];
+  size_t h2 = in[1].shape[0], w2 = in[1].shape[1];
+
+  memset(g, 0, sizeof *g);
+  g->op = pm->op;
+  g->method = g->asked = pm->method;
+  g->h1 = h1, g->w1 = w1, g->h2 = h2, g->w2 = w2;
+  switch (pm->mode) {
+  case PK_MODE_FULL:
+    g->ho = h1 + h2 - 1, g->wo = w1 + w2 - 1;
+    break;
+  case PK_MODE_SAME: /* centred on F, as scipy centres each */
+    g->ho = h1, g->wo = w1;
+    g->oi = pm->op == CORR ? h2 / 2 : (h2 - 1) / 2;
+    g->oj = pm->op == CORR ? w2 / 2 : (w2 - 1) / 2;
+    break;
+  default: /* valid: where the smaller lies wholly inside the larger */
+    if (h1 >= h2 && w1 >= w2)
+      g->ho = h1 - h2 + 1, g->wo = w1 - w2 + 1, g->oi = h2 - 1,
+      g->oj = w2 - 1;
+    else if (h2 >= h1 && w2 >= w1)
+      g->ho = h2 - h1 + 1, g->wo = w2 - w1 + 1, g->oi = h1 - 1,
+      g->oj = w1 - 1;
+    else
+      return "in 'valid' mode one item must be at least as large as the "
+             "other in every dimension";
+  }
+  g->H = (int)pk__fft_fast_size(h1 + h2 - 1);
+  g->W = (int)pk__fft_fast_size(w1 + w2 - 1);
+  if (!g->H || !g->W || g->W > INT_MAX / g->H)
+    g->H = g->W = 0;
+  if (g->method == PK_AUTOCORR_AUTO)
+    g->method = g->H && fft_ns(g) < direct_ns(g) ? PK_AUTOCORR_FFT
+                                                  : PK_AUTOCORR_DIRECT;
+  return NULL;
+}
+
+static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
+                       char *msg, size_t len) {
+  const char *why;
+  size_t h, w;
+  pk_status st;
+  geo g;
+
+  for (int c = 0; c < 2; c++) {
+    if (in[c].dtype != PK_F64)
+      return pk__fft_refuse(msg, len, PK_EDTYPE,
+                            "%s: the %s items must be real (float64)%s",
+                            k->name, c ? "second" : "first",
+                            in[c].dtype == PK_C128 ? ", not complex" : "");
+    if ((st = pk__fft_item2d(k, &in[c], msg, len, &h, &w)) != PK_OK) {
+      size_t n = strlen(msg);
+      snprintf(msg + n, len - n, " (the %s items)", c ? "second" : "first");
+      return st;
+    }
+    if (h > INT_MAX / 2 || w > INT_MAX / 2)
+      return pk__fft_refuse(msg, len, PK_EOVERFLOW,
+                            "%s: item %zu x %zu is too large", k->name, h, w);
+  }
+  if ((why = geo_of(k, in, &g)) != NULL)
+    return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: %s (they are %zu x %zu "
+                          "and %zu x %zu)", k->name, why, g.h1, g.w1, g.h2,
+                          g.w2);
+  if (g.ho > SIZE_MAX / 8 / g.wo)
+    return pk__fft_refuse(msg, len, PK_EOVERFLOW, "%s: the result is too "
+                          "large", k->name);
+  if (g.method == PK_AUTOCORR_FFT && !g.H)
+    return pk__fft_refuse(msg, len, PK_ESHAPE, "%s: the pair is too large "
+                          "for FFTW (int sizes)", k->name);
+  out[0] = (pk_item){PK_F64, 2, {g.ho, g.wo}};
+  return PK_OK;
+}
+
+static pk_status plans(const geo *g, size_t items, fftw_plan *fwd,
+                       fftw_plan *inv) {
+  double work = (double)items * fft_ns(g) / 3;
+  pk_status st = pk__fft_plan(PK__FFT_R2C, g->H, g->W, work, fwd);
+
+  return st != PK_OK ? st : pk__fft_plan(PK__FFT_C2R, g->H, g->W, work, inv);
+}
+
+static pk_status prepare(const pk_kernel *k, const pk_item *in,
+                         size_t items) {
+  fftw_plan p, q;
+  geo g;
+
+  if (geo_of(k, in, &g) != NULL || g.method != PK_AUTOCORR_FFT)
+    return PK_OK;
+  return plans(&g, items, &p, &q);
+}
+
+/* The turned b, then for the FFT: the padded real grid and two spectra. */
+static size_t scratch_of(const geo *g) {
+  size_t s = up64(g->h2 * g->w2 * 8);
+  if (g->method == PK_AUTOCORR_FFT)
+    s += up64((size_t)g->H * g->W * 8) +
+         2 * up64((size_t)g->H * (g->W / 2 + 1) * 16);
+  return s;
+}
+
+static size_t scratch(const pk_kernel *k, const pk_item *in) {
+  geo g;
+
+  return geo_of(k, in, &g) ? 0 : scratch_of(&g);
+}
+
+static double cost(const pk_kernel *k, const pk_item *in) {
+  geo g;
+
+  if (geo_of(k, in, &g))
+    return 0;
+  return g.method == PK_AUTOCORR_FFT ? fft_ns(&g) : direct_ns(&g);
+}
+
+/* Output row i, columns [0, wo), of F for the pair (a, c), in T. */
+#define DIRECT_ROW(T)                                                        \
+  for (size_t p = 0; p < g->h2; p++) {                                       \
+    long x = (long)(p + i + g->oi) - (long)(g->h2 - 1);                      \
+    if (x < 0 || x >= (long)g->h1)                                           \
+      continue;                                                              \
+    const double *ar = a + (size_t)x * g->w1;                                \
+    for (size_t q = 0; q < g->w2; q++) {                                     \
+      long y0 = (long)(q + g->oj) - (long)(g->w2 - 1);                       \
+      size_t jlo = y0 < 0 ? (size_t)-y0 : 0;                                 \
+      size_t jhi = (long)g->w1 - y0 < (long)g->wo ? (size_t)((long)g->w1 - y0) \
+                                                  : g->wo;                   \
+      T cq = c[p * g->w2 + q];                                               \
+      for (size_t j = jlo; j < jhi; j++)                                     \
+        row[j] += cq * (T)ar[(long)j + y0];                                  \
+    }                                                                        \
+  }
+
+static void direct(const geo *g, const double *a, const double *c,
+                   double *r) {
+  for (size_t i = 0; i < g->ho; i++) {
+    double *row = r + i * g->wo;
+    memset(row, 0, g->wo * sizeof *row);
+    DIRECT_ROW(double)
+  }
+}
+
+/* direct() with the sums in long double: exact for integer pairs whose
+   partial sums pass 2^53 but stay below 2^64. */
+static void direct_wide(const geo *g, const double *a, const double *c,
+                        double *r, long double *row) {
+  for (size_t i = 0; i < g->ho; i++) {
+    for (size_t j = 0; j < g->wo; j++)
+      row[j] = 0;
+    DIRECT_ROW(long double)
+    for (size_t j = 0; j < g->wo; j++)
+      r[i * g->wo + j] = (double)row[j];
+  }
+}
+
+#define RINT_MAGIC 0x1.8p52
+static inline double rint51(double x) { return (x + RINT_MAGIC) - RINT_MAGIC; }
+
+/* 1 if every x is an integer below 2^51; its 1-norm, 2-norm, max. */
+static int integers(const double *x, size_t n, double *l1, double *l2,
+                    double *mx) {
+  double s = 0;
+
+  *l1 = *mx = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!(fabs(x[i]) < 0x1p51) || x[i] != rint51(x[i]))
+      return 0;
+    *l1 += fabs(x[i]);
+    s += x[i] * x[i];
+    *mx = fabs(x[i]) > *mx ? fabs(x[i]) : *mx;
+  }
+  *l2 = sqrt(s);
+  return 1;
+}
+
+/*
+ * What the pair's integers allow: 0 not integers; else 1 if the direct
+ * sums stay below 2^53 (and 3 if not), plus 4 if the FFT's error bound
+ * (32 u log2(HW) max(|a|_1 |c|_2, |c|_1 |a|_2), as autocorr2d's) is below
+ * 1/2, so that its result rounds to the exact integers.
+ */
+static int exactness(const geo *g, const double *a, const double *c) {
+  double a1, a2, am, c1, c2, cm, lg = log2((double)g->H * g->W + 1);
+
+  if (!integers(a, g->h1 * g->w1, &a1, &a2, &am) ||
+      !integers(c, g->h2 * g->w2, &c1, &c2, &cm))
+    return 0;
+  int r = am * c1 < 0x1p53 && cm * a1 < 0x1p53 ? 1 : 3;
+  double e = 32 * 0x1p-53 * (lg > 1 ? lg : 1) *
+             (a1 * c2 > c1 * a2 ? a1 * c2 : c1 * a2);
+  return e < 0.5 ? r | 4 : r;
+}
+
+/* F's window through the FFT: R = IFFT(FFT(a) conj(FFT(c))) holds lag
+   (i - (h2-1), j - (w2-1)) of F[i][j] at its index mod (H, W). */
+static void viafft(const geo *g, fftw_plan fwd, fftw_plan inv,
+                   const double *a, const double *c, double *r, double *buf,
+                   int rnd) {
+  size_t H = (size_t)g->H, W = (size_t)g->W, nc = H * (W / 2 + 1);
+  double *A = buf + up64(H * W * 8) / 8, *B = A + up64(nc * 16) / 8;
+  double s = 1.0 / ((double)H * W);
+
+  for (int side = 0; side < 2; side++) {
+    const double *x = side ? c : a;
+    size_t h = side ? g->h2 : g->h1, w = side ? g->w2 : g->w1;
+    for (size_t p = 0; p < h; p++) {
+      memcpy(buf + p * W, x + p * w, w * sizeof *x);
+      memset(buf + p * W + w, 0, (W - w) * sizeof *buf);
+    }
+    memset(buf + h * W, 0, (H - h) * W * sizeof *buf);
+    fftw_execute_dft_r2c(fwd, buf, (fftw_complex *)(side ? B : A));
+  }
+  for (size_t k = 0; k < nc; k++) { /* A conj(B) */
+    double re = A[2 * k] * B[2 * k] + A[2 * k + 1] * B[2 * k + 1];
+    double im = A[2 * k + 1] * B[2 * k] - A[2 * k] * B[2 * k + 1];
+    A[2 * k] = re, A[2 * k + 1] = im;
+  }
+  fftw_execute_dft_c2r(inv, (fftw_complex *)A, buf);
+  for (size_t i = 0; i < g->ho; i++) {
+    size_t di = (i + g->oi + H - (g->h2 - 1)) % H;
+    for (size_t j = 0; j < g->wo; j++) {
+      double v = buf[di * W + (j + g->oj + W - (g->w2 - 1)) % W] * s;
+      r[i * g->wo + j] = rnd ? rint51(v) : v;
+    }
+  }
+}
+
+static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
+                     size_t hi, size_t *bad) {
+  fftw_plan fwd = NULL, inv = NULL;
+  char *buf = t->scratch;
+  void *own = NULL;
+  pk_status st;
+  geo g;
+
+  geo_of(k, t->in_items, &g);
+  if (g.method == PK_AUTOCORR_FFT &&
+      (st = plans(&g, hi - lo, &fwd, &inv)) != PK_OK) {
+    *bad = lo;
+    return st;
+  }
+  if (!buf || !pk__fft_aligned(buf)) {
+    buf = own = fftw_malloc(scratch_of(&g) + 64);
+    if (!own) {
+      *bad = lo;
+      return PK_ENOMEM;
+    }
+  }
+  double *turned = (double *)buf;
+  double *fbuf = (double *)(buf + up64(g.h2 * g.w2 * 8));
+  for (size_t i = lo; i < hi; i++) {
+    const double *a = (const double *)(t->ins[0] + i * t->in_strides[0]);
+    const double *b = (const double *)(t->ins[1] + i * t->in_strides[1]);
+    double *r = (double *)(t->outs[0] + i * t->out_strides[0]);
+    const double *c = b;
+    if (g.op == CONV) {
+      size_t n = g.h2 * g.w2;
+      for (size_t m = 0; m < n; m++)
+        turned[m] = b[n - 1 - m];
+      c = turned;
+    }
+    int ex = exactness(&g, a, c);
+    if (g.method == PK_AUTOCORR_FFT &&
+        !(g.asked == PK_AUTOCORR_AUTO && ex && !(ex & 4))) {
+      viafft(&g, fwd, inv, a, c, r, fbuf, ex & 4);
+    } else if (ex & 2 && g.asked == PK_AUTOCORR_AUTO) {
+      /* integers past direct's 2^53: one long double row, on the heap */
+      long double *row = malloc(g.wo * sizeof *row);
+      if (row == NULL) {
+        fftw_free(own);
+        *bad = i;
+        return PK_ENOMEM;
+      }
+      direct_wide(&g, a, c, r, row);
+      free(row);
+    } else {
+      direct(&g, a, c, r);
+    }
+  }
+  fftw_free(own);
+  return PK_OK;
+}
+
+#define PAIR(nm, op, mode, m)                                                \
+  {.name = nm, .shape = shape, .run = run, .cost = cost, .scratch = scratch, \
+   .prepare = prepare, .data = &(const params){op, mode, m},                 \
+   .data_size = sizeof(params), .nin = 2, .nout = 1}
+#define MODES(nm, op, m)                                                     \
+  PAIR(nm "_full", op, PK_MODE_FULL, m), PAIR(nm "_valid", op, PK_MODE_VALID, m), \
+      PAIR(nm "_same", op, PK_MODE_SAME, m)
+#define METHODS(nm, op)                                                      \
+  MODES(nm, op, PK_AUTOCORR_AUTO), MODES(nm "_direct", op, PK_AUTOCORR_DIRECT), \
+      MODES(nm "_fft", op, PK_AUTOCORR_FFT)
+
+static const pk_kernel kernels[] = {METHODS("correlate2d", CORR),
+                                    METHODS("convolve2d", CONV)};
+
+static const pk_kernel *find(int op, pk_mode mode,
+                             pk_autocorr_method method) {
+  if ((unsigned)mode > PK_MODE_SAME || (unsigned)method > PK_AUTOCORR_FFT)
+    return NULL;
+  return &kernels[(op * 3 + (int)method) * 3 + (int)mode];
+}
+
+const pk_kernel *pk_kernel_correlate2d(pk_mode mode,
+                                       pk_autocorr_method method) {
+  return find(CORR, mode, method);
+}
+
+const pk_kernel *pk_kernel_convolve2d(pk_mode mode,
+                                      pk_autocorr_method method) {
+  return find(CONV, mode, method);
+}
