@@ -181,12 +181,62 @@ static double cost(const pk_kernel *k, const pk_item *in) {
     }                                                                        \
   }
 
+static void axpy(double *restrict r, double c, const double *restrict y,
+                 size_t n) {
+  for (size_t k = 0; k < n; k++)
+    r[k] += c * y[k];
+}
+
+/* Four taps of one row of c at once, where all four lie inside a's row:
+   one load and store of r for four products. */
+static void axpy4(double *restrict r, const double *c,
+                  const double *restrict y, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    r[k] += c[0] * y[k] + c[1] * y[k + 1] + c[2] * y[k + 2] + c[3] * y[k + 3];
+}
+
 static void direct(const geo *g, const double *a, const double *c,
                    double *r) {
+  long w1 = (long)g->w1, wo = (long)g->wo;
+
   for (size_t i = 0; i < g->ho; i++) {
     double *row = r + i * g->wo;
     memset(row, 0, g->wo * sizeof *row);
-    DIRECT_ROW(double)
+    for (size_t p = 0; p < g->h2; p++) {
+      long x = (long)(p + i + g->oi) - (long)(g->h2 - 1);
+      if (x < 0 || x >= (long)g->h1)
+        continue;
+      const double *ar = a + (size_t)x * g->w1, *cr = c + p * g->w2;
+      /* tap q reads a's row from column y0 + j, y0 = q + oj - (w2-1) */
+      long y00 = (long)g->oj - (long)(g->w2 - 1);
+      /* columns j where taps q .. q+3 all read inside the row */
+      for (size_t q = 0; q < g->w2;) {
+        long y0 = y00 + (long)q;
+        long lo = y0 < 0 ? -y0 : 0, hi = w1 - y0 < wo ? w1 - y0 : wo;
+        if (q + 4 <= g->w2) {
+          long hi4 = w1 - (y0 + 3) < wo ? w1 - (y0 + 3) : wo;
+          if (lo < hi4) {
+            /* the edges, tap by tap; the middle four at a time */
+            for (int t = 0; t < 4; t++) {
+              long yt = y0 + t, lt = yt < 0 ? -yt : 0;
+              long ht = w1 - yt < wo ? w1 - yt : wo;
+              if (lt < lo)
+                axpy(row + lt, cr[q + t], ar + lt + yt,
+                     (size_t)((lo < ht ? lo : ht) - lt));
+              if (hi4 < ht)
+                axpy(row + hi4, cr[q + t], ar + hi4 + yt,
+                     (size_t)(ht - hi4));
+            }
+            axpy4(row + lo, cr + q, ar + lo + y0, (size_t)(hi4 - lo));
+            q += 4;
+            continue;
+          }
+        }
+        if (lo < hi)
+          axpy(row + lo, cr[q], ar + lo + y0, (size_t)(hi - lo));
+        q++;
+      }
+    }
   }
 }
 
@@ -245,12 +295,13 @@ static int exactness(const geo *g, const double *a, const double *c) {
    (i - (h2-1), j - (w2-1)) of F[i][j] at its index mod (H, W). */
 static void viafft(const geo *g, fftw_plan fwd, fftw_plan inv,
                    const double *a, const double *c, double *r, double *buf,
-                   int rnd) {
+                   int rnd, int have_b) {
   size_t H = (size_t)g->H, W = (size_t)g->W, nc = H * (W / 2 + 1);
   double *A = buf + up64(H * W * 8) / 8, *B = A + up64(nc * 16) / 8;
   double s = 1.0 / ((double)H * W);
 
-  for (int side = 0; side < 2; side++) {
+  /* B is kept from the item before when c is the same (a broadcast). */
+  for (int side = 0; side < 2 - have_b; side++) {
     const double *x = side ? c : a;
     size_t h = side ? g->h2 : g->h1, w = side ? g->w2 : g->w1;
     for (size_t p = 0; p < h; p++) {
@@ -266,11 +317,22 @@ static void viafft(const geo *g, fftw_plan fwd, fftw_plan inv,
     A[2 * k] = re, A[2 * k + 1] = im;
   }
   fftw_execute_dft_c2r(inv, (fftw_complex *)A, buf);
+  /* row i of the window: row di of R, from column dj on, wrapping once */
+  size_t dj = (g->oj + W - (g->w2 - 1)) % W;
+  size_t n1 = g->wo < W - dj ? g->wo : W - dj;
   for (size_t i = 0; i < g->ho; i++) {
-    size_t di = (i + g->oi + H - (g->h2 - 1)) % H;
-    for (size_t j = 0; j < g->wo; j++) {
-      double v = buf[di * W + (j + g->oj + W - (g->w2 - 1)) % W] * s;
-      r[i * g->wo + j] = rnd ? rint51(v) : v;
+    const double *src = buf + ((i + g->oi + H - (g->h2 - 1)) % H) * W;
+    double *out = r + i * g->wo;
+    if (rnd) {
+      for (size_t j = 0; j < n1; j++)
+        out[j] = rint51(src[dj + j] * s);
+      for (size_t j = n1; j < g->wo; j++)
+        out[j] = rint51(src[j - n1] * s);
+    } else {
+      for (size_t j = 0; j < n1; j++)
+        out[j] = src[dj + j] * s;
+      for (size_t j = n1; j < g->wo; j++)
+        out[j] = src[j - n1] * s;
     }
   }
 }
@@ -298,6 +360,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
   }
   double *turned = (double *)buf;
   double *fbuf = (double *)(buf + up64(g.h2 * g.w2 * 8));
+  const double *last_b = NULL; /* whose transform fbuf holds */
   for (size_t i = lo; i < hi; i++) {
     const double *a = (const double *)(t->ins[0] + i * t->in_strides[0]);
     const double *b = (const double *)(t->ins[1] + i * t->in_strides[1]);
@@ -305,14 +368,16 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     const double *c = b;
     if (g.op == CONV) {
       size_t n = g.h2 * g.w2;
-      for (size_t m = 0; m < n; m++)
-        turned[m] = b[n - 1 - m];
+      if (b != last_b)
+        for (size_t m = 0; m < n; m++)
+          turned[m] = b[n - 1 - m];
       c = turned;
     }
     int ex = exactness(&g, a, c);
     if (g.method == PK_AUTOCORR_FFT &&
         !(g.asked == PK_AUTOCORR_AUTO && ex && !(ex & 4))) {
-      viafft(&g, fwd, inv, a, c, r, fbuf, ex & 4);
+      viafft(&g, fwd, inv, a, c, r, fbuf, ex & 4, b == last_b);
+      last_b = b;
     } else if (ex & 2 && g.asked == PK_AUTOCORR_AUTO) {
       /* integers past direct's 2^53: one long double row, on the heap */
       long double *row = malloc(g.wo * sizeof *row);
