@@ -18,8 +18,9 @@ would.  Outputs are numpy arrays the library writes into directly.  The
 fork backend copies wrapped memory into its shared memory and back
 (Context.last_stats["bytes_copied"] counts it).
 """
-from ._core import (Context, Future, Kernel, ParkitError, kernel,
-                    load_kernel)
+from ._core import Context
+from ._future import Future
+from ._kernels import Kernel, ParkitError, kernel, load_kernel
 from ._ffi import ffi as _ffi, lib as _lib
 from ._numpy import (autocorr2d, close_defaults, default_context, det, fft2,
                      ifft2, irfft2, rfft2, slogdet)

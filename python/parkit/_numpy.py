@@ -9,7 +9,8 @@ import threading
 
 import numpy as np
 
-from ._core import Context, kernel
+from ._core import Context
+from ._kernels import kernel
 
 _contexts = {}
 _lock = threading.Lock()

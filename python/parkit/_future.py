@@ -1,0 +1,161 @@
+"""Futures: a map left running, as multiprocessing's AsyncResult."""
+from ._ffi import ffi, lib
+from ._kernels import _POLL, _str, ParkitError, _failed, _view
+
+class _Job:
+    """One map's arrays, its output and, once started, its future."""
+
+    def __init__(self, ctx, kernel, arrays, inp, outpp, res):
+        self.ctx = ctx
+        self.kernel = kernel
+        self.arrays = arrays
+        self.inp = inp
+        self.outpp = outpp
+        self.res = res
+        self.fp = ffi.new("pk_future **")
+
+    def start(self, opts):
+        ctx = self.ctx
+        try:
+            st = lib.pk_map_async(ctx._ptr, self.kernel._ptr, self.inp,
+                                  self.outpp, opts, self.fp)
+            if st != lib.PK_OK:
+                raise ctx._error(st)
+        except BaseException:
+            self.release()
+            raise
+        f = Future(self)
+        ctx._futures.add(f)
+        return f
+
+    def result(self):
+        if self.res is not None:
+            return self.res
+        if self.outpp[0] != ffi.NULL:
+            return _view(self.outpp[0])
+        return None
+
+    def finish(self, st, error):
+        res = self.result()
+        if st != lib.PK_OK:
+            raise error(st, res if st in (lib.PK_EKERNEL, lib.PK_EWORKER)
+                        else None)
+        return res
+
+    def release(self):
+        """Wait for the future, if any, then free the arrays.  Each step is
+        reached even if Ctrl-C interrupts the one before."""
+        try:
+            if self.fp[0] != ffi.NULL:
+                lib.pk_future_destroy(self.fp)
+        finally:
+            self.arrays.destroy()
+
+
+class Future:
+    """The result of Context.map_async, as multiprocessing's AsyncResult:
+    ready(), wait(timeout), successful() and get(timeout)."""
+
+    def __init__(self, job):
+        self._job = job
+        self._ctx = job.ctx
+        self._done = False
+        self._value = None
+        self._error = None
+
+    def ready(self):
+        """True if the map has finished."""
+        if self._done:
+            return True
+        with self._ctx._lock:
+            if self._job is None:
+                return True
+            return bool(lib.pk_future_ready(self._job.fp[0]))
+
+    def wait(self, timeout=None):
+        """Wait up to timeout seconds (None: until it finishes); True if
+        it has finished."""
+        if self._done:
+            return True
+        deadline = None if timeout is None else _now() + timeout
+        while True:
+            step = _POLL if deadline is None else max(
+                0.0, min(_POLL, deadline - _now()))
+            with self._ctx._lock:
+                if self._job is None:
+                    return True
+                st = lib.pk_future_wait(self._job.fp[0], step)
+            if st == lib.PK_OK:
+                return True
+            if deadline is not None and _now() >= deadline:
+                return False
+
+    def successful(self):
+        """True if the map finished without error; ValueError if it has
+        not finished."""
+        if not self.ready():
+            raise ValueError("the map has not finished")
+        self._collect()
+        return self._error is None
+
+    def get(self, timeout=None):
+        """The map's output; ParkitError if it failed; TimeoutError if it
+        has not finished within timeout seconds."""
+        return self._get(timeout)
+
+    def _get(self, timeout, release_on_interrupt=False):
+        try:
+            if not self.wait(timeout):
+                raise TimeoutError("the map has not finished in %g s"
+                                   % timeout)
+        except KeyboardInterrupt:
+            if release_on_interrupt:
+                self._release()  # waits for the map, then frees its arrays
+            raise
+        self._collect()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def _collect(self):
+        with self._ctx._lock:
+            job = self._job
+            if self._done or job is None:
+                return
+            try:
+                f = job.fp[0]
+                st = lib.pk_future_get(f)
+                if st == lib.PK_OK:
+                    self._value = job.result()
+                else:
+                    n = ffi.new("size_t *")
+                    failed = _failed(lib.pk_future_failed(f, n), n)
+                    part = (job.result() if st in (lib.PK_EKERNEL,
+                                                   lib.PK_EWORKER) else None)
+                    self._error = ParkitError(
+                        st, _str(lib.pk_future_errmsg(f)), failed, part)
+                self._done = True
+            finally:
+                self._release()
+
+    def _release(self):
+        with self._ctx._lock:
+            job, self._job = self._job, None
+            if job is not None:
+                self._ctx._futures.discard(self)
+                job.release()
+                if not self._done:
+                    self._done = True
+                    self._error = ParkitError(
+                        lib.PK_EINTR, "the map was interrupted; its result "
+                        "was not kept")
+
+    def __del__(self):
+        try:
+            self._release()
+        except Exception:
+            pass
+
+
+def _now():
+    return lib.pk_time()
