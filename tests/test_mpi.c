@@ -235,11 +235,13 @@ static void test_map_n(size_t count) {
   rst = pk_map_n(ser, &pair, 2, sin, 2, ref, NULL);
   const size_t *f = pk_failed(ser, &nref);
   fref = malloc((nref + 1) * sizeof *fref);
-  memcpy(fref, f, nref * sizeof *f);
+  if (nref) /* f is NULL when none failed */
+    memcpy(fref, f, nref * sizeof *f);
   rst1 = pk_map_n(ser, &pair, 2, sin1, 2, ref1, NULL);
   f = pk_failed(ser, &nref1);
   fref1 = malloc((nref1 + 1) * sizeof *fref1);
-  memcpy(fref1, f, nref1 * sizeof *f);
+  if (nref1)
+    memcpy(fref1, f, nref1 * sizeof *f);
 
   CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? a : NULL, 0, &la));
   CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? b : NULL, 0, &lb));
