@@ -36,16 +36,7 @@ static const char usage[] =
     "numpy's\n"
     "                 t[..., i])\n"
     "  --output FILE  write the results to a .npy file\n"
-    "  --backend B    serial, openmp, fork or mpi (default: openmp, or mpi "
-    "under\n"
-    "                 mpirun; also PARKIT_BACKEND)\n"
-    "  --workers W    workers: threads, or processes (default: all cores; "
-    "also\n"
-    "                 PARKIT_WORKERS)\n"
-    "  --verify       run again as a separate process on the serial backend "
-    "and exit\n"
-    "                 1 unless every result and the sum are the same bits\n"
-    "  --help         this text\n";
+    EX_USAGE_COMMON;
 
 static void fill(double *x, size_t n, uint64_t seed, size_t first) {
   ex_fill_ints(x, n, seed, first, 0, 100);
@@ -64,7 +55,7 @@ int main(int argc, char **argv) {
   pk_context *ctx = NULL;
   pk_array *in = NULL, *out = NULL;
   const pk_kernel *k = NULL;
-  double sum = 0, t0, t1, t2;
+  double sum = 0, t[3];
   pk_status st;
   int rc = 0, m;
 
@@ -89,12 +80,7 @@ int main(int argc, char **argv) {
     }
   }
 
-  t0 = pk_time();
-  st = pk_map(ctx, k, in, &out, NULL);
-  t1 = pk_time();
-  if (st == PK_OK)
-    st = pk_reduce(ctx, out, PK_SUM, &sum);
-  t2 = pk_time();
+  st = ex_map_sum(ctx, k, 1, (const pk_array *const *)&in, &out, &sum, t);
   if (st != PK_OK) {
     rc = ex_fail(prog, ctx, k->name, st);
     goto done;
@@ -103,19 +89,11 @@ int main(int argc, char **argv) {
   ex_say(stdout, "autocorr: %s of %zu matrices %zux%zu, method %s, "
          "backend %s, ", k->name, pk_array_global(in), pk_array_dim(in, 1),
          pk_array_dim(in, 2), method, pk_backend(ctx));
-  if (pk_mpi_size(ctx) > 1)
-    ex_say(stdout, "%d ranks x %d workers\n", pk_mpi_size(ctx),
-           pk_workers(ctx));
-  else
-    ex_say(stdout, "%d workers\n", pk_workers(ctx));
+  ex_say_workers(ctx);
   ex_say(stdout, "checksum (sum of all results): %.17g\n", sum);
-  ex_say(stdout, "time: %.6f s (map %.6f s, reduce %.6f s)\n", t2 - t0,
-         t1 - t0, t2 - t1);
+  ex_say_time(t);
 
-  if (o.output != NULL && (st = pk_mpi_save_npy(ctx, out, o.output)))
-    rc = ex_fail(prog, ctx, o.output, st);
-  if (rc == 0 && o.verify)
-    rc = ex_verify(prog, ctx, &o, out, &sum);
+  rc = ex_finish(prog, ctx, &o, out, &sum);
 
 done:
   pk_array_destroy(&in);

@@ -251,6 +251,42 @@ int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,
   return 0;
 }
 
+void ex_say_workers(const pk_context *ctx) {
+  if (pk_mpi_size(ctx) > 1)
+    ex_say(stdout, "%d ranks x %d workers\n", pk_mpi_size(ctx),
+           pk_workers(ctx));
+  else
+    ex_say(stdout, "%d workers\n", pk_workers(ctx));
+}
+
+void ex_say_time(const double *t) {
+  ex_say(stdout, "time: %.6f s (map %.6f s, reduce %.6f s)\n", t[2] - t[0],
+         t[1] - t[0], t[2] - t[1]);
+}
+
+pk_status ex_map_sum(pk_context *ctx, const pk_kernel *k, int nin,
+                     const pk_array *const *in, pk_array **out, double *sum,
+                     double *t) {
+  pk_status st;
+
+  t[0] = pk_time();
+  st = pk_map_n(ctx, k, nin, in, 1, out, NULL);
+  t[1] = pk_time();
+  if (st == PK_OK)
+    st = pk_reduce(ctx, *out, PK_SUM, sum);
+  t[2] = pk_time();
+  return st;
+}
+
+int ex_finish(const char *prog, pk_context *ctx, const ex_opts *o,
+              const pk_array *out, const double *sum) {
+  pk_status st;
+
+  if (o->output != NULL && (st = pk_mpi_save_npy(ctx, out, o->output)))
+    return ex_fail(prog, ctx, o->output, st);
+  return o->verify ? ex_verify(prog, ctx, o, out, sum) : 0;
+}
+
 /* Print a mismatched item: its index and first differing double. */
 static void report_item(const char *prog, size_t item, const double *a,
                         const double *b, size_t n) {

@@ -24,6 +24,20 @@ typedef struct ex_opts {
   char **argv;
 } ex_opts;
 
+/* The end of every program's usage text: the options ex_parse and
+   ex_start take alike. */
+#define EX_USAGE_COMMON                                                     \
+  "  --backend B    serial, openmp, fork or mpi (default: openmp, or mpi "  \
+  "under\n"                                                                 \
+  "                 mpirun; also PARKIT_BACKEND)\n"                          \
+  "  --workers W    workers: threads, or processes (default: all cores; "  \
+  "also\n"                                                                  \
+  "                 PARKIT_WORKERS; per rank under mpi)\n"                   \
+  "  --verify       run again as a separate process on the serial backend " \
+  "and exit\n"                                                              \
+  "                 1 unless every result and the sum are the same bits\n" \
+  "  --help         this text\n"
+
 /* One option of a program's own: --name and where its value goes. */
 typedef enum ex_kind {
   EX_SIZE,   /* a whole number into a size_t */
@@ -88,6 +102,24 @@ int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,
              pk_dtype dtype, int ndim, const size_t *shape,
              void (*fill)(double *, size_t, uint64_t, size_t),
              pk_array **in);
+
+/*
+ * The end of the first line of a program's report, "R ranks x W workers"
+ * or "W workers"; its time line (t as ex_map_sum gives it); and its last
+ * steps: out to --output, then --verify against
+ * sum.  ex_finish returns 0, or 1 after printing what failed.
+ */
+void ex_say_workers(const pk_context *ctx);
+void ex_say_time(const double *t);
+
+/* The program's work: *out from kernel k over the nin inputs (pk_map_n),
+   then sum = pk_reduce PK_SUM of it; t[0], t[1], t[2] the times before,
+   after the map and after the reduce.  PK_OK, or what failed. */
+pk_status ex_map_sum(pk_context *ctx, const pk_kernel *k, int nin,
+                     const pk_array *const *in, pk_array **out, double *sum,
+                     double *t);
+int ex_finish(const char *prog, pk_context *ctx, const ex_opts *o,
+              const pk_array *out, const double *sum);
 
 /*
  * --verify: run this program again, as a separate process on the serial

@@ -30,17 +30,7 @@ static const char usage[] =
     "numpy's\n"
     "                 t[..., i])\n"
     "  --output FILE  write the determinants to a .npy file (shape (M,))\n"
-    "  --backend B    serial, openmp, fork or mpi (default: openmp, or mpi "
-    "under\n"
-    "                 mpirun; also PARKIT_BACKEND)\n"
-    "  --workers W    workers: threads, or processes (default: all cores; "
-    "also\n"
-    "                 PARKIT_WORKERS; per rank under mpi)\n"
-    "  --verify       run again as a separate process on the serial backend "
-    "and exit\n"
-    "                 1 unless every determinant and the sum are the same "
-    "bits\n"
-    "  --help         this text\n";
+    EX_USAGE_COMMON;
 
 /* Integers in [-5, 5), as the seeds drew them. */
 static void fill(double *x, size_t n, uint64_t seed, size_t first) {
@@ -54,7 +44,7 @@ int main(int argc, char **argv) {
   const ex_opt own[] = {{"--n", EX_SIZE, &n}, {NULL, EX_FLAG, NULL}};
   pk_context *ctx = NULL;
   pk_array *in = NULL, *dets = NULL;
-  double sum = 0, t0, t1, t2;
+  double sum = 0, t[3];
   pk_status st;
   int rc = 0;
 
@@ -70,12 +60,8 @@ int main(int argc, char **argv) {
     }
   }
 
-  t0 = pk_time();
-  st = pk_map(ctx, pk_kernel_det(), in, &dets, NULL);
-  t1 = pk_time();
-  if (st == PK_OK)
-    st = pk_reduce(ctx, dets, PK_SUM, &sum);
-  t2 = pk_time();
+  st = ex_map_sum(ctx, pk_kernel_det(), 1, (const pk_array *const *)&in,
+                  &dets, &sum, t);
   if (st != PK_OK) {
     rc = ex_fail(prog, ctx, "determinants", st);
     goto done;
@@ -84,19 +70,11 @@ int main(int argc, char **argv) {
   ex_say(stdout, "dets: %zu matrices %zux%zu, backend %s, ",
          pk_array_global(in), pk_array_dim(in, 1), pk_array_dim(in, 2),
          pk_backend(ctx));
-  if (pk_mpi_size(ctx) > 1)
-    ex_say(stdout, "%d ranks x %d workers\n", pk_mpi_size(ctx),
-           pk_workers(ctx));
-  else
-    ex_say(stdout, "%d workers\n", pk_workers(ctx));
+  ex_say_workers(ctx);
   ex_say(stdout, "sum of determinants: %.17g\n", sum);
-  ex_say(stdout, "time: %.6f s (map %.6f s, reduce %.6f s)\n", t2 - t0,
-         t1 - t0, t2 - t1);
+  ex_say_time(t);
 
-  if (o.output != NULL && (st = pk_mpi_save_npy(ctx, dets, o.output)))
-    rc = ex_fail(prog, ctx, o.output, st);
-  if (rc == 0 && o.verify)
-    rc = ex_verify(prog, ctx, &o, dets, &sum);
+  rc = ex_finish(prog, ctx, &o, dets, &sum);
 
 done:
   pk_array_destroy(&in);
