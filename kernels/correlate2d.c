@@ -163,24 +163,6 @@ static double cost(const pk_kernel *k, const pk_item *in) {
   return g.method == PK_AUTOCORR_FFT ? fft_ns(&g) : direct_ns(&g);
 }
 
-/* Output row i, columns [0, wo), of F for the pair (a, c), in T. */
-#define DIRECT_ROW(T)                                                        \
-  for (size_t p = 0; p < g->h2; p++) {                                       \
-    long x = (long)(p + i + g->oi) - (long)(g->h2 - 1);                      \
-    if (x < 0 || x >= (long)g->h1)                                           \
-      continue;                                                              \
-    const double *ar = a + (size_t)x * g->w1;                                \
-    for (size_t q = 0; q < g->w2; q++) {                                     \
-      long y0 = (long)(q + g->oj) - (long)(g->w2 - 1);                       \
-      size_t jlo = y0 < 0 ? (size_t)-y0 : 0;                                 \
-      size_t jhi = (long)g->w1 - y0 < (long)g->wo ? (size_t)((long)g->w1 - y0) \
-                                                  : g->wo;                   \
-      T cq = c[p * g->w2 + q];                                               \
-      for (size_t j = jlo; j < jhi; j++)                                     \
-        row[j] += cq * (T)ar[(long)j + y0];                                  \
-    }                                                                        \
-  }
-
 static void axpy(double *restrict r, double c, const double *restrict y,
                  size_t n) {
   for (size_t k = 0; k < n; k++)
@@ -240,16 +222,31 @@ static void direct(const geo *g, const double *a, const double *c,
   }
 }
 
-/* direct() with the sums in long double: exact for integer pairs whose
-   partial sums pass 2^53 but stay below 2^64. */
+/* direct() with the sums in long double, tap by tap: exact for integer
+   pairs whose partial sums pass 2^53 but stay below 2^64.  Slow, and only
+   for them. */
 static void direct_wide(const geo *g, const double *a, const double *c,
                         double *r, long double *row) {
+  long w1 = (long)g->w1, wo = (long)g->wo;
+
   for (size_t i = 0; i < g->ho; i++) {
-    for (size_t j = 0; j < g->wo; j++)
+    for (long j = 0; j < wo; j++)
       row[j] = 0;
-    DIRECT_ROW(long double)
-    for (size_t j = 0; j < g->wo; j++)
-      r[i * g->wo + j] = (double)row[j];
+    for (size_t p = 0; p < g->h2; p++) {
+      long x = (long)(p + i + g->oi) - (long)(g->h2 - 1);
+      if (x < 0 || x >= (long)g->h1)
+        continue;
+      const double *ar = a + (size_t)x * g->w1;
+      for (size_t q = 0; q < g->w2; q++) {
+        long y0 = (long)(q + g->oj) - (long)(g->w2 - 1);
+        long lo = y0 < 0 ? -y0 : 0, hi = w1 - y0 < wo ? w1 - y0 : wo;
+        long double cq = c[p * g->w2 + q];
+        for (long j = lo; j < hi; j++)
+          row[j] += cq * ar[j + y0];
+      }
+    }
+    for (long j = 0; j < wo; j++)
+      r[i * g->wo + (size_t)j] = (double)row[j];
   }
 }
 
@@ -373,7 +370,8 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
           turned[m] = b[n - 1 - m];
       c = turned;
     }
-    int ex = exactness(&g, a, c);
+    /* what the integers allow: only auto and the FFT need to know */
+    int ex = g.asked == PK_AUTOCORR_DIRECT ? 0 : exactness(&g, a, c);
     if (g.method == PK_AUTOCORR_FFT &&
         !(g.asked == PK_AUTOCORR_AUTO && ex && !(ex & 4))) {
       viafft(&g, fwd, inv, a, c, r, fbuf, ex & 4, b == last_b);

@@ -499,8 +499,6 @@ pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
 pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
                         const pk_array *in, pk_array **out, pk__job *j) {
   const pk_array *ins[1] = {in};
-  if (out == NULL) /* as pk__map_setup_n reports it */
-    return pk__map_setup_n(ctx, fn, k, 1, ins, 1, NULL, j);
   return pk__map_setup_n(ctx, fn, k, 1, in ? ins : NULL, 1, out, j);
 }
 

@@ -104,6 +104,20 @@ for mode, conv in (("full", 0), ("same", 1)):
     if r.returncode != 0 or not np.array_equal(np.load(tmp + "/out.npy"), want):
         print("FAIL: large integers, %s, conv=%d: not exact" % (mode, conv))
         bad += 1
+# Integers whose sums pass 2^53 (the long double sums): the exact integers
+# (scipy's in int64) rounded once to float64.
+a = rng.integers(-2**40, 2**40, (2, 40, 40))
+k = rng.integers(-2**10, 2**10, (1, 31, 31))
+np.save(tmp + "/a.npy", a.astype(np.float64))
+np.save(tmp + "/k.npy", k.astype(np.float64))
+want = np.array([ss.correlate2d(a[i], k[0], "full") for i in range(2)]).astype(np.float64)
+r = subprocess.run([prog, "--input", tmp + "/a.npy", "--kernel", tmp + "/k.npy",
+                    "--output", tmp + "/out.npy"], capture_output=True, text=True,
+                   timeout=300)
+runs += 1
+if r.returncode != 0 or not np.array_equal(np.load(tmp + "/out.npy"), want):
+    print("FAIL: integers past 2^53: not the exact ones rounded once")
+    bad += 1
 print("correlate_scipy.sh: %d runs, %d wrong" % (runs, bad))
 sys.exit(1 if bad else 0)
 PY
