@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
                         {"--method", EX_STRING, &method},
                         {NULL, EX_FLAG, NULL}};
   pk_context *ctx = NULL;
-  pk_array *in = NULL, *out = NULL;
+  pk_array *in = NULL, *keep = NULL, *out = NULL;
   const pk_kernel *k = NULL;
   double sum = 0, t[3];
   pk_status st;
@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
 
   {
     size_t shape[3] = {o.count, h, w};
-    if (ex_input(prog, ctx, &o, PK_F64, 3, shape, fill, &in) != 0) {
+    if (ex_input(prog, ctx, &o, PK_F64, 3, shape, fill, &in, &keep) != 0) {
       rc = 1;
       goto done;
     }
@@ -97,6 +97,7 @@ int main(int argc, char **argv) {
 
 done:
   pk_array_destroy(&in);
+  pk_array_destroy(&keep);
   pk_array_destroy(&out);
   pk_finalize(&ctx);
   return rc;

@@ -203,28 +203,34 @@ void ex_fill_uniform(double *x, size_t n, uint64_t seed, size_t first) {
 int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,
              pk_dtype dtype, int ndim, const size_t *shape,
              void (*fill)(double *, size_t, uint64_t, size_t),
-             pk_array **in) {
+             pk_array **in, pk_array **keep) {
   pk_status st;
 
+  *keep = NULL;
   if (o->input != NULL && o->batch_axis != 0) {
-    /* Rank 0 reads the file whole and moves the axis; the ranks then take
-       their blocks of the batch (a file is split along its first axis). */
+    /* One process maps a view of the file's array; under mpirun rank 0
+       moves the axis and the ranks take their blocks of the batch (a file
+       is split along its first axis). */
     pk_array *whole = NULL, *moved = NULL;
     char what[4200];
-    int said = 0;
+    int said = 0, one = pk_mpi_size(ctx) == 1;
     if (pk_mpi_rank(ctx) == 0) {
       st = pk_array_load_npy(ctx, o->input, &whole);
       snprintf(what, sizeof what, "%s", o->input);
       if (st == PK_OK) {
-        st = pk_array_moveaxis(ctx, whole, (int)o->batch_axis, &moved);
+        st = one ? pk_array_view(ctx, whole, (int)o->batch_axis, &moved)
+                 : pk_array_moveaxis(ctx, whole, (int)o->batch_axis, &moved);
         snprintf(what, sizeof what, "%s: --batch-axis %ld", o->input,
                  o->batch_axis);
       }
-      pk_array_destroy(&whole);
+      if (one && st == PK_OK)
+        *keep = whole;
+      else
+        pk_array_destroy(&whole);
       if (st != PK_OK)
         said = ex_fail(prog, ctx, what, st);
     }
-    if (pk_mpi_size(ctx) == 1) { /* one process: the array as it is */
+    if (one) {
       *in = moved;
       return said;
     }

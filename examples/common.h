@@ -93,15 +93,17 @@ void ex_fill_uniform(double *x, size_t n, uint64_t seed, size_t first);
 
 /*
  * The input batch: --input read with pk_mpi_load_npy (with --batch-axis
- * K other than 0: read whole on rank 0, the axis moved to the front, and
- * scattered), or a new
- * distributed array of dtype and shape filled by fill(x, n, seed, first)
- * (n and first in doubles).  Collective.  Returns 0, or 1 after printing.
+ * K other than 0: read whole, and in one process mapped through a view of
+ * its axis K, no copy made; under mpirun the axis moved on rank 0 and the
+ * result scattered), or a new distributed array of dtype and shape filled
+ * by fill(x, n, seed, first) (n and first in doubles).  *keep gets the
+ * array *in is a view of, or NULL: destroy it after *in.  Collective.
+ * Returns 0, or 1 after printing.
  */
 int ex_input(const char *prog, pk_context *ctx, const ex_opts *o,
              pk_dtype dtype, int ndim, const size_t *shape,
              void (*fill)(double *, size_t, uint64_t, size_t),
-             pk_array **in);
+             pk_array **in, pk_array **keep);
 
 /*
  * The end of the first line of a program's report, "R ranks x W workers"

@@ -91,7 +91,8 @@ int main(int argc, char **argv) {
                         {"--kernel", EX_STRING, &kernel},
                         {NULL, EX_FLAG, NULL}};
   pk_context *ctx = NULL;
-  pk_array *in[2] = {NULL, NULL}, *out = NULL, *whole = NULL;
+  pk_array *in[2] = {NULL, NULL}, *keep[2] = {NULL, NULL}, *out = NULL,
+           *whole = NULL;
   const pk_kernel *k;
   double sum = 0, t[3];
   pk_status st;
@@ -114,8 +115,9 @@ int main(int argc, char **argv) {
   ko.count = pairs ? o.count : 1;
   {
     size_t shape[3] = {o.count, h, w}, kshape[3] = {ko.count, kh, kw};
-    if (ex_input(prog, ctx, &o, PK_F64, 3, shape, fill, &in[0]) != 0 ||
-        ex_input(prog, ctx, &ko, PK_F64, 3, kshape, fill_kernel, &in[1])) {
+    if (ex_input(prog, ctx, &o, PK_F64, 3, shape, fill, &in[0], &keep[0]) != 0 ||
+        ex_input(prog, ctx, &ko, PK_F64, 3, kshape, fill_kernel, &in[1],
+                 &keep[1])) {
       rc = 1;
       goto done;
     }
@@ -151,6 +153,8 @@ int main(int argc, char **argv) {
 done:
   pk_array_destroy(&in[0]);
   pk_array_destroy(&in[1]);
+  pk_array_destroy(&keep[0]);
+  pk_array_destroy(&keep[1]);
   pk_array_destroy(&out);
   pk_finalize(&ctx);
   return rc;

@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
   size_t n = 10;
   const ex_opt own[] = {{"--n", EX_SIZE, &n}, {NULL, EX_FLAG, NULL}};
   pk_context *ctx = NULL;
-  pk_array *in = NULL, *dets = NULL;
+  pk_array *in = NULL, *keep = NULL, *dets = NULL;
   double sum = 0, t[3];
   pk_status st;
   int rc = 0;
@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     return 1;
   {
     size_t shape[3] = {o.count, n, n};
-    if (ex_input(prog, ctx, &o, PK_F64, 3, shape, fill, &in) != 0) {
+    if (ex_input(prog, ctx, &o, PK_F64, 3, shape, fill, &in, &keep) != 0) {
       rc = 1;
       goto done;
     }
@@ -78,6 +78,7 @@ int main(int argc, char **argv) {
 
 done:
   pk_array_destroy(&in);
+  pk_array_destroy(&keep);
   pk_array_destroy(&dets);
   pk_finalize(&ctx);
   return rc;

@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
                         {"--real", EX_FLAG, &real},
                         {NULL, EX_FLAG, NULL}};
   pk_context *ctx = NULL;
-  pk_array *in = NULL, *out = NULL;
+  pk_array *in = NULL, *keep = NULL, *out = NULL;
   const pk_kernel *k;
   const char *what;
   double sum[2] = {0, 0}, t[3];
@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
     int half = real && inverse;
     size_t shape[3] = {o.count, h, half ? w / 2 + 1 : w};
     if (ex_input(prog, ctx, &o, half ? PK_C128 : PK_F64, 3, shape, fill,
-                 &in) != 0) {
+                 &in, &keep) != 0) {
       rc = 1;
       goto done;
     }
@@ -109,6 +109,7 @@ int main(int argc, char **argv) {
 
 done:
   pk_array_destroy(&in);
+  pk_array_destroy(&keep);
   pk_array_destroy(&out);
   pk_finalize(&ctx);
   return rc;

@@ -228,6 +228,23 @@ pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
                             pk_array **out);
 
 /*
+ * pk_array_view - the array pk_array_moveaxis would make, without the
+ * copy: a view of a's memory whose axis 0 is a's axis `axis`.  A map (every
+ * form: pk_map, pk_map_n, pk_map_reduce, pk_map_async, pk_map_each) takes
+ * it as an input and reads each chunk's items into contiguous scratch a
+ * few hundred KiB at a time, so kernels see contiguous items as always and
+ * the results are the bits the copy gives.  On the fork backend, a view of
+ * an array made by pk_array_create costs no copy at all; a view of wrapped
+ * memory is copied to shared memory once a map, as the wrapped array is.
+ * Only maps read a view: it is never an output, and every other call that
+ * takes an array (reduce, save, scatter...) refuses it with PK_EINVAL; make
+ * the copy for those.  pk_array_data of a view is a's data.  Destroy the
+ * view before a.  Errors as pk_array_moveaxis.
+ */
+pk_status pk_array_view(pk_context *ctx, const pk_array *a, int axis,
+                        pk_array **out);
+
+/*
  * .npy files (NumPy format 1.0, 2.0 and 3.0).  pk_array_load_npy reads
  * every type pk_array_convert does, in either order, and makes a new
  * C-ordered float64 or complex128 array as pk_array_convert would (under

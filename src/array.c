@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #ifdef __linux__
 #include <sys/sysinfo.h>
 #endif
@@ -49,9 +50,9 @@ static pk_status check_shape(pk_context *ctx, const char *fn, pk_dtype dtype,
   return PK_OK;
 }
 
-static pk_array *new_header(pk_context *ctx, pk_dtype dtype, int ndim,
-                            const size_t *shape, size_t count,
-                            size_t nbytes) {
+pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
+                           const size_t *shape, size_t count,
+                           size_t nbytes) {
   pk_array *a = calloc(1, sizeof *a);
 
   if (a == NULL)
@@ -63,6 +64,29 @@ static pk_array *new_header(pk_context *ctx, pk_dtype dtype, int ndim,
   a->count = count;
   a->nbytes = nbytes;
   return a;
+}
+
+/*
+ * Zeroed memory of nbytes, 64-byte aligned; a large array in huge pages
+ * where the kernel gives them on request: a map that reads its items
+ * across the batch (a view's gather: one cache line a page at the batch's
+ * stride) otherwise misses the TLB on nearly every read.
+ */
+static pk_status alloc_zeroed(void **p, size_t nbytes) {
+  size_t align = 64;
+#ifdef MADV_HUGEPAGE
+  const size_t huge = (size_t)2 << 20;
+  if (nbytes >= 8 * huge)
+    align = huge;
+#endif
+  if (posix_memalign(p, align, nbytes) != 0)
+    return PK_ENOMEM;
+#ifdef MADV_HUGEPAGE
+  if (align > 64)
+    (void)madvise(*p, nbytes / huge * huge, MADV_HUGEPAGE);
+#endif
+  memset(*p, 0, nbytes);
+  return PK_OK;
 }
 
 pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
@@ -84,16 +108,14 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
     return pk__error(ctx, PK_ENOMEM, "pk_array_create: %zu bytes are more "
                      "than this machine's memory and swap (%zu bytes)",
                      nbytes, have);
-  a = new_header(ctx, dtype, ndim, shape, count, nbytes);
+  a = pk__array_header(ctx, dtype, ndim, shape, count, nbytes);
   if (a == NULL)
     return pk__error(ctx, PK_ENOMEM, "pk_array_create: out of memory");
   if (nbytes > 0) {
     if (ctx->ops->alloc != NULL) {
       st = ctx->ops->alloc(ctx, nbytes, &a->data, &a->handle);
     } else {
-      st = posix_memalign(&a->data, 64, nbytes) ? PK_ENOMEM : PK_OK;
-      if (st == PK_OK)
-        memset(a->data, 0, nbytes);
+      st = alloc_zeroed(&a->data, nbytes);
     }
     if (st != PK_OK) {
       free(a);
@@ -140,7 +162,7 @@ pk_status pk_array_wrap(pk_context *ctx, pk_dtype dtype, int ndim,
   if (data == NULL && nbytes != 0)
     return pk__error(ctx, PK_EINVAL, "pk_array_wrap: data is NULL for %zu "
                      "elements", count);
-  a = new_header(ctx, dtype, ndim, shape, count, nbytes);
+  a = pk__array_header(ctx, dtype, ndim, shape, count, nbytes);
   if (a == NULL)
     return pk__error(ctx, PK_ENOMEM, "pk_array_wrap: out of memory");
   a->data = data;
@@ -158,7 +180,7 @@ void pk_array_destroy(pk_array **a) {
     return;
   x = *a;
   ctx = x->ctx;
-  if (!x->wrapped && x->data != NULL) {
+  if (!x->wrapped && x->view == NULL && x->data != NULL) {
     if (ctx->ops->free != NULL)
       ctx->ops->free(ctx, x->data, x->nbytes, x->handle);
     else
@@ -167,6 +189,15 @@ void pk_array_destroy(pk_array **a) {
   ctx->narrays--;
   free(x);
   *a = NULL;
+}
+
+pk_status pk__no_view(pk_context *ctx, const char *fn, const pk_array *a) {
+  if (a == NULL || a->view == NULL)
+    return PK_OK;
+  return pk__error(ctx, PK_EINVAL, "%s: this array is a view "
+                   "(pk_array_view), which only a map reads; "
+                   "pk_array_moveaxis makes the same array as a copy that "
+                   "every call takes", fn);
 }
 
 void *pk_array_data(const pk_array *a) { return a->data; }

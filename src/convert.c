@@ -205,43 +205,61 @@ pk_status pk_array_convert(pk_context *ctx, const char *typestr, int fortran,
 
 /* ------------------------------------------------------- the batch axis */
 
-pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
-                            pk_array **out) {
-  size_t shape[PK_MAX_DIMS], P = 1, B, Q = 1, es;
-  pk_status st;
+/*
+ * The checks pk_array_moveaxis and pk_array_view share; a as (P, B, Q), B
+ * its axis `axis`, in shape the batch first and then the others.
+ */
+static pk_status split_axis(pk_context *ctx, const char *fn,
+                            const pk_array *a, int axis, pk_array **out,
+                            size_t *shape, size_t *P, size_t *Q) {
   int d, k = 1;
 
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
   if (out == NULL || a == NULL)
-    return pk__error(ctx, PK_EINVAL, "pk_array_moveaxis: the array and out "
-                     "must not be NULL");
+    return pk__error(ctx, PK_EINVAL, "%s: the array and out must not be "
+                     "NULL", fn);
   *out = NULL;
   if (a->ctx != ctx)
-    return pk__error(ctx, PK_EINVAL, "pk_array_moveaxis: the array belongs "
-                     "to another context");
+    return pk__error(ctx, PK_EINVAL, "%s: the array belongs to another "
+                     "context", fn);
   if (axis < -a->ndim || axis >= a->ndim)
-    return pk__error(ctx, PK_EINVAL, "pk_array_moveaxis: axis %d is not "
-                     "one of this %d-d array's (%d to %d)", axis, a->ndim,
-                     -a->ndim, a->ndim - 1);
+    return pk__error(ctx, PK_EINVAL, "%s: axis %d is not one of this %d-d "
+                     "array's (%d to %d)", fn, axis, a->ndim, -a->ndim,
+                     a->ndim - 1);
+  if (pk__no_view(ctx, fn, a) != PK_OK)
+    return PK_EINVAL;
   if (axis < 0)
     axis += a->ndim;
   if (a->distributed && axis != 0)
-    return pk__error(ctx, PK_EINVAL, "pk_array_moveaxis: a distributed "
-                     "array is split along axis 0; move the axis before "
-                     "distributing it (pk_mpi_scatter)");
-  /* a as (P, B, Q), B the batch axis; out as (B, P, Q). */
-  shape[0] = B = a->shape[axis];
+    return pk__error(ctx, PK_EINVAL, "%s: a distributed array is split "
+                     "along axis 0; move the axis before distributing it "
+                     "(pk_mpi_scatter)", fn);
+  shape[0] = a->shape[axis];
+  *P = *Q = 1;
   for (d = 0; d < a->ndim; d++) {
     if (d == axis)
       continue;
     shape[k++] = a->shape[d];
     if (d < axis)
-      P *= a->shape[d];
+      *P *= a->shape[d];
     else
-      Q *= a->shape[d];
+      *Q *= a->shape[d];
   }
+  return PK_OK;
+}
+
+pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
+                            pk_array **out) {
+  size_t shape[PK_MAX_DIMS], P = 1, B, Q = 1, es;
+  pk_status st;
+
+  if ((st = split_axis(ctx, "pk_array_moveaxis", a, axis, out, shape, &P,
+                       &Q)) != PK_OK)
+    return st;
+  B = shape[0];
+  /* a as (P, B, Q), out as (B, P, Q). */
   if ((st = pk__array_new(ctx, a->dtype, a->ndim, shape, out)) != PK_OK)
     return st;
   es = pk_dtype_size(a->dtype) * Q; /* bytes of one (p, b) run */
@@ -260,5 +278,38 @@ pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
           else
             memcpy(to, from, es);
         }
+  return PK_OK;
+}
+
+pk_status pk_array_view(pk_context *ctx, const pk_array *a, int axis,
+                        pk_array **out) {
+  size_t shape[PK_MAX_DIMS], P = 1, Q = 1, es;
+  pk_array *v;
+  pk_status st;
+
+  if ((st = split_axis(ctx, "pk_array_view", a, axis, out, shape, &P,
+                       &Q)) != PK_OK)
+    return st;
+  v = pk__array_header(ctx, a->dtype, a->ndim, shape, a->count, a->nbytes);
+  if (v == NULL)
+    return pk__error(ctx, PK_ENOMEM, "pk_array_view: out of memory");
+  es = pk_dtype_size(a->dtype) * Q;
+  v->data = a->data;
+  v->handle = a->handle;
+  v->wrapped = a->wrapped;
+  v->distributed = a->distributed;
+  v->offset = a->offset;
+  v->global = a->global;
+  v->view = a;
+  v->vstride = es;
+  /* Item b is P runs of Q elements, B * Q elements apart; with P = 1 it
+     is contiguous and read as it is. */
+  if (P > 1) {
+    v->gather.runs = P;
+    v->gather.run = es;
+    v->gather.runstride = shape[0] * es;
+  }
+  ctx->narrays++;
+  *out = v;
   return PK_OK;
 }

@@ -33,6 +33,15 @@ void pk__fails_free(pk__fails *f);
  * the block and cyclic schedules worker w runs chunks w, w + W, ...; for the
  * dynamic schedule workers take the next chunk free.
  */
+/*
+ * How a map reads an input that is a view (pk_array_view): item i is runs
+ * runs of run bytes each, runstride apart, from the task's ins[c] + i *
+ * in_strides[c].  runs 0: the input's items are contiguous.
+ */
+typedef struct pk__gather {
+  size_t runs, run, runstride;
+} pk__gather;
+
 typedef struct pk__job {
   const pk_kernel *kernel;
   const pk_array *in;   /* the input whose layout the map follows */
@@ -49,6 +58,11 @@ typedef struct pk__job {
   size_t chunk, nchunks;
   size_t asked;       /* the caller's chunk size; 0: parkit's choice */
   int workers;        /* workers to use */
+  /* Views among the inputs: pk__run gathers up to piece items of each at
+     a time into contiguous scratch at byte gather_at of a worker's scratch
+     (piece 0: no view). */
+  pk__gather gather[PK_MAX_ARGS];
+  size_t piece, gather_at;
   /* What the call asks of a backend beyond running it (src/async.c):
      future, to leave the job running and complete it later (the table's
      wait); on_chunk, to be told of each chunk as a worker finishes it
@@ -313,7 +327,22 @@ struct pk_array {
      shape[0]) of global items along axis 0. */
   int distributed;
   size_t offset, global;
+  /* A view (pk_array_view): the array whose memory it reads, NULL for
+     none; data, handle, wrapped and nbytes are that memory's.  Item i is
+     gather.runs runs of gather.run bytes, gather.runstride apart, from
+     data + i * vstride. */
+  const pk_array *view;
+  size_t vstride;
+  pk__gather gather;
 };
+
+/* A new array header of ctx (no memory; narrays not counted), or NULL. */
+pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
+                           const size_t *shape, size_t count, size_t nbytes);
+
+/* PK_EINVAL with "fn: a view ..." if a is a view (pk_array_view), which
+   only a map's input may be; PK_OK otherwise. */
+pk_status pk__no_view(pk_context *ctx, const char *fn, const pk_array *a);
 
 /* Set ctx's last error and message; returns status.  Prints if verbose. */
 pk_status pk__error(pk_context *ctx, pk_status status, const char *fmt, ...)

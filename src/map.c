@@ -11,24 +11,73 @@ void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi) {
   *hi = *lo + j->chunk < j->n ? *lo + j->chunk : j->n;
 }
 
-void pk__run(const pk__job *j, size_t lo, size_t hi, void *scratch,
-             int worker, pk__fails *f) {
-  pk_task t = j->task;
-
-  t.scratch = scratch;
+/* Items [lo, hi) of task t, failures recorded as item base + i. */
+static void run_task(const pk__job *j, const pk_task *t, size_t lo,
+                     size_t hi, size_t base, int worker, pk__fails *f) {
   while (lo < hi) {
     size_t bad = hi;
-    pk_status st = j->kernel->run(j->kernel, &t, lo, hi, &bad);
+    pk_status st = j->kernel->run(j->kernel, t, lo, hi, &bad);
     if (st == PK_OK)
       return;
     /* A kernel that fails without naming an item in range loses the rest. */
     if (bad < lo || bad >= hi) {
       for (; lo < hi; lo++)
-        pk__fails_add(f, lo, st, worker);
+        pk__fails_add(f, base + lo, st, worker);
       return;
     }
-    pk__fails_add(f, bad, st, worker);
+    pk__fails_add(f, base + bad, st, worker);
     lo = bad + 1;
+  }
+}
+
+/*
+ * cnt items of a view from src (stride bytes apart) into dst, contiguous,
+ * item bytes each.  Run by run across the items: when the batch is the
+ * last axis, consecutive items' elements are neighbours in memory, and the
+ * reads go along them.
+ */
+static void gather(const char *src, size_t stride, size_t cnt,
+                   const pk__gather *g, size_t item, char *dst) {
+  for (size_t r = 0; r < g->runs; r++) {
+    const char *s = src + r * g->runstride;
+    char *d = dst + r * g->run;
+    if (g->run == sizeof(double))
+      for (size_t i = 0; i < cnt; i++)
+        memcpy(d + i * item, s + i * stride, sizeof(double));
+    else
+      for (size_t i = 0; i < cnt; i++)
+        memcpy(d + i * item, s + i * stride, g->run);
+  }
+}
+
+void pk__run(const pk__job *j, size_t lo, size_t hi, void *scratch,
+             int worker, pk__fails *f) {
+  pk_task t = j->task;
+
+  t.scratch = scratch;
+  if (j->piece == 0) {
+    run_task(j, &t, lo, hi, 0, worker, f);
+    return;
+  }
+  /* Views: piece items at a time gathered, the task shifted to them. */
+  for (size_t a = lo; a < hi; a += j->piece) {
+    size_t cnt = hi - a < j->piece ? hi - a : j->piece;
+    char *buf = (char *)scratch + j->gather_at;
+    pk_task v = t;
+    pk__task_shift(&v, a);
+    for (int c = 0; c < v.nin; c++) {
+      const pk__gather *g = &j->gather[c];
+      size_t item = g->runs * g->run;
+      if (g->runs == 0)
+        continue;
+      gather(v.ins[c], v.in_strides[c], v.in_strides[c] ? cnt : 1, g, item,
+             buf);
+      v.ins[c] = buf;
+      v.in_strides[c] = v.in_strides[c] ? item : 0;
+      buf += (j->piece * item + 63) / 64 * 64;
+    }
+    pk__task_mirror(&v);
+    run_task(j, &v, 0, cnt, a, worker, f);
   }
 }
 
@@ -372,6 +421,34 @@ static size_t batch_of(const pk_array *a) {
   return a->distributed ? a->global : a->shape[0];
 }
 
+/*
+ * The pieces views are gathered in (pk__run): about 256 KiB of items, at
+ * least 8 items while they are small enough (so that a batch on the last
+ * axis reads whole cache lines), in multiples of the kernel's grain; the
+ * gather buffers after the kernel's own scratch.
+ */
+static void plan_gather(pk__job *j) {
+  size_t per = 0, piece, at;
+
+  for (int c = 0; c < j->nin; c++)
+    per += j->gather[c].runs * j->gather[c].run;
+  if (per == 0)
+    return;
+  piece = ((size_t)256 << 10) / per;
+  if (piece < 8)
+    piece = per <= ((size_t)512 << 10) ? 8 : 1;
+  if (piece > 4096)
+    piece = 4096;
+  if (j->kernel->grain > 1 && piece >= j->kernel->grain)
+    piece -= piece % j->kernel->grain;
+  at = (j->scratch + 63) / 64 * 64;
+  j->piece = piece;
+  j->gather_at = at;
+  for (int c = 0; c < j->nin; c++)
+    at += (piece * j->gather[c].runs * j->gather[c].run + 63) / 64 * 64;
+  j->scratch = at;
+}
+
 pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
                           const pk_kernel *k, int nin,
                           const pk_array *const in[], int nout,
@@ -463,7 +540,9 @@ pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
     for (i = 1; i < in[c]->ndim; i++)
       it->shape[i - 1] = in[c]->shape[i];
     j->task.ins[c] = in[c]->data;
-    j->task.in_strides[c] = bcasts[c] ? 0 : item_bytes(it);
+    j->task.in_strides[c] =
+        bcasts[c] ? 0 : in[c]->view ? in[c]->vstride : item_bytes(it);
+    j->gather[c] = in[c]->gather;
   }
 
   st = k->shape(k, j->task.in_items, j->task.out_items, msg, sizeof msg);
@@ -479,6 +558,12 @@ pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
                        arg_name(name, sizeof name, "output", c, nout),
                        oi->ndim, (int)oi->dtype);
   }
+  for (c = 0; c < nout; c++)
+    if (out[c] != NULL && out[c]->view != NULL)
+      return pk__error(ctx, PK_EINVAL, "%s: %s is a view (pk_array_view), "
+                       "which a map reads but never writes; pass NULL for "
+                       "a new output, or an array of your own", fn,
+                       arg_name(name, sizeof name, "output", c, nout));
   for (c = 0; c < nout; c++) {
     if ((st = setup_out(ctx, fn, j, ref, &j->task.out_items[c], c,
                         &out[c])) != PK_OK)
@@ -493,6 +578,7 @@ pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
   j->task.isa = ctx->isa;
   pk__task_mirror(&j->task);
   j->scratch = k->scratch ? k->scratch(k, j->task.in_items) : 0;
+  plan_gather(j);
   return PK_OK;
 }
 

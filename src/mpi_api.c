@@ -80,13 +80,19 @@ pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
   return pk__array_new(ctx, dtype, ndim, shape, out);
 }
 
+/* What the calls that move whole arrays say of a view. */
+#define VIEW_WHY                                                          \
+  "the array is a view (pk_array_view), which only a map reads; "         \
+  "pk_array_moveaxis makes the same array as a copy"
+
 pk_status pk_mpi_scatter(pk_context *ctx, const pk_array *src, int root,
                          pk_array **out) {
   pk_status st;
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = pk__begin_out(ctx, "pk_mpi_scatter", out, 1, NULL)) != PK_OK ||
+  if ((st = pk__begin_out(ctx, "pk_mpi_scatter", out, src == NULL || src->view == NULL,
+                            VIEW_WHY)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_scatter", "the root", &root,
                      sizeof root)) != PK_OK)
     return st;
@@ -101,7 +107,8 @@ pk_status pk_mpi_share(pk_context *ctx, const pk_array *src, int root,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = pk__begin_out(ctx, "pk_mpi_share", out, 1, NULL)) != PK_OK ||
+  if ((st = pk__begin_out(ctx, "pk_mpi_share", out, src == NULL || src->view == NULL,
+                            VIEW_WHY)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_share", "the root", &root,
                      sizeof root)) != PK_OK)
     return st;
@@ -116,7 +123,8 @@ pk_status pk_mpi_gather(pk_context *ctx, const pk_array *a, int root,
 
   if (ctx == NULL)
     return PK_EINVAL;
-  if ((st = pk__begin_out(ctx, "pk_mpi_gather", out, 1, NULL)) != PK_OK ||
+  if ((st = pk__begin_out(ctx, "pk_mpi_gather", out, a == NULL || a->view == NULL,
+                            VIEW_WHY)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_gather", "the root", &root,
                      sizeof root)) != PK_OK)
     return st;

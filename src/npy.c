@@ -328,6 +328,8 @@ pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
   if (a == NULL || path == NULL)
     return pk__error(ctx, PK_EINVAL, "pk_array_save_npy: array and path "
                      "must not be NULL");
+  if (pk__no_view(ctx, "pk_array_save_npy", a) != PK_OK)
+    return PK_EINVAL;
   /* mpi: a distributed array is one file, each rank writing its block. */
   if (a->distributed)
     return pk_mpi_save_npy(ctx, a, path);
@@ -396,6 +398,8 @@ pk_status pk_mpi_save_npy(pk_context *ctx, const pk_array *a,
     st = pk__error(ctx, PK_EINVAL, "pk_mpi_save_npy: the array and path "
                    "must not be NULL, and the array must belong to this "
                    "context");
+  else
+    st = pk__no_view(ctx, "pk_mpi_save_npy", a);
   if ((st = pk__agree(ctx, st)) != PK_OK ||
       (st = pk__same(ctx, "pk_mpi_save_npy", "the path", path,
                      strlen(path))) != PK_OK)

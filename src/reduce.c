@@ -225,6 +225,8 @@ pk_status pk_reduce(pk_context *ctx, const pk_array *a, pk_op op,
   else if (a->ctx != ctx)
     st = pk__error(ctx, PK_EINVAL, "pk_reduce: the array belongs to "
                    "another context");
+  else if ((st = pk__no_view(ctx, "pk_reduce", a)) != PK_OK)
+    ;
   else
     st = check_reduce(ctx, "pk_reduce", op, a->dtype, result);
   if ((st = pk__agree(ctx, st)) != PK_OK ||

@@ -652,6 +652,130 @@ static void test_array_moveaxis(void **state) {
   close_ctx(&ctx);
 }
 
+/* The element of a C-ordered array of this shape at index idx, with axis
+   ax of idx first (the moved array's order): its offset in the original. */
+static size_t moved_to_src(const size_t *shape, int nd, int ax,
+                           const size_t *idx) {
+  size_t src = 0, o[PK_MAX_DIMS];
+  int k = 1;
+  o[ax] = idx[0];
+  for (int d = 0; d < nd; d++)
+    if (d != ax)
+      o[d] = idx[k++];
+  for (int d = 0; d < nd; d++)
+    src = src * shape[d] + o[d];
+  return src;
+}
+
+/*
+ * pk_array_view through maps, on every backend, of created and of wrapped
+ * memory: twice over each axis's view against 2 x the element at the
+ * moved index (computed here), items large enough to be gathered in
+ * several pieces a chunk; picky's failures named by the view's indices;
+ * pk_map_reduce's bits those of the same map over pk_array_moveaxis's
+ * copy; and the calls that do not take a view refuse it.
+ */
+static void test_array_view(void **state) {
+  (void)state;
+  const char *names[] = {"serial", "openmp", "fork"};
+#ifdef PK_HAVE_FORK_BACKEND
+  const int nb = 3;
+#else
+  const int nb = 2;
+#endif
+  const size_t shapes[2][3] = {{3, 17, 19}, {40, 36, 50}};
+  const pk_map_opts opts = {.schedule = PK_SCHEDULE_DYNAMIC, .chunk = 7,
+                            .inlining = PK_INLINE_NEVER};
+  for (int b = 0; b < nb; b++)
+    for (int wrapped = 0; wrapped < 2; wrapped++)
+      for (int sh = 0; sh < 2; sh++) {
+        pk_context *ctx = open_ctx(names[b], 2);
+        const size_t *shape = shapes[sh];
+        size_t n = shape[0] * shape[1] * shape[2];
+        double *mine = malloc(n * sizeof *mine), *x;
+        pk_array *a = NULL;
+        assert_non_null(mine);
+        if (wrapped)
+          assert_int_equal(pk_array_wrap(ctx, PK_F64, 3, shape, mine, &a),
+                           PK_OK);
+        else
+          a = make(ctx, PK_F64, 3, shape);
+        x = pk_array_data(a);
+        for (size_t i = 0; i < n; i++)
+          x[i] = (double)(i % 1013) - 500;
+        for (int axis = -3; axis < 3; axis++) {
+          int ax = axis < 0 ? axis + 3 : axis;
+          pk_array *v = NULL, *y = NULL, *m = NULL, *ym = NULL;
+          assert_int_equal(pk_array_view(ctx, a, axis, &v), PK_OK);
+          assert_ptr_equal(pk_array_data(v), x);
+          assert_int_equal(pk_map(ctx, &twice, v, &y, &opts), PK_OK);
+          size_t B = pk_array_dim(v, 0), per = n / B, idx[3];
+          const double *out = pk_array_data(y);
+          for (size_t i = 0; i < n; i++) { /* i: the moved C offset */
+            idx[0] = i / per;
+            idx[1] = i % per / pk_array_dim(v, 2);
+            idx[2] = i % pk_array_dim(v, 2);
+            assert_true(out[i] == 2 * x[moved_to_src(shape, 3, ax, idx)]);
+          }
+          /* map_reduce: the bits of the copy's */
+          double r1 = 0, r2 = 1;
+          assert_int_equal(pk_array_moveaxis(ctx, a, axis, &m), PK_OK);
+          assert_int_equal(pk_map(ctx, &twice, m, &ym, &opts), PK_OK);
+          assert_memory_equal(pk_array_data(y), pk_array_data(ym),
+                              n * sizeof(double));
+          assert_int_equal(pk_map_reduce(ctx, &twice, v, PK_SUM, &r1, &opts),
+                           PK_OK);
+          assert_int_equal(pk_map_reduce(ctx, &twice, m, PK_SUM, &r2, &opts),
+                           PK_OK);
+          assert_memory_equal(&r1, &r2, sizeof r1);
+          pk_array_destroy(&y);
+          pk_array_destroy(&ym);
+          pk_array_destroy(&m);
+          pk_array_destroy(&v);
+        }
+        /* The batch last: item j's first element is x[j]; picky fails
+           there where it is negative, and names j. */
+        size_t B = shape[2], want = 0, nf = 0;
+        for (size_t j = 0; j < B; j++)
+          x[j] = j % 5 == 2 ? -1.0 : 1.0;
+        pk_array *v = NULL, *y = NULL;
+        assert_int_equal(pk_array_view(ctx, a, -1, &v), PK_OK);
+        assert_int_equal(pk_map(ctx, &picky, v, &y, &opts), PK_EKERNEL);
+        const size_t *failed = pk_failed(ctx, &nf);
+        for (size_t j = 0; j < B; j++) {
+          if (j % 5 != 2) {
+            double s = 0;
+            for (size_t e = 0; e < n / B; e++)
+              s += x[e * B + j];
+            assert_true(((double *)pk_array_data(y))[j] == s);
+            continue;
+          }
+          assert_true(want < nf);
+          assert_int_equal(failed[want++], j);
+        }
+        assert_int_equal(nf, want);
+        pk_array_destroy(&y);
+
+        /* Only a map reads a view. */
+        pk_array *w = NULL, *o = v;
+        double r;
+        assert_int_equal(pk_map(ctx, &twice, a, &o, NULL), PK_EINVAL);
+        assert_non_null(strstr(pk_errmsg(ctx), "view"));
+        assert_int_equal(pk_reduce(ctx, v, PK_SUM, &r), PK_EINVAL);
+        assert_non_null(strstr(pk_errmsg(ctx), "pk_array_moveaxis"));
+        assert_int_equal(pk_array_save_npy(ctx, v, "never.npy"), PK_EINVAL);
+        assert_int_equal(pk_array_view(ctx, v, 1, &w), PK_EINVAL);
+        assert_null(w);
+        assert_int_equal(pk_array_moveaxis(ctx, v, 1, &w), PK_EINVAL);
+        assert_int_equal(pk_array_view(ctx, a, 3, &w), PK_EINVAL);
+        assert_non_null(strstr(pk_errmsg(ctx), "axis 3"));
+        pk_array_destroy(&v);
+        pk_array_destroy(&a);
+        free(mine);
+        close_ctx(&ctx);
+      }
+}
+
 static void test_npy_roundtrip(void **state) {
   (void)state;
   pk_context *ctx = open_ctx("serial", 0);
@@ -1236,6 +1360,7 @@ int main(void) {
       cmocka_unit_test(test_array_wrap),
       cmocka_unit_test(test_array_convert),
       cmocka_unit_test(test_array_moveaxis),
+      cmocka_unit_test(test_array_view),
       cmocka_unit_test(test_npy_roundtrip),
       cmocka_unit_test(test_npy_versions_and_refusals),
       cmocka_unit_test(test_map_values),

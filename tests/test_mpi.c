@@ -195,6 +195,42 @@ static void test_det(size_t count, size_t n) {
   pk_array_destroy(&rep);
 }
 
+/*
+ * A view (pk_array_view) of a replica over the ranks against serial's map
+ * of the same axis moved by a copy: the items every rank gathers, their
+ * global numbers (wave adds them); a distributed array's view of another
+ * axis is refused on every rank.
+ */
+static void test_view(size_t count) {
+  size_t shape[3] = {count, 6, 5};
+  pk_array *w = whole(ctx, PK_F64, 3, shape, 11 + count);
+  pk_array *ws = NULL, *m = NULL, *ref = NULL, *v = NULL, *rep = NULL;
+  pk_array *l = NULL, *lv = NULL;
+
+  if (w == NULL)
+    return;
+  CHECK_OK(ser, pk_array_wrap(ser, PK_F64, 3, shape, pk_array_data(w), &ws));
+  CHECK_OK(ser, pk_array_moveaxis(ser, ws, -1, &m));
+  CHECK_OK(ser, pk_map(ser, &wave, m, &ref, NULL));
+  CHECK_OK(ctx, pk_array_view(ctx, w, -1, &v));
+  CHECK_OK(ctx, pk_map(ctx, &wave, v, &rep, NULL));
+  CHECK(rep && !pk_array_distributed(rep) && same_bits(rep, ref));
+
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? w : NULL, 0, &l));
+  CHECK(pk_array_view(ctx, l, 1, &lv) == PK_EINVAL && lv == NULL);
+  CHECK(strstr(pk_errmsg(ctx), "distributed") != NULL);
+  CHECK(pk_mpi_gather(ctx, v, 0, &lv) == PK_EINVAL);
+  CHECK(strstr(pk_errmsg(ctx), "view") != NULL);
+
+  pk_array_destroy(&v);
+  pk_array_destroy(&rep);
+  pk_array_destroy(&ref);
+  pk_array_destroy(&m);
+  pk_array_destroy(&ws);
+  pk_array_destroy(&l);
+  pk_array_destroy(&w);
+}
+
 /* Both outputs and the failed items of a pk_map_n against serial's. */
 static void same_map_n(pk_array *const got[2], pk_array *const ref[2],
                        pk_status st, pk_status rst, size_t nref,
@@ -738,6 +774,8 @@ int main(int argc, char **argv) {
   for (i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
     test_det(counts[i], i % 2 ? 3 : 6);
   test_det(40, 20); /* LAPACK's path */
+  test_view(7);
+  test_view(2000);
   for (i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
     test_map_n(counts[i]);
   for (i = 0; i < 5; i++) {

@@ -126,7 +126,10 @@ static pk_status run(pk_context *ctx, const char *fn, int op,
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
-  st = pk__agree(ctx, check(ctx, fn, op, in, out, &g));
+  st = check(ctx, fn, op, in, out, &g);
+  if (st == PK_OK && (st = pk__no_view(ctx, fn, in)) == PK_OK && *out)
+    st = pk__no_view(ctx, fn, *out);
+  st = pk__agree(ctx, st);
   if (st != PK_OK)
     return st;
   if (*out == NULL) {

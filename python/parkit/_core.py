@@ -169,9 +169,10 @@ class Context:
         return int(first[0]), int(count[0])
 
     # -- arrays in
-    def _input(self, arrays, a):
-        """A pk_array over a (batch first), without copying when a is
-        float64 or complex128, native and C-ordered."""
+    def _input(self, arrays, a, axis=0):
+        """A pk_array over a with its axis `axis` as the batch, without
+        copying when a is float64 or complex128, native and C-ordered (for
+        another axis than 0, a view the library's maps read through)."""
         dt = a.dtype
         if not _convertible(dt):
             raise TypeError(
@@ -183,9 +184,20 @@ class Context:
                              "(batch axis included), not %d"
                              % (MAX_DIMS, a.ndim))
         ctx = self._c()
+        target = _target(dt)
+        if axis != 0:
+            ax = axis + a.ndim if axis < 0 else axis
+            if (0 <= ax < a.ndim and dt == target and dt.isnative
+                    and a.flags.c_contiguous):
+                base = self._input(arrays, a)
+                pp = arrays.new()
+                st = lib.pk_array_view(ctx, base, ax, pp)
+                if st != lib.PK_OK:
+                    raise self._error(st)
+                return pp[0]
+            a = np.moveaxis(a, axis, 0)
         shape = ffi.new("size_t[]", a.shape)
         pp = arrays.new()
-        target = _target(dt)
         if dt == target and dt.isnative and a.flags.c_contiguous:
             buf = ffi.from_buffer(a)
             arrays.keep += [a, buf]
@@ -257,11 +269,9 @@ class Context:
         a = np.asarray(a)
         if a.ndim == 0:
             raise ValueError("a 0-d array has no batch axis")
-        if batch_axis != 0:
-            a = np.moveaxis(a, batch_axis, 0)
         arrays = _Arrays()
         try:
-            inp = self._input(arrays, a)
+            inp = self._input(arrays, a, batch_axis)
             res, outpp = self._output(arrays, kernel, inp, out)
             if outpp == ffi.NULL:
                 outpp = arrays.new()
@@ -429,13 +439,11 @@ class Context:
                              % (op,))
         self._check_kernel(kernel)
         a = np.asarray(a)
-        if batch_axis != 0:
-            a = np.moveaxis(a, batch_axis, 0)
         with self._lock:
             self._patch = None
             arrays = _Arrays()
             try:
-                inp = self._input(arrays, a)
+                inp = self._input(arrays, a, batch_axis)
                 r = ffi.new("double[2]")
                 st = lib.pk_map_reduce(self._ptr, kernel._ptr, inp, _OPS[op],
                                        r, ffi.NULL)

@@ -67,6 +67,8 @@ pk_status pk_array_convert(pk_context *ctx, const char *typestr, int fortran,
                            pk_array **out);
 pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
                             pk_array **out);
+pk_status pk_array_view(pk_context *ctx, const pk_array *a, int axis,
+                        pk_array **out);
 
 typedef struct pk_item {
   pk_dtype dtype;

@@ -68,12 +68,14 @@ def _apply(name, a, backend, workers, batch_axis, method=None, keep=True):
     k = _kernel(name, method)
     if a.ndim == 2:
         return ctx.map(k, a[np.newaxis])[0]
-    b = np.moveaxis(a, batch_axis, 0)
-    lead = b.shape[:-2]
-    if len(lead) > 1:
-        b = b.reshape((-1,) + b.shape[-2:])
-    out = ctx.map(k, b)
-    out = out.reshape(lead + out.shape[1:])
+    if a.ndim == 3:
+        # One batch axis: the library reads the items where they are.
+        out = ctx.map(k, a, batch_axis=batch_axis)
+    else:
+        b = np.moveaxis(a, batch_axis, 0)
+        lead = b.shape[:-2]
+        out = ctx.map(k, b.reshape((-1,) + b.shape[-2:]))
+        out = out.reshape(lead + out.shape[1:])
     if keep and out.ndim == a.ndim:
         out = np.moveaxis(out, 0, batch_axis)
     return out

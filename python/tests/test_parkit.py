@@ -148,6 +148,13 @@ def test_det(backend):
     t = np.ascontiguousarray(np.moveaxis(ints, 0, -1))
     assert close(parkit.det(t, batch_axis=-1, **kw), ref)
     assert close(parkit.det(np.asfortranarray(t), batch_axis=-1, **kw), ref)
+    # float64 with the batch last or in the middle: read through a view,
+    # the same bits as the moved copy's.
+    tf = t.astype(np.float64)
+    moved = parkit.det(np.ascontiguousarray(np.moveaxis(tf, -1, 0)), **kw)
+    assert np.array_equal(parkit.det(tf, batch_axis=-1, **kw), moved)
+    tm = np.ascontiguousarray(np.moveaxis(tf, -1, 1))
+    assert np.array_equal(parkit.det(tm, batch_axis=1, **kw), moved)
     # Other types and layouts, converted as numpy's astype.
     assert close(parkit.det(ints.astype(np.float32), **kw), ref)
     assert close(parkit.det(np.asfortranarray(floats), **kw),

@@ -340,6 +340,9 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   jd->chunk = chunk;
   jd->nchunks = (j->n - j->lo + chunk - 1) / chunk;
   jd->scratch = j->scratch;
+  memcpy(jd->gather, j->gather, sizeof jd->gather);
+  jd->piece = j->piece;
+  jd->gather_at = j->gather_at;
   jd->schedule = j->schedule;
   jd->workers = j->workers < p->n ? j->workers : p->n;
   jd->notify = j->on_chunk != NULL;

@@ -103,6 +103,8 @@ typedef struct jobdesc {
   size_t in_off[PK_MAX_ARGS], out_off[PK_MAX_ARGS], data_off;
   pk_task task;                    /* its pointers unused */
   size_t n, lo, chunk, nchunks, scratch; /* items from lo run here */
+  pk__gather gather[PK_MAX_ARGS];  /* views among the inputs (pk__job) */
+  size_t piece, gather_at;
   int schedule, workers, retry, notify;
   uint32_t stamp;
   pk_status (*fn)(void *, size_t); /* task */

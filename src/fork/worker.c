@@ -188,6 +188,9 @@ static void run_map(wstate *s) {
   j.lo = jd->lo;
   j.chunk = jd->chunk;
   j.nchunks = jd->nchunks;
+  memcpy(j.gather, jd->gather, sizeof j.gather);
+  j.piece = jd->piece;
+  j.gather_at = jd->gather_at;
   if (bad == PK_OK && k.prepare) {
     /* Plan from the parent's wisdom, so plans (and bits) match its own. */
     if (jd->plans != 0 && jd->plans != s->plans) {
