@@ -446,6 +446,16 @@ pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
                         const pk_map_opts *opts);
 
 /*
+ * pk_map_reduce_n - pk_reduce of each output of pk_map_n, without keeping
+ * them: output k's in results[2k] (and its imaginary part in results[2k +
+ * 1]; 0 for a real output), so results holds 2 * the kernel's nout
+ * doubles.  Errors as pk_map_n and pk_reduce.
+ */
+pk_status pk_map_reduce_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                          const pk_array *const in[], pk_op op,
+                          double *results, const pk_map_opts *opts);
+
+/*
  * The items of the last failed map that did not complete, ascending, owned
  * by ctx and valid until its next call; *n gets their number (0 after a
  * success).

@@ -66,25 +66,27 @@ static void done_here(pk_future *f, pk_context *ctx, pk_status st) {
   }
 }
 
-pk_status pk_map_async(pk_context *ctx, const pk_kernel *kernel,
-                       const pk_array *in, pk_array **out,
-                       const pk_map_opts *opts, pk_future **future) {
+static pk_status map_async(pk_context *ctx, const char *fn,
+                           const pk_kernel *kernel, int nin,
+                           const pk_array *const in[], int nout,
+                           pk_array *out[], const pk_map_opts *opts,
+                           pk_future **future) {
   pk_future *f;
   pk_status st;
 
   if (ctx == NULL)
     return PK_EINVAL;
   if (future == NULL)
-    return pk__error(ctx, PK_EINVAL, "pk_map_async: future is NULL");
+    return pk__error(ctx, PK_EINVAL, "%s: future is NULL", fn);
   *future = NULL;
   if ((f = calloc(1, sizeof *f)) == NULL)
-    return pk__error(ctx, PK_ENOMEM, "pk_map_async: out of memory");
+    return pk__error(ctx, PK_ENOMEM, "%s: out of memory", fn);
   f->ctx = ctx;
   /* pk_map sets stats only once its checks have passed: a marker tells a
      refused call, whose caller must see the stats it saw before. */
   pk_stats before = ctx->stats;
   ctx->stats.items = SIZE_MAX;
-  st = pk__map(ctx, kernel, in, out, opts, f, NULL, NULL);
+  st = pk__map(ctx, fn, kernel, nin, in, nout, out, opts, f, NULL, NULL);
   if (!f->pending && ctx->stats.items == SIZE_MAX) {
     ctx->stats = before;
     free(f);
@@ -95,6 +97,22 @@ pk_status pk_map_async(pk_context *ctx, const pk_kernel *kernel,
   *future = f;
   pk__begin(ctx);
   return PK_OK;
+}
+
+pk_status pk_map_async(pk_context *ctx, const pk_kernel *kernel,
+                       const pk_array *in, pk_array **out,
+                       const pk_map_opts *opts, pk_future **future) {
+  const pk_array *ins[1] = {in};
+  return map_async(ctx, "pk_map_async", kernel, 1, in ? ins : NULL, 1, out,
+                   opts, future);
+}
+
+pk_status pk_map_async_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                         const pk_array *const in[], int nout,
+                         pk_array *out[], const pk_map_opts *opts,
+                         pk_future **future) {
+  return map_async(ctx, "pk_map_async_n", kernel, nin, in, nout, out, opts,
+                   future);
 }
 
 /* ------------------------------------------------- callbacks per chunk */
@@ -146,22 +164,24 @@ static pk_status w_prepare(const pk_kernel *k, const pk_item *in,
   return i->prepare(i, in, items);
 }
 
-pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
-                      const pk_array *in, pk_array **out,
-                      const pk_map_opts *opts,
-                      void (*fn)(void *arg, size_t lo, size_t hi),
-                      void *arg) {
+static pk_status map_each(pk_context *ctx, const char *name,
+                          const pk_kernel *kernel, int nin,
+                          const pk_array *const in[], int nout,
+                          pk_array *out[], const pk_map_opts *opts,
+                          void (*fn)(void *arg, size_t lo, size_t hi),
+                          void *arg) {
   pk_status st;
 
   if (ctx == NULL)
     return PK_EINVAL;
   if (fn == NULL)
-    return pk_map(ctx, kernel, in, out, opts);
+    return pk__map(ctx, name, kernel, nin, in, nout, out, opts, NULL, NULL,
+                   NULL);
   if (ctx->ops->reports_chunks) {
     /* The backend reports chunks itself as its workers finish them. */
     pk_stats before = ctx->stats; /* for a refused call, as above */
     ctx->stats.items = SIZE_MAX;
-    st = pk__map(ctx, kernel, in, out, opts, NULL, fn, arg);
+    st = pk__map(ctx, name, kernel, nin, in, nout, out, opts, NULL, fn, arg);
     if (ctx->stats.items == SIZE_MAX)
       ctx->stats = before;
     else if (ctx->stats.ran_inline && ctx->stats.items > 0 &&
@@ -170,7 +190,8 @@ pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
     return st;
   }
   if (kernel == NULL || kernel->shape == NULL || kernel->run == NULL)
-    return pk_map(ctx, kernel, in, out, opts); /* it says what is wrong */
+    return pk__map(ctx, name, kernel, nin, in, nout, out, opts, NULL, NULL,
+                   NULL); /* it says what is wrong */
   wrap w;
   memset(&w, 0, sizeof w);
   w.inner = kernel;
@@ -185,9 +206,28 @@ pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
   w.k.scratch = kernel->scratch ? w_scratch : NULL;
   w.k.prepare = kernel->prepare ? w_prepare : NULL;
   pthread_mutex_init(&w.lock, NULL);
-  st = pk_map(ctx, &w.k, in, out, opts);
+  st = pk__map(ctx, name, &w.k, nin, in, nout, out, opts, NULL, NULL, NULL);
   pthread_mutex_destroy(&w.lock);
   return st;
+}
+
+pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
+                      const pk_array *in, pk_array **out,
+                      const pk_map_opts *opts,
+                      void (*fn)(void *arg, size_t lo, size_t hi),
+                      void *arg) {
+  const pk_array *ins[1] = {in};
+  return map_each(ctx, "pk_map_each", kernel, 1, in ? ins : NULL, 1, out,
+                  opts, fn, arg);
+}
+
+pk_status pk_map_each_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                        const pk_array *const in[], int nout,
+                        pk_array *out[], const pk_map_opts *opts,
+                        void (*fn)(void *arg, size_t lo, size_t hi),
+                        void *arg) {
+  return map_each(ctx, "pk_map_each_n", kernel, nin, in, nout, out, opts,
+                  fn, arg);
 }
 
 /* ------------------------------------------------------------ one task */

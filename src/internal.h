@@ -87,23 +87,23 @@ void pk__plan_chunks(pk__job *j, pk_schedule schedule, int w);
 size_t pk__auto_chunk(size_t n, int w, size_t grain, int block);
 
 /*
- * pk_map, with a future or a callback per chunk in j's fields of that name
- * (NULL: none).
+ * pk_map_n, as public function fn, with a future or a callback per chunk
+ * in j's fields of that name (NULL: none).
  */
-pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
-                  const pk_array *in, pk_array **out,
-                  const pk_map_opts *opts, struct pk_future *future,
+pk_status pk__map(pk_context *ctx, const char *fn, const pk_kernel *kernel,
+                  int nin, const pk_array *const in[], int nout,
+                  pk_array *out[], const pk_map_opts *opts,
+                  struct pk_future *future,
                   void (*on_chunk)(void *, size_t, size_t), void *arg);
 
 /*
  * The map front end's steps, for the reductions (src/reduce.c):
- * check_opts checks opts (NULL: the defaults); setup fills j from the
- * kernel and in and makes or checks *out (fn names the call in messages);
- * execute runs j inline or on the backend and fills ctx->stats.
+ * check_opts checks opts (NULL: the defaults); setup_n fills j from the
+ * kernel and the inputs and makes or checks each out[k] (fn names the call
+ * in messages); execute runs j inline or on the backend and fills
+ * ctx->stats.
  */
 pk_status pk__map_check_opts(pk_context *ctx, const pk_map_opts *o);
-pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
-                        const pk_array *in, pk_array **out, pk__job *j);
 pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
                           const pk_kernel *k, int nin,
                           const pk_array *const in[], int nout,

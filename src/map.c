@@ -582,12 +582,6 @@ pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
   return PK_OK;
 }
 
-pk_status pk__map_setup(pk_context *ctx, const char *fn, const pk_kernel *k,
-                        const pk_array *in, pk_array **out, pk__job *j) {
-  const pk_array *ins[1] = {in};
-  return pk__map_setup_n(ctx, fn, k, 1, in ? ins : NULL, 1, out, j);
-}
-
 void pk__task_mirror(pk_task *t) {
   t->in = t->ins[0];
   t->out = t->outs[0];
@@ -616,14 +610,11 @@ void pk__task_shift(pk_task *t, size_t lo) {
   pk__task_mirror(t);
 }
 
-/* pk_map and pk_map_n, with a future or a chunk callback (async.c). */
-static pk_status map_call(pk_context *ctx, const char *fn,
-                          const pk_kernel *kernel, int nin,
-                          const pk_array *const in[], int nout,
-                          pk_array *out[], const pk_map_opts *opts,
-                          struct pk_future *future,
-                          void (*on_chunk)(void *, size_t, size_t),
-                          void *arg) {
+pk_status pk__map(pk_context *ctx, const char *fn, const pk_kernel *kernel,
+                  int nin, const pk_array *const in[], int nout,
+                  pk_array *out[], const pk_map_opts *opts,
+                  struct pk_future *future,
+                  void (*on_chunk)(void *, size_t, size_t), void *arg) {
   pk__job j;
   pk_status st;
 
@@ -642,23 +633,16 @@ static pk_status map_call(pk_context *ctx, const char *fn,
   return pk__map_execute(ctx, &j, opts);
 }
 
-pk_status pk__map(pk_context *ctx, const pk_kernel *kernel,
-                  const pk_array *in, pk_array **out,
-                  const pk_map_opts *opts, struct pk_future *future,
-                  void (*on_chunk)(void *, size_t, size_t), void *arg) {
-  const pk_array *ins[1] = {in};
-  return map_call(ctx, "pk_map", kernel, 1, in ? ins : NULL, 1, out, opts,
-                  future, on_chunk, arg);
-}
-
 pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
                  pk_array **out, const pk_map_opts *opts) {
-  return pk__map(ctx, kernel, in, out, opts, NULL, NULL, NULL);
+  const pk_array *ins[1] = {in};
+  return pk__map(ctx, "pk_map", kernel, 1, in ? ins : NULL, 1, out, opts,
+                 NULL, NULL, NULL);
 }
 
 pk_status pk_map_n(pk_context *ctx, const pk_kernel *kernel, int nin,
                    const pk_array *const in[], int nout, pk_array *out[],
                    const pk_map_opts *opts) {
-  return map_call(ctx, "pk_map_n", kernel, nin, in, nout, out, opts, NULL,
-                  NULL, NULL);
+  return pk__map(ctx, "pk_map_n", kernel, nin, in, nout, out, opts, NULL,
+                 NULL, NULL);
 }

@@ -242,10 +242,17 @@ pk_status pk_reduce(pk_context *ctx, const pk_array *a, pk_op op,
   return st;
 }
 
-pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
-                        const pk_array *in, pk_op op, double *result,
-                        const pk_map_opts *opts) {
-  pk_array *out = NULL;
+/*
+ * pk_map_reduce and pk_map_reduce_n as public function fn: output k's
+ * reduction at results + k * step (step 0: one output).
+ */
+static pk_status map_reduce(pk_context *ctx, const char *fn,
+                            const pk_kernel *kernel, int nin,
+                            const pk_array *const in[], pk_op op,
+                            double *results, size_t step,
+                            const pk_map_opts *opts) {
+  pk_array *out[PK_MAX_ARGS] = {NULL};
+  int nout = kernel != NULL && kernel->nout > 1 ? kernel->nout : 1, k;
   pk_stats map_stats;
   pk_status st;
   pk__job j;
@@ -253,29 +260,53 @@ pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
-  if ((st = pk__map_check_opts(ctx, opts)) == PK_OK)
-    st = pk__map_setup(ctx, "pk_map_reduce", kernel, in, &out, &j);
-  if (st == PK_OK)
-    st = check_reduce(ctx, "pk_map_reduce", op, j.task.out_item.dtype,
-                      result);
+  if (step == 0 && nout != 1)
+    st = pk__error(ctx, PK_EINVAL, "%s: kernel %s makes %d outputs; "
+                   "pk_map_reduce_n reduces each", fn, kernel->name, nout);
+  else if ((st = pk__map_check_opts(ctx, opts)) == PK_OK)
+    st = pk__map_setup_n(ctx, fn, kernel, nin, in,
+                         nout > PK_MAX_ARGS ? PK_MAX_ARGS + 1 : nout, out,
+                         &j);
+  for (k = 0; k < nout && st == PK_OK; k++)
+    st = check_reduce(ctx, fn, op, j.task.out_items[k].dtype, results);
   if ((st = pk__agree(ctx, st)) == PK_OK && ctx->ops->same != NULL) {
     char what[128]; /* made only where ranks are to agree on it */
     snprintf(what, sizeof what, "%s %d", kernel->name, (int)op);
-    st = pk__same(ctx, "pk_map_reduce", "the kernel and op", what,
-                  strlen(what));
+    st = pk__same(ctx, fn, "the kernel and op", what, strlen(what));
   }
   if (st == PK_OK)
     st = pk__map_execute(ctx, &j, opts);
   if (st == PK_OK) {
-    /* The map's stats, and its time with the reduce's: timed here, as
+    /* The map's stats, and its time with the reduces': timed here, as
        pk_reduce does, since not every reduce path sets its own. */
     double t0 = pk_time();
     map_stats = ctx->stats;
-    st = ctx->ops->reduce ? ctx->ops->reduce(ctx, out, op, result)
-                          : reduce(ctx, out, op, result);
+    for (k = 0; k < nout && st == PK_OK; k++) {
+      double *r = results + (size_t)k * step;
+      if (step)
+        r[1] = 0;
+      st = ctx->ops->reduce ? ctx->ops->reduce(ctx, out[k], op, r)
+                            : reduce(ctx, out[k], op, r);
+    }
     map_stats.seconds += pk_time() - t0;
     ctx->stats = map_stats;
   }
-  pk_array_destroy(&out);
+  for (k = 0; k < nout && k < PK_MAX_ARGS; k++)
+    pk_array_destroy(&out[k]);
   return st;
+}
+
+pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
+                        const pk_array *in, pk_op op, double *result,
+                        const pk_map_opts *opts) {
+  const pk_array *ins[1] = {in};
+  return map_reduce(ctx, "pk_map_reduce", kernel, 1, in ? ins : NULL, op,
+                    result, 0, opts);
+}
+
+pk_status pk_map_reduce_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                          const pk_array *const in[], pk_op op,
+                          double *results, const pk_map_opts *opts) {
+  return map_reduce(ctx, "pk_map_reduce_n", kernel, nin, in, op, results, 2,
+                    opts);
 }

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <parkit.h>
+#include <parkit/async.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -166,10 +167,107 @@ static void test_refusals(void **state) {
   }
 }
 
+static void count_items(void *arg, size_t lo, size_t hi) {
+  *(size_t *)arg += hi - lo;
+}
+
+/*
+ * The other forms of pk_map_n on every backend: pk_map_reduce_n against
+ * pk_reduce of pk_map_n's outputs (the same bits) and the plain loop's
+ * sums (close); pk_map_async_n and pk_map_each_n against pk_map_n's bits
+ * (each chunk told once); input 0 given as a view of its transpose
+ * (pk_array_view) against the contiguous input's bits.
+ */
+static void test_forms(void **state) {
+  const size_t n = 517, m = 5;
+  double *a = malloc(n * m * sizeof *a), *b = malloc(n * m * sizeof *b);
+  double *at = malloc(n * m * sizeof *at), *y = malloc(n * m * sizeof *y);
+  double *d = malloc(n * sizeof *d);
+  char *fails = malloc(n);
+  (void)state;
+
+  fill(a, n * m, 3);
+  fill(b, n * m, 4);
+  for (size_t i = 0; i < n; i++)
+    a[i * m] = fabs(a[i * m]); /* no item fails */
+  for (size_t i = 0; i < n; i++)
+    for (size_t e = 0; e < m; e++)
+      at[e * n + i] = a[i * m + e];
+  reference(a, b, n, m, 0, y, d, fails);
+  double sy = 0, sd = 0;
+  for (size_t i = 0; i < n * m; i++)
+    sy += y[i];
+  for (size_t i = 0; i < n; i++)
+    sd += d[i];
+  for (const char *const *be = backends; *be; be++) {
+    pk_context *ctx = open_ctx(*be, 2);
+    size_t sa[2] = {n, m}, st_[2] = {m, n}, told = 0;
+    pk_array *ia = NULL, *ib = NULL, *it = NULL, *iv = NULL;
+    pk_array *ref[2] = {NULL, NULL}, *got[2] = {NULL, NULL};
+    pk_map_opts never = {.inlining = PK_INLINE_NEVER, .chunk = 50};
+    pk_future *f = NULL;
+    double r[4] = {-1, -1, -1, -1}, want[2];
+    assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, sa, a, &ia), PK_OK);
+    assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, sa, b, &ib), PK_OK);
+    const pk_array *in[2] = {ia, ib};
+    assert_int_equal(pk_map_n(ctx, &pair, 2, in, 2, ref, &never), PK_OK);
+    assert_memory_equal(pk_array_data(ref[1]), d, n * sizeof *d);
+    for (int k = 0; k < 2; k++)
+      assert_int_equal(pk_reduce(ctx, ref[k], PK_SUM, &want[k]), PK_OK);
+    assert_int_equal(pk_map_reduce_n(ctx, &pair, 2, in, PK_SUM, r, &never),
+                     PK_OK);
+    assert_memory_equal(&r[0], &want[0], sizeof *r);
+    assert_memory_equal(&r[2], &want[1], sizeof *r);
+    assert_true(r[1] == 0 && r[3] == 0);
+    assert_true(fabs(r[0] - sy) <= 1e-12 * (double)(n * m));
+    assert_true(fabs(r[2] - sd) <= 1e-12 * (double)(n * m));
+    assert_int_equal(pk_map_reduce(ctx, &pair, ia, PK_SUM, r, NULL),
+                     PK_EINVAL);
+    assert_non_null(strstr(pk_errmsg(ctx), "pk_map_reduce_n"));
+
+    assert_int_equal(pk_map_async_n(ctx, &pair, 2, in, 2, got, &never, &f),
+                     PK_OK);
+    assert_int_equal(pk_future_get(f), PK_OK);
+    pk_future_destroy(&f);
+    for (int k = 0; k < 2; k++) {
+      assert_memory_equal(pk_array_data(got[k]), pk_array_data(ref[k]),
+                          pk_array_nbytes(ref[k]));
+      memset(pk_array_data(got[k]), 0, pk_array_nbytes(got[k]));
+    }
+    assert_int_equal(pk_map_each_n(ctx, &pair, 2, in, 2, got, &never,
+                                   count_items, &told), PK_OK);
+    assert_int_equal(told, n);
+    for (int k = 0; k < 2; k++) {
+      assert_memory_equal(pk_array_data(got[k]), pk_array_data(ref[k]),
+                          pk_array_nbytes(ref[k]));
+      pk_array_destroy(&got[k]);
+    }
+
+    /* input 0 read through a view of its transpose */
+    assert_int_equal(pk_array_wrap(ctx, PK_F64, 2, st_, at, &it), PK_OK);
+    assert_int_equal(pk_array_view(ctx, it, 1, &iv), PK_OK);
+    in[0] = iv;
+    assert_int_equal(pk_map_n(ctx, &pair, 2, in, 2, got, &never), PK_OK);
+    for (int k = 0; k < 2; k++) {
+      assert_memory_equal(pk_array_data(got[k]), pk_array_data(ref[k]),
+                          pk_array_nbytes(ref[k]));
+      pk_array_destroy(&got[k]);
+      pk_array_destroy(&ref[k]);
+    }
+    pk_array_destroy(&iv);
+    pk_array_destroy(&it);
+    pk_array_destroy(&ia);
+    pk_array_destroy(&ib);
+    assert_int_equal(pk_finalize(&ctx), PK_OK);
+  }
+  free(a), free(b), free(at), free(y), free(d), free(fails);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_values),
       cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_forms),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

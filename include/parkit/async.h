@@ -45,6 +45,12 @@ pk_status pk_map_async(pk_context *ctx, const pk_kernel *kernel,
                        const pk_array *in, pk_array **out,
                        const pk_map_opts *opts, pk_future **future);
 
+/* pk_map_async of pk_map_n: several inputs and outputs (see pk_map_n). */
+pk_status pk_map_async_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                         const pk_array *const in[], int nout,
+                         pk_array *out[], const pk_map_opts *opts,
+                         pk_future **future);
+
 /*
  * pk_map_each - pk_map, calling fn(arg, lo, hi) in the calling thread each
  * time a chunk of items [lo, hi) completes, in completion order (Python's
@@ -57,6 +63,13 @@ pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
                       const pk_array *in, pk_array **out,
                       const pk_map_opts *opts,
                       void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+
+/* pk_map_each of pk_map_n: several inputs and outputs (see pk_map_n). */
+pk_status pk_map_each_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                        const pk_array *const in[], int nout,
+                        pk_array *out[], const pk_map_opts *opts,
+                        void (*fn)(void *arg, size_t lo, size_t hi),
+                        void *arg);
 
 /*
  * pk_apply_async - run fn(buf, size) once, in one worker (Python's

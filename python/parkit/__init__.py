@@ -22,12 +22,14 @@ from ._core import Context
 from ._future import Future
 from ._kernels import Kernel, ParkitError, kernel, load_kernel
 from ._ffi import ffi as _ffi, lib as _lib
-from ._numpy import (autocorr2d, close_defaults, default_context, det, fft2,
-                     ifft2, irfft2, rfft2, slogdet)
+from ._numpy import (autocorr2d, close_defaults, convolve2d, correlate2d,
+                     default_context, det, fft2, ifft2, irfft2, rfft2,
+                     slogdet)
 
 __all__ = ["Context", "Future", "Kernel", "ParkitError", "kernel",
            "load_kernel", "backends", "det", "slogdet", "fft2", "ifft2",
-           "rfft2", "irfft2", "autocorr2d", "default_context",
+           "rfft2", "irfft2", "autocorr2d", "correlate2d", "convolve2d",
+           "default_context",
            "close_defaults"]
 
 __version__ = "0.1.0"

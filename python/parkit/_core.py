@@ -220,38 +220,51 @@ class Context:
             raise self._error(st)
         return pp[0]
 
-    def _output(self, arrays, kernel, inp, out):
-        """A numpy array for kernel's output on inp and its pk_array, so
-        that the library writes numpy's memory; (None, NULL) when the
-        kernel refuses the input (pk_map then says why)."""
-        code = lib.pk_array_dtype(inp)
-        ndim = lib.pk_array_ndim(inp)
-        n = lib.pk_array_dim(inp, 0)
-        item = [lib.pk_array_dim(inp, i) for i in range(1, ndim)]
-        st, res, _ = kernel._shape(code, item)
+    def _outputs(self, arrays, kernel, ins, outs):
+        """numpy arrays for kernel's outputs on the pk_arrays ins, and a
+        pk_array *[nout] over them, so that the library writes numpy's
+        memory; ([None...], NULLs) when the kernel refuses the inputs
+        (the map then says why).  outs: the caller's arrays or None."""
+        items = []
+        n = 1
+        for inp in ins:
+            ndim = lib.pk_array_ndim(inp)
+            items.append((lib.pk_array_dtype(inp),
+                          [lib.pk_array_dim(inp, i) for i in range(1, ndim)]))
+            b = lib.pk_array_dim(inp, 0)
+            if n == 1 and b != 1:
+                n = b  # the batch; inputs of one item are broadcast
+        nout = max(kernel._ptr.nout, 1)
+        pps = ffi.new("pk_array *[]", nout)
+        st, res, _ = kernel._shape_n(items)
         if st != lib.PK_OK:
-            return None, ffi.NULL
-        dt, oshape = res
-        shape = (n,) + oshape
-        if out is None:
-            out = np.empty(shape, dt)
-        elif not isinstance(out, np.ndarray):
-            raise TypeError("out must be a numpy array")
-        elif (out.shape != shape or out.dtype != dt or not out.dtype.isnative
-              or not out.flags.c_contiguous or not out.flags.writeable):
-            raise ValueError(
-                "out must be a writable C-ordered %s array of shape %s for "
-                "kernel %s on this input, not %s %s" % (
-                    dt, shape, kernel.name, out.dtype, out.shape))
-        buf = ffi.from_buffer(out, require_writable=True)
-        arrays.keep += [out, buf]
-        pp = arrays.new()
-        cs = ffi.new("size_t[]", shape)
-        st = lib.pk_array_wrap(self._ptr, _CODES[dt], len(shape), cs, buf,
-                               pp)
-        if st != lib.PK_OK:
-            raise self._error(st)
-        return out, pp
+            return [None] * nout, pps
+        got = []
+        for k, ((dt, oshape), out) in enumerate(zip(res, outs)):
+            shape = (n,) + oshape
+            if out is None:
+                out = np.empty(shape, dt)
+            elif not isinstance(out, np.ndarray):
+                raise TypeError("out must be a numpy array")
+            elif (out.shape != shape or out.dtype != dt
+                  or not out.dtype.isnative or not out.flags.c_contiguous
+                  or not out.flags.writeable):
+                raise ValueError(
+                    "out%s must be a writable C-ordered %s array of shape "
+                    "%s for kernel %s on this input, not %s %s" % (
+                        "" if nout == 1 else "[%d]" % k, dt, shape,
+                        kernel.name, out.dtype, out.shape))
+            buf = ffi.from_buffer(out, require_writable=True)
+            arrays.keep += [out, buf]
+            pp = arrays.new()
+            cs = ffi.new("size_t[]", shape)
+            st = lib.pk_array_wrap(self._ptr, _CODES[dt], len(shape), cs,
+                                   buf, pp)
+            if st != lib.PK_OK:
+                raise self._error(st)
+            pps[k] = pp[0]
+            got.append(out)
+        return got, pps
 
     def _check_kernel(self, k):
         if not isinstance(k, Kernel):
@@ -265,20 +278,38 @@ class Context:
                 "making the Context" % k.name)
 
     def _prepare(self, kernel, a, batch_axis, out):
+        if max(kernel._ptr.nin, 1) != 1 or max(kernel._ptr.nout, 1) != 1:
+            raise ValueError("kernel %s takes %d inputs and makes %d "
+                             "outputs: use starmap" % (
+                                 kernel.name, max(kernel._ptr.nin, 1),
+                                 max(kernel._ptr.nout, 1)))
+        return self._prepare_n(kernel, [a], batch_axis, [out])
+
+    def _prepare_n(self, kernel, inputs, batch_axis, outs):
         self._check_kernel(kernel)
-        a = np.asarray(a)
-        if a.ndim == 0:
+        nin, nout = max(kernel._ptr.nin, 1), max(kernel._ptr.nout, 1)
+        inputs = list(inputs)
+        if len(inputs) != nin:
+            raise ValueError("kernel %s takes %d input%s, not %d" % (
+                kernel.name, nin, "" if nin == 1 else "s", len(inputs)))
+        if outs is None:
+            outs = [None] * nout
+        elif nout == 1 and not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        if len(outs) != nout:
+            raise ValueError("kernel %s makes %d output%s; out has %d" % (
+                kernel.name, nout, "" if nout == 1 else "s", len(outs)))
+        inputs = [np.asarray(a) for a in inputs]
+        if any(a.ndim == 0 for a in inputs):
             raise ValueError("a 0-d array has no batch axis")
         arrays = _Arrays()
         try:
-            inp = self._input(arrays, a, batch_axis)
-            res, outpp = self._output(arrays, kernel, inp, out)
-            if outpp == ffi.NULL:
-                outpp = arrays.new()
+            ins = [self._input(arrays, a, batch_axis) for a in inputs]
+            res, pps = self._outputs(arrays, kernel, ins, outs)
         except BaseException:
             arrays.destroy()
             raise
-        return _Job(self, kernel, arrays, inp, outpp, res)
+        return _Job(self, kernel, arrays, ins, pps, res)
 
     @staticmethod
     def _opts(schedule, chunk, inline):
@@ -323,7 +354,7 @@ class Context:
         with self._lock:
             job = self._prepare(kernel, a, batch_axis, out)
             self._patch = None
-            if self._backend == "fork" and self._long(kernel, job.inp):
+            if self._backend == "fork" and self._long(kernel, job.ins):
                 t0 = _now()
                 f = job.start(opts)
                 try:
@@ -339,17 +370,62 @@ class Context:
             finally:
                 job.release()
 
-    def _long(self, kernel, inp):
+    def _long(self, kernel, ins):
         k = kernel._ptr
         if k.cost == ffi.NULL:
             return True
-        item = ffi.new("pk_item *")
-        item.dtype = lib.pk_array_dtype(inp)
-        item.ndim = lib.pk_array_ndim(inp) - 1
-        for i in range(item.ndim):
-            item.shape[i] = lib.pk_array_dim(inp, i + 1)
-        ns = k.cost(k, item) * lib.pk_array_dim(inp, 0)
+        items = ffi.new("pk_item[]", len(ins))
+        n = 1
+        for item, inp in zip(items, ins):
+            item.dtype = lib.pk_array_dtype(inp)
+            item.ndim = lib.pk_array_ndim(inp) - 1
+            for i in range(item.ndim):
+                item.shape[i] = lib.pk_array_dim(inp, i + 1)
+            n = max(n, lib.pk_array_dim(inp, 0))
+        ns = k.cost(k, items) * n
         return not ns * 1e-9 / max(self.workers, 1) < _LONG  # NaN: long
+
+    def starmap(self, kernel, arrays, out=None, schedule=None, chunk=0,
+                inline=None):
+        """out[i] = kernel(arrays[0][i], arrays[1][i], ...) for every
+        item i (multiprocessing's starmap over the zipped batches;
+        pk_map_n): arrays holds one array per input of the kernel, each
+        with its batch on axis 0; an array of one item is broadcast to
+        every item (a fixed kernel image, never copied per item).  Returns
+        the output, or a tuple of them for a kernel of several; out: the
+        arrays to write into, likewise.  The other arguments and the
+        errors are map's.
+
+            ctx.starmap(parkit.kernel("correlate2d", mode="same"), [a, b])
+        """
+        opts = self._opts(schedule, chunk, inline)
+        with self._lock:
+            job = self._prepare_n(kernel, arrays, 0, out)
+            self._patch = None
+            if self._backend == "fork" and self._long(kernel, job.ins):
+                t0 = _now()
+                f = job.start(opts)
+                try:
+                    return f._get(None, release_on_interrupt=True)
+                finally:
+                    self._patch = {"seconds": _now() - t0, "failed": len(
+                        f._error.failed) if f._error is not None else 0}
+            try:
+                st = lib.pk_map_n(self._ptr, kernel._ptr, job.nin, job.ins,
+                                  job.nout, job.outs, opts)
+                return job.finish(st, self._error)
+            finally:
+                job.release()
+
+    def starmap_async(self, kernel, arrays, out=None, schedule=None, chunk=0,
+                      inline=None):
+        """starmap, started at once with a Future for its result, as
+        map_async (pk_map_async_n)."""
+        opts = self._opts(schedule, chunk, inline)
+        with self._lock:
+            self._patch = None
+            job = self._prepare_n(kernel, arrays, 0, out)
+            return job.start(opts)
 
     def map_each(self, kernel, a, callback, batch_axis=0, out=None,
                  schedule=None, chunk=0, inline=None):

@@ -135,12 +135,18 @@ typedef struct pk_stats {
 
 pk_status pk_map(pk_context *ctx, const pk_kernel *kernel, const pk_array *in,
                  pk_array **out, const pk_map_opts *opts);
+pk_status pk_map_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                   const pk_array *const in[], int nout, pk_array *out[],
+                   const pk_map_opts *opts);
 typedef enum pk_op { PK_SUM = 1, PK_PROD, PK_MIN, PK_MAX } pk_op;
 pk_status pk_reduce(pk_context *ctx, const pk_array *a, pk_op op,
                     double *result);
 pk_status pk_map_reduce(pk_context *ctx, const pk_kernel *kernel,
                         const pk_array *in, pk_op op, double *result,
                         const pk_map_opts *opts);
+pk_status pk_map_reduce_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                          const pk_array *const in[], pk_op op,
+                          double *results, const pk_map_opts *opts);
 const size_t *pk_failed(const pk_context *ctx, size_t *n);
 const pk_stats *pk_last_stats(const pk_context *ctx);
 double pk_time(void);
@@ -156,6 +162,11 @@ typedef enum pk_autocorr_method {
   PK_AUTOCORR_AUTO = 0, PK_AUTOCORR_DIRECT, PK_AUTOCORR_FFT
 } pk_autocorr_method;
 const pk_kernel *pk_kernel_autocorr2d(pk_autocorr_method method);
+typedef enum pk_mode { PK_MODE_FULL = 0, PK_MODE_VALID, PK_MODE_SAME } pk_mode;
+const pk_kernel *pk_kernel_correlate2d(pk_mode mode,
+                                       pk_autocorr_method method);
+const pk_kernel *pk_kernel_convolve2d(pk_mode mode,
+                                      pk_autocorr_method method);
 typedef enum pk_fft_planner {
   PK_FFT_AUTO = 0, PK_FFT_ESTIMATE, PK_FFT_MEASURE, PK_FFT_PATIENT,
   PK_FFT_EXHAUSTIVE, PK_FFT_REPRODUCIBLE
@@ -167,6 +178,10 @@ typedef struct pk_future pk_future;
 pk_status pk_map_async(pk_context *ctx, const pk_kernel *kernel,
                        const pk_array *in, pk_array **out,
                        const pk_map_opts *opts, pk_future **future);
+pk_status pk_map_async_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                         const pk_array *const in[], int nout,
+                         pk_array *out[], const pk_map_opts *opts,
+                         pk_future **future);
 int pk_future_ready(pk_future *f);
 pk_status pk_future_wait(pk_future *f, double timeout);
 pk_status pk_future_get(pk_future *f);
@@ -178,6 +193,11 @@ pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
                       const pk_array *in, pk_array **out,
                       const pk_map_opts *opts,
                       void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+pk_status pk_map_each_n(pk_context *ctx, const pk_kernel *kernel, int nin,
+                        const pk_array *const in[], int nout,
+                        pk_array *out[], const pk_map_opts *opts,
+                        void (*fn)(void *arg, size_t lo, size_t hi),
+                        void *arg);
 pk_status pk_worker_max_tasks(pk_context *ctx, unsigned long n);
 
 /* parkit/mpi.h */

@@ -3,22 +3,31 @@ from ._ffi import ffi, lib
 from ._kernels import _POLL, _str, ParkitError, _failed, _view
 
 class _Job:
-    """One map's arrays, its output and, once started, its future."""
+    """One map's arrays, its outputs and, once started, its future.
 
-    def __init__(self, ctx, kernel, arrays, inp, outpp, res):
+    ins: the pk_array inputs; outs: a pk_array *[nout] the map fills or
+    checks; res: the numpy outputs the library writes (None where it
+    makes one)."""
+
+    def __init__(self, ctx, kernel, arrays, ins, outs, res):
         self.ctx = ctx
         self.kernel = kernel
         self.arrays = arrays
-        self.inp = inp
-        self.outpp = outpp
+        self.nin = len(ins)
+        self.nout = len(res)
+        self.ins = ffi.new("const pk_array *[]", ins)
+        self.inp = ins[0]
+        self.outs = outs
+        self.outpp = ffi.cast("pk_array **", outs)
         self.res = res
         self.fp = ffi.new("pk_future **")
 
     def start(self, opts):
         ctx = self.ctx
         try:
-            st = lib.pk_map_async(ctx._ptr, self.kernel._ptr, self.inp,
-                                  self.outpp, opts, self.fp)
+            st = lib.pk_map_async_n(ctx._ptr, self.kernel._ptr, self.nin,
+                                    self.ins, self.nout, self.outs, opts,
+                                    self.fp)
             if st != lib.PK_OK:
                 raise ctx._error(st)
         except BaseException:
@@ -29,11 +38,16 @@ class _Job:
         return f
 
     def result(self):
-        if self.res is not None:
-            return self.res
-        if self.outpp[0] != ffi.NULL:
-            return _view(self.outpp[0])
-        return None
+        """The output, or the tuple of outputs of a kernel of several."""
+        got = []
+        for k in range(self.nout):
+            if self.res[k] is not None:
+                got.append(self.res[k])
+            elif self.outs[k] != ffi.NULL:
+                got.append(_view(self.outs[k]))
+            else:
+                got.append(None)
+        return got[0] if self.nout == 1 else tuple(got)
 
     def finish(self, st, error):
         res = self.result()

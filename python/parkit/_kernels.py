@@ -76,12 +76,8 @@ class Kernel:
         self._keep = keep      # the library the table lives in
         self._loaded = loaded  # when load_kernel mapped that library
         self.name = _str(self._ptr.name)
-        if max(self._ptr.nin, 1) != 1 or max(self._ptr.nout, 1) != 1:
-            raise ValueError("kernel %s takes %d inputs and makes %d "
-                             "outputs: maps of several batches (pk_map_n) "
-                             "are not in the Python package yet"
-                             % (self.name, max(self._ptr.nin, 1),
-                                max(self._ptr.nout, 1)))
+        self.nin = max(self._ptr.nin, 1)    # inputs an item takes
+        self.nout = max(self._ptr.nout, 1)  # outputs it makes
 
     def __repr__(self):
         return "<parkit.Kernel %r>" % self.name
@@ -102,20 +98,31 @@ class Kernel:
         return res
 
     def _shape(self, code, shape):
-        inp = ffi.new("pk_item *")
-        out = ffi.new("pk_item *")
+        st, res, msg = self._shape_n([(code, shape)])
+        return st, res[0] if res else None, msg
+
+    def _shape_n(self, items):
+        """The kernel's shape check of one item of each input, items a
+        list of (dtype code, shape): (status, [(dtype, shape) of each
+        output] or None, message)."""
+        inp = ffi.new("pk_item[]", max(len(items), 1))
+        out = ffi.new("pk_item[]", self.nout)
         msg = ffi.new("char[512]")
-        inp.dtype = code
-        inp.ndim = len(shape)
-        for i, d in enumerate(shape):
-            inp.shape[i] = d
+        for k, (code, shape) in enumerate(items):
+            inp[k].dtype = code
+            inp[k].ndim = len(shape)
+            for i, d in enumerate(shape):
+                inp[k].shape[i] = d
         st = self._ptr.shape(self._ptr, inp, out, msg, 512)
         if st != lib.PK_OK:
             return st, None, _str(msg) or _str(lib.pk_strerror(st))
-        if out.dtype not in _DTYPES or not 0 <= out.ndim < MAX_DIMS:
-            return lib.PK_ESHAPE, None, "bad output item"
-        return st, (_DTYPES[out.dtype],
-                    tuple(out.shape[i] for i in range(out.ndim))), ""
+        res = []
+        for o in out:
+            if o.dtype not in _DTYPES or not 0 <= o.ndim < MAX_DIMS:
+                return lib.PK_ESHAPE, None, "bad output item"
+            res.append((_DTYPES[o.dtype],
+                        tuple(o.shape[i] for i in range(o.ndim))))
+        return st, res, ""
 
 
 _BUILTIN = {
@@ -127,9 +134,29 @@ _METHODS = {"auto": lib.PK_AUTOCORR_AUTO, "direct": lib.PK_AUTOCORR_DIRECT,
             "fft": lib.PK_AUTOCORR_FFT}
 
 
-def kernel(name, method=None):
+_MODES = {"full": lib.PK_MODE_FULL, "valid": lib.PK_MODE_VALID,
+          "same": lib.PK_MODE_SAME}
+_PAIRS = {"correlate2d": lib.pk_kernel_correlate2d,
+          "convolve2d": lib.pk_kernel_convolve2d}
+
+
+def kernel(name, method=None, mode=None):
     """A built-in kernel: "det", "slogdet", "fft2", "ifft2", "rfft2",
-    "irfft2" or "autocorr2d" (method "auto", "direct" or "fft")."""
+    "irfft2" or "autocorr2d" (method "auto", "direct" or "fft"), or one of
+    two inputs for Context.starmap: "correlate2d" or "convolve2d" (mode
+    "full", "valid" or "same", as scipy.signal's; method as above)."""
+    if name in _PAIRS:
+        m = "auto" if method is None else method
+        md = "full" if mode is None else mode
+        if m not in _METHODS:
+            raise ValueError("%s's method is 'auto', 'direct' or 'fft', "
+                             "not %r" % (name, method))
+        if md not in _MODES:
+            raise ValueError("%s's mode is 'full', 'valid' or 'same', "
+                             "not %r" % (name, mode))
+        return Kernel(_PAIRS[name](_MODES[md], _METHODS[m]))
+    if mode is not None:
+        raise ValueError("kernel %r takes no mode" % name)
     if name == "autocorr2d":
         m = "auto" if method is None else method
         if m not in _METHODS:
@@ -138,7 +165,8 @@ def kernel(name, method=None):
         return Kernel(lib.pk_kernel_autocorr2d(_METHODS[m]))
     if name not in _BUILTIN:
         raise ValueError("no built-in kernel %r (there are %s)" % (
-            name, ", ".join(sorted(list(_BUILTIN) + ["autocorr2d"]))))
+            name, ", ".join(sorted(list(_BUILTIN) + ["autocorr2d"] +
+                                   list(_PAIRS)))))
     if method is not None:
         raise ValueError("kernel %r takes no method" % name)
     return Kernel(_BUILTIN[name]())

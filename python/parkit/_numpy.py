@@ -119,6 +119,34 @@ def autocorr2d(a, method="auto", backend=None, workers=None, batch_axis=0):
     return _apply("autocorr2d", a, backend, workers, batch_axis, method)
 
 
+def _pair(name, a, b, mode, method, backend, workers):
+    """kernel name over the pairs (a[i], b[i]): each of a and b one h x w
+    image (2-D) or a batch of them (3-D); one image is paired with every
+    image of the other batch."""
+    a, b = np.asarray(a), np.asarray(b)
+    for x, which in ((a, "a"), (b, "b")):
+        if x.ndim not in (2, 3):
+            raise ValueError("%s takes images (2-D) or batches of them "
+                             "(3-D); %s has %d dimensions"
+                             % (name, which, x.ndim))
+    k = kernel(name, method=method, mode=mode)
+    ctx = default_context(backend, workers)
+    one = a.ndim == 2 and b.ndim == 2
+    out = ctx.starmap(k, [a[np.newaxis] if a.ndim == 2 else a,
+                          b[np.newaxis] if b.ndim == 2 else b])
+    return out[0] if one else out
+
+
+def correlate2d(a, b, mode="full", method="auto", backend=None,
+                workers=None):
+    return _pair("correlate2d", a, b, mode, method, backend, workers)
+
+
+def convolve2d(a, b, mode="full", method="auto", backend=None,
+               workers=None):
+    return _pair("convolve2d", a, b, mode, method, backend, workers)
+
+
 det.__doc__ = """numpy.linalg.det of each n x n item: float64.
     Integer and other real inputs are converted as numpy's astype.""" + _DOC
 slogdet.__doc__ = """numpy.linalg.slogdet of each n x n item: (sign,
@@ -129,6 +157,16 @@ rfft2.__doc__ = """numpy.fft.rfft2 of each h x w real item: h x (w//2 + 1)
     complex128.""" + _DOC
 irfft2.__doc__ = """numpy.fft.irfft2 of each h x wc half spectrum: h x
     2 (wc - 1) float64 (numpy's default, even width).""" + _DOC
+correlate2d.__doc__ = """scipy.signal.correlate2d(a[i], b[i], mode) of each
+    pair of real images: a and b are each one image (h x w) or a batch of
+    them (count x h x w, the batch on axis 0); one image pairs with every
+    image of the other.  mode: "full", "valid" or "same" (boundary 'fill'
+    with zeros, scipy's default); method: "auto", "direct" or "fft"
+    (integer-valued pairs give exact integers with "auto").  float64.
+    backend, workers: the context's (see parkit.Context).  The starmap of
+    the "correlate2d" kernel (Context.starmap)."""
+convolve2d.__doc__ = correlate2d.__doc__.replace(
+    "correlate2d", "convolve2d")
 autocorr2d.__doc__ = """scipy.signal.correlate2d(x, x) of each h x w real
     item x: (2h - 1) x (2w - 1) float64; exact for integers whatever their
     range with method "auto" (see parkit/fft.h).  method: "auto",

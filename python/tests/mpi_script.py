@@ -9,6 +9,7 @@ map, scatter and gather agree with it.  Exits non-zero on a mismatch.
 import sys
 
 import numpy as np
+import scipy.signal
 
 import parkit
 
@@ -75,6 +76,17 @@ def main():
           "fft2 of a replica")
     s = ctx.reduce(d)
     check(abs(s - ref.sum()) <= 1e-9 * np.abs(ref).sum(), "reduce")
+
+    # starmap of a replica pair, and one image broadcast to every item.
+    im = rng.integers(-9, 9, (23, 7, 8))
+    kk = rng.integers(-3, 3, (23, 3, 3))
+    c = ctx.starmap(parkit.kernel("convolve2d", mode="same"), [im, kk])
+    ref = np.array([scipy.signal.convolve2d(p, q, "same")
+                    for p, q in zip(im, kk)])
+    check(np.array_equal(c, ref), "starmap of convolve2d over the ranks")
+    c = parkit.correlate2d(im, kk[0], mode="valid")
+    ref = np.array([scipy.signal.correlate2d(p, kk[0], "valid") for p in im])
+    check(np.array_equal(c, ref), "correlate2d of a broadcast image")
 
     parkit.close_defaults()
     ctx.close()

@@ -254,6 +254,62 @@ def test_autocorr2d(backend, method):
                           scipy.signal.correlate2d(a[0], a[0]))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_correlate2d_convolve2d(backend):
+    kw = dict(backend=backend, workers=W)
+    r = rng(6)
+    a = r.integers(-50, 50, (12, 9, 11))
+    b = r.integers(-9, 9, (12, 4, 3))
+    f = r.standard_normal((5, 7, 6))
+    g = r.standard_normal((5, 8, 7))  # larger than f's: valid swaps them
+    for name, ref in (("correlate2d", scipy.signal.correlate2d),
+                      ("convolve2d", scipy.signal.convolve2d)):
+        fn = getattr(parkit, name)
+        for mode in ("full", "valid", "same"):
+            want = np.array([ref(x, y, mode) for x, y in zip(a, b)])
+            got = fn(a, b, mode=mode, **kw)
+            assert got.dtype == np.float64 and np.array_equal(got, want)
+            # one image against every image of the batch (broadcast)
+            want = np.array([ref(x, b[3], mode) for x in a])
+            assert np.array_equal(fn(a, b[3], mode=mode, **kw), want)
+            assert np.array_equal(fn(a[2], b[3], mode=mode, **kw),
+                                  ref(a[2], b[3], mode))
+            for method in ("direct", "fft"):
+                want = np.array([ref(x, y, mode) for x, y in zip(f, g)])
+                assert close(fn(f, g, mode=mode, method=method, **kw), want)
+    with pytest.raises(ValueError):
+        parkit.correlate2d(a, b, mode="bogus")
+    with pytest.raises(ValueError):
+        parkit.correlate2d(a[0, 0], b)
+
+
+def test_starmap(ctx):
+    k = parkit.kernel("correlate2d", mode="same", method="direct")
+    assert (k.nin, k.nout) == (2, 1)
+    r = rng(7)
+    a = r.standard_normal((40, 10, 10))
+    b = r.standard_normal((40, 3, 3))
+    want = np.array([scipy.signal.correlate2d(x, y, "same")
+                     for x, y in zip(a, b)])
+    assert close(ctx.starmap(k, [a, b]), want)
+    out = np.empty_like(want)
+    assert ctx.starmap(k, (a, b), out=out) is out and close(out, want)
+    f = ctx.starmap_async(k, [a, b])
+    assert close(f.get(), want)
+    # non-float64 inputs converted, a bad pair refused with the kernel's
+    # message, and the context still maps
+    assert close(ctx.starmap(k, [a.astype(np.float32), b]),
+                 np.array([scipy.signal.correlate2d(x, y, "same") for x, y
+                           in zip(a.astype(np.float32), b)]), rtol=1e-6)
+    with pytest.raises(parkit.ParkitError):
+        ctx.starmap(k, [a, b[:7]])
+    with pytest.raises(ValueError):
+        ctx.starmap(k, [a])
+    with pytest.raises(ValueError):
+        ctx.map(k, a)
+    assert close(ctx.starmap(k, [a, b]), want)
+
+
 def test_kernels():
     assert parkit.kernel("det").name == "det"
     assert parkit.kernel("autocorr2d", "direct").name.startswith("autocorr")
@@ -261,6 +317,9 @@ def test_kernels():
         parkit.kernel("nonesuch")
     with pytest.raises(ValueError):
         parkit.kernel("autocorr2d", "bogus")
+    with pytest.raises(ValueError):
+        parkit.kernel("det", mode="same")
+    assert parkit.kernel("convolve2d", mode="valid").nin == 2
     assert parkit.kernel("rfft2").output(np.float64, (4, 6)) == \
         (np.dtype(np.complex128), (4, 4))
     with pytest.raises(parkit.ParkitError):
