@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #ifdef __linux__
 #include <sys/sysinfo.h>
 #endif
@@ -66,29 +65,6 @@ pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
   return a;
 }
 
-/*
- * Zeroed memory of nbytes, 64-byte aligned; a large array in huge pages
- * where the kernel gives them on request: a map that reads its items
- * across the batch (a view's gather: one cache line a page at the batch's
- * stride) otherwise misses the TLB on nearly every read.
- */
-static pk_status alloc_zeroed(void **p, size_t nbytes) {
-  size_t align = 64;
-#ifdef MADV_HUGEPAGE
-  const size_t huge = (size_t)2 << 20;
-  if (nbytes >= 8 * huge)
-    align = huge;
-#endif
-  if (posix_memalign(p, align, nbytes) != 0)
-    return PK_ENOMEM;
-#ifdef MADV_HUGEPAGE
-  if (align > 64)
-    (void)madvise(*p, nbytes / huge * huge, MADV_HUGEPAGE);
-#endif
-  memset(*p, 0, nbytes);
-  return PK_OK;
-}
-
 pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
                         const size_t *shape, pk_array **out) {
   size_t count, nbytes;
@@ -115,7 +91,9 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
     if (ctx->ops->alloc != NULL) {
       st = ctx->ops->alloc(ctx, nbytes, &a->data, &a->handle);
     } else {
-      st = alloc_zeroed(&a->data, nbytes);
+      st = posix_memalign(&a->data, 64, nbytes) ? PK_ENOMEM : PK_OK;
+      if (st == PK_OK)
+        memset(a->data, 0, nbytes);
     }
     if (st != PK_OK) {
       free(a);
