@@ -38,8 +38,7 @@ static double *aligned(void *p) {
   return (double *)((u + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
 }
 
-/* The vector paths of isa: the widest this build has at or below it. */
-static const pk__det_isa *paths(pk_isa isa) {
+const pk__det_isa *pk__simd_paths(int isa) {
   if (isa == PK_ISA_AUTO)
     isa = pk_isa_best();
 #ifdef PK_HAVE_AVX512
@@ -285,7 +284,7 @@ static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
 /* --------------------------------------------------------------- tables */
 
 static pk_status run(const pk_task *t, size_t lo, size_t hi, int slog) {
-  const pk__det_isa *v = paths(t->isa);
+  const pk__det_isa *v = pk__simd_paths(t->isa);
   size_t n = t->in_item.shape[0];
 
   if (n == 0) {
@@ -403,7 +402,7 @@ static double path_cost(const pk__det_isa *v, double n) {
 
 static double cost(const pk_kernel *k, const pk_item *in) {
   (void)k;
-  return path_cost(paths(PK_ISA_AUTO), (double)in->shape[0]);
+  return path_cost(pk__simd_paths(PK_ISA_AUTO), (double)in->shape[0]);
 }
 
 /* Enough for whichever path n takes, on any instruction set. */

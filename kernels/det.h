@@ -1,11 +1,13 @@
 /*
- * The vector parts of det and slogdet (internal).
+ * The vector parts of det and slogdet, and of correlate2d's direct sums
+ * (internal).
  *
- * kernels/det_simd.c holds each algorithm once; the build compiles it once
- * per instruction set, at that set's native vector width, into one table
- * pk__det_<isa> each.  kernels/det.c picks the table of the path a map
- * runs on (pk_task.isa) and does the rest: the LAPACK path, the division
- * fallback, the result from the pivots.
+ * kernels/det_simd.c and corr_simd.c hold each algorithm once; the build
+ * compiles them once per instruction set, at that set's native vector
+ * width, into one table pk__det_<isa> each.  kernels/det.c picks the table
+ * of the path a map runs on (pk_task.isa, by pk__simd_paths) and does the
+ * rest: the LAPACK path, the division fallback, the result from the
+ * pivots; kernels/correlate2d.c pads the image for corr.
  */
 #ifndef PK_DET_H
 #define PK_DET_H
@@ -16,6 +18,7 @@
 #define PK__DET_ALIGN 64     /* scratch alignment, bytes: the widest vector */
 #define PK__DET_SMALL_CAP 32 /* no path's small_max exceeds it */
 #define PK__DET_GROUP 8      /* matrices a call of group factors together */
+#define PK__CORR_BLOCK 16    /* no path's corr block is wider, in doubles */
 
 typedef struct pk__det_isa {
   int lanes;        /* doubles a vector */
@@ -50,11 +53,24 @@ typedef struct pk__det_isa {
    */
   int (*mid)(const double *x, size_t n, double *a, double *p, double *sign,
              const char *next);
+
+  /*
+   * corr: r (ho x wo, row-major) gets r[i][j] = sum over p < h2, q < w2 of
+   * c[p][q] P[i + p][j + q], taps summed in that order; P has rows of pw
+   * doubles, at least ho + h2 - 1 of them, and pw is at least wo rounded
+   * up to PK__CORR_BLOCK plus w2 - 1 (read past wo, never used).
+   */
+  void (*corr)(const double *P, size_t pw, const double *c, size_t h2,
+               size_t w2, double *r, size_t ho, size_t wo);
 } pk__det_isa;
 
 extern const pk__det_isa pk__det_generic;
 extern const pk__det_isa pk__det_avx2;
 extern const pk__det_isa pk__det_avx512;
+
+/* The table of path isa (a pk_isa; PK_ISA_AUTO: the CPU's best): the
+   widest this build has at or below it. */
+const pk__det_isa *pk__simd_paths(int isa);
 
 /*
  * The middle path's row length in doubles: n rounded up to whole vectors,

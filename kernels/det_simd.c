@@ -582,10 +582,15 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
 #endif
 _Static_assert(SMALL_MAX <= PK__DET_SMALL_CAP, "r[] holds a small row");
 
+void CAT(pk__corr_direct_, ISA)(const double *P, size_t pw, const double *c,
+                                size_t h2, size_t w2, double *r, size_t ho,
+                                size_t wo); /* corr_simd.c */
+
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
     .small_max = SMALL_MAX,
     .mid_max = MID_MAX,
     .group = group,
     .mid = mid,
+    .corr = CAT(pk__corr_direct_, ISA),
 };

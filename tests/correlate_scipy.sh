@@ -4,7 +4,8 @@
 # images, 'valid' with the pair swapped as scipy swaps it), integer and real
 # images, one kernel image for all or one per image, every mode, the
 # methods in turn, on serial, openmp and fork, and on 3 MPI ranks (every
-# 21st run): integers must be
+# 21st run), the instruction-set paths this CPU has in turn (PARKIT_ISA:
+# the direct sums are vector code of each): integers must be
 # exact (auto and direct always; fft where its bound holds, as here), reals
 # within rounding.  A pair that is valid in no direction is refused with a
 # message, as scipy refuses it.  Skipped (77) without scipy.
@@ -28,6 +29,9 @@ import itertools, os, subprocess, sys
 import numpy as np, scipy.signal as ss
 tmp, prog, backends, mpi = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4]
 rng = np.random.default_rng(11)
+flags = open("/proc/cpuinfo").read()
+isas = ["generic"] + [i for i, f in (("avx2", " avx2 "), ("avx512", " avx512f "))
+                      if f in flags.replace("\n", " ")]
 shapes = [((1, 1), (1, 1)), ((1, 9), (1, 3)), ((7, 1), (2, 1)), ((6, 8), (3, 3)),
           ((9, 7), (4, 2)), ((5, 5), (5, 5)), ((4, 6), (7, 9)), ((3, 8), (5, 2)),
           ((16, 15), (9, 9)), ((33, 30), (31, 31))]
@@ -64,10 +68,14 @@ for (s1, s2), conv, ints, pairs in itertools.product(
                 cmd += ["--backend", be, "--workers", "2"]
             if os.path.exists(tmp + "/out.npy"):
                 os.remove(tmp + "/out.npy")
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            isa = isas[(case // 9) % len(isas)]
+            env = dict(os.environ, PARKIT_ISA=isa)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                               env=env)
             runs += 1
-            what = "%s %s %s %s ints=%d pairs=%d %s" % (
-                "conv" if conv else "corr", s1, s2, mode, ints, pairs, method)
+            what = "%s %s %s %s ints=%d pairs=%d %s %s" % (
+                "conv" if conv else "corr", s1, s2, mode, ints, pairs, method,
+                isa)
             if want is None:
                 if r.returncode == 0 or "at least as large" not in r.stderr:
                     print("FAIL (%s): scipy refuses; parkit: %s" % (what, r.stderr.strip()))
