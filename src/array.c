@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #ifdef __linux__
 #include <sys/sysinfo.h>
 #endif
@@ -65,6 +66,33 @@ pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
   return a;
 }
 
+/*
+ * Zeroed memory of nbytes, 64-byte aligned.  A large array is mapped
+ * anonymously: its pages are zero as they come, so no one writes the
+ * zeros, and they are faulted in by whoever touches them first, the
+ * workers of a map in parallel, not the calling thread (a map's new
+ * output was written twice: the zeros, then the results).  *mapped says
+ * which (pk_array_destroy unmaps).
+ */
+static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
+  *mapped = 0;
+#if defined(MAP_ANONYMOUS)
+  if (nbytes >= ((size_t)1 << 20)) {
+    void *m = mmap(NULL, nbytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+      return PK_ENOMEM;
+    *p = m;
+    *mapped = 1;
+    return PK_OK;
+  }
+#endif
+  if (posix_memalign(p, 64, nbytes) != 0)
+    return PK_ENOMEM;
+  memset(*p, 0, nbytes);
+  return PK_OK;
+}
+
 pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
                         const size_t *shape, pk_array **out) {
   size_t count, nbytes;
@@ -91,9 +119,7 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
     if (ctx->ops->alloc != NULL) {
       st = ctx->ops->alloc(ctx, nbytes, &a->data, &a->handle);
     } else {
-      st = posix_memalign(&a->data, 64, nbytes) ? PK_ENOMEM : PK_OK;
-      if (st == PK_OK)
-        memset(a->data, 0, nbytes);
+      st = alloc_zeroed(&a->data, nbytes, &a->mapped);
     }
     if (st != PK_OK) {
       free(a);
@@ -161,6 +187,10 @@ void pk_array_destroy(pk_array **a) {
   if (!x->wrapped && x->view == NULL && x->data != NULL) {
     if (ctx->ops->free != NULL)
       ctx->ops->free(ctx, x->data, x->nbytes, x->handle);
+#if defined(MAP_ANONYMOUS)
+    else if (x->mapped)
+      munmap(x->data, x->nbytes);
+#endif
     else
       free(x->data);
   }

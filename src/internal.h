@@ -323,6 +323,7 @@ struct pk_array {
   void *data;
   void *handle;         /* the backend's, for memory it allocated */
   int wrapped;          /* 1: the caller owns data */
+  int mapped;           /* 1: data is an anonymous mapping (array.c) */
   /* A distributed array (mpi): this process holds items [offset, offset +
      shape[0]) of global items along axis 0. */
   int distributed;
