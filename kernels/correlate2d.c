@@ -83,7 +83,7 @@ static const char *geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
              "other in every dimension";
   }
   g->H = (int)pk__fft_fast_size(h1 + h2 - 1);
-  g->W = (int)pk__fft_fast_size(w1 + w2 - 1);
+  g->W = (int)pk__fft_fast_even(w1 + w2 - 1);
   if (!g->H || !g->W || g->W > INT_MAX / g->H)
     g->H = g->W = 0;
   if (g->method == PK_AUTOCORR_AUTO)

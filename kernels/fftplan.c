@@ -408,6 +408,13 @@ size_t pk__fft_fast_size(size_t n) {
   return 0;
 }
 
+size_t pk__fft_fast_even(size_t n) {
+  for (n += n & 1; n <= INT_MAX; n += 2)
+    if (smooth(n))
+      return n;
+  return 0;
+}
+
 void pk__fft_scale(double *x, size_t n, double re, double im) {
   for (size_t i = 0; i < n; i += 2) {
     x[i] *= re;

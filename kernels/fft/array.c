@@ -62,7 +62,7 @@ static pk_status check(pk_context *ctx, const char *fn, int op,
     g->oh = 2 * h - 1;
     g->ow = 2 * w - 1;
     g->H = pk__fft_fast_size(2 * h - 1);
-    g->W = pk__fft_fast_size(2 * w - 1);
+    g->W = pk__fft_fast_even(2 * w - 1);
     if (g->H == 0 || g->W == 0 || g->W > INT_MAX / 32)
       return pk__error(ctx, PK_ESHAPE, "%s: the FFT grid of %zu x %zu is "
                        "too large for FFTW's int extents", fn, h, w);
