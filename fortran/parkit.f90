@@ -26,6 +26,8 @@ module parkit
        PK_ERANK = -15, PK_EINTR = -16
   integer, parameter, public :: PK_AUTOCORR_AUTO = 0, &
        PK_AUTOCORR_DIRECT = 1, PK_AUTOCORR_FFT = 2
+  integer, parameter, public :: PK_MODE_FULL = 0, PK_MODE_VALID = 1, &
+       PK_MODE_SAME = 2
 
   type, public :: parkit_context
      type(c_ptr) :: p = c_null_ptr
@@ -34,7 +36,7 @@ module parkit
   public :: parkit_init, parkit_finalize, parkit_errmsg, parkit_failed, &
        parkit_backend, parkit_workers, parkit_rank, parkit_ranks, parkit_det, parkit_slogdet, &
        parkit_fft2, parkit_ifft2, parkit_rfft2, parkit_autocorr2d, &
-       parkit_map
+       parkit_correlate2d, parkit_convolve2d, parkit_map
   public :: pk_kernel_det, pk_kernel_slogdet, pk_kernel_fft2, &
        pk_kernel_ifft2, pk_kernel_rfft2, pk_kernel_irfft2, &
        pk_kernel_autocorr2d
@@ -126,6 +128,27 @@ module parkit
        type(c_ptr), intent(inout) :: out
        integer(c_int) :: c_map
      end function c_map
+     function c_map_n(ctx, kernel, nin, in, nout, out, opts) &
+          bind(C, name="pk_map_n")
+       import :: c_ptr, c_int
+       type(c_ptr), value :: ctx, kernel, opts
+       integer(c_int), value :: nin, nout
+       type(c_ptr), intent(in) :: in(*)
+       type(c_ptr), intent(inout) :: out(*)
+       integer(c_int) :: c_map_n
+     end function c_map_n
+     function pk_kernel_correlate2d(mode, method) &
+          bind(C, name="pk_kernel_correlate2d")
+       import :: c_ptr, c_int
+       integer(c_int), value :: mode, method
+       type(c_ptr) :: pk_kernel_correlate2d
+     end function pk_kernel_correlate2d
+     function pk_kernel_convolve2d(mode, method) &
+          bind(C, name="pk_kernel_convolve2d")
+       import :: c_ptr, c_int
+       integer(c_int), value :: mode, method
+       type(c_ptr) :: pk_kernel_convolve2d
+     end function pk_kernel_convolve2d
      function c_strlen(s) bind(C, name="strlen")
        import :: c_ptr, c_size_t
        type(c_ptr), value :: s
@@ -388,6 +411,80 @@ contains
     status = run(ctx, pk_kernel_autocorr2d(m), F64, c_loc(a), shape(a), &
          F64, c_loc(r), shape(r))
   end subroutine parkit_autocorr2d
+
+  ! Wrap a Fortran batch of images x(h, w, n) as C's (n, w, h).
+  integer function wrap3(ctx, x, d, arr)
+    type(parkit_context), intent(in) :: ctx
+    type(c_ptr), intent(in) :: x
+    integer, intent(in) :: d(3)
+    type(c_ptr), intent(out) :: arr
+    integer(c_size_t) :: s(3)
+
+    s = int([d(3), d(2), d(1)], c_size_t)
+    arr = c_null_ptr
+    wrap3 = int(c_wrap(ctx%p, F64, 3_c_int, s, x, arr))
+  end function wrap3
+
+  ! The pairs (a(:, :, k), b(:, :, k)) through a kernel of two inputs; b
+  ! of one image pairs with every image of a.
+  integer function run_pair(ctx, kernel, a, da, b, db, r, dr)
+    type(parkit_context), intent(in) :: ctx
+    type(c_ptr), intent(in) :: kernel, a, b, r
+    integer, intent(in) :: da(3), db(3), dr(3)
+    type(c_ptr) :: ins(2), outs(1)
+
+    ins = c_null_ptr
+    outs = c_null_ptr
+    run_pair = wrap3(ctx, a, da, ins(1))
+    if (run_pair == PK_OK) run_pair = wrap3(ctx, b, db, ins(2))
+    if (run_pair == PK_OK) run_pair = wrap3(ctx, r, dr, outs(1))
+    if (run_pair == PK_OK) run_pair = int(c_map_n(ctx%p, kernel, 2_c_int, &
+         ins, 1_c_int, outs, c_null_ptr))
+    call c_destroy(ins(1))
+    call c_destroy(ins(2))
+    call c_destroy(outs(1))
+  end function run_pair
+
+  ! r(:, :, k) = scipy.signal.correlate2d(a(:, :, k), b(:, :, k), mode),
+  ! rows being a's first index: in full mode r(i, j, k) = sum over p, q of
+  ! b(p, q, k) a(p + i - h2, q + j - w2, k) (zero outside a), of size
+  ! (h1 + h2 - 1, w1 + w2 - 1); valid and same keep scipy's windows.  b may
+  ! hold one image for all.  mode: PK_MODE_FULL (default), PK_MODE_VALID,
+  ! PK_MODE_SAME; method as parkit_autocorr2d's (exact integers with
+  ! auto).
+  subroutine parkit_correlate2d(ctx, a, b, r, status, mode, method)
+    type(parkit_context), intent(in) :: ctx
+    real(c_double), intent(in), target, contiguous :: a(:, :, :), b(:, :, :)
+    real(c_double), intent(out), target, contiguous :: r(:, :, :)
+    integer, intent(out) :: status
+    integer, intent(in), optional :: mode, method
+    integer(c_int) :: md, m
+
+    md = PK_MODE_FULL
+    m = PK_AUTOCORR_AUTO
+    if (present(mode)) md = int(mode, c_int)
+    if (present(method)) m = int(method, c_int)
+    status = run_pair(ctx, pk_kernel_correlate2d(md, m), c_loc(a), &
+         shape(a), c_loc(b), shape(b), c_loc(r), shape(r))
+  end subroutine parkit_correlate2d
+
+  ! r(:, :, k) = scipy.signal.convolve2d(a(:, :, k), b(:, :, k), mode): as
+  ! parkit_correlate2d with b turned by 180 degrees.
+  subroutine parkit_convolve2d(ctx, a, b, r, status, mode, method)
+    type(parkit_context), intent(in) :: ctx
+    real(c_double), intent(in), target, contiguous :: a(:, :, :), b(:, :, :)
+    real(c_double), intent(out), target, contiguous :: r(:, :, :)
+    integer, intent(out) :: status
+    integer, intent(in), optional :: mode, method
+    integer(c_int) :: md, m
+
+    md = PK_MODE_FULL
+    m = PK_AUTOCORR_AUTO
+    if (present(mode)) md = int(mode, c_int)
+    if (present(method)) m = int(method, c_int)
+    status = run_pair(ctx, pk_kernel_convolve2d(md, m), c_loc(a), &
+         shape(a), c_loc(b), shape(b), c_loc(r), shape(r))
+  end subroutine parkit_convolve2d
 
   subroutine map_r3_r1(ctx, kernel, a, b, status)
     type(parkit_context), intent(in) :: ctx

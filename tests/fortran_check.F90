@@ -1,6 +1,7 @@
 ! The parkit module from Fortran, on every backend given on the command
-! line (default: serial openmp fork): det, slogdet, fft2, rfft2 and
-! autocorr2d of Fortran-ordered batches a(:, :, k) against references
+! line (default: serial openmp fork): det, slogdet, fft2, rfft2,
+! autocorr2d, correlate2d and convolve2d (one kernel image for all) of
+! Fortran-ordered batches a(:, :, k) against references
 ! computed here, in Fortran, from their definitions; a wrongly sized result
 ! is refused with a message.  With "mpi" as an argument (under mpirun):
 ! the ranks split into two communicators and each works on its own,
@@ -12,12 +13,14 @@ program fortran_check
   integer, parameter :: n = 7, h = 5, w = 6, count = 9, hc = 3 ! h/2 + 1
   real(c_double) :: a(n, n, count), d(count), s(2, count), x(h, w, count)
   real(c_double) :: r(2 * h - 1, 2 * w - 1, count), bad(count + 1)
+  real(c_double) :: kb(3, 2, 1), cf(h + 2, w + 1, count), cs(h, w, count)
   complex(c_double_complex) :: f(h, w, count), rf(hc, w, count)
   character(len=16) :: arg
   integer :: i, nargs, nbad
 
   call fill(a)
   call fill(x)
+  call fill(kb)
   nbad = 0
   nargs = command_argument_count()
   if (nargs == 0) then
@@ -165,6 +168,47 @@ contains
           end do
        end do
     end do
+
+    ! correlate2d in full mode, convolve2d in same mode (its window starts
+    ! at (h2 - 1) / 2 of the full one, as scipy's), kb paired with every
+    ! image; integers, so exact.
+    call parkit_correlate2d(ctx, x, kb, cf, st)
+    call expect(st == PK_OK, "correlate2d: " // parkit_errmsg(ctx), backend)
+    call parkit_convolve2d(ctx, x, kb, cs, st, mode=PK_MODE_SAME)
+    call expect(st == PK_OK, "convolve2d: " // parkit_errmsg(ctx), backend)
+    do k = 1, count
+       do j = 1, w + 1
+          do i = 1, h + 2
+             sum = 0
+             do q = 1, 2
+                do p = 1, 3
+                   if (p + i - 3 >= 1 .and. p + i - 3 <= h .and. &
+                        q + j - 2 >= 1 .and. q + j - 2 <= w) &
+                        sum = sum + kb(p, q, 1) * x(p + i - 3, q + j - 2, k)
+                end do
+             end do
+             call expect(cf(i, j, k) == sum, "correlate2d: full, exact", &
+                  backend)
+          end do
+       end do
+       do j = 1, w
+          do i = 1, h
+             sum = 0
+             do q = 1, 2
+                do p = 1, 3
+                   if (i + 1 - p + 1 >= 1 .and. i + 1 - p + 1 <= h .and. &
+                        j - q + 1 >= 1 .and. j - q + 1 <= w) &
+                        sum = sum + kb(p, q, 1) * x(i + 1 - p + 1, j - q + 1, k)
+                end do
+             end do
+             call expect(cs(i, j, k) == sum, "convolve2d: same, exact", &
+                  backend)
+          end do
+       end do
+    end do
+    call parkit_correlate2d(ctx, x, kb, cs, st)
+    call expect(st == PK_ESHAPE .and. len(parkit_errmsg(ctx)) > 0, &
+         "correlate2d: a result of the wrong size is refused", backend)
 
     call parkit_map(ctx, pk_kernel_det(), a, bad, st)
     call expect(st /= PK_OK .and. len(parkit_errmsg(ctx)) > 0, &
