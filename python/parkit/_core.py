@@ -352,23 +352,33 @@ class Context:
                                          chunk, inline)
         opts = self._opts(schedule, chunk, inline)
         with self._lock:
-            job = self._prepare(kernel, a, batch_axis, out)
-            self._patch = None
-            if self._backend == "fork" and self._long(kernel, job.ins):
-                t0 = _now()
-                f = job.start(opts)
-                try:
-                    return f._get(None, release_on_interrupt=True)
-                finally:
-                    # pk_last_stats saw the dispatch, not the completion.
-                    self._patch = {"seconds": _now() - t0, "failed": len(
-                        f._error.failed) if f._error is not None else 0}
+            return self._run(kernel,
+                             self._prepare(kernel, a, batch_axis, out), opts)
+
+    def _run(self, kernel, job, opts):
+        """Run a prepared map to its end (pk_map, or pk_map_n for a kernel
+        of several inputs or outputs); under self._lock.  A long fork map
+        is waited for in steps, so that Ctrl-C is seen (see Context)."""
+        self._patch = None
+        if self._backend == "fork" and self._long(kernel, job.ins):
+            t0 = _now()
+            f = job.start(opts)
             try:
+                return f._get(None, release_on_interrupt=True)
+            finally:
+                # pk_last_stats saw the dispatch, not the completion.
+                self._patch = {"seconds": _now() - t0, "failed": len(
+                    f._error.failed) if f._error is not None else 0}
+        try:
+            if job.nin == 1 and job.nout == 1:
                 st = lib.pk_map(self._ptr, kernel._ptr, job.inp, job.outpp,
                                 opts)
-                return job.finish(st, self._error)
-            finally:
-                job.release()
+            else:
+                st = lib.pk_map_n(self._ptr, kernel._ptr, job.nin, job.ins,
+                                  job.nout, job.outs, opts)
+            return job.finish(st, self._error)
+        finally:
+            job.release()
 
     def _long(self, kernel, ins):
         k = kernel._ptr
@@ -400,22 +410,8 @@ class Context:
         """
         opts = self._opts(schedule, chunk, inline)
         with self._lock:
-            job = self._prepare_n(kernel, arrays, 0, out)
-            self._patch = None
-            if self._backend == "fork" and self._long(kernel, job.ins):
-                t0 = _now()
-                f = job.start(opts)
-                try:
-                    return f._get(None, release_on_interrupt=True)
-                finally:
-                    self._patch = {"seconds": _now() - t0, "failed": len(
-                        f._error.failed) if f._error is not None else 0}
-            try:
-                st = lib.pk_map_n(self._ptr, kernel._ptr, job.nin, job.ins,
-                                  job.nout, job.outs, opts)
-                return job.finish(st, self._error)
-            finally:
-                job.release()
+            return self._run(kernel,
+                             self._prepare_n(kernel, arrays, 0, out), opts)
 
     def starmap_async(self, kernel, arrays, out=None, schedule=None, chunk=0,
                       inline=None):
