@@ -458,14 +458,8 @@ contains
     real(c_double), intent(out), target, contiguous :: r(:, :, :)
     integer, intent(out) :: status
     integer, intent(in), optional :: mode, method
-    integer(c_int) :: md, m
 
-    md = PK_MODE_FULL
-    m = PK_AUTOCORR_AUTO
-    if (present(mode)) md = int(mode, c_int)
-    if (present(method)) m = int(method, c_int)
-    status = run_pair(ctx, pk_kernel_correlate2d(md, m), c_loc(a), &
-         shape(a), c_loc(b), shape(b), c_loc(r), shape(r))
+    call pair(ctx, .false., a, b, r, status, mode, method)
   end subroutine parkit_correlate2d
 
   ! r(:, :, k) = scipy.signal.convolve2d(a(:, :, k), b(:, :, k), mode): as
@@ -476,15 +470,33 @@ contains
     real(c_double), intent(out), target, contiguous :: r(:, :, :)
     integer, intent(out) :: status
     integer, intent(in), optional :: mode, method
+
+    call pair(ctx, .true., a, b, r, status, mode, method)
+  end subroutine parkit_convolve2d
+
+  ! Both, by their kernel of mode and method (defaults full and auto).
+  subroutine pair(ctx, conv, a, b, r, status, mode, method)
+    type(parkit_context), intent(in) :: ctx
+    logical, intent(in) :: conv
+    real(c_double), intent(in), target, contiguous :: a(:, :, :), b(:, :, :)
+    real(c_double), intent(out), target, contiguous :: r(:, :, :)
+    integer, intent(out) :: status
+    integer, intent(in), optional :: mode, method
     integer(c_int) :: md, m
+    type(c_ptr) :: kernel
 
     md = PK_MODE_FULL
     m = PK_AUTOCORR_AUTO
     if (present(mode)) md = int(mode, c_int)
     if (present(method)) m = int(method, c_int)
-    status = run_pair(ctx, pk_kernel_convolve2d(md, m), c_loc(a), &
-         shape(a), c_loc(b), shape(b), c_loc(r), shape(r))
-  end subroutine parkit_convolve2d
+    if (conv) then
+       kernel = pk_kernel_convolve2d(md, m)
+    else
+       kernel = pk_kernel_correlate2d(md, m)
+    end if
+    status = run_pair(ctx, kernel, c_loc(a), shape(a), c_loc(b), shape(b), &
+         c_loc(r), shape(r))
+  end subroutine pair
 
   subroutine map_r3_r1(ctx, kernel, a, b, status)
     type(parkit_context), intent(in) :: ctx
