@@ -114,6 +114,8 @@ static const char help[] =
     "  --pk-verbose        PARKIT_VERBOSE=1 say what parkit decides, on stderr\n"
     "  --pk-help                            this text\n"
     "  PARKIT_BIND=0        leave fork workers unbound\n"
+    "  PARKIT_START=HOW     how fork workers are made: auto (default), fork\n"
+    "                       or forkserver\n"
     "  PARKIT_MPI_RANKS_PER_NODE=k  test several nodes on one host\n"
     "  PARKIT_MPI_PLUGIN    the mpi backend's plugin, if not the installed "
     "one\n";

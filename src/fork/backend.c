@@ -16,40 +16,35 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /*
- * The workers' first round is their birth: one that has not answered an
- * empty job within BIRTH_S never will (it forked while another thread of
- * the parent held a lock, OpenBLAS's for one, that no thread of the child
- * will release).  Such a worker is killed and forked again, twice at most;
- * then the start fails, where the parent used to wait on it forever at
- * the first map.  Returns PK_OK or PK_EWORKER.
+ * The workers' first round is their birth.  One that has not started
+ * within BIRTH_S never will (it forked while another thread of ours held a
+ * lock, OpenBLAS's for one, that no thread of the child will release):
+ * the wait kills it (pool.c), and it is forked again, twice at most; then
+ * the start fails, where the parent used to wait on it forever at the
+ * first map.  A worker that dies as it starts (its initializer failed) is
+ * treated alike.  Returns PK_OK or PK_EWORKER.
  */
-#define BIRTH_S 5.0
 static pk_status born(pool *p) {
   for (int tries = 0;; tries++) {
-    int stuck = -1;
+    int bad = 0;
     memset(p->p.part, 1, (size_t)p->n);
+    p->p.deaths = 0;
     pk__fork_dispatch(p, K_NOP, NULL, 0);
-    if (pk__fork_wait_round(p, pk_time() + BIRTH_S)) {
-      memset(p->p.part, 0, (size_t)p->n);
-      return PK_OK;
-    }
-    for (int w = 0; w < p->n; w++)
-      if (p->w[w].pid > 0 && atomic_load(&p->slots[w].done) != p->seq) {
-        kill(p->w[w].pid, SIGKILL);
-        pk__fork_reap(p, w);
-        stuck = w;
-      }
+    pk__fork_wait_round(p, -1);
     memset(p->p.part, 0, (size_t)p->n);
+    for (int w = 0; w < p->n; w++)
+      bad += p->w[w].died || p->w[w].pid <= 0;
+    if (bad == 0)
+      return PK_OK;
+    pk__fork_replace_dead(p); /* says why in p->msg */
     if (tries == 2) {
-      snprintf(p->msg, sizeof p->msg, "worker %d did not start within %g "
-               "s, three times (a lock held by another thread when it was "
-               "forked?)", stuck, BIRTH_S);
+      size_t len = strlen(p->msg);
+      snprintf(p->msg + len, sizeof p->msg - len, ", three times");
       return PK_EWORKER;
     }
-    pk__log(p->ctx, "fork: worker %d did not start within %g s; forked "
-            "again", stuck, BIRTH_S);
-    pk__fork_replace_dead(p);
-    p->p.deaths = 0;
+    if (pk__fork_alive(p) < p->n)
+      return PK_EWORKER;
+    pk__log(p->ctx, "fork: %s; forked again", p->msg);
   }
 }
 
@@ -113,6 +108,8 @@ static void fork_stop(pk_context *ctx) {
     pk__fork_seg_free(p, p->head); /* arrays are gone: only strays */
   if (p->efd >= 0)
     close(p->efd);
+  if (p->ctlfd >= 0)
+    close(p->ctlfd);
   if (p->base)
     munmap(p->base, p->mapsize);
   free(p->w);
@@ -124,33 +121,9 @@ static void fork_stop(pk_context *ctx) {
   ctx->impl = NULL;
 }
 
-static pk_status fork_start(pk_context *ctx) {
-  pool *p = calloc(1, sizeof *p);
-  size_t off, n;
-  const char *bind;
-  int w;
-  pk_status st;
-
-  ctx->impl = p;
-  if (p == NULL)
-    return PK_ENOMEM;
-  p->ctx = ctx;
-  p->n = ctx->workers;
-  p->efd = -1;
-  p->self = getpid();
-  p->cores = pk__cores();
-  bind = getenv("PARKIT_BIND");
-  p->bind = p->n == p->cores && !(bind && strcmp(bind, "0") == 0);
-  n = (size_t)p->n;
-  p->w = calloc(n, sizeof *p->w);
-  p->p.part = calloc(n, 1);
-  if (p->w == NULL || p->p.part == NULL)
-    return PK_ENOMEM;
-  for (w = 0; w < p->n; w++)
-    p->w[w].sock = p->w[w].pidfd = -1;
-
-  /* One mapping holds everything; untouched pages cost nothing. */
-  off = pages(sizeof(ctl));
+/* Where each part of the control block is, from p->n and p->base. */
+void pk__fork_layout(pool *p) {
+  size_t n = (size_t)p->n, off = pages(sizeof(ctl));
   size_t o_kdata = off;
   off += KDATA;
   size_t o_plans = off;
@@ -166,13 +139,8 @@ static pk_status fork_start(pk_context *ctx) {
   size_t o_order = off;
   off += pages(MAXCHUNKS * sizeof(uint64_t));
   p->mapsize = off;
-  p->base = mmap(NULL, off, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p->base == MAP_FAILED) {
-    p->base = NULL;
-    return pk__error(ctx, PK_ENOMEM, "fork: cannot map %zu bytes of control "
-                     "block", off);
-  }
+  if (p->base == NULL)
+    return;
   p->c = (ctl *)p->base;
   p->kdata = p->base + o_kdata;
   p->plans = p->base + o_plans;
@@ -183,6 +151,57 @@ static pk_status fork_start(pk_context *ctx) {
   p->done = p->claim + pages(MAXCHUNKS * sizeof(uint32_t)) / 4;
   p->who = p->done + pages(MAXCHUNKS * sizeof(uint32_t)) / 4;
   p->order = (_Atomic uint64_t *)(p->base + o_order);
+}
+
+static pk_status fork_start(pk_context *ctx) {
+  pool *p = calloc(1, sizeof *p);
+  const char *bind, *bad = NULL;
+  size_t n;
+  int w;
+  pk_status st;
+
+  ctx->impl = p;
+  if (p == NULL)
+    return PK_ENOMEM;
+  p->ctx = ctx;
+  p->n = ctx->workers;
+  p->efd = p->ctlfd = -1;
+  if ((p->start = pk__fork_start_method(&bad)) < 0)
+    return pk__error(ctx, PK_EINVAL, "PARKIT_START=%s: expected fork, "
+                     "forkserver or auto", bad);
+  p->self = getpid();
+  p->cores = pk__cores();
+  bind = getenv("PARKIT_BIND");
+  p->bind = p->n == p->cores && !(bind && strcmp(bind, "0") == 0);
+  n = (size_t)p->n;
+  p->w = calloc(n, sizeof *p->w);
+  p->p.part = calloc(n, 1);
+  if (p->w == NULL || p->p.part == NULL)
+    return PK_ENOMEM;
+  for (w = 0; w < p->n; w++)
+    p->w[w].sock = p->w[w].pidfd = p->w[w].report = -1;
+  if (p->start != PK__START_FORK) {
+    if (!pk__fork_server_up() && p->start == PK__START_SERVER)
+      return pk__error(ctx, PK_ESYS, "fork: PARKIT_START=forkserver, but the "
+                       "fork server is not running (it starts when the "
+                       "library is loaded, in the process that loads it)");
+    /* Its workers get every segment through their socket, later. */
+    p->keep_fds = pk__fork_server_up();
+  }
+
+  /* One mapping holds everything; untouched pages cost nothing.  A
+     memfd, so that the fork server's workers can map it too. */
+  pk__fork_layout(p);
+  p->ctlfd = memfd_create("parkit-pool", MFD_CLOEXEC);
+  if (p->ctlfd < 0 || ftruncate(p->ctlfd, (off_t)p->mapsize) != 0 ||
+      (p->base = mmap(NULL, p->mapsize, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_NORESERVE, p->ctlfd, 0)) ==
+          MAP_FAILED) {
+    p->base = NULL;
+    return pk__error(ctx, PK_ENOMEM, "fork: cannot map %zu bytes of control "
+                     "block: %s", p->mapsize, strerror(errno));
+  }
+  pk__fork_layout(p);
 
   p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (p->efd < 0)
@@ -284,6 +303,27 @@ static uint32_t share_plans(pool *p) {
   return p->plans_gen;
 }
 
+/*
+ * Where the job's pointers are for workers the fork server made (server.c):
+ * moved when in a module loaded after it started; refused when one is
+ * nowhere such a worker can find it and the pool has such a worker now
+ * (one made later fails the items instead).
+ */
+static pk_status place_code(pool *p, jobdesc *jd, const char *what,
+                            const void *const ptr[MV_N]) {
+  const char *why;
+  int w;
+
+  if (!p->keep_fds)
+    return PK_OK; /* no worker of the server's, ever */
+  for (w = 0; w < p->n && p->w[w].report < 0; w++)
+    ;
+  if ((why = pk__fork_server_place(jd, ptr, w < p->n)) == NULL)
+    return PK_OK;
+  return pk__error(p->ctx, PK_EINVAL, "fork: %s cannot run in worker %d, "
+                   "which the fork server made: %s", what, w, why);
+}
+
 static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   pool *p = ctx->impl;
   jobdesc *jd = &p->c->job;
@@ -319,6 +359,13 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     jd->out_off[c] = out_off[c];
   }
   jd->kernel = *j->kernel;
+  {
+    const void *ptr[MV_N] = {(const void *)j->kernel->run,
+                             (const void *)j->kernel->prepare,
+                             j->kernel->data_size ? NULL : j->kernel->data};
+    if ((st = place_code(p, jd, "the kernel", ptr)) != PK_OK)
+      return st;
+  }
   if (j->kernel->prepare != NULL)
     jd->plans = share_plans(p);
   if (j->kernel->data_size > KDATA) {
@@ -420,6 +467,11 @@ static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
   if (w < 0)
     return pk__error(ctx, PK_EWORKER, "pk_apply_async: no worker is alive");
   memset(jd, 0, sizeof *jd);
+  {
+    const void *ptr[MV_N] = {[MV_FN] = (const void *)fn};
+    if ((st = place_code(p, jd, "the task", ptr)) != PK_OK)
+      return st;
+  }
   jd->fn = fn;
   jd->size = size;
   jd->data_seg = s ? s->id : 0;
@@ -473,6 +525,15 @@ static pk_status fork_winit(pk_context *ctx,
   if ((st = put_buf(p, copy, p->init_size, &s)) != PK_OK)
     return pk__error(ctx, st, "pk_worker_init: cannot stage its argument");
   memset(jd, 0, sizeof *jd);
+  {
+    const void *ptr[MV_N] = {[MV_INIT] = (const void *)p->init_fn};
+    if ((st = place_code(p, jd, "the initializer", ptr)) != PK_OK) {
+      free(p->init_arg);
+      p->init_arg = NULL;
+      p->init_fn = NULL;
+      return st;
+    }
+  }
   jd->init = p->init_fn;
   jd->size = p->init_size;
   jd->data_seg = s ? s->id : 0;

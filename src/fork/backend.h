@@ -41,6 +41,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -72,6 +73,7 @@
 #define SPIN_NS 40000.0      /* the parent spins this long before sleeping */
 #define WSPIN_NS 50000.0     /* and a worker, for its next job */
 #define SLICE_NS 1000.0      /* a spin sharing a core yields this often */
+#define BIRTH_S 5.0          /* a worker not started by then never will */
 
 enum { K_NOP, K_MAP, K_TASK, K_INIT, K_QUIT };
 /* Staging segments: one per input, one per output, the kernel's data. */
@@ -92,7 +94,8 @@ typedef struct slot {
   uint64_t nfail;        /* failures in this map, counted */
   _Atomic uint32_t sleeping; /* in FUTEX_WAIT, or about to be */
   _Atomic uint32_t sent; /* messages with descriptors sent to it */
-  char pad[128 - 40];
+  _Atomic uint32_t up;   /* 1: started, in its loop */
+  char pad[128 - 44];
 } slot;
 
 /* The job as workers read it. */
@@ -111,7 +114,17 @@ typedef struct jobdesc {
   pk_status (*init)(void *, size_t, int);
   size_t size;                     /* task buffer or init argument */
   uint32_t plans;                  /* generation of the wisdom in plans */
+  /* Pointers above in a module loaded after the fork server started: its
+     path and load address here; a worker that lacks it loads it and moves
+     them (server.c).  unmovable: one is nowhere a server's worker can
+     find; such a worker fails the items. */
+  unsigned moved, unmovable;
+  uintptr_t mod_base;
+  char mod[512];
 } jobdesc;
+
+/* The job's pointers a worker may have to move (jobdesc.moved's bits). */
+enum { MV_RUN, MV_PREPARE, MV_DATA, MV_FN, MV_INIT, MV_N };
 
 typedef struct ctl {
   _Atomic uint32_t sleeping; /* the parent sleeps in poll: write efd */
@@ -137,8 +150,12 @@ typedef struct seg {
 typedef struct wk {
   pid_t pid;               /* 0: none */
   int sock, pidfd;         /* parent's ends */
+  int report;              /* made by the server: its wait status comes
+                              here; -1: forked by us, waitpid it */
   int status;              /* wait status of the last death */
   int died;                /* in the current job */
+  int stuck;               /* killed for not starting in time */
+  double up_by;            /* when it must have started */
 } wk;
 
 /* What the parent keeps of the job in flight. */
@@ -160,10 +177,13 @@ typedef struct pend {
 
 typedef struct pool {
   pk_context *ctx;
-  pid_t self;
+  pid_t self;              /* the workers' parent: us, or the server */
   int n;
   char *base;
   size_t mapsize;
+  int ctlfd;               /* the memfd of base, for the server's workers */
+  int start;               /* PK__START_* */
+  int keep_fds;            /* segments' descriptors kept for the server */
   ctl *c;
   char *kdata;
   char *plans;             /* PLANCAP bytes: the parent's planning state */
@@ -193,7 +213,23 @@ typedef struct pool {
   char msg[512];
 } pool;
 
+/* How workers are made (PARKIT_START). */
+enum { PK__START_AUTO, PK__START_FORK, PK__START_SERVER };
+
+/* What the fork server needs to make worker me of a pool (server.c). */
+typedef struct spawnreq {
+  uint32_t magic;
+  int me, n, cores, bind;
+  pid_t self;              /* the server, set by it */
+  size_t mapsize, init_size;
+  pk_status (*init_fn)(void *, size_t, int);
+} spawnreq;
+
 /* --------------------------------------------- between this folder's files */
+
+/* backend.c: the control block's layout; sets the pointers from base, or,
+   with base NULL, only mapsize. */
+void pk__fork_layout(pool *p);
 
 /* segment.c: shared segments, made and freed by the parent. */
 pk_status pk__fork_seg_new(pool *p, size_t size, seg **out);
@@ -203,6 +239,18 @@ pk_status pk__fork_stage(pool *p, int i, size_t size, seg **out);
 /* worker.c: a worker process, from its fork to its exit. */
 void pk__fork_worker_main(pool *p, int me, int sock, int by_main)
     __attribute__((noreturn));
+void pk__fork_worker_served(const spawnreq *r, int ctlfd, int sock, int efd,
+                            void *init) __attribute__((noreturn));
+
+/* server.c: the fork server, and what its workers can run. */
+int pk__fork_start_method(const char **bad);
+int pk__fork_server_up(void);
+int pk__fork_server_wanted(const pool *p);
+pk_status pk__fork_server_spawn(pool *p, int w, int sock, pid_t *pid,
+                                int *report);
+int pk__fork_server_status(int report);
+const char *pk__fork_server_place(jobdesc *jd, const void *const ptr[MV_N],
+                                  int must);
 
 /* pool.c: the workers as the parent drives them. */
 void pk__fork_close_worker(pool *p, int w);

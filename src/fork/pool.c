@@ -11,7 +11,9 @@ void pk__fork_close_worker(pool *p, int w) {
     close(p->w[w].sock);
   if (p->w[w].pidfd >= 0)
     close(p->w[w].pidfd);
-  p->w[w].sock = p->w[w].pidfd = -1;
+  if (p->w[w].report >= 0)
+    close(p->w[w].report);
+  p->w[w].sock = p->w[w].pidfd = p->w[w].report = -1;
   p->w[w].pid = 0;
 }
 
@@ -19,6 +21,7 @@ pk_status pk__fork_spawn(pool *p, int w) {
   int sv[2], by_main;
   pid_t pid;
   seg *g;
+  pk_status st;
 
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return PK_ESYS;
@@ -27,7 +30,34 @@ pk_status pk__fork_spawn(pool *p, int w) {
   atomic_store(&p->slots[w].quit, 0);
   atomic_store(&p->slots[w].sleeping, 0);
   atomic_store(&p->slots[w].sent, 0);
+  atomic_store(&p->slots[w].up, 0);
   p->slots[w].chunks = 0;
+  p->w[w].stuck = 0;
+  p->w[w].up_by = pk_time() + BIRTH_S;
+  if (pk__fork_server_wanted(p)) {
+    /* The program has threads: fork in the server, which has none. */
+    int report;
+    st = pk__fork_server_spawn(p, w, sv[1], &pid, &report);
+    if (st == PK_OK) {
+      close(sv[1]);
+      p->w[w].pid = pid;
+      p->w[w].sock = sv[0];
+      p->w[w].pidfd = pidfd_open(pid);
+      p->w[w].report = report;
+      for (g = p->head; g; g = g->next)
+        g->known[w] = 0; /* sent before its first dispatch */
+      pk__log(p->ctx, "fork: worker %d (pid %d) made by the fork server", w,
+              (int)pid);
+      return PK_OK;
+    }
+    if (p->start == PK__START_SERVER) {
+      close(sv[0]);
+      close(sv[1]);
+      return st;
+    }
+    pk__log(p->ctx, "fork: the fork server did not make worker %d (%s); "
+            "forked here", w, strerror(errno));
+  }
   /* Else the child's exit() could flush our buffered output a second time. */
   fflush(NULL);
   by_main = syscall(SYS_gettid) == getpid();
@@ -55,9 +85,14 @@ void pk__fork_reap(pool *p, int w) {
   int status = 0;
   pid_t r;
 
-  do
-    r = waitpid(p->w[w].pid, &status, 0);
-  while (r < 0 && errno == EINTR);
+  if (p->w[w].report >= 0) { /* the server's child: it reaps, we hear */
+    status = pk__fork_server_status(p->w[w].report);
+    r = p->w[w].pid;
+  } else {
+    do
+      r = waitpid(p->w[w].pid, &status, 0);
+    while (r < 0 && errno == EINTR);
+  }
   p->w[w].status = r == p->w[w].pid ? status : 0;
   p->w[w].died = 1;
   pk__fork_close_worker(p, w);
@@ -132,13 +167,28 @@ static void send_segs(pool *p, int w, seg *const *need, int nneed) {
   atomic_fetch_add(&p->slots[w].sent, 1); /* read it: before go */
   /* A failed send means a dead worker: its death is found when we wait. */
   for (k = 0; k < n; k++) {
-    int i, all = 1;
+    int i, all = !p->keep_fds;
     for (i = 0; i < p->n && all; i++)
       all = sent[k]->known[i];
     if (all) {
       close(sent[k]->fd);
       sent[k]->fd = -1;
     }
+  }
+}
+
+/* Send a worker the fork server made every live segment it lacks: it
+   inherited none, and a further round names none. */
+static void send_all(pool *p, int w) {
+  seg *batch[MAXFD], *g = p->head;
+
+  while (g) {
+    int k = 0;
+    for (; g && k < MAXFD; g = g->next)
+      if (!g->known[w] && g->fd >= 0)
+        batch[k++] = g;
+    if (k > 0)
+      send_segs(p, w, batch, k);
   }
 }
 
@@ -170,8 +220,12 @@ void pk__fork_dispatch(pool *p, int kind, seg *const *need, int nneed) {
   p->c->kind = kind;
   publish_live(p);
   for (w = 0; w < p->n; w++)
-    if (p->p.part[w] && p->w[w].pid > 0)
-      send_segs(p, w, need, nneed);
+    if (p->p.part[w] && p->w[w].pid > 0) {
+      if (p->w[w].report >= 0)
+        send_all(p, w);
+      else
+        send_segs(p, w, need, nneed);
+    }
   atomic_thread_fence(memory_order_seq_cst);
   for (w = 0; w < p->n; w++)
     if (p->p.part[w] && p->w[w].pid > 0) {
@@ -269,6 +323,21 @@ int pk__fork_wait_round(pool *p, double deadline) {
       double left = deadline - pk_time();
       ms = left > 0 ? (int)(left * 1000) + 1 : 0;
     }
+    /* A participant that has not started may never: forked while another
+       thread of ours held a lock it needs.  Killed when its time is up,
+       it is then reaped as any dead worker. */
+    for (w = 0; w < p->n; w++) {
+      double left;
+      if (!p->p.part[w] || p->w[w].pid <= 0 || atomic_load(&p->slots[w].up))
+        continue;
+      left = p->w[w].up_by - pk_time();
+      if (left <= 0 && !p->w[w].stuck) {
+        kill(p->w[w].pid, SIGKILL);
+        p->w[w].stuck = 1;
+      } else if (left > 0 && (ms < 0 || left * 1000 + 1 < ms)) {
+        ms = (int)(left * 1000) + 1;
+      }
+    }
     if (p->n > 64 && (ms < 0 || ms > 10))
       ms = 10;
     r = poll(pf, (nfds_t)np, ms);
@@ -320,8 +389,12 @@ void pk__fork_replace_dead(pool *p) {
       continue;
     if (p->p.deaths++ == 0) {
       char why[128];
-      snprintf(p->msg, sizeof p->msg, "worker %d %s", w,
-               death(p->w[w].status, why, sizeof why));
+      if (p->w[w].stuck)
+        snprintf(why, sizeof why, "did not start within %g s (forked "
+                 "while another thread held a lock?)", BIRTH_S);
+      else
+        death(p->w[w].status, why, sizeof why);
+      snprintf(p->msg, sizeof p->msg, "worker %d %s", w, why);
     }
     p->w[w].died = 0;
     /* On failure the slot stays empty; the others carry on. */

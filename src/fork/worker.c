@@ -6,6 +6,9 @@
 #include "backend.h"
 #include "sync.h"
 
+#include <dlfcn.h>
+#include <link.h>
+
 typedef struct cent {
   uint64_t id;
   char *addr;
@@ -119,6 +122,30 @@ static void reconcile(wstate *s) {
   s->n = k;
 }
 
+/*
+ * The job's pointers into a module loaded after the fork server started
+ * (jobdesc.moved): load it here (a no-op where it is loaded already, as in
+ * a worker forked from the program after it was) and move them by where it
+ * landed.  A pointer no worker of the server's could find fails the job in
+ * such a worker (p->w is NULL in one), never runs.
+ */
+static pk_status move(const pool *p, const jobdesc *jd, void *ptr[MV_N]) {
+  struct link_map *lm = NULL;
+  void *h;
+
+  if (p->w == NULL && jd->unmovable)
+    return PK_EINVAL;
+  if (jd->moved == 0)
+    return PK_OK;
+  if ((h = dlopen(jd->mod, RTLD_NOW | RTLD_GLOBAL)) == NULL ||
+      dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL)
+    return PK_ESYS;
+  for (int i = 0; i < MV_N; i++)
+    if (jd->moved >> i & 1)
+      ptr[i] = (char *)ptr[i] + (lm->l_addr - jd->mod_base);
+  return PK_OK; /* the module stays loaded for the next job */
+}
+
 static void note_fail(pool *p, int me, size_t item, pk_status st) {
   slot *sl = &p->slots[me];
   if (sl->nfail < FAILCAP)
@@ -177,6 +204,17 @@ static void run_map(wstate *s) {
     j.task.outs[a] = m ? m + jd->out_off[a] : NULL;
   }
   pk__task_mirror(&j.task);
+  if (jd->moved || jd->unmovable) {
+    void *ptr[MV_N] = {(void *)k.run, (void *)k.prepare, (void *)k.data};
+    pk_status st = move(p, jd, ptr);
+    if (st != PK_OK)
+      bad = st;
+    k.run = (pk_status(*)(const pk_kernel *, const pk_task *, size_t, size_t,
+                          size_t *))ptr[MV_RUN];
+    k.prepare = (pk_status(*)(const pk_kernel *, const pk_item *,
+                              size_t))ptr[MV_PREPARE];
+    k.data = ptr[MV_DATA];
+  }
   if (jd->kernel.data_size > 0) {
     char *d = jd->data_seg ? lookup(s, jd->data_seg) : p->kdata;
     if (d == NULL)
@@ -281,15 +319,24 @@ static void worker_loop(wstate *s) {
     case K_TASK: {
       const jobdesc *jd = &p->c->job;
       char *b = jd->data_seg ? lookup(s, jd->data_seg) : p->kdata;
-      sl->status = b ? jd->fn(jd->size ? b : NULL, jd->size) : PK_ESYS;
+      void *ptr[MV_N] = {[MV_FN] = (void *)jd->fn};
+      pk_status (*fn)(void *, size_t);
+      sl->status = move(p, jd, ptr);
+      fn = (pk_status(*)(void *, size_t))ptr[MV_FN];
+      if (sl->status == PK_OK)
+        sl->status = b ? fn(jd->size ? b : NULL, jd->size) : PK_ESYS;
       sl->chunks++;
       break;
     }
     case K_INIT: {
       const jobdesc *jd = &p->c->job;
       char *b = jd->data_seg ? lookup(s, jd->data_seg) : p->kdata;
-      sl->status =
-          b ? jd->init(jd->size ? b : NULL, jd->size, s->me) : PK_ESYS;
+      void *ptr[MV_N] = {[MV_INIT] = (void *)jd->init};
+      pk_status (*init)(void *, size_t, int);
+      sl->status = move(p, jd, ptr);
+      init = (pk_status(*)(void *, size_t, int))ptr[MV_INIT];
+      if (sl->status == PK_OK)
+        sl->status = b ? init(jd->size ? b : NULL, jd->size, s->me) : PK_ESYS;
       break;
     }
     default:
@@ -328,10 +375,10 @@ static void bind_core(int me) {
   }
 }
 
-/* In the child after fork: become worker me, never return. */
-void pk__fork_worker_main(pool *p, int me, int sock, int by_main)
+/* Worker me of p from here on: never returns. */
+static void become(pool *p, int me, int sock, int by_main)
     __attribute__((noreturn));
-void pk__fork_worker_main(pool *p, int me, int sock, int by_main) {
+static void become(pool *p, int me, int sock, int by_main) {
   wstate s = {0};
   sigset_t none;
   seg *g;
@@ -354,20 +401,6 @@ void pk__fork_worker_main(pool *p, int me, int sock, int by_main) {
   if (getppid() != p->self)
     _exit(0);
 
-  /* Other workers' descriptors and the parent's segment descriptors stay
-     with the parent: a worker must not keep another's socket open. */
-  for (i = 0; i < p->n; i++) {
-    if (i == me)
-      continue;
-    if (p->w[i].sock >= 0)
-      close(p->w[i].sock);
-    if (p->w[i].pidfd >= 0)
-      close(p->w[i].pidfd);
-  }
-  for (g = p->head; g; g = g->next)
-    if (g->fd >= 0)
-      close(g->fd);
-
   if (p->bind)
     bind_core(me);
   pk__worker_single();
@@ -379,5 +412,59 @@ void pk__fork_worker_main(pool *p, int me, int sock, int by_main) {
     cache_add(&s, g->id, g->addr, g->size);
   if (p->init_fn && p->init_fn(p->init_arg, p->init_size, me) != PK_OK)
     _exit(4);
+  atomic_store(&p->slots[me].up, 1);
   worker_loop(&s);
+}
+
+/* In the child after fork: become worker me, never return. */
+void pk__fork_worker_main(pool *p, int me, int sock, int by_main) {
+  seg *g;
+
+  /* Other workers' descriptors and the parent's segment descriptors stay
+     with the parent: a worker must not keep another's socket open. */
+  for (int i = 0; i < p->n; i++) {
+    if (i == me)
+      continue;
+    if (p->w[i].sock >= 0)
+      close(p->w[i].sock);
+    if (p->w[i].pidfd >= 0)
+      close(p->w[i].pidfd);
+    if (p->w[i].report >= 0)
+      close(p->w[i].report);
+  }
+  for (g = p->head; g; g = g->next)
+    if (g->fd >= 0)
+      close(g->fd);
+  if (p->ctlfd >= 0)
+    close(p->ctlfd);
+  become(p, me, sock, by_main);
+}
+
+/*
+ * In a child of the fork server (server.c): the pool as the request
+ * describes it, the control block mapped from its memfd; no segment yet
+ * (each comes over the socket before the first dispatch that needs it).
+ */
+void pk__fork_worker_served(const spawnreq *r, int ctlfd, int sock, int efd,
+                            void *init) {
+  static pool q;
+
+  q.n = r->n;
+  q.cores = r->cores;
+  q.bind = r->bind;
+  q.self = r->self;
+  q.efd = efd;
+  q.ctlfd = -1;
+  q.mapsize = r->mapsize;
+  q.base = mmap(NULL, r->mapsize, PROT_READ | PROT_WRITE, MAP_SHARED, ctlfd,
+                0);
+  close(ctlfd);
+  if (q.base == MAP_FAILED)
+    _exit(3);
+  pk__fork_layout(&q);
+  q.init_fn = r->init_fn;
+  q.init_arg = init;
+  q.init_size = r->init_size;
+  /* The server forks from its only thread: its exit is the process's. */
+  become(&q, r->me, sock, 1);
 }
