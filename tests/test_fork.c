@@ -15,6 +15,7 @@
 #include <parkit/kernels.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <errno.h>
 #include <signal.h>
@@ -974,6 +975,49 @@ static void test_fork_while_blas(void **state) {
   assert_true(worst < 4.0); /* no worker was stuck: none forked again */
 }
 
+/* A kernel in a module loaded after the fork server started (as Python's
+   load_kernel loads one): the server's workers load it too and run it at
+   the address it got there; its data, read-only in the module, is moved
+   with it.  Skipped where the module was not built. */
+static void test_late_module(void **state) {
+  const char *top = getenv("top_builddir"), *pre = getenv("PARKIT_START");
+  char path[4096], *keep = pre ? strdup(pre) : NULL;
+  const pk_kernel *(*get)(void);
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 2};
+  pk_array *a, *o = NULL;
+  double seen[4];
+  void *h;
+  (void)state;
+
+  snprintf(path, sizeof path, "%s/tests/.libs/late_kernel.so",
+           top ? top : ".");
+  if ((h = dlopen(path, RTLD_NOW)) == NULL) {
+    print_message("no %s: skipped\n", path);
+    free(keep);
+    return;
+  }
+  *(void **)&get = dlsym(h, "late_kernel");
+  assert_non_null(get);
+  for (int m = 0; m < 2; m++) {
+    setenv("PARKIT_START", m ? "forkserver" : "fork", 1);
+    pk_context *ctx = open_fork(2);
+    assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
+    assert_true((parent_of((pid_t)seen[0]) == getpid()) == (m == 0));
+    a = filled(ctx, 25, 1);
+    assert_int_equal(pk_map(ctx, get(), a, &o, &op), PK_OK);
+    for (size_t i = 0; i < 25; i++)
+      assert_true(((double *)pk_array_data(o))[i] == (double)i + 0.75);
+    pk_array_destroy(&a);
+    pk_array_destroy(&o);
+    assert_int_equal(pk_finalize(&ctx), PK_OK);
+  }
+  if (keep)
+    setenv("PARKIT_START", keep, 1);
+  else
+    unsetenv("PARKIT_START");
+  free(keep);
+}
+
 /* Two threads, each with a context of its own, 100 times (plain fork hung
    in 4 of 100 before the birth bound, and waited on it after). */
 typedef struct duo {
@@ -1123,6 +1167,7 @@ int main(void) {
       cmocka_unit_test(test_thread_exit),
       cmocka_unit_test(test_two_threads),
       cmocka_unit_test(test_start_server),
+      cmocka_unit_test(test_late_module),
       cmocka_unit_test(test_fork_while_blas),
       cmocka_unit_test(test_refused_stats),
       cmocka_unit_test(test_equal_det),
