@@ -152,6 +152,20 @@ void pk__blas_set(int n) {
 
 void pk__blas_single(void) { pk__blas_set(1); }
 
+/*
+ * OpenBLAS's thread count set without openblas_set_num_threads, for a
+ * process forked from one whose pool was never started here (a fork
+ * server's child): the call would first start a pool (its lazy re-init
+ * after a fork) whose thread then spins for a tenth of a second beside the
+ * worker on its core, to be used never.  One thread needs no pool.
+ */
+extern int blas_cpu_number __attribute__((weak));
+
+void pk__blas_single_nopool(void) {
+  if (&blas_cpu_number != NULL)
+    blas_cpu_number = 1;
+}
+
 void pk__worker_single(void) {
   /* The parent made BLAS single-threaded before forking: entering
      OpenBLAS again here could wait on a lock another thread of the parent

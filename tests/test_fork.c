@@ -917,6 +917,22 @@ static pid_t parent_of(pid_t pid) {
   return (pid_t)ppid;
 }
 
+/* The threads of process pid, from /proc. */
+static int threads_of(pid_t pid) {
+  char path[64], line[256];
+  int n = 0;
+  FILE *f;
+
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  if ((f = fopen(path, "r")) == NULL)
+    return 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Threads: %d", &n) == 1)
+      break;
+  fclose(f);
+  return n;
+}
+
 /* One start of a 2-worker pool and a map on it: how long the start took
    (-1: it failed), and whether the workers are the fork server's. */
 static double start_once(int *served) {
@@ -1083,6 +1099,8 @@ static void test_start_server(void **state) {
   for (int i = 0; i < 2; i++) {
     assert_true(parent_of((pid_t)seen[i]) != getpid());
     assert_true(parent_of((pid_t)seen[i]) > 1);
+    /* One thread: no BLAS pool started in it to spin beside it. */
+    assert_int_equal(threads_of((pid_t)seen[i]), 1);
   }
   assert_int_equal(pk_map(ctx, &twice, a, &o, &op), PK_OK);
   for (size_t i = 0; i < 20; i++)
