@@ -42,6 +42,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 
 #define MAGIC 0x706b7377u
 #define INITCAP 32768 /* an initializer's argument carried in a request */
@@ -54,6 +55,8 @@ typedef struct range {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int sock = -1;   /* our end of the server's socket */
+static dev_t sock_dev;  /* and what it is, in case the program closed */
+static ino_t sock_ino;  /* the descriptor and another file took it */
 static pid_t owner;     /* the process it serves */
 static int load_threads; /* threads when we were loaded */
 static range *ranges;
@@ -358,7 +361,9 @@ static void serve(int s) {
 /* In a child the program forks (our own workers too), the server is not
    its own: drop the socket, so that the server sees the program go. */
 static void forget(void) {
-  if (sock >= 0)
+  struct stat st;
+  if (sock >= 0 && fstat(sock, &st) == 0 && st.st_dev == sock_dev &&
+      st.st_ino == sock_ino)
     close(sock);
   sock = -1;
   owner = 0;
@@ -366,6 +371,7 @@ static void forget(void) {
 
 /* Start the server: its image is this process as it is now. */
 static void boot(void) {
+  struct stat st;
   int sv[2];
   pid_t mid;
 
@@ -391,6 +397,10 @@ static void boot(void) {
     ;
   sock = sv[0];
   owner = getpid();
+  if (fstat(sock, &st) == 0) {
+    sock_dev = st.st_dev;
+    sock_ino = st.st_ino;
+  }
 }
 
 __attribute__((constructor)) static void at_load(void) {
@@ -402,11 +412,26 @@ __attribute__((constructor)) static void at_load(void) {
 
 /* ------------------------------------------------- the program's side */
 
+/* Our socket to the server, still open, still ours (a program that closes
+   every descriptor, as some daemons do, may have given its number to
+   another file). */
+static int ours(void) {
+  struct stat st;
+  if (sock < 0 || owner != getpid())
+    return 0;
+  if (fstat(sock, &st) != 0 || st.st_dev != sock_dev ||
+      st.st_ino != sock_ino) {
+    sock = -1; /* not ours to close */
+    return 0;
+  }
+  return 1;
+}
+
 int pk__fork_server_up(void) {
   int up;
 
   pthread_mutex_lock(&lock);
-  up = sock >= 0 && owner == getpid();
+  up = ours();
   /* A process forked from ours (a child of the program) gets its own,
      made now, unless it has started threads of its own since. */
   if (!up && threads() <= load_threads) {
@@ -466,7 +491,7 @@ pk_status pk__fork_server_spawn(pool *p, int w, int wsock, pid_t *pid,
 
   pthread_mutex_lock(&lock);
   n = -1;
-  if (sock >= 0 && owner == getpid()) {
+  if (ours()) {
     do
       n = sendmsg(sock, &h, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
