@@ -358,8 +358,7 @@ static void serve(int s) {
   }
 }
 
-/* In a child the program forks (our own workers too), the server is not
-   its own: drop the socket, so that the server sees the program go. */
+/* Drop our end of the socket, if it is still ours. */
 static void forget(void) {
   struct stat st;
   if (sock >= 0 && fstat(sock, &st) == 0 && st.st_dev == sock_dev &&
@@ -367,6 +366,15 @@ static void forget(void) {
     close(sock);
   sock = -1;
   owner = 0;
+}
+
+/* In a child the program forks (our own workers too), the server is not
+   its own: its copy of the socket goes, so that the server sees the
+   program go.  The lock another thread may have held at the fork must be
+   free for the child's one thread. */
+static void at_fork_child(void) {
+  forget();
+  pthread_mutex_init(&lock, NULL);
 }
 
 /* Start the server: its image is this process as it is now. */
@@ -405,7 +413,7 @@ static void boot(void) {
 
 __attribute__((constructor)) static void at_load(void) {
   load_threads = threads();
-  pthread_atfork(NULL, NULL, forget);
+  pthread_atfork(NULL, NULL, at_fork_child);
   if (pk__fork_start_method(NULL) != PK__START_FORK)
     boot();
 }

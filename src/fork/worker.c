@@ -466,6 +466,7 @@ void pk__fork_worker_served(const spawnreq *r, int ctlfd, int sock, int efd,
   q.init_arg = init;
   q.init_size = r->init_size;
   pk__blas_single_nopool();
+  prctl(PR_SET_NAME, "parkit-worker");
   /* The server forks from its only thread: its exit is the process's. */
   become(&q, r->me, sock, 1);
 }
