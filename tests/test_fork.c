@@ -884,8 +884,8 @@ static void test_thread_exit(void **state) {
 
 /* Another thread inside OpenBLAS while the pool forks (Python's reason
    for its spawn and forkserver start methods): every start returns, with
-   a working pool or PK_EWORKER, and never waits forever; test_fork's
-   timeout in the harness catches a hang. */
+   a working pool or PK_EWORKER, and never waits forever; the harness's
+   timeout (Makefile.am) fails a hang. */
 extern void openblas_set_num_threads(int);
 static atomic_int blas_stop;
 
