@@ -991,6 +991,63 @@ static void test_fork_while_blas(void **state) {
   assert_true(worst < 4.0); /* no worker was stuck: none forked again */
 }
 
+/* A replacement that never starts: forked during a map (plain fork) while
+   `stall` is set, its initializer never returns, as a worker forked while
+   another thread held a lock never does.  The map used to wait on it for
+   ever; it is killed after the birth bound, the map returns with the dead
+   worker's chunk listed and every other item right. */
+static volatile int stall;
+
+static pk_status stall_init(void *arg, size_t size, int worker) {
+  (void)arg, (void)size, (void)worker;
+  while (stall)
+    sleep(1);
+  return PK_OK;
+}
+
+static void test_stuck_replacement(void **state) {
+  const char *pre = getenv("PARKIT_START");
+  char *keep = pre ? strdup(pre) : NULL;
+  /* Cyclic: the dead worker's later chunks wait for a second round, in
+     which its replacement takes part. */
+  pk_map_opts op = {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 4,
+                    .inlining = PK_INLINE_NEVER};
+  killer d = {DIE_SEGV, 13};
+  pk_kernel k = killer_kernel(&d);
+  pk_array *a, *o = NULL;
+  size_t nf;
+  (void)state;
+
+  setenv("PARKIT_START", "fork", 1); /* the replacement inherits stall */
+  pk_context *ctx = open_fork(2);
+  a = filled(ctx, 40, 1);
+  assert_int_equal(pk_worker_init(ctx, stall_init, NULL, 0), PK_OK);
+  stall = 1;
+  double t0 = now();
+  assert_int_equal(pk_map(ctx, &k, a, &o, &op), PK_EWORKER);
+  print_message("a map with a replacement that never starts returned in "
+                "%.2f s\n", now() - t0);
+  assert_true(now() - t0 < 60);
+  assert_non_null(strstr(pk_errmsg(ctx), "signal 11"));
+  const size_t *f = pk_failed(ctx, &nf);
+  assert_int_equal(nf, 4);
+  for (size_t i = 0; i < nf; i++)
+    assert_int_equal(f[i], 12 + i);
+  const double *y = pk_array_data(o);
+  for (size_t i = 0; i < 40; i++)
+    if (i < 12 || i >= 16)
+      assert_true(y[i] == 2 * ((double)i + 0.25));
+  stall = 0;
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  if (keep)
+    setenv("PARKIT_START", keep, 1);
+  else
+    unsetenv("PARKIT_START");
+  free(keep);
+}
+
 /* A kernel in a module loaded after the fork server started (as Python's
    load_kernel loads one): the server's workers load it too and run it at
    the address it got there; its data, read-only in the module, is moved
@@ -1188,6 +1245,7 @@ int main(void) {
       cmocka_unit_test(test_two_threads),
       cmocka_unit_test(test_start_server),
       cmocka_unit_test(test_late_module),
+      cmocka_unit_test(test_stuck_replacement),
       cmocka_unit_test(test_fork_while_blas),
       cmocka_unit_test(test_refused_stats),
       cmocka_unit_test(test_equal_det),
