@@ -121,38 +121,6 @@ static void fork_stop(pk_context *ctx) {
   ctx->impl = NULL;
 }
 
-/* Where each part of the control block is, from p->n and p->base. */
-void pk__fork_layout(pool *p) {
-  size_t n = (size_t)p->n, off = pages(sizeof(ctl));
-  size_t o_kdata = off;
-  off += KDATA;
-  size_t o_plans = off;
-  off += PLANCAP;
-  size_t o_slots = off;
-  off += pages(n * sizeof(slot));
-  size_t o_fails = off;
-  off += pages(n * FAILCAP * sizeof(frec));
-  size_t o_live = off;
-  off += pages(LIVECAP * sizeof(uint64_t));
-  size_t o_claim = off;
-  off += 3 * pages(MAXCHUNKS * sizeof(uint32_t));
-  size_t o_order = off;
-  off += pages(MAXCHUNKS * sizeof(uint64_t));
-  p->mapsize = off;
-  if (p->base == NULL)
-    return;
-  p->c = (ctl *)p->base;
-  p->kdata = p->base + o_kdata;
-  p->plans = p->base + o_plans;
-  p->slots = (slot *)(p->base + o_slots);
-  p->fails = (frec *)(p->base + o_fails);
-  p->live = (uint64_t *)(p->base + o_live);
-  p->claim = (_Atomic uint32_t *)(p->base + o_claim);
-  p->done = p->claim + pages(MAXCHUNKS * sizeof(uint32_t)) / 4;
-  p->who = p->done + pages(MAXCHUNKS * sizeof(uint32_t)) / 4;
-  p->order = (_Atomic uint64_t *)(p->base + o_order);
-}
-
 static pk_status fork_start(pk_context *ctx) {
   pool *p = calloc(1, sizeof *p);
   const char *bind, *bad = NULL;

@@ -227,11 +227,10 @@ typedef struct spawnreq {
 
 /* --------------------------------------------- between this folder's files */
 
-/* backend.c: the control block's layout; sets the pointers from base, or,
-   with base NULL, only mapsize. */
-void pk__fork_layout(pool *p);
 
-/* segment.c: shared segments, made and freed by the parent. */
+/* segment.c: the control block's layout (the pointers from base, or, with
+   base NULL, only mapsize); shared segments, made and freed by the parent. */
+void pk__fork_layout(pool *p);
 pk_status pk__fork_seg_new(pool *p, size_t size, seg **out);
 void pk__fork_seg_free(pool *p, seg *s);
 pk_status pk__fork_stage(pool *p, int i, size_t size, seg **out);

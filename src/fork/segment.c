@@ -1,10 +1,43 @@
 /*
- * The fork backend's shared-memory segments (backend.h), as the parent makes
- * and frees them: anonymous memfds mapped MAP_SHARED, and the staging
- * segments that carry wrapped arrays and task buffers.
+ * The fork backend's shared memory (backend.h): the control block's layout,
+ * and the segments as the parent makes and frees them: anonymous memfds
+ * mapped MAP_SHARED, and the staging segments that carry wrapped arrays and
+ * task buffers.
  */
 #include "backend.h"
 #include "sync.h"
+
+/* Where each part of the control block is, from p->n and p->base. */
+void pk__fork_layout(pool *p) {
+  size_t n = (size_t)p->n, off = pages(sizeof(ctl));
+  size_t o_kdata = off;
+  off += KDATA;
+  size_t o_plans = off;
+  off += PLANCAP;
+  size_t o_slots = off;
+  off += pages(n * sizeof(slot));
+  size_t o_fails = off;
+  off += pages(n * FAILCAP * sizeof(frec));
+  size_t o_live = off;
+  off += pages(LIVECAP * sizeof(uint64_t));
+  size_t o_claim = off;
+  off += 3 * pages(MAXCHUNKS * sizeof(uint32_t));
+  size_t o_order = off;
+  off += pages(MAXCHUNKS * sizeof(uint64_t));
+  p->mapsize = off;
+  if (p->base == NULL)
+    return;
+  p->c = (ctl *)p->base;
+  p->kdata = p->base + o_kdata;
+  p->plans = p->base + o_plans;
+  p->slots = (slot *)(p->base + o_slots);
+  p->fails = (frec *)(p->base + o_fails);
+  p->live = (uint64_t *)(p->base + o_live);
+  p->claim = (_Atomic uint32_t *)(p->base + o_claim);
+  p->done = p->claim + pages(MAXCHUNKS * sizeof(uint32_t)) / 4;
+  p->who = p->done + pages(MAXCHUNKS * sizeof(uint32_t)) / 4;
+  p->order = (_Atomic uint64_t *)(p->base + o_order);
+}
 
 pk_status pk__fork_seg_new(pool *p, size_t size, seg **out) {
   seg *s = calloc(1, sizeof *s);
