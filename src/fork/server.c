@@ -44,6 +44,18 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
+/* A fork that runs no handler: the server's copy of a library's handler
+   state is the program's at load (OpenBLAS's would stop a pool whose
+   threads are not here).  fork() where the C library has no _Fork. */
+#if defined(__GLIBC__) && defined(__GLIBC_PREREQ)
+#if __GLIBC_PREREQ(2, 34)
+#define bare_fork _Fork
+#endif
+#endif
+#ifndef bare_fork
+#define bare_fork fork
+#endif
+
 #define MAGIC 0x706b7377u
 #define INITCAP 32768 /* an initializer's argument carried in a request */
 #define REPLY_MS 5000
@@ -292,7 +304,7 @@ static void spawn_one(int s, int sfd) {
       }
     }
     m.r.self = getpid();
-    pid = nkids < capkids ? _Fork() : (errno = ENOMEM, -1);
+    pid = nkids < capkids ? bare_fork() : (errno = ENOMEM, -1);
     if (pid == 0) {
       close(s);
       close(sfd);
@@ -396,7 +408,7 @@ static void boot(void) {
   }
   if (mid == 0) {
     close(sv[0]);
-    if (_Fork() == 0)
+    if (bare_fork() == 0)
       serve(sv[1]);
     _exit(0);
   }
