@@ -404,6 +404,10 @@ static void become(pool *p, int me, int sock, int by_main) {
   if (p->bind)
     bind_core(me);
   pk__worker_single();
+  /* Started: what may wait on a lock held at the fork is behind us.  The
+     initializer's time is the program's, bounded by nothing, as a
+     kernel's is. */
+  atomic_store(&p->slots[me].up, 1);
   s.p = p;
   s.me = me;
   s.sock = sock;
@@ -412,7 +416,6 @@ static void become(pool *p, int me, int sock, int by_main) {
     cache_add(&s, g->id, g->addr, g->size);
   if (p->init_fn && p->init_fn(p->init_arg, p->init_size, me) != PK_OK)
     _exit(4);
-  atomic_store(&p->slots[me].up, 1);
   worker_loop(&s);
 }
 
