@@ -21,8 +21,8 @@ static int cmp_double(const void *a, const void *b) {
  * lock, OpenBLAS's for one, that no thread of the child will release):
  * the wait kills it (pool.c), and it is forked again, twice at most; then
  * the start fails, where the parent used to wait on it forever at the
- * first map.  A worker that dies as it starts (its initializer failed) is
- * treated alike.  Returns PK_OK or PK_EWORKER.
+ * first map.  A worker that dies as it starts is treated alike.  Returns
+ * PK_OK or PK_EWORKER.
  */
 static pk_status born(pool *p) {
   for (int tries = 0;; tries++) {
