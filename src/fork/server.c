@@ -464,7 +464,9 @@ int pk__fork_server_up(void) {
 }
 
 int pk__fork_server_wanted(const pool *p) {
-  if (p->start == PK__START_FORK || !pk__fork_server_up())
+  /* A pool started without a server closed its segments' descriptors
+     once its workers had them: a worker of the server could not get them. */
+  if (!p->keep_fds || !pk__fork_server_up())
     return 0;
   if (p->init_fn &&
       (p->init_size > INITCAP || (nranges >= 0 && find(p->init_fn) == NULL)))
