@@ -103,6 +103,14 @@ static const pk_kernel refuse = {
 
 /* --------------------------------------------------------------- helpers */
 
+/* The backends of one process, the fork backend where it is built. */
+static const char *const backends[] = {"serial", "openmp", "fork"};
+#ifdef PK_HAVE_FORK_BACKEND
+static const int nbackends = 3;
+#else
+static const int nbackends = 2;
+#endif
+
 static pk_context *open_ctx(const char *backend, int workers) {
   pk_config cfg = {.backend = backend, .workers = workers};
   pk_context *ctx = NULL;
@@ -471,12 +479,8 @@ static void test_array_bad(void **state) {
   close_ctx(&ctx);
 
   /* Each refusal writes its own message, not the last call's. */
-  const char *names[] = {"serial", "openmp", "fork"};
-#ifdef PK_HAVE_FORK_BACKEND
-  const int nb = 3;
-#else
-  const int nb = 2;
-#endif
+  const char *const *names = backends;
+  const int nb = nbackends;
   for (int b = 0; b < nb; b++) {
     ctx = open_ctx(names[b], 2);
     assert_int_equal(pk_array_create(ctx, (pk_dtype)3, 1, shape, &a),
@@ -677,12 +681,8 @@ static size_t moved_to_src(const size_t *shape, int nd, int ax,
  */
 static void test_array_view(void **state) {
   (void)state;
-  const char *names[] = {"serial", "openmp", "fork"};
-#ifdef PK_HAVE_FORK_BACKEND
-  const int nb = 3;
-#else
-  const int nb = 2;
-#endif
+  const char *const *names = backends;
+  const int nb = nbackends;
   const size_t shapes[2][3] = {{3, 17, 19}, {40, 36, 50}};
   const pk_map_opts opts = {.schedule = PK_SCHEDULE_DYNAMIC, .chunk = 7,
                             .inlining = PK_INLINE_NEVER};

@@ -933,6 +933,23 @@ static int threads_of(pid_t pid) {
   return n;
 }
 
+/* PARKIT_START for the pools a test starts: set to how, and put back as
+   it was (set or not) by start_restore with what start_set returned. */
+static char *start_set(const char *how) {
+  const char *was = getenv("PARKIT_START");
+  char *keep = was ? strdup(was) : NULL;
+  setenv("PARKIT_START", how, 1);
+  return keep;
+}
+
+static void start_restore(char *keep) {
+  if (keep)
+    setenv("PARKIT_START", keep, 1);
+  else
+    unsetenv("PARKIT_START");
+  free(keep);
+}
+
 /* One start of a 2-worker pool and a map on it: how long the start took
    (-1: it failed), and whether the workers are the fork server's. */
 static double start_once(int *served) {
@@ -1004,8 +1021,6 @@ static void stall_child(void) {
 }
 
 static void test_stuck_replacement(void **state) {
-  const char *pre = getenv("PARKIT_START");
-  char *keep = pre ? strdup(pre) : NULL;
   /* Cyclic: the dead worker's later chunks wait for a second round, in
      which its replacement takes part. */
   pk_map_opts op = {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 4,
@@ -1016,7 +1031,7 @@ static void test_stuck_replacement(void **state) {
   size_t nf;
   (void)state;
 
-  setenv("PARKIT_START", "fork", 1); /* the replacement inherits stall */
+  char *keep = start_set("fork"); /* the replacement inherits stall */
   pk_context *ctx = open_fork(2);
   a = filled(ctx, 40, 1);
   static int registered;
@@ -1041,11 +1056,7 @@ static void test_stuck_replacement(void **state) {
   pk_array_destroy(&a);
   pk_array_destroy(&o);
   assert_int_equal(pk_finalize(&ctx), PK_OK);
-  if (keep)
-    setenv("PARKIT_START", keep, 1);
-  else
-    unsetenv("PARKIT_START");
-  free(keep);
+  start_restore(keep);
 }
 
 /* A kernel in a module loaded after the fork server started (as Python's
@@ -1053,8 +1064,8 @@ static void test_stuck_replacement(void **state) {
    the address it got there; its data, read-only in the module, is moved
    with it.  Skipped where the module was not built. */
 static void test_late_module(void **state) {
-  const char *top = getenv("top_builddir"), *pre = getenv("PARKIT_START");
-  char path[4096], *keep = pre ? strdup(pre) : NULL;
+  const char *top = getenv("top_builddir");
+  char path[4096], *keep;
   const pk_kernel *(*get)(void);
   pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 2};
   pk_array *a, *o = NULL;
@@ -1066,11 +1077,11 @@ static void test_late_module(void **state) {
            top ? top : ".");
   if ((h = dlopen(path, RTLD_NOW)) == NULL) {
     print_message("no %s: skipped\n", path);
-    free(keep);
     return;
   }
   *(void **)&get = dlsym(h, "late_kernel");
   assert_non_null(get);
+  keep = start_set("fork");
   for (int m = 0; m < 2; m++) {
     setenv("PARKIT_START", m ? "forkserver" : "fork", 1);
     pk_context *ctx = open_fork(2);
@@ -1084,11 +1095,7 @@ static void test_late_module(void **state) {
     pk_array_destroy(&o);
     assert_int_equal(pk_finalize(&ctx), PK_OK);
   }
-  if (keep)
-    setenv("PARKIT_START", keep, 1);
-  else
-    unsetenv("PARKIT_START");
-  free(keep);
+  start_restore(keep);
 }
 
 /* Two threads, each with a context of its own, 100 times (plain fork hung
@@ -1136,8 +1143,6 @@ static void test_two_threads(void **state) {
    pointer is refused with a message, by value it works; a killed worker
    is reported with its signal and replaced. */
 static void test_start_server(void **state) {
-  const char *pre = getenv("PARKIT_START");
-  char *keep = pre ? strdup(pre) : NULL;
   double factor = 3, seen[4];
   pk_kernel k = {.name = "scale", .shape = same_shape, .run = scale_run,
                  .data = &factor};
@@ -1147,7 +1152,7 @@ static void test_start_server(void **state) {
   pk_config cfg = {.backend = "fork", .workers = 2};
   (void)state;
 
-  setenv("PARKIT_START", "spawn", 1);
+  char *keep = start_set("spawn");
   assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_EINVAL);
   assert_non_null(strstr(pk_errmsg(NULL), "PARKIT_START=spawn"));
 
@@ -1190,11 +1195,7 @@ static void test_start_server(void **state) {
   pk_array_destroy(&b);
   pk_array_destroy(&o);
   assert_int_equal(pk_finalize(&ctx), PK_OK);
-  if (keep)
-    setenv("PARKIT_START", keep, 1);
-  else
-    unsetenv("PARKIT_START");
-  free(keep);
+  start_restore(keep);
   no_children();
 }
 
