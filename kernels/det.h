@@ -37,11 +37,13 @@ typedef struct pk__det_isa {
    * an infinity,
    * tiny[l] if it met a subnormal pivot (whose reciprocal overflows).  a
    * and u are PK__DET_ALIGN-aligned, PK__DET_GROUP * n * n and
-   * PK__DET_GROUP * n doubles.
+   * PK__DET_GROUP * n doubles.  The `lines` cache lines from next (NULL:
+   * none) are fetched meanwhile, a few at each step.
    */
   void (*group)(const char *x, size_t s, int cnt, int n, double *a,
                 double *u, double *sg, double *prod, int64_t *odd,
-                int64_t *nan, int64_t *tiny);
+                int64_t *nan, int64_t *tiny, const char *next,
+                size_t lines);
 
   /*
    * mid: x (n x n, row-major) copied into a with rows of pk__det_ld(n, lanes)

@@ -197,19 +197,23 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
 
 /*
  * 8 matrices at once, G groups of VL lanes (see det.h, group): the groups
- * are independent, and each step of one is a chain of dependent operations
- * (pivot search, reciprocal, elimination of the next column), so they are
- * interleaved statement by statement for the processor to overlap.
+ * are independent, and the pivot search and reciprocal of a step are a
+ * chain of dependent operations, so these are interleaved statement by
+ * statement for the processor to overlap; the elimination, independent
+ * row by row, runs three rows at a time, each pivot-row vector loaded once
+ * for the three.
  *
  * The pivot is the first row with the largest |a_ik|, as LAPACK's idamax.
  * Row k is never read after step k (only the pivots are needed), so the
- * swap only moves old row k into the pivot row's place, by a blend merged
- * into the elimination.  A zero pivot gets reciprocal 0: the step is a
- * no-op and the determinant is 0 anyway.
+ * swap only moves old row k into the pivot row's place: every row below k
+ * is eliminated as if no row moved, then each lane's pivot row is
+ * overwritten by old row k eliminated.  A zero pivot gets reciprocal 0:
+ * the step is a no-op and the determinant is 0 anyway.
  */
 static void group(const char *x, size_t s, int cnt, const int n,
                   double *ad, double *ud, double *sgd, double *prodd,
-                  int64_t *oddd, int64_t *nand, int64_t *tinyd) {
+                  int64_t *oddd, int64_t *nand, int64_t *tinyd,
+                  const char *next, size_t lines) {
   vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
   vd *restrict u = (vd *)__builtin_assume_aligned(ud, PK__DET_ALIGN);
   const vd zero = {0}, one = zero + 1;
@@ -229,10 +233,13 @@ static void group(const char *x, size_t s, int cnt, const int n,
   /* The product of the pivots, while every factor and partial product
    * stays within [2^-500, 2^500]: then it has the scalar product's bits; a
    * lane that leaves that range is finished by the caller from u. */
+  size_t fetched = 0;
   for (int k = 0; k < n; k++) {
     const vd kv = zero + k;
     vd m[G], p[G], iv = kv, d[G], rinv[G];
-    vm sw[G][PK__DET_SMALL_CAP];
+
+    for (; fetched < lines * (size_t)(k + 1) / (size_t)n; fetched++)
+      __builtin_prefetch(next + fetched * 64);
 
     for (int g = 0; g < G; g++) {
       m[g] = VABS(a[g * nn + k * n + k]);
@@ -246,12 +253,6 @@ static void group(const char *x, size_t s, int cnt, const int n,
         m[g] = SEL(gt, v, m[g]);
         p[g] = SEL(gt, iv, p[g]);
       }
-    }
-    iv = kv;
-    for (int i = k + 1; i < n; i++) {
-      iv += one;
-      for (int g = 0; g < G; g++)
-        sw[g][i] = p[g] == iv;
     }
     /* The pivot row: each lane's element loaded from its own row, where
      * selecting it from every candidate row took n - k blends. */
@@ -278,15 +279,41 @@ static void group(const char *x, size_t s, int cnt, const int n,
       ap = VABS(prod[g]);
       odd[g] |= (ad < lo) | (ad > hi) | (ap < lo) | (ap > hi);
     }
-    for (int i = k + 1; i < n; i++)
-      for (int g = 0; g < G; g++) {
-        vd *xi = a + g * nn + i * n;
-        const vd *ak = a + g * nn + k * n;
-        const vm si = sw[g][i];
-        vd f = SEL(si, ak[k], xi[k]) * rinv[g];
-        for (int j = k + 1; j < n; j++)
-          xi[j] = SEL(si, ak[j], xi[j]) - f * r[g][j];
+    for (int g = 0; g < G; g++) {
+      vd *const ag = a + g * nn;
+      const vd *const rg = r[g];
+      int i = k + 1;
+      for (; i + 2 < n; i += 3) {
+        vd *x0 = ag + i * n, *x1 = x0 + n, *x2 = x1 + n;
+        const vd f0 = x0[k] * rinv[g], f1 = x1[k] * rinv[g],
+                 f2 = x2[k] * rinv[g];
+        for (int j = k + 1; j < n; j++) {
+          const vd rj = rg[j];
+          x0[j] -= f0 * rj;
+          x1[j] -= f1 * rj;
+          x2[j] -= f2 * rj;
+        }
       }
+      for (; i < n; i++) {
+        vd *xi = ag + i * n;
+        const vd f = xi[k] * rinv[g];
+        for (int j = k + 1; j < n; j++)
+          xi[j] -= f * rg[j];
+      }
+    }
+    /* Each lane's pivot row, eliminated above as if it stayed, gets old
+     * row k eliminated, lane by lane: a blend of the two into every row
+     * (what the swap was before) cost three instructions an element on
+     * SSE2 and on this Xeon's AVX2, more than the rest of the update. */
+    for (int g = 0; g < G; g++) {
+      const vd *ak = a + g * nn + k * n;
+      double *b = (double *)ak;
+      const vd f = ak[k] * rinv[g];
+      for (int j = k + 1; j < n; j++) {
+        const vd t = ak[j] - f * r[g][j];
+        UNROLL for (int l = 0; l < VL; l++) b[pr[g][l] + j * VL] = t[l];
+      }
+    }
   }
   for (int g = 0; g < G; g++) {
     prod[g] *= sg[g];
