@@ -158,6 +158,7 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
   int e = 0;
 
   if (cnt == VL) {
+    vd sums[VL] = {0}; /* VL chains of additions, not one of n * n */
     const double *y[VL];
     for (int l = 0; l < VL; l++)
       y[l] = (const double *)(x + (size_t)l * s);
@@ -167,9 +168,10 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
       TRANSPOSE(v, w);
       UNROLL for (int l = 0; l < VL; l++) {
         a[e + l] = w[l];
-        sum += w[l];
+        sums[l] += w[l];
       }
     }
+    UNROLL for (int l = 0; l < VL; l++) sum += sums[l];
     for (; e < nn; e++) {
       vd v;
       UNROLL for (int l = 0; l < VL; l++) v[l] = y[l][e];
@@ -233,13 +235,14 @@ static void group(const char *x, size_t s, int cnt, const int n,
   /* The product of the pivots, while every factor and partial product
    * stays within [2^-500, 2^500]: then it has the scalar product's bits; a
    * lane that leaves that range is finished by the caller from u. */
-  size_t fetched = 0;
+  const size_t per = (lines + (size_t)n - 1) / (size_t)n;
   for (int k = 0; k < n; k++) {
     const vd kv = zero + k;
     vd m[G], p[G], iv = kv, d[G], rinv[G];
 
-    for (; fetched < lines * (size_t)(k + 1) / (size_t)n; fetched++)
-      __builtin_prefetch(next + fetched * 64);
+    for (size_t q = per < lines ? per : lines; q > 0; q--, next += 64)
+      __builtin_prefetch(next);
+    lines -= per < lines ? per : lines;
 
     for (int g = 0; g < G; g++) {
       m[g] = VABS(a[g * nn + k * n + k]);
