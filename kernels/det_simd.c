@@ -433,20 +433,38 @@ static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
   return 0;
 }
 
-/* One row x of the trailing block minus its multipliers l (stride ld)
-   times the NB x VL pivot-row vectors uu. */
-static inline void row_nb(vd *restrict x, const double *restrict l,
-                          size_t ld, const vd uu[NB][VL]) {
-  vd t[NB];
-  for (int b = 0; b < NB; b++)
-    t[b] = x[b];
-  UNROLL for (int q = 0; q < VL; q++) {
-    const double lq = l[q * ld];
-    for (int b = 0; b < NB; b++)
-      t[b] -= lq * uu[b][q];
+/*
+ * Columns j .. j+kb-1 (vectors) of the trailing rows VL .. m-1 below panel
+ * c's pivot rows u (rows of w vectors), each row minus its multipliers
+ * (p + i, stride ld) times the kb x VL pivot-row vectors, held in
+ * registers down the rows.  kb is a constant at every call (NB, or what is
+ * left past the last NB), so that the remainder keeps its vectors in
+ * registers too: column by column, it loaded a multiplier for every
+ * multiply, and at n = 100 took a twentieth of AVX-512's time.
+ */
+static inline __attribute__((always_inline)) void
+update(vd *restrict x, const vd *restrict u, size_t w, const double *p,
+       size_t ld, size_t m, const int kb, prefetcher *pf) {
+  vd uu[NB][VL];
+  for (int b = 0; b < kb; b++)
+    UNROLL for (int q = 0; q < VL; q++) uu[b][q] = u[q * w + b];
+  for (size_t i = VL; i < m;) {
+    const size_t end = m - i > pf->every ? i + pf->every : m;
+    prefetch_block(pf);
+    for (; i < end; i++, x += w) {
+      const double *l = p + i;
+      vd t[NB];
+      for (int b = 0; b < kb; b++)
+        t[b] = x[b];
+      UNROLL for (int q = 0; q < VL; q++) {
+        const double lq = l[q * ld];
+        for (int b = 0; b < kb; b++)
+          t[b] -= lq * uu[b][q];
+      }
+      for (int b = 0; b < kb; b++)
+        x[b] = t[b];
+    }
   }
-  for (int b = 0; b < NB; b++)
-    x[b] = t[b];
 }
 
 /*
@@ -507,28 +525,25 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
     }
   }
   size_t j = c + 1;
-  for (; j + NB <= panels; j += NB) {
-    vd uu[NB][VL];
-    for (int b = 0; b < NB; b++)
-      UNROLL for (int q = 0; q < VL; q++) uu[b][q] = u[q * w + j + b];
-    vd *x = a + (k0 + VL) * w + j;
-    for (size_t i = VL; i < m;) {
-      const size_t end = m - i > pf->every ? i + pf->every : m;
-      prefetch_block(pf);
-      for (; i < end; i++, x += w)
-        row_nb(x, p + i, ld, uu);
-    }
-  }
-  for (; j < panels; j++) {
-    vd u0[VL];
-    UNROLL for (int q = 0; q < VL; q++) u0[q] = u[q * w + j];
-    prefetch_block(pf);
-    vd *x = a + (k0 + VL) * w + j;
-    for (size_t i = VL; i < m; i++, x += w) {
-      vd t0 = x[0];
-      UNROLL for (int q = 0; q < VL; q++) t0 -= p[q * ld + i] * u0[q];
-      x[0] = t0;
-    }
+  vd *x = a + (k0 + VL) * w;
+  for (; j + NB <= panels; j += NB)
+    update(x + j, u + j, w, p, ld, m, NB, pf);
+  switch (panels - j) { /* 0 .. NB-1 columns left */
+#if NB > 3
+  case 3:
+    update(x + j, u + j, w, p, ld, m, 3, pf);
+    break;
+#endif
+#if NB > 2
+  case 2:
+    update(x + j, u + j, w, p, ld, m, 2, pf);
+    break;
+#endif
+  case 1:
+    update(x + j, u + j, w, p, ld, m, 1, pf);
+    break;
+  default:
+    break;
   }
   return 0;
 }
@@ -557,9 +572,17 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
       a[i * w + j / VL] = v;
     }
     if (j < n) {
+      /* The row's last elements: one load reaching into the next row,
+         those lanes cleared (lane by lane, it took a twelfth of AVX-512's
+         time at n = 100); lane by lane on the last row. */
       vd v = {0};
-      for (size_t q = 0; j + q < n; q++)
-        v[q] = xi[j + q];
+      if (i + 1 < n) {
+        const vm lane = IOTA;
+        v = (vd)((vm) * (const vdu *)(xi + j) & (lane < (int64_t)(n - j)));
+      } else {
+        for (size_t q = 0; j + q < n; q++)
+          v[q] = xi[j + q];
+      }
       nan |= ~(VABS(v) <= zero + DBL_MAX);
       a[i * w + j / VL] = v;
     }
@@ -571,8 +594,9 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
    * cache, spread over the column blocks of the panels' updates. */
   size_t blocks = 0, rows = 0;
   for (size_t c = 0; (c + 1) * VL < n; c++) {
-    blocks += (panels - c - 1) / NB + (panels - c - 1) % NB;
-    rows += (n - c * VL - VL) * ((panels - c - 1) / NB);
+    const size_t b = (panels - c - 1 + NB - 1) / NB;
+    blocks += b;
+    rows += (n - c * VL - VL) * b;
   }
   prefetcher pf = {next, 0, 0, SIZE_MAX};
   if (next != NULL) {
