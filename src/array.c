@@ -82,13 +82,6 @@ static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
       return PK_ENOMEM;
-#ifdef MADV_HUGEPAGE
-    /* Batches are read from end to end: 2 MiB pages, where the system
-       gives them on request (as numpy asks for its large arrays), spare
-       a page walk every 4 KiB (10x10 dets from memory, 6-8% faster). */
-    if (nbytes >= ((size_t)4 << 20))
-      (void)madvise(m, nbytes, MADV_HUGEPAGE);
-#endif
     *p = m;
     *mapped = 1;
     return PK_OK;
