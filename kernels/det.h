@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define PK__DET_ALIGN 64     /* scratch alignment, bytes: the widest vector */
-#define PK__DET_SMALL_CAP 32 /* no path's small_max exceeds it */
+#define PK__DET_SMALL_CAP 40 /* no path's small_max exceeds it */
 #define PK__DET_GROUP 8      /* matrices a call of group factors together */
 #define PK__CORR_BLOCK 16    /* no path's corr block is wider, in doubles */
 

@@ -620,18 +620,22 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
 
 /*
  * The crossovers of this width, where the next path became faster on one
- * core (an AVX-512 Xeon, model 207; the AVX2 ones agree with what a Zen 3
- * host showed).  The generic middle path's rank-2 updates load and store
- * each element every second step: dgetrf overtakes it early.
+ * core (an AVX-512 Xeon, model 207; the middle paths' ends agree with what
+ * a Zen 3 host showed).  The small paths' ends moved up when their
+ * elimination lost its blends: at n = 33 the small path took 0.67
+ * (AVX-512), 0.95 (AVX2) and 0.74 (generic) of the middle path's time, at
+ * 38 1.0, 0.9 and, at 44, 0.98.  The generic middle path's rank-2 updates
+ * load and store each element every second step: dgetrf overtakes it
+ * early.
  */
 #if VL == 8
-#define SMALL_MAX 32
+#define SMALL_MAX 36
 #define MID_MAX 512
 #elif VL == 4
-#define SMALL_MAX 24
+#define SMALL_MAX 36
 #define MID_MAX 512
 #else
-#define SMALL_MAX 16
+#define SMALL_MAX 40
 #define MID_MAX 80
 #endif
 _Static_assert(SMALL_MAX <= PK__DET_SMALL_CAP, "r[] holds a small row");

@@ -673,8 +673,8 @@ static void test_shape(void **state) {
  * path's panel edges, rows padded off multiples of 1 KiB (128), LAPACK. */
 static void test_vs_lapack_large(void **state) {
   (void)state;
-  const size_t ns[] = {24, 25, 31, 32, 33, 63, 64, 100, 127, 128,
-                       129, 256, 257, 300, 512, 513, 600};
+  const size_t ns[] = {24, 25, 31, 32, 33, 36, 37, 40, 41, 63, 64, 100,
+                       127, 128, 129, 256, 257, 300, 512, 513, 600};
   for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++) {
     size_t n = ns[s], count = 3;
     double *a = malloc(count * n * n * sizeof *a);
