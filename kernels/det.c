@@ -298,8 +298,9 @@ static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
  * CPU newer than the OpenBLAS build knows, OpenBLAS falls back to its SSE3
  * ("Prescott") kernels: then, measured on a Xeon model 207, the generic
  * middle path stays ahead of dgetrf to n = 160 (at 100: 5.3 GFLOP/s
- * against 4.0) and the AVX-512 one to 1024 and past (at 1000: 24.7
- * against 10.9); AVX2's ties at 1000, so keeps its end.  The choice
+ * against 4.0), the AVX-512 one to 1024 and past (at 1000: 24.7 against
+ * 10.9), and the AVX2 one too (one core, in-process A/B: 0.62 of dgetrf's
+ * time at 600, 0.96 at 800, 0.75 at 1000).  The choice
  * depends on the BLAS of the process only: the same in every worker and
  * on every backend.
  */
@@ -331,7 +332,7 @@ static int blas_narrow(void) {
 static size_t mid_end(const pk__det_isa *v) {
   if (!blas_narrow())
     return v->mid_max;
-  return v->lanes == 8 ? 1024 : v->lanes == 2 ? 160 : v->mid_max;
+  return v->lanes == 2 ? 160 : 1024;
 }
 
 static pk_status run(const pk_task *t, size_t lo, size_t hi, int slog) {
