@@ -396,20 +396,34 @@ static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
 
   for (size_t e = 0; e < nb; e++) {
     vd *col = (vd *)(p + e * ld);
-    vd best = SEL(lane >= (int64_t)e, VABS(col[0]), zero - 1);
-    vm at = lane;
-    for (size_t b = 1; b < blocks; b++) {
-      vd v = VABS(col[b]);
-      vm gt = v > best;
-      best = SEL(gt, v, best);
-      at = MSEL(gt, lane + (int64_t)(b * VL), at);
+    /* Odd and even blocks in two chains, each keeping its first largest
+       in every lane. */
+    vd best0 = SEL(lane >= (int64_t)e, VABS(col[0]), zero - 1),
+       best1 = zero - 1;
+    vm at0 = lane, at1 = lane;
+    size_t b = 1;
+    for (; b + 1 < blocks; b += 2) {
+      const vd v1 = VABS(col[b]), v0 = VABS(col[b + 1]);
+      const vm g1 = v1 > best1, g0 = v0 > best0;
+      best1 = MAXV(v1, best1);
+      at1 = MSEL(g1, lane + (int64_t)(b * VL), at1);
+      best0 = MAXV(v0, best0);
+      at0 = MSEL(g0, lane + (int64_t)((b + 1) * VL), at0);
+    }
+    if (b < blocks) {
+      const vd v1 = VABS(col[b]);
+      const vm g1 = v1 > best1;
+      best1 = MAXV(v1, best1);
+      at1 = MSEL(g1, lane + (int64_t)(b * VL), at1);
     }
     /* The largest in every lane, then its first row, by shuffle trees
        with no branch on the data (a mispredicted one a step cost AVX-512
        a twentieth of n = 100). */
-    vd top = best;
+    vd top = MAXV(best1, best0);
     HREDUCE(top, SEL(top > sh_, top, sh_));
-    vm cand = MSEL(best == top, at, (vm){0} + INT64_MAX);
+    const vm none = (vm){0} + INT64_MAX, c0 = MSEL(best0 == top, at0, none),
+             c1 = MSEL(best1 == top, at1, none);
+    vm cand = MSEL(c1 < c0, c1, c0);
     HREDUCE_M(cand, MSEL(sh_ < cand, sh_, cand));
     const int64_t first = cand[0];
     const size_t r = first != INT64_MAX ? (size_t)first : e;
