@@ -464,7 +464,8 @@ static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
  * registers down the rows.  kb is a constant at every call (NB, or what is
  * left past the last NB), so that the remainder keeps its vectors in
  * registers too: column by column, it loaded a multiplier for every
- * multiply, and at n = 100 took a twentieth of AVX-512's time.
+ * multiply, a twentieth of a profile of AVX-512 at n = 100 (the two
+ * changes together: 0.965 of the time).
  */
 static inline __attribute__((always_inline)) void
 update(vd *restrict x, const vd *restrict u, size_t w, const double *p,
@@ -597,8 +598,8 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
     }
     if (j < n) {
       /* The row's last elements: one load reaching into the next row,
-         those lanes cleared (lane by lane, it took a twelfth of AVX-512's
-         time at n = 100); lane by lane on the last row. */
+         those lanes cleared (the inserts lane by lane stood out in a
+         profile of AVX-512 at n = 100); lane by lane on the last row. */
       vd v = {0};
       if (i + 1 < n) {
         const vm lane = IOTA;
@@ -647,10 +648,10 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
  * core (an AVX-512 Xeon, model 207; the middle paths' ends agree with what
  * a Zen 3 host showed).  The small paths' ends moved up when their
  * elimination lost its blends: at n = 33 the small path took 0.67
- * (AVX-512), 0.95 (AVX2) and 0.74 (generic) of the middle path's time, at
- * 38 1.0, 0.9 and, at 44, 0.98.  The generic middle path's rank-2 updates
- * load and store each element every second step: dgetrf overtakes it
- * early.
+ * (AVX-512), 0.95 (AVX2) and 0.74 (generic) of the middle path's time; at
+ * 38, 1.01 (AVX-512) and 0.90 (AVX2, 1.12 at 40); generic 0.98 at 44 and
+ * 1.0 at 48.  The generic middle path's rank-2 updates load and store
+ * each element every second step: dgetrf overtakes it early.
  */
 #if VL == 8
 #define SMALL_MAX 36
