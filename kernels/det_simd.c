@@ -347,33 +347,37 @@ static void group(const char *x, size_t s, int cnt, const int n,
  */
 #if VL == 8
 #define NB 3
-#define PF_SPREAD 1
-#define PF_LOCALITY 1 /* to L2: L1 holds the rows being updated */
+#define PF_LOCALITY 2 /* to L2: L1 holds the rows being updated */
 #elif VL == 4
 #define NB 2
-#define PF_SPREAD 0
 #define PF_LOCALITY 3
 #else
 #define NB 4
-#define PF_SPREAD 0
 #define PF_LOCALITY 3
 #endif
 
 /*
- * The lines of the next matrix, fetched `per` at a time at the start of
- * each column block of each panel's update and then every `every` rows of
- * it, with no test in the update's inner loop.  AVX-512 spreads them one
- * line at a time over the rows: in bursts at each block's start, they
- * waited on the line fill buffers and cost as much time as they saved
- * (n = 100: 30 -> 26 us a matrix from memory).  AVX2 and generic, with
- * less arithmetic per row, did 2-6% better with the bursts.
+ * The lines of the next matrix, fetched `per` at each pivot step of the
+ * panels, while the step's chain of dependent operations leaves the load
+ * ports and line fill buffers idle.  Spread over the rows of the updates
+ * instead (one line every few rows on AVX-512, bursts at each column
+ * block on AVX2 and generic), the fetches competed with the update's own
+ * L2 traffic and split its loop: AVX-512 at n = 100 took 0.93-0.96 of that
+ * time from memory and 0.95 in cache, AVX2 0.92-0.97 at n = 48-100,
+ * generic 0.97-1.0 (one core, Xeon model 207, paired in-process).  At most
+ * PF_CAP lines a step: past n = 160 or so the next matrix is more lines
+ * than the steps carry, and bursts of all of them (300 a step at n = 500)
+ * waited on the fill buffers; 32 a step was 0.93-0.96 of that at n = 500,
+ * and the lines left come in by the hardware prefetcher at the copy.
  */
+#define PF_CAP 32
+
 typedef struct prefetcher {
   const char *next;
-  size_t left, per, every;
+  size_t left, per;
 } prefetcher;
 
-static inline void prefetch_block(prefetcher *pf) {
+static inline void prefetch_step(prefetcher *pf) {
   size_t k = pf->left < pf->per ? pf->left : pf->per;
   for (size_t i = 0; i < k; i++, pf->next += 64)
     __builtin_prefetch(pf->next, 0, PF_LOCALITY);
@@ -389,13 +393,14 @@ static inline void prefetch_block(prefetcher *pf) {
  * gets the row swapped with row e.  Returns 1 on a subnormal pivot.
  */
 static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
-                 size_t *piv, double *s) {
+                 size_t *piv, double *s, prefetcher *pf) {
   const vd zero = {0};
   const vm lane = IOTA;
   const size_t blocks = (m + VL - 1) / VL;
 
   for (size_t e = 0; e < nb; e++) {
     vd *col = (vd *)(p + e * ld);
+    prefetch_step(pf);
     /* Odd and even blocks in two chains, each keeping its first largest
        in every lane. */
     vd best0 = SEL(lane >= (int64_t)e, VABS(col[0]), zero - 1),
@@ -469,26 +474,22 @@ static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
  */
 static inline __attribute__((always_inline)) void
 update(vd *restrict x, const vd *restrict u, size_t w, const double *p,
-       size_t ld, size_t m, const int kb, prefetcher *pf) {
+       size_t ld, size_t m, const int kb) {
   vd uu[NB][VL];
   for (int b = 0; b < kb; b++)
     UNROLL for (int q = 0; q < VL; q++) uu[b][q] = u[q * w + b];
-  for (size_t i = VL; i < m;) {
-    const size_t end = m - i > pf->every ? i + pf->every : m;
-    prefetch_block(pf);
-    for (; i < end; i++, x += w) {
-      const double *l = p + i;
-      vd t[NB];
+  for (size_t i = VL; i < m; i++, x += w) {
+    const double *l = p + i;
+    vd t[NB];
+    for (int b = 0; b < kb; b++)
+      t[b] = x[b];
+    UNROLL for (int q = 0; q < VL; q++) {
+      const double lq = l[q * ld];
       for (int b = 0; b < kb; b++)
-        t[b] = x[b];
-      UNROLL for (int q = 0; q < VL; q++) {
-        const double lq = l[q * ld];
-        for (int b = 0; b < kb; b++)
-          t[b] -= lq * uu[b][q];
-      }
-      for (int b = 0; b < kb; b++)
-        x[b] = t[b];
+        t[b] -= lq * uu[b][q];
     }
+    for (int b = 0; b < kb; b++)
+      x[b] = t[b];
   }
 }
 
@@ -522,7 +523,7 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
   }
   for (; i < ld; i++)
     UNROLL for (int q = 0; q < VL; q++) p[q * ld + i] = 0;
-  if (panel(p, m, ld, nb, piv, s) != 0)
+  if (panel(p, m, ld, nb, piv, s, pf) != 0)
     return 1;
   for (size_t e = 0; e < nb; e++) {
     a[(k0 + e) * w + c][e] = p[e * ld + e];
@@ -552,20 +553,20 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
   size_t j = c + 1;
   vd *x = a + (k0 + VL) * w;
   for (; j + NB <= panels; j += NB)
-    update(x + j, u + j, w, p, ld, m, NB, pf);
+    update(x + j, u + j, w, p, ld, m, NB);
   switch (panels - j) { /* 0 .. NB-1 columns left */
 #if NB > 3
   case 3:
-    update(x + j, u + j, w, p, ld, m, 3, pf);
+    update(x + j, u + j, w, p, ld, m, 3);
     break;
 #endif
 #if NB > 2
   case 2:
-    update(x + j, u + j, w, p, ld, m, 2, pf);
+    update(x + j, u + j, w, p, ld, m, 2);
     break;
 #endif
   case 1:
-    update(x + j, u + j, w, p, ld, m, 1, pf);
+    update(x + j, u + j, w, p, ld, m, 1);
     break;
   default:
     break;
@@ -616,22 +617,13 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
     if (nan[q] != 0)
       return 2;
   /* The next matrix comes from memory while this one is factored in
-   * cache, spread over the column blocks of the panels' updates. */
-  size_t blocks = 0, rows = 0;
-  for (size_t c = 0; (c + 1) * VL < n; c++) {
-    const size_t b = (panels - c - 1 + NB - 1) / NB;
-    blocks += b;
-    rows += (n - c * VL - VL) * b;
-  }
-  prefetcher pf = {next, 0, 0, SIZE_MAX};
+   * cache: its lines spread over the n pivot steps (see prefetch_step). */
+  prefetcher pf = {next, 0, 0};
   if (next != NULL) {
     pf.left = (n * n * sizeof(double) + 63) / 64;
-#if PF_SPREAD
-    pf.per = 1;
-    pf.every = rows / pf.left > 1 ? rows / pf.left : 1;
-#else
-    pf.per = blocks > 0 ? (pf.left + blocks - 1) / blocks : pf.left;
-#endif
+    pf.per = (pf.left + n - 1) / n;
+    if (pf.per > PF_CAP)
+      pf.per = PF_CAP;
   }
   double s = 1;
   for (size_t c = 0; c < panels; c++)
