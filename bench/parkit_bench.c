@@ -76,6 +76,46 @@ static void shape_of(const kcase *c, shape *s) {
              "item; bytes %.0f per item (16 in, 16 out per point)", nn,
              s->flops, s->bytes);
     break;
+  case K_PAIR: {
+    /* As autocorr: the flops of the method parkit picks.  scipy keeps
+     * 'same' from full result kn / 2 on. */
+    pk_item its[2] = {it, {.dtype = PK_F64, .ndim = 2,
+                           .shape = {c->kn, c->kn}}};
+    const pk_kernel *a = pk_kernel_correlate2d(c->mode, PK_AUTOCORR_AUTO);
+    const pk_kernel *f = pk_kernel_correlate2d(c->mode, PK_AUTOCORR_FFT);
+    int full = c->n + c->kn - 1, len = c->mode == PK_MODE_FULL ? full : c->n;
+    int H = fast_size(full), W = fast_size(full);
+    double lo = c->mode == PK_MODE_FULL ? 0 : c->kn / 2,
+           prod = pkb_pair_products(n, c->kn, lo, len);
+    const char *mode = c->mode == PK_MODE_FULL ? "full" : "same";
+    while (W % 2)
+      W = fast_size(W + 1);
+    s->kernel = a;
+    s->outd = (size_t)len * (size_t)len;
+    s->bytes = 8 * (nn + (double)s->outd);
+    snprintf(s->item, sizeof s->item, "%dx%d with %dx%d", c->n, c->n,
+             c->kn, c->kn);
+    if (a->cost(a, its) == f->cost(f, its)) {
+      s->flops = 2 * pkb_flops_rfft(H, W) + 6.0 * H * (W / 2 + 1);
+      snprintf(s->model, sizeof s->model,
+               "correlate2d(a, b, '%s'), b one %dx%d kernel image broadcast "
+               "(pk_map_n); parkit picks the FFT method: flops 2 x 2.5 N "
+               "log2 N + 6 H(W/2+1), N = HW, %dx%d padded grid = %.3g per "
+               "item (b's transform once), credited to every method (a "
+               "direct sum does ~%.2gx that); bytes %.0f per item", mode,
+               c->kn, c->kn, H, W, s->flops, 2 * prod * prod / s->flops,
+               s->bytes);
+    } else {
+      s->flops = 2 * prod * prod;
+      snprintf(s->model, sizeof s->model,
+               "correlate2d(a, b, '%s'), b one %dx%d kernel image broadcast "
+               "(pk_map_n); parkit picks the direct method: flops 2 x the "
+               "products of the sums kept = %.3g per item, credited to "
+               "every method; bytes %.0f per item", mode, c->kn, c->kn,
+               s->flops, s->bytes);
+    }
+    break;
+  }
   case K_INC:
     s->kernel = pkb_kernel_inc();
     s->outd = 1;
@@ -123,6 +163,20 @@ static void check(const char *what, const double *out, size_t n,
     pkb_failed = 1;
 }
 
+/* The data x as an input of m: copied into an array the backend made, or
+ * wrapped where it is. */
+static pk_status input(method *m, pk_dtype dt, int ndim, const size_t *shp,
+                       const double *x, pk_array **a) {
+  pk_status st;
+
+  if (!m->copy)
+    return pk_array_wrap(m->ctx, dt, ndim, shp, (void *)x, a);
+  st = pk_array_create(m->ctx, dt, ndim, shp, a);
+  if (st == PK_OK)
+    memcpy(pk_array_data(*a), x, pk_array_nbytes(*a));
+  return st;
+}
+
 /* Times of one parkit method at one point into t[0 .. reps); *inl and
  * *est from the statistics of the last run. */
 static int run_parkit(method *m, point *p, double *t, int *inl,
@@ -133,27 +187,29 @@ static int run_parkit(method *m, point *p, double *t, int *inl,
    * it inline.  The others run as a program would, with the defaults. */
   pk_map_opts mo = {.inlining = p->c->k == K_INC ? PK_INLINE_NEVER
                                                  : PK_INLINE_AUTO};
-  pk_array *in = NULL, *out = NULL;
+  size_t kshp[3] = {1, (size_t)p->c->kn, (size_t)p->c->kn};
+  pk_array *in = NULL, *kimg = NULL, *out = NULL;
   pk_status st;
   int rc = -1;
   char what[96];
 
   snprintf(what, sizeof what, "%s %s/%d count %zu", p->c->id, m->name,
            m->workers, p->count);
-  if (m->copy) {
-    st = pk_array_create(m->ctx, p->s->dtype, ndim, shp, &in);
-    if (st == PK_OK)
-      memcpy(pk_array_data(in), p->x, pk_array_nbytes(in));
-  } else {
-    st = pk_array_wrap(m->ctx, p->s->dtype, ndim, shp, (void *)p->x, &in);
-  }
+  st = input(m, p->s->dtype, ndim, shp, p->x, &in);
+  if (st == PK_OK && p->c->k == K_PAIR)
+    st = input(m, PK_F64, 3, kshp, p->y, &kimg);
   if (st != PK_OK) {
     pkb_pk_fail(m->ctx, "pk_array_create", st);
     goto done;
   }
   for (int k = -1; k < p->reps; k++) {
     double t0 = pkb_now();
-    st = pk_map(m->ctx, p->s->kernel, in, &out, &mo);
+    if (kimg != NULL) {
+      const pk_array *const ins[2] = {in, kimg};
+      st = pk_map_n(m->ctx, p->s->kernel, 2, ins, 1, &out, &mo);
+    } else {
+      st = pk_map(m->ctx, p->s->kernel, in, &out, &mo);
+    }
     if (st != PK_OK) {
       pkb_pk_fail(m->ctx, what, st);
       goto done;
@@ -169,6 +225,7 @@ static int run_parkit(method *m, point *p, double *t, int *inl,
   rc = 0;
 done:
   pk_array_destroy(&out);
+  pk_array_destroy(&kimg);
   pk_array_destroy(&in);
   return rc;
 }
@@ -294,6 +351,46 @@ static void print_case_header(const kcase *c, const shape *s) {
   pkb_table_header();
 }
 
+/* The fastest parkit method beside python's fastest, at the largest batch
+ * both measured among rows first .. of case kc. */
+static void versus_python(size_t kc, size_t first) {
+  const rec *pk = NULL, *py = NULL;
+  size_t top = 0;
+
+  for (size_t i = first; i < pkb_rows.n; i++)
+    if (pkb_is_python(pkb_rows.v[i].method) && pkb_rows.v[i].r.count > top)
+      for (size_t j = first; j < pkb_rows.n; j++)
+        if (strcmp(pkb_rows.v[j].r.kind, "parkit") == 0 &&
+            pkb_rows.v[j].r.count == pkb_rows.v[i].r.count)
+          top = pkb_rows.v[i].r.count;
+  for (size_t i = first; i < pkb_rows.n; i++) {
+    const rec *e = &pkb_rows.v[i];
+    if (e->kc != kc || e->r.count != top)
+      continue;
+    if (strcmp(e->r.kind, "parkit") == 0 && (!pk || e->r.med < pk->r.med))
+      pk = e;
+    else if (pkb_is_python(e->method) && (!py || e->r.med < py->r.med))
+      py = e;
+  }
+  if (pk && py)
+    printf("   at %zu items: parkit's fastest (%s, W %d) %.4g s, python's "
+           "fastest (%s) %.4g s: %.1fx\n", top, pk->method, pk->r.workers,
+           pk->r.med, py->method, py->r.med, py->r.med / pk->r.med);
+}
+
+/* Whether method m runs in cases of kernel k: the C baselines only where
+ * they compute the same thing. */
+static int applies(const method *m, kid k) {
+  switch (m->kind) {
+  case M_LOOP:
+    return k == K_DET || k == K_SLOGDET || k == K_INC;
+  case M_FFTW:
+    return k == K_FFT2;
+  default:
+    return 1;
+  }
+}
+
 /* Every point of case kc: the parkit contexts, then the C baselines, then
  * python; rows printed when the case is done (pkb_speedups need serial). */
 static int run_case(const options *o, size_t kc, method *ms, int nm,
@@ -302,34 +399,37 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
   size_t sz[40], first = pkb_rows.n;
   int nsz = pkb_sweep(o, c, sz), rc = 0;
   shape s;
-  double *x, *t = malloc(MAXREPS * sizeof *t);
+  double *x, *y = NULL, *t = malloc(MAXREPS * sizeof *t);
   size_t maxc = 0;
 
   shape_of(c, &s);
   for (int i = 0; i < nsz; i++)
     maxc = sz[i] > maxc ? sz[i] : maxc;
   x = aligned(maxc * s.ind);
-  if (x == NULL || t == NULL) {
+  if (c->k == K_PAIR)
+    y = aligned((size_t)c->kn * (size_t)c->kn);
+  if (x == NULL || t == NULL || (c->k == K_PAIR && y == NULL)) {
     fprintf(stderr, "parkit-bench: %s: out of memory for %zu items\n",
             c->id, maxc);
     free(x);
+    free(y);
     free(t);
     pkb_failed = 1;
     return -1;
   }
   pkb_fill_ints(x, maxc * s.ind, 1 + kc);
+  if (y != NULL)
+    pkb_fill_ints(y, (size_t)c->kn * (size_t)c->kn, 100 + kc);
   for (int i = 0; i < nsz && rc == 0; i++) {
-    point p = {.c = c, .s = &s, .x = x, .count = sz[i], .reps = o->reps};
+    point p = {.c = c, .s = &s, .x = x, .y = y, .count = sz[i],
+               .reps = o->reps};
     p.ref = malloc(NREF * s.outd * sizeof *p.ref);
     for (int j = 0; j < nm && p.ref; j++) {
       method *m = &ms[j];
       int inl = -1, r;
       double est = 0;
       rec *e;
-      if (m->kind == M_LOOP && c->k != K_DET && c->k != K_SLOGDET &&
-          c->k != K_INC)
-        continue;
-      if (m->kind == M_FFTW && c->k != K_FFT2)
+      if (!applies(m, c->k))
         continue;
       pkb_step++;
       pkb_progress("%s count %zu: %s/%d", c->id, sz[i], m->name, m->workers);
@@ -352,9 +452,10 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
   }
   if (!quiet && o->python && pkb_pyexe[0] && c->py) {
     pkb_step++;
-    pkb_run_python(o, any, kc, &s, x, sz, nsz);
+    pkb_run_python(o, any, kc, &s, x, y, sz, nsz);
   }
   free(x);
+  free(y);
   free(t);
   if (quiet)
     return rc;
@@ -363,6 +464,7 @@ static int run_case(const options *o, size_t kc, method *ms, int nm,
   print_case_header(c, &s);
   for (size_t i = first; i < pkb_rows.n; i++)
     pkb_print_row(&pkb_rows.v[i]);
+  versus_python(kc, first);
   fflush(stdout);
   return rc;
 }
@@ -494,10 +596,7 @@ int main(int argc, char **argv) {
       continue;
     nsz = pkb_sweep(&o, &pkb_cases[kc], sz);
     for (int j = 0; j < nm; j++)
-      if (ms[j].kind == M_PARKIT ||
-          (ms[j].kind == M_LOOP && pkb_cases[kc].k != K_AUTOCORR &&
-           pkb_cases[kc].k != K_FFT2) ||
-          (ms[j].kind == M_FFTW && pkb_cases[kc].k == K_FFT2))
+      if (applies(&ms[j], pkb_cases[kc].k))
         pkb_steps += (size_t)nsz;
     pkb_steps += pkb_pyexe[0] && pkb_cases[kc].py;
   }

@@ -35,9 +35,9 @@
 #define MAXW 64     /* worker counts measured at most */
 #define NREF 64     /* items compared between methods */
 #define TOL 1e-8
-#define NCASES 6   /* pkb_cases[] */
+#define NCASES 10  /* pkb_cases[] */
 
-typedef enum { K_DET, K_SLOGDET, K_AUTOCORR, K_FFT2, K_INC } kid;
+typedef enum { K_DET, K_SLOGDET, K_AUTOCORR, K_FFT2, K_INC, K_PAIR } kid;
 
 typedef struct kcase {
   const char *id;
@@ -45,6 +45,8 @@ typedef struct kcase {
   int n;          /* items are n x n; 0: scalars */
   size_t cap;     /* largest batch of the default sweep */
   const char *py; /* py_baselines.py methods */
+  int kn;         /* K_PAIR: one kn x kn kernel image for every item */
+  pk_mode mode;   /* K_PAIR: scipy's mode */
 } kcase;
 
 /* What a case's items are and how its flops and bytes are counted. */
@@ -54,7 +56,7 @@ typedef struct shape {
   size_t ind, outd;    /* doubles per input, output item */
   double flops, bytes; /* per item */
   char item[32];
-  char model[256];     /* the counts, said in words */
+  char model[512];     /* the counts, said in words */
 } shape;
 
 typedef enum { M_PARKIT, M_LOOP, M_FFTW } mkind;
@@ -78,6 +80,7 @@ typedef struct point {
   const kcase *c;
   const shape *s;
   const double *x; /* the case's inputs; a prefix of count items */
+  const double *y; /* K_PAIR: the kernel image, broadcast to every item */
   size_t count;
   int reps;
   double *ref;     /* NREF items of output from the first method */
@@ -139,8 +142,11 @@ int pkb_under_mpirun(void);
 /* pkb_python.c: numpy and scipy beside parkit. */
 int pkb_find_python(const options *o);
 void pkb_run_python(const options *o, pk_context *ctx, size_t kc,
-                    const shape *s, const double *x, const size_t *sz,
-                    int nsz);
+                    const shape *s, const double *x, const double *y,
+                    const size_t *sz, int nsz);
+
+/* Whether a row's method is one of the python baselines. */
+int pkb_is_python(const char *method);
 
 /* pkb_report.c: tables and plots. */
 int pkb_plots(const options *o, const char *machine);

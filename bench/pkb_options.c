@@ -6,12 +6,13 @@
 
 static const char usage[] =
     "usage: parkit-bench [options]\n"
-    "Times parkit's kernels (pk_map) on every backend with 1 .. cores\n"
-    "workers over a sweep of batch sizes, beside the code a user would\n"
-    "write instead and the machine's limits (OpenBLAS dgemm, a triad loop),\n"
-    "all measured in this run.  Each point: one warm-up, then the median,\n"
-    "min and max of --reps runs.  The table goes to stdout, progress and\n"
-    "diagnostics to stderr.\n"
+    "Times parkit's kernels (pk_map; pk_map_n for the pairs) on every\n"
+    "backend with 1 .. cores workers over a sweep of batch sizes, beside\n"
+    "the code a user would write instead and the machine's limits\n"
+    "(OpenBLAS dgemm, a triad loop), all measured in this run.  Each point:\n"
+    "one warm-up, then the median, min and max of --reps runs; after each\n"
+    "case, parkit's fastest beside python's.  The table goes to stdout,\n"
+    "progress and diagnostics to stderr.\n"
     "\n"
     "cases (default: all; items are integers in [-5, 5) as float64):\n"
     "  det10     det of 10x10 matrices          counts 10 .. 100000\n"
@@ -21,14 +22,19 @@ static const char usage[] =
     "  fft2      fft2 of 100x100 complex items  counts 10 .. 5000\n"
     "  trivial   out = in + 1 on scalars (the cost of dispatch)\n"
     "                                           counts 10 .. 100000\n"
+    "  corr9full, corr9same, corr31full, corr31same\n"
+    "            correlate2d of 100x100 items with one 9x9 or 31x31\n"
+    "            kernel image (pk_map_n, broadcast), full or same mode\n"
+    "                                           counts 10 .. 1000\n"
     "baselines (default: all that are available):\n"
     "  loop      a plain OpenMP loop: LAPACKE_dgetrf per matrix (det,\n"
     "            slogdet), out[i] = in[i] + 1 (trivial)\n"
     "  fftw      one FFTW plan over the batch, fftw_plan_many_dft, 1 thread\n"
     "  python    numpy.linalg.det/slogdet, numpy.fft.fft2,\n"
     "            scipy.signal.correlate2d, scipy.signal.correlate(method=\n"
-    "            'fft'), 1 BLAS thread, timed by py_baselines.py on the same\n"
-    "            inputs written as .npy\n"
+    "            'fft') (with the kernel image and mode in the corr cases),\n"
+    "            1 BLAS thread, timed by py_baselines.py on the same inputs\n"
+    "            written as .npy\n"
     "\n"
     "options (LIST is comma-separated):\n"
     "  --kernels LIST    cases to run\n"
@@ -129,7 +135,8 @@ static int opt_list(const char *opt, char *val, options *o) {
         k++;
       if (k == NCASES)
         return pkb_bad("--kernels: unknown case '%s' (det10, det100, slogdet, "
-                   "autocorr, fft2, trivial)", w[i]);
+                   "autocorr, fft2, trivial, corr9full, corr9same, "
+                   "corr31full, corr31same)", w[i]);
       o->kase[k] = 1;
     }
   } else if (strcmp(opt, "--backends") == 0) {

@@ -10,6 +10,8 @@ static const char *const py_names[][2] = {
     {"fft2", "numpy.fft.fft2"},
     {"correlate2d", "scipy correlate2d"},
     {"correlate", "scipy correlate fft"},
+    {"pair_direct", "scipy correlate2d"},
+    {"pair_fft", "scipy correlate fft"},
 };
 
 /* --------------------------------------------------------------- python */
@@ -69,6 +71,13 @@ int pkb_find_python(const options *o) {
   return -1;
 }
 
+int pkb_is_python(const char *method) {
+  for (size_t i = 0; i < sizeof py_names / sizeof py_names[0]; i++)
+    if (strcmp(py_names[i][1], method) == 0)
+      return 1;
+  return 0;
+}
+
 static const char *py_label(const char *m) {
   for (size_t i = 0; i < sizeof py_names / sizeof py_names[0]; i++)
     if (strcmp(py_names[i][0], m) == 0)
@@ -76,20 +85,35 @@ static const char *py_label(const char *m) {
   return m;
 }
 
+/* x, count items of shape item (n x n), as .npy at path through ctx; 0 if
+ * written. */
+static int save(pk_context *ctx, const char *path, pk_dtype dt, size_t count,
+                size_t n, const double *x) {
+  size_t shp[3] = {count, n, n};
+  pk_array *a = NULL;
+  pk_status st = pk_array_wrap(ctx, dt, 3, shp, (void *)x, &a);
+
+  if (st == PK_OK)
+    st = pk_array_save_npy(ctx, a, path);
+  pk_array_destroy(&a);
+  if (st != PK_OK)
+    pkb_pk_fail(ctx, path, st);
+  return st == PK_OK ? 0 : -1;
+}
+
 /*
- * The python baselines of case kc on the inputs x (the largest batch),
- * written as .npy through parkit (ctx), one interpreter for the whole
- * sweep.  One BLAS thread: numpy stands beside the serial backend.
+ * The python baselines of case kc on the inputs x (the largest batch; for
+ * a pair case, with the kernel image y), written as .npy through parkit
+ * (ctx), one interpreter for the whole sweep.  One BLAS thread: numpy
+ * stands beside the serial backend.
  */
 void pkb_run_python(const options *o, pk_context *ctx, size_t kc,
-                    const shape *s, const double *x, const size_t *sz,
-                    int nsz) {
+                    const shape *s, const double *x, const double *y,
+                    const size_t *sz, int nsz) {
   const kcase *c = &pkb_cases[kc];
-  size_t shp[3] = {sz[nsz - 1], (size_t)c->n, (size_t)c->n};
-  char path[PATH_MAX], cmd[4 * PATH_MAX], list[512] = "", line[512];
+  char path[PATH_MAX], ypath[PATH_MAX], cmd[4 * PATH_MAX], list[512] = "",
+                                                       line[512];
   char py[64];
-  pk_array *a = NULL;
-  pk_status st;
   FILE *f;
   size_t len = 0;
 
@@ -97,32 +121,36 @@ void pkb_run_python(const options *o, pk_context *ctx, size_t kc,
     len += (size_t)snprintf(list + len, sizeof list - len, "%s%zu",
                             i ? "," : "", sz[i]);
   if (snprintf(path, sizeof path, "%s/%s.npy", pkb_tmpdir, c->id) >=
-      (int)sizeof path) {
+          (int)sizeof path ||
+      snprintf(ypath, sizeof ypath, "%s/%s-b.npy", pkb_tmpdir, c->id) >=
+          (int)sizeof ypath) {
     fprintf(stderr, "parkit-bench: %s: path too long\n", pkb_tmpdir);
     return;
   }
-  st = pk_array_wrap(ctx, s->dtype, 3, shp, (void *)x, &a);
-  if (st == PK_OK)
-    st = pk_array_save_npy(ctx, a, path);
-  pk_array_destroy(&a);
-  if (st != PK_OK) {
-    pkb_pk_fail(ctx, path, st);
+  if (save(ctx, path, s->dtype, sz[nsz - 1], (size_t)c->n, x) != 0)
+    return;
+  if (y != NULL && save(ctx, ypath, PK_F64, 1, (size_t)c->kn, y) != 0) {
+    remove(path);
     return;
   }
   len = (size_t)snprintf(cmd, sizeof cmd,
                          "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "
                          "MKL_NUM_THREADS=1 '%s' '%s' --reps %d --budget %g",
                          pkb_pyexe, pkb_pyscript, o->reps, o->budget);
+  if (y != NULL)
+    len += (size_t)snprintf(cmd + len, sizeof cmd - len,
+                            " --second '%s' --mode %s", ypath,
+                            c->mode == PK_MODE_FULL    ? "full"
+                            : c->mode == PK_MODE_SAME ? "same"
+                                                      : "valid");
   snprintf(py, sizeof py, "%s", c->py);
   for (char *m = strtok(py, ","); m; m = strtok(NULL, ","))
     len += (size_t)snprintf(cmd + len, sizeof cmd - len, " %s:'%s':%s", m,
                             path, list);
   pkb_progress("%s: python baselines (%s)", c->id, c->py);
-  if ((f = popen(cmd, "r")) == NULL) {
+  if ((f = popen(cmd, "r")) == NULL)
     fprintf(stderr, "parkit-bench: cannot run %s\n", pkb_pyexe);
-    return;
-  }
-  while (fgets(line, sizeof line, f)) {
+  while (f != NULL && fgets(line, sizeof line, f)) {
     char m[32];
     size_t n;
     int reps;
@@ -140,9 +168,11 @@ void pkb_run_python(const options *o, pk_context *ctx, size_t kc,
       fprintf(stderr, "parkit-bench: python: %s", line);
     }
   }
-  if (pclose(f) != 0) {
+  if (f != NULL && pclose(f) != 0) {
     pkb_progress_end();
     fprintf(stderr, "parkit-bench: %s %s failed\n", pkb_pyexe, pkb_pyscript);
   }
   remove(path);
+  if (y != NULL)
+    remove(ypath);
 }

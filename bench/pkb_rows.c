@@ -5,12 +5,18 @@
 #include "pkb.h"
 
 const kcase pkb_cases[NCASES] = {
-    {"det10", K_DET, 10, 100000, "det"},
-    {"det100", K_DET, 100, 10000, "det"},
-    {"slogdet", K_SLOGDET, 100, 1000, "slogdet"},
-    {"autocorr", K_AUTOCORR, 100, 2000, "correlate2d,correlate"},
-    {"fft2", K_FFT2, 100, 5000, "fft2"},
-    {"trivial", K_INC, 0, 100000, NULL},
+    {"det10", K_DET, 10, 100000, "det", 0, PK_MODE_FULL},
+    {"det100", K_DET, 100, 10000, "det", 0, PK_MODE_FULL},
+    {"slogdet", K_SLOGDET, 100, 1000, "slogdet", 0, PK_MODE_FULL},
+    {"autocorr", K_AUTOCORR, 100, 2000, "correlate2d,correlate", 0, PK_MODE_FULL},
+    {"fft2", K_FFT2, 100, 5000, "fft2", 0, PK_MODE_FULL},
+    {"trivial", K_INC, 0, 100000, NULL, 0, PK_MODE_FULL},
+    {"corr9full", K_PAIR, 100, 1000, "pair_direct,pair_fft", 9, PK_MODE_FULL},
+    {"corr9same", K_PAIR, 100, 1000, "pair_direct,pair_fft", 9, PK_MODE_SAME},
+    {"corr31full", K_PAIR, 100, 1000, "pair_direct,pair_fft", 31,
+     PK_MODE_FULL},
+    {"corr31same", K_PAIR, 100, 1000, "pair_direct,pair_fft", 31,
+     PK_MODE_SAME},
 };
 
 struct pkb_rowlist pkb_rows;

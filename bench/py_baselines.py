@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Time what a Python user writes instead of parkit, for parkit-bench.
 
-    py_baselines.py [--reps N] [--budget S] [--cold] METHOD:FILE.npy:COUNT[,COUNT...] ...
+    py_baselines.py [--reps N] [--budget S] [--cold] [--second FILE.npy]
+                    [--mode M] METHOD:FILE.npy:COUNT[,COUNT...] ...
 
 For each COUNT, METHOD runs on the first COUNT items of the stacked array in
 FILE (axis 0 is the batch axis): one warm-up, then the median of N timed
@@ -14,6 +15,9 @@ a user's script makes it once (bench/bench_cold.sh).  Methods:
   scipy_fft2   scipy.fft.fft2(a, workers=2)
   correlate2d  scipy.signal.correlate2d(x, x)      for each item x
   correlate    scipy.signal.correlate(x, x, method='fft')   for each item x
+  pair_direct  scipy.signal.correlate2d(x, b, mode)          for each item x
+  pair_fft     scipy.signal.correlate(x, b, mode, method='fft')
+               where b is the one item of --second, mode --mode (full)
 
 Prints one line per point on stdout, space-separated, for the C program:
 
@@ -53,6 +57,15 @@ METHODS = {
 }
 
 
+def pair_methods(b, mode):
+    return {
+        "pair_direct": per_item(lambda x: scipy.signal.correlate2d(x, b,
+                                                                   mode)),
+        "pair_fft": per_item(lambda x: scipy.signal.correlate(
+            x, b, mode, method="fft")),
+    }
+
+
 def timed(f, a, reps, cold=False):
     if not cold:
         f(a)  # warm-up: first-call costs, caches, pocketfft plans
@@ -71,13 +84,22 @@ def main():
                    help="seconds one point may take (default 30)")
     p.add_argument("--cold", action="store_true",
                    help="no warm-up: time the process's first calls")
+    p.add_argument("--second", metavar="FILE.npy",
+                   help="the kernel image of the pair methods (one item)")
+    p.add_argument("--mode", default="full", choices=("full", "same",
+                                                      "valid"))
     p.add_argument("points", nargs="+", metavar="METHOD:FILE:COUNTS")
     o = p.parse_args()
+    methods = dict(METHODS)
+    if o.second:
+        methods.update(pair_methods(np.load(o.second)[0], o.mode))
     print("version numpy %s scipy %s" % (np.__version__, scipy.__version__),
           flush=True)
     for spec in o.points:
         name, path, counts = spec.rsplit(":", 2)
-        f = METHODS[name]
+        if name not in methods:
+            p.error("unknown method %s (pair methods need --second)" % name)
+        f = methods[name]
         a = np.load(path, mmap_mode=None)
         last = None  # (count, median) of the previous point
         for c in (int(x) for x in counts.split(",")):

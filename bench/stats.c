@@ -30,6 +30,18 @@ double pkb_flops_autocorr_fft(double H, double W) {
   return 2 * pkb_flops_rfft(H, W) + 3 * H * (floor(W / 2) + 1);
 }
 
+double pkb_pair_products(double n1, double n2, double lo, double len) {
+  double sum = 0;
+
+  /* Result i pairs b[p] with a[p + i - (n2 - 1)] for the p in range. */
+  for (double i = lo; i < lo + len; i++) {
+    double first = fmax(0, n2 - 1 - i), last = fmin(n2 - 1, n1 + n2 - 2 - i);
+    if (last >= first)
+      sum += last - first + 1;
+  }
+  return sum;
+}
+
 pkb_derived pkb_derive(const pkb_row *r) {
   pkb_derived d;
   double n = (double)r->count;

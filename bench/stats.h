@@ -38,6 +38,13 @@ double pkb_flops_autocorr_direct(double h, double w);
  * and a real inverse FFT, and |X|^2 (3 flops) on the H (W/2+1) bins. */
 double pkb_flops_autocorr_fft(double H, double W);
 
+/* Products of a direct 2-D correlation along one dimension: an item of n1
+ * against one of n2 (full result of n1 + n2 - 1), summed over the len
+ * results kept from index lo on (full: 0 and n1 + n2 - 1, giving n1 n2).
+ * The flops of an h1 x w1 item against h2 x w2 are 2 times the product of
+ * the two dimensions' sums. */
+double pkb_pair_products(double n1, double n2, double lo, double len);
+
 /* One measured point: a method on a batch of count items of one case. */
 typedef struct pkb_row {
   const char *kcase;   /* the case: "det10", "fft2", ... */

@@ -10,7 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 header="case,kernel,item,method,kind,workers,count,reps,median_s,min_s,max_s,items_per_s,speedup,flops_per_item,gflops,dgemm_gflops,frac_dgemm,bytes_per_item,gbs,triad_gbs,frac_triad,inline,est_s,est_ratio"
-cases="det10 det100 slogdet autocorr fft2 trivial"
+cases="det10 det100 slogdet autocorr fft2 trivial corr9full corr9same corr31full corr31same"
 sizes="10 20"
 workers="1 2"
 
@@ -72,12 +72,16 @@ grep -q "^trivial" "$tmp/out" && fail "--plot: swept before refusing"
 # The python baselines, when Debian's python3 has numpy and scipy.
 if /usr/bin/python3 -c 'import numpy, scipy.signal' 2>/dev/null; then
   PARKIT_BENCH_PY="${top_srcdir:-.}/bench/py_baselines.py" "$pb" --quick \
-    --kernels det10,fft2 --sizes 10 --reps 1 --backends serial \
+    --kernels det10,fft2,corr9same --sizes 10 --reps 1 --backends serial \
     --baselines python --python /usr/bin/python3 --csv "$tmp/p.csv" \
     >/dev/null 2>"$tmp/err" || fail "python baselines: $(cat "$tmp/err")"
   grep -q '^det10,det,10x10,numpy.linalg.det,baseline,1,10,1,' "$tmp/p.csv" ||
     fail "no numpy.linalg.det row"
   grep -q '^fft2,fft2,100x100,numpy.fft.fft2,baseline,1,10,1,' "$tmp/p.csv" ||
     fail "no numpy.fft.fft2 row"
+  for m in "scipy correlate2d" "scipy correlate fft"; do
+    grep -q "^corr9same,correlate2d_same,100x100 with 9x9,$m,baseline,1,10,1," \
+      "$tmp/p.csv" || fail "no $m row for corr9same"
+  done
 fi
 echo "bench_smoke.sh: all passed ($rows rows)"

@@ -69,6 +69,19 @@ static void flop_models(void **state) {
   assert_true(pkb_flops_autocorr_direct(3, 2) == 48);
   /* 8 x 8 grid: 2 x 2.5 x 64 x 6 + 3 x 8 x 5 */
   assert_true(pkb_flops_autocorr_fft(8, 8) == 1920 + 120);
+  /* Pair products against a count of every (result, b element) pair that
+     meets an element of a, over full and over a window of it. */
+  for (int n1 = 1; n1 <= 7; n1++)
+    for (int n2 = 1; n2 <= 5; n2++)
+      for (int lo = 0; lo < n1 + n2 - 1; lo += 2) {
+        int len = n1 + n2 - 1 - lo < n1 ? n1 + n2 - 1 - lo : n1;
+        double count = 0;
+        for (int i = lo; i < lo + len; i++)
+          for (int p = 0; p < n2; p++)
+            count += p + i - (n2 - 1) >= 0 && p + i - (n2 - 1) < n1;
+        assert_true(pkb_pair_products(n1, n2, lo, len) == count);
+      }
+  assert_true(pkb_pair_products(3, 2, 0, 4) == 6); /* full: n1 n2 */
 }
 
 static pkb_row sample(void) {
