@@ -5,7 +5,9 @@
  * on one CPU; on another they were seen 8-24 times too low, and the inline
  * rule kept batches on one core that two would have halved.  So the front
  * end measures instead, and keeps per process:
- *   - per (kernel, item layout): nanoseconds of one item on one core;
+ *   - per (kernel, item layout): nanoseconds of one item on one core (the
+ *     layout of every input: a pair kernel's cost is the second item's as
+ *     much as the first's);
  *   - per kernel: the ratio of those measurements to its cost function,
  *     which scales the cost function for layouts not run yet.
  * An exact sample comes from items run on the calling thread; a bound from
@@ -41,7 +43,8 @@ typedef struct entry {
   const pk_kernel *kernel;
   const char *name;         /* a wrapper on the stack reuses its address */
   pk_isa isa;               /* the path it ran on: det's differ by 2-3x */
-  pk_item item;             /* ndim -1: the kernel's ratio entry */
+  int nin;                  /* items in item */
+  pk_item item[PK_MAX_ARGS]; /* item[0].ndim -1: the kernel's ratio entry */
   _Atomic uint64_t value;   /* a double's bits: the estimate; 0: none */
   _Atomic uint64_t last[RING]; /* the last exact samples, as bits */
   _Atomic uint64_t bound;   /* the lowest bound, as bits; 0: none */
@@ -63,41 +66,48 @@ static double dbl(uint64_t u) {
   return x;
 }
 
-static uint64_t hash(const pk_kernel *k, pk_isa isa, const pk_item *it) {
-  uint64_t h = ((uint64_t)(uintptr_t)k + (uint64_t)isa) * 0x9E3779B97F4A7C15u;
-  int i;
+/* The inputs of k an item has (a kernel table's nin 0 means 1). */
+static int inputs(const pk_kernel *k) {
+  return k->nin > 1 && k->nin <= PK_MAX_ARGS ? k->nin : 1;
+}
 
-  h ^= (uint64_t)(it->ndim + 2) << 8 | (uint64_t)it->dtype;
-  for (i = 0; i < it->ndim; i++)
-    h = (h ^ it->shape[i]) * 0x100000001B3u;
+static uint64_t hash(const pk_kernel *k, pk_isa isa, const pk_item *it,
+                     int nin) {
+  uint64_t h = ((uint64_t)(uintptr_t)k + (uint64_t)isa) * 0x9E3779B97F4A7C15u;
+
+  for (int c = 0; c < nin; c++) {
+    h ^= (uint64_t)(it[c].ndim + 2) << 8 | (uint64_t)it[c].dtype;
+    for (int i = 0; i < it[c].ndim; i++)
+      h = (h ^ it[c].shape[i]) * 0x100000001B3u;
+  }
   return h ^ h >> 29;
 }
 
 static int same(const entry *e, const pk_kernel *k, pk_isa isa,
-                const pk_item *it) {
-  int i;
-
-  if (e->kernel != k || e->name != k->name || e->isa != isa ||
-      e->item.ndim != it->ndim ||
-      e->item.dtype != it->dtype)
+                const pk_item *it, int nin) {
+  if (e->kernel != k || e->name != k->name || e->isa != isa || e->nin != nin)
     return 0;
-  for (i = 0; i < it->ndim; i++)
-    if (e->item.shape[i] != it->shape[i])
+  for (int c = 0; c < nin; c++) {
+    if (e->item[c].ndim != it[c].ndim || e->item[c].dtype != it[c].dtype)
       return 0;
+    for (int i = 0; i < it[c].ndim; i++)
+      if (e->item[c].shape[i] != it[c].shape[i])
+        return 0;
+  }
   return 1;
 }
 
-/* The entry of (k, isa, it); made if make and there is room; NULL if
-   none. */
+/* The entry of (k, isa, it[0 .. nin)); made if make and there is room;
+   NULL if none. */
 static entry *find(const pk_kernel *k, pk_isa isa, const pk_item *it,
-                   int make) {
-  uint64_t h = hash(k, isa, it);
+                   int nin, int make) {
+  uint64_t h = hash(k, isa, it, nin);
   int i;
 
   for (i = 0; i < PROBES; i++) {
     entry *e = &table[(h + (uint64_t)i) & (SLOTS - 1)];
     int s = atomic_load_explicit(&e->state, memory_order_acquire);
-    if (s == READY && same(e, k, isa, it))
+    if (s == READY && same(e, k, isa, it, nin))
       return e;
     if (s != EMPTY)
       continue; /* another key, or one being written: look further */
@@ -108,11 +118,14 @@ static entry *find(const pk_kernel *k, pk_isa isa, const pk_item *it,
     e->kernel = k;
     e->name = k->name;
     e->isa = isa;
-    memset(&e->item, 0, sizeof e->item);
-    e->item.dtype = it->dtype;
-    e->item.ndim = it->ndim;
-    for (int d = 0; d < it->ndim; d++)
-      e->item.shape[d] = it->shape[d];
+    e->nin = nin;
+    memset(e->item, 0, sizeof e->item);
+    for (int c = 0; c < nin; c++) {
+      e->item[c].dtype = it[c].dtype;
+      e->item[c].ndim = it[c].ndim;
+      for (int d = 0; d < it[c].ndim; d++)
+        e->item[c].shape[d] = it[c].shape[d];
+    }
     atomic_store_explicit(&e->state, READY, memory_order_release);
     return e;
   }
@@ -176,7 +189,7 @@ static pk_item ratio_key(void) {
 double pk__cost_get(const pk_kernel *k, pk_isa isa, const pk_item *in,
                     int *retime) {
   pk_item rk = ratio_key();
-  entry *e = find(k, isa, in, 0);
+  entry *e = find(k, isa, in, inputs(k), 0);
   double v = value(e), c, r;
 
   *retime = 2;
@@ -188,7 +201,7 @@ double pk__cost_get(const pk_kernel *k, pk_isa isa, const pk_item *in,
   if (k->cost == NULL)
     return HUGE_VAL;
   c = k->cost(k, in);
-  r = value(find(k, isa, &rk, 0));
+  r = value(find(k, isa, &rk, 1, 0));
   return r > 0 ? c * r : c;
 }
 
@@ -198,12 +211,13 @@ void pk__cost_put(const pk_kernel *k, pk_isa isa, const pk_item *in,
   entry *e;
   double c;
 
-  if (!(ns > 0) || !isfinite(ns) || (e = find(k, isa, in, 1)) == NULL)
+  if (!(ns > 0) || !isfinite(ns) ||
+      (e = find(k, isa, in, inputs(k), 1)) == NULL)
     return;
   ns = fold(e, ns, exact);
   if (!exact || k->cost == NULL)
     return;
   c = k->cost(k, in);
-  if (c > 0 && isfinite(c) && (e = find(k, isa, &rk, 1)) != NULL)
+  if (c > 0 && isfinite(c) && (e = find(k, isa, &rk, 1, 1)) != NULL)
     fold(e, ns / c, 1); /* the layout's estimate, not the raw sample */
 }

@@ -124,7 +124,8 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
 
 /*
  * Measured costs (src/cost.c), per process, thread-safe, per kernel,
- * instruction-set path and item layout.  pk__cost_get: nanoseconds of one
+ * instruction-set path and item layout (in: the kernel's nin items, every
+ * one part of the key).  pk__cost_get: nanoseconds of one
  * item of k on one core: measured, else k's cost
  * function scaled by what was measured of k on other layouts, else
  * HUGE_VAL.  *retime: 2 when nothing was measured of this layout yet, 1

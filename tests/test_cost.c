@@ -130,6 +130,47 @@ static void test_estimate_serial(void **state) {
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
+/*
+ * A pair kernel's cost is its second item's as much as its first's: maps
+ * of the same images against a 1x1 and then a 15x15 kernel image (direct
+ * sums, 225 times the products) each get an estimate within 2x of their
+ * own time, from the second map of each on (the first measures).
+ */
+static void test_estimate_pairs(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 1);
+  const pk_kernel *k = pk_kernel_correlate2d(PK_MODE_FULL,
+                                             PK_AUTOCORR_DIRECT);
+  pk_array *a = batch(ctx, PK_F64, 16, 100, 100);
+  const size_t side[] = {1, 15};
+
+  assert_non_null(k);
+  for (size_t c = 0; c < 2; c++) {
+    pk_array *b = batch(ctx, PK_F64, 1, side[c], side[c]), *out = NULL;
+    const pk_array *const in[2] = {a, b};
+    double est[MAPS], sec[MAPS], me, ms;
+
+    for (int r = 0; r < MAPS; r++) {
+      assert_int_equal(pk_map_n(ctx, k, 2, in, 1, &out, NULL), PK_OK);
+      const pk_stats *s = pk_last_stats(ctx);
+      assert_int_equal(s->ran_inline, 1);
+      est[r] = s->est_seconds;
+      sec[r] = s->seconds;
+    }
+    ms = median(sec + 1, MAPS - 1);
+    me = median(est + 1, MAPS - 1);
+    print_message("correlate2d 100x100 with %zux%zu x16: est %9.1f us (second "
+                  "map %9.1f)  time %9.1f us\n", side[c], side[c], me * 1e6,
+                  est[1] * 1e6, ms * 1e6);
+    assert_true(me > 0.5 * ms && me < 2.0 * ms);
+    assert_true(est[1] > 0.5 * ms && est[1] < 2.0 * ms);
+    pk_array_destroy(&b);
+    pk_array_destroy(&out);
+  }
+  pk_array_destroy(&a);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
 /* An item that takes at least 5 us on any CPU; its cost function says
    100 ns, as constants fitted on a faster one might. */
 static pk_status slow_shape(const pk_kernel *k, const pk_item *in,
@@ -356,6 +397,7 @@ static void test_threads(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_estimate_serial),
+      cmocka_unit_test(test_estimate_pairs),
       cmocka_unit_test(test_first_map_measures),
       cmocka_unit_test(test_chunks),
       cmocka_unit_test(test_no_cost),
