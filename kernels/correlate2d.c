@@ -52,6 +52,22 @@ static double fft_ns(const geo *g) {
   return 150 + 0.75 * n * (n > 2 ? log2(n) : 1) + 1.5 * n;
 }
 
+/*
+ * The least grid along one dimension whose circular correlation holds the
+ * window [o, o + n) of F (n1 + n2 - 1 long) unaliased: F[i] lands at i mod
+ * N, so no other index of F may meet a kept one (N >= n1 + n2 - 1 - o and
+ * N >= o + n), and both items fit.  Full mode needs all of F; same and
+ * valid less: 100 x 100 with 31 x 31 in same mode, a grid of 115 (120 x
+ * 120) instead of 130 (135 x 140), 0.6 of FFTW's time for the pair of
+ * transforms on this Xeon.
+ */
+static size_t grid(size_t n1, size_t n2, size_t o, size_t n) {
+  size_t m = n1 + n2 - 1 - o;
+  m = o + n > m ? o + n : m;
+  m = n1 > m ? n1 : m;
+  return n2 > m ? n2 : m;
+}
+
 /* 0, or why the pair cannot be computed in this mode. */
 static const char *geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
   const params *pm = k->data;
@@ -82,8 +98,8 @@ static const char *geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
       return "in 'valid' mode one item must be at least as large as the "
              "other in every dimension";
   }
-  g->H = (int)pk__fft_fast_size(h1 + h2 - 1);
-  g->W = (int)pk__fft_fast_even(w1 + w2 - 1);
+  g->H = (int)pk__fft_fast_size(grid(h1, h2, g->oi, g->ho));
+  g->W = (int)pk__fft_fast_even(grid(w1, w2, g->oj, g->wo));
   if (!g->H || !g->W || g->W > INT_MAX / g->H)
     g->H = g->W = 0;
   if (g->method == PK_AUTOCORR_AUTO)
