@@ -7,14 +7,20 @@
 
 /* ------------------------------------------------------------- cases */
 
-/* The smallest 2^a 3^b 5^c 7^d >= n: the FFT grid autocorr2d pads to. */
-static int fast_size(int n) {
-  for (;; n++) {
-    int m = n;
-    for (int p = 2; p <= 7; p++)
-      while (m % p == 0)
-        m /= p;
-    if (m == 1)
+/* The FFT grid parkit pads to (kernels/fftplan.c): the smallest n' >= n
+ * that is 2^a times at most two of 3, 3, 5, 5, 7; even if even. */
+static int fast_size(int n, int even) {
+  for (n += even && n % 2; ; n += 1 + even) {
+    int m = n, odd = 0, sevens = 0;
+    while (m % 2 == 0)
+      m /= 2;
+    for (; m % 3 == 0; m /= 3)
+      odd++;
+    for (; m % 5 == 0; m /= 5)
+      odd++;
+    for (; m % 7 == 0; m /= 7)
+      odd++, sevens++;
+    if (m == 1 && odd <= 2 && sevens <= 1)
       return n;
   }
 }
@@ -42,19 +48,19 @@ static void shape_of(const kcase *c, shape *s) {
      * the method it picks, found by comparing the costs of the tables. */
     const pk_kernel *a = pk_kernel_autocorr2d(PK_AUTOCORR_AUTO);
     const pk_kernel *f = pk_kernel_autocorr2d(PK_AUTOCORR_FFT);
-    int H = fast_size(2 * c->n - 1);
+    int H = fast_size(2 * c->n - 1, 0), W = fast_size(2 * c->n - 1, 1);
     int byfft = a->cost(a, &it) == f->cost(f, &it);
     s->kernel = a;
     s->outd = (size_t)(2 * c->n - 1) * (size_t)(2 * c->n - 1);
     s->bytes = 8 * (nn + (double)s->outd);
     if (byfft) {
-      s->flops = pkb_flops_autocorr_fft(H, H);
+      s->flops = pkb_flops_autocorr_fft(H, W);
       snprintf(s->model, sizeof s->model,
                "parkit picks the FFT method: flops 2 x 2.5 N log2 N + 3 "
                "H(W/2+1), N = HW, %dx%d padded grid = %.3g per item, "
                "credited to every method (scipy correlate2d does ~%.2gx "
                "that directly); bytes %.0f per item",
-               H, H, s->flops,
+               H, W, s->flops,
                2 * nn * nn / s->flops, s->bytes);
     } else {
       s->flops = pkb_flops_autocorr_direct(n, n);
@@ -78,18 +84,18 @@ static void shape_of(const kcase *c, shape *s) {
     break;
   case K_PAIR: {
     /* As autocorr: the flops of the method parkit picks.  scipy keeps
-     * 'same' from full result kn / 2 on. */
+     * 'same' from full result kn / 2 on; parkit's grid holds that window
+     * unaliased (kernels/correlate2d.c, grid). */
     pk_item its[2] = {it, {.dtype = PK_F64, .ndim = 2,
                            .shape = {c->kn, c->kn}}};
     const pk_kernel *a = pk_kernel_correlate2d(c->mode, PK_AUTOCORR_AUTO);
     const pk_kernel *f = pk_kernel_correlate2d(c->mode, PK_AUTOCORR_FFT);
     int full = c->n + c->kn - 1, len = c->mode == PK_MODE_FULL ? full : c->n;
-    int H = fast_size(full), W = fast_size(full);
-    double lo = c->mode == PK_MODE_FULL ? 0 : c->kn / 2,
-           prod = pkb_pair_products(n, c->kn, lo, len);
+    int lo = c->mode == PK_MODE_FULL ? 0 : c->kn / 2;
+    int span = full - lo > lo + len ? full - lo : lo + len;
+    int H = fast_size(span, 0), W = fast_size(span, 1);
+    double prod = pkb_pair_products(n, c->kn, lo, len);
     const char *mode = c->mode == PK_MODE_FULL ? "full" : "same";
-    while (W % 2)
-      W = fast_size(W + 1);
     s->kernel = a;
     s->outd = (size_t)len * (size_t)len;
     s->bytes = 8 * (nn + (double)s->outd);

@@ -104,8 +104,9 @@ pk_status pk__fft_refuse(char *msg, size_t len, pk_status st,
 pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
                          size_t len, size_t *h, size_t *w);
 
-/* The smallest 2^a 3^b 5^c 7^d >= n, 0 above INT_MAX: a size FFTW
-   transforms fast (fftplan.c, for the batched and the array kernels). */
+/* The smallest 2^a times at most two of 3, 3, 5, 5, 7 that is >= n, 0
+   above INT_MAX: a size FFTW transforms fast whichever planner made the
+   plan (fftplan.c, for the batched and the array kernels). */
 size_t pk__fft_fast_size(size_t n);
 /* The smallest even one: the rows of a real transform (r2c halves them;
    an odd row of 135 cost FFTW 1.8 times one of 140 by estimate). */
