@@ -362,9 +362,10 @@ static void group(const char *x, size_t s, int cnt, const int n,
  * ports and line fill buffers idle.  Spread over the rows of the updates
  * instead (one line every few rows on AVX-512, bursts at each column
  * block on AVX2 and generic), the fetches competed with the update's own
- * L2 traffic and split its loop: AVX-512 at n = 100 took 0.93-0.96 of that
+ * L2 traffic and split its loop: AVX-512 at n = 100 took 0.89-0.93 of that
  * time from memory and 0.95 in cache, AVX2 0.92-0.97 at n = 48-100,
- * generic 0.97-1.0 (one core, Xeon model 207, paired in-process).  At most
+ * generic the same within noise (one core, Xeon model 207, the two builds
+ * alternated in one process).  At most
  * PF_CAP lines a step: past n = 160 or so the next matrix is more lines
  * than the steps carry, and bursts of all of them (300 a step at n = 500)
  * waited on the fill buffers; 32 a step was 0.93-0.96 of that at n = 500,

@@ -395,12 +395,13 @@ pk_status pk__fft_item2d(const pk_kernel *k, const pk_item *in, char *msg,
 
 /*
  * A size FFTW transforms fast with either planner: 2^a times at most two
- * of 3, 3, 5, 5, 7.  Any 2^a 3^b 5^c 7^d is fast with FFTW_MEASURE, but the
- * estimate planner, which a batch too small to repay measuring gets, made
- * slow plans for the others: 2-D real pairs of transforms on this Xeon
- * (model 207), ns per N log2 N, estimate: 108 (3^3) 0.70, 125 x 126 1.02,
- * 147 x 150 0.63, 162 0.64, 210 0.66, 216 0.55, against 112 0.44, 120 0.50,
- * 128 0.35, 140 0.44, 160 0.42, 200 0.42.
+ * of 3, 3, 5, 5, 7.  The estimate planner, which a batch too small to
+ * repay measuring gets, made slow plans for the other 2^a 3^b 5^c 7^d:
+ * 2-D real pairs of transforms on this Xeon (model 207), ns per N log2 N,
+ * estimate: 108 (3^3) 0.70, 125 x 126 1.02, 147 x 150 0.63, 162 0.64, 210
+ * 0.66, 216 0.55, against 112 0.44, 120 0.50, 128 0.35, 140 0.44, 160
+ * 0.42, 200 0.42; measured plans for 125 x 126 and 126 were slow too
+ * (0.96, 0.88, against 0.22-0.34 for 112, 120, 128).
  */
 static int smooth(size_t n) {
   int odd = 0, sevens = 0;
