@@ -93,6 +93,7 @@ static void shape_of(const kcase *c, shape *s) {
     int full = c->n + c->kn - 1, len = c->mode == PK_MODE_FULL ? full : c->n;
     int lo = c->mode == PK_MODE_FULL ? 0 : c->kn / 2;
     int span = full - lo > lo + len ? full - lo : lo + len;
+    span = span > c->n ? span : c->n; /* kn <= n in every case */
     int H = fast_size(span, 0), W = fast_size(span, 1);
     double prod = pkb_pair_products(n, c->kn, lo, len);
     const char *mode = c->mode == PK_MODE_FULL ? "full" : "same";
