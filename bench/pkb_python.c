@@ -85,8 +85,8 @@ static const char *py_label(const char *m) {
   return m;
 }
 
-/* x, count items of shape item (n x n), as .npy at path through ctx; 0 if
- * written. */
+/* x, count items of n x n, saved as .npy at path through ctx; 0 if
+ * written, else said why. */
 static int save(pk_context *ctx, const char *path, pk_dtype dt, size_t count,
                 size_t n, const double *x) {
   size_t shp[3] = {count, n, n};
