@@ -88,22 +88,35 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
   return PK_OK;
 }
 
-/* Both plans of items items: each runs once an item, about half the cost. */
-static pk_status plans(const geo *g, size_t items, fftw_plan *fwd,
-                       fftw_plan *inv) {
-  double work = (double)items * fft_ns(g->H, g->W) / 2;
-  pk_status st = pk__fft_plan(PK__FFT_R2C, g->H, g->W, work, fwd);
+/*
+ * The four plans of items items, each run once an item (see viafft): the
+ * h rows of the image forward, every column forward, every column back,
+ * the h rows of the result back.  A 2-D plan over the whole grid did the
+ * H - h rows of zeros too, and the rows of the result no lag reads.
+ */
+enum { ROWS_FWD, COLS_FWD, COLS_BWD, ROWS_BWD, NPLANS };
 
-  return st != PK_OK ? st : pk__fft_plan(PK__FFT_C2R, g->H, g->W, work, inv);
+static pk_status plans(const geo *g, size_t items, fftw_plan *p) {
+  static const pk__fft_kind kind[NPLANS] = {
+      PK__FFT_ROWS_R2C, PK__FFT_COLS_FWD, PK__FFT_COLS_BWD, PK__FFT_ROWS_C2R};
+  double work = (double)items * fft_ns(g->H, g->W) / NPLANS;
+  pk_status st = PK_OK;
+
+  for (int i = 0; i < NPLANS && st == PK_OK; i++) {
+    int cols = i == COLS_FWD || i == COLS_BWD;
+    st = pk__fft_plan(kind[i], cols ? g->H : (int)g->h,
+                      cols ? g->W / 2 + 1 : g->W, work, &p[i]);
+  }
+  return st;
 }
 
 static pk_status prepare(const pk_kernel *k, const pk_item *in,
                          size_t items) {
-  fftw_plan p, q;
+  fftw_plan p[NPLANS];
   geo g;
 
   geo_of(k, in, &g);
-  return g.method == PK_AUTOCORR_FFT ? plans(&g, items, &p, &q) : PK_OK;
+  return g.method == PK_AUTOCORR_FFT ? plans(&g, items, p) : PK_OK;
 }
 
 static size_t fft_scratch(const geo *g) {
@@ -238,8 +251,8 @@ static void scale(double *restrict out, const double *restrict in, size_t n,
       out[m] = in[m] * s;
 }
 
-static void viafft(const geo *g, fftw_plan fwd, fftw_plan inv,
-                   const double *a, double *r, double *buf) {
+static void viafft(const geo *g, const fftw_plan *p, const double *a,
+                   double *r, double *buf) {
   size_t h = g->h, w = g->w, H = (size_t)g->H, W = (size_t)g->W;
   size_t R = 2 * w - 1, nc = H * (W / 2 + 1);
   double *c = buf + up64(H * W * 8) / 8, s = 1.0 / ((double)H * W), big;
@@ -256,17 +269,23 @@ static void viafft(const geo *g, fftw_plan fwd, fftw_plan inv,
   }
   rnd = rnd == 1;
 
-  for (size_t p = 0; p < h; p++) {
-    memcpy(buf + p * W, a + p * w, w * sizeof *a);
-    memset(buf + p * W + w, 0, (W - w) * sizeof *buf);
+  /* Rows h .. H-1 of the image are zero, and so are their transforms:
+     only the h rows go forward, the columns then see zeros below. */
+  for (size_t q = 0; q < h; q++) {
+    memcpy(buf + q * W, a + q * w, w * sizeof *a);
+    memset(buf + q * W + w, 0, (W - w) * sizeof *buf);
   }
-  memset(buf + h * W, 0, (H - h) * W * sizeof *buf);
-  fftw_execute_dft_r2c(fwd, buf, (fftw_complex *)c);
+  fftw_execute_dft_r2c(p[ROWS_FWD], buf, (fftw_complex *)c);
+  memset(c + h * (W / 2 + 1) * 2, 0, (H - h) * (W / 2 + 1) * 16);
+  fftw_execute_dft(p[COLS_FWD], (fftw_complex *)c, (fftw_complex *)c);
   for (size_t k = 0; k < nc; k++) {
     c[2 * k] = c[2 * k] * c[2 * k] + c[2 * k + 1] * c[2 * k + 1];
     c[2 * k + 1] = 0;
   }
-  fftw_execute_dft_c2r(inv, (fftw_complex *)c, buf);
+  /* Back: every column, then only rows 0 .. h-1, the lags the result
+     reads (lag -d is lag d mirrored). */
+  fftw_execute_dft(p[COLS_BWD], (fftw_complex *)c, (fftw_complex *)c);
+  fftw_execute_dft_c2r(p[ROWS_BWD], (fftw_complex *)c, buf);
   /*
    * Lag (di, dj) sits at buf[di mod H][dj mod W].  Row h-1+di of r is lags
    * dj = -(w-1) .. w-1 of di, two runs of buf's row di; row h-1-di is its
@@ -290,7 +309,7 @@ static void viafft(const geo *g, fftw_plan fwd, fftw_plan inv,
 
 static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
                      size_t hi, size_t *bad) {
-  fftw_plan fwd = NULL, inv = NULL;
+  fftw_plan p[NPLANS] = {NULL};
   double *buf = NULL;
   void *own = NULL;
   pk_status st;
@@ -298,7 +317,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
 
   geo_of(k, &t->in_item, &g);
   if (g.method == PK_AUTOCORR_FFT) {
-    if ((st = plans(&g, hi - lo, &fwd, &inv)) != PK_OK) {
+    if ((st = plans(&g, hi - lo, p)) != PK_OK) {
       *bad = lo;
       return st;
     }
@@ -316,7 +335,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     double *r = (double *)(t->out + i * t->out_stride);
     double big;
     if (g.method == PK_AUTOCORR_FFT)
-      viafft(&g, fwd, inv, a, r, buf);
+      viafft(&g, p, a, r, buf);
     else if (g.asked == PK_AUTOCORR_AUTO &&
              exact(a, g.h * g.w, 1, 1, &big) && big >= 0x1p53)
       direct_wide(a, g.h, g.w, r); /* integers past direct's 2^53 */

@@ -207,6 +207,21 @@ static fftw_plan make(const entry *e) {
     case PK__FFT_C2R:
       p = fftw_plan_dft_c2r_2d(n0, n1, c, r, f | FFTW_DESTROY_INPUT);
       break;
+    case PK__FFT_ROWS_R2C:
+      p = fftw_plan_many_dft_r2c(1, &n1, n0, r, NULL, 1, n1, c, NULL, 1,
+                                 n1 / 2 + 1, f | FFTW_DESTROY_INPUT);
+      break;
+    case PK__FFT_ROWS_C2R:
+      p = fftw_plan_many_dft_c2r(1, &n1, n0, c, NULL, 1, n1 / 2 + 1, r, NULL,
+                                 1, n1, f | FFTW_DESTROY_INPUT);
+      break;
+    case PK__FFT_COLS_FWD:
+    case PK__FFT_COLS_BWD:
+      p = fftw_plan_many_dft(1, &n0, n1, c, NULL, n1, 1, c, NULL, n1, 1,
+                             e->kind == PK__FFT_COLS_FWD ? FFTW_FORWARD
+                                                         : FFTW_BACKWARD,
+                             f);
+      break;
     }
   }
   /* Other planners (one large array) take no limit. */
@@ -216,8 +231,9 @@ static fftw_plan make(const entry *e) {
   return p;
 }
 
-static const char *const kind_names[] = {"c2c forward", "c2c backward", "r2c",
-                                         "r2c (full)", "c2r"};
+static const char *const kind_names[] = {
+    "c2c forward", "c2c backward", "r2c", "r2c (full)", "c2r",
+    "r2c rows", "c2r rows", "c2c columns forward", "c2c columns backward"};
 
 pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, double work_ns,
                        fftw_plan *plan) {
@@ -349,7 +365,7 @@ pk_status pk__fft_state_put(const char *s) {
   atomic_store(&mode, m);
   while (st == PK_OK && p && strncmp(p + 1, "plan ", 5) == 0) {
     if (sscanf(p + 1, "plan %d %d %d %d %la%n", &k, &t.n0, &t.n1, &t.rigor,
-               &t.limit, &used) != 5 || k < 0 || k > PK__FFT_C2R ||
+               &t.limit, &used) != 5 || k < 0 || k > PK__FFT_COLS_BWD ||
         t.rigor < PK_FFT_ESTIMATE || t.rigor > PK_FFT_REPRODUCIBLE)
       st = PK_EINVAL;
     t.kind = (pk__fft_kind)k;

@@ -21,7 +21,16 @@ typedef enum pk__fft_kind {
   PK__FFT_BWD,     /* complex n0 x n1 -> complex n0 x n1, e^{+i}, unscaled */
   PK__FFT_R2C,     /* real n0 x n1 -> complex n0 x (n1/2+1) */
   PK__FFT_R2C_FULL,/* as R2C, written into rows of n1 complex (fft2 layout) */
-  PK__FFT_C2R      /* complex n0 x (n1/2+1) -> real n0 x n1; destroys input */
+  PK__FFT_C2R,     /* complex n0 x (n1/2+1) -> real n0 x n1; destroys input */
+  /* One dimension at a time, for transforms that skip rows of zeros and
+     rows not wanted (autocorr2d): */
+  PK__FFT_ROWS_R2C, /* n0 real rows of n1 -> complex rows of n1/2+1; may
+                       destroy its input */
+  PK__FFT_ROWS_C2R, /* n0 complex rows of n1/2+1 -> real rows of n1;
+                       destroys its input */
+  PK__FFT_COLS_FWD, /* in place: the n1 columns (stride n1) of n0 complex
+                       points each, e^{-i} */
+  PK__FFT_COLS_BWD  /* the same, e^{+i}, unscaled */
 } pk__fft_kind;
 
 /*

@@ -30,7 +30,7 @@ two() {
 two PARKIT_FFTW_PLANNER=measure PARKIT_FFTW_PLANNER=estimate --verify ||
   fail "measure / estimate run"
 grep -q "verify: ok" "$tmp/out" || fail "no verify line"
-[ "$(grep -c "r2c 40 x 40 planned by measure as the leading process did" \
+[ "$(grep -c "r2c rows 20 x 40 planned by measure as the leading process did" \
   "$tmp/out")" -eq 1 ] || fail "rank 1 did not plan as rank 0"
 grep -q "planned by estimate" "$tmp/out" && fail "a rank planned by its own setting"
 # One rank wrote the wisdom file, none read it (it was empty).
