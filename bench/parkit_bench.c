@@ -5,24 +5,15 @@
  */
 #include "pkb.h"
 
+#include "fftplan.h" /* pk__fft_fast_size: the grids parkit pads to */
+
 /* ------------------------------------------------------------- cases */
 
-/* The FFT grid parkit pads to (kernels/fftplan.c): the smallest n' >= n
- * that is 2^a times at most two of 3, 3, 5, 5, 7; even if even. */
+/* The FFT grid parkit pads to: the library's own rule (fftplan.c), even
+ * if even. */
 static int fast_size(int n, int even) {
-  for (n += even && n % 2; ; n += 1 + even) {
-    int m = n, odd = 0, sevens = 0;
-    while (m % 2 == 0)
-      m /= 2;
-    for (; m % 3 == 0; m /= 3)
-      odd++;
-    for (; m % 5 == 0; m /= 5)
-      odd++;
-    for (; m % 7 == 0; m /= 7)
-      odd++, sevens++;
-    if (m == 1 && odd <= 2 && sevens <= 1)
-      return n;
-  }
+  return (int)(even ? pk__fft_fast_even((size_t)n)
+                    : pk__fft_fast_size((size_t)n));
 }
 
 static void shape_of(const kcase *c, shape *s) {
