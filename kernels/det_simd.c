@@ -150,6 +150,32 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
 #define HREDUCE(x, OP) HROUNDS(vd, x, OP)
 #define HREDUCE_M(x, OP) HROUNDS(vm, x, OP)
 
+/* ------------------------------------------------------------ prefetch */
+
+/*
+ * The next item's cache lines, `per` at each step of the item in hand
+ * (both paths' steps are chains of dependent operations that leave load
+ * ports idle), `left` of them still to fetch from `next`.  AVX-512's middle
+ * path fetches to L2 (its L1 holds the rows being updated).
+ */
+#if VL == 8
+#define PF_LOCALITY 2
+#else
+#define PF_LOCALITY 3
+#endif
+
+typedef struct prefetcher {
+  const char *next;
+  size_t left, per;
+} prefetcher;
+
+static inline void prefetch_step(prefetcher *pf) {
+  size_t k = pf->left < pf->per ? pf->left : pf->per;
+  for (size_t i = 0; i < k; i++, pf->next += 64)
+    __builtin_prefetch(pf->next, 0, PF_LOCALITY);
+  pf->left -= k;
+}
+
 /* ---------------------------------------------------------- small path */
 
 /* Groups of VL matrices factored together, PK__DET_GROUP a call. */
@@ -245,14 +271,12 @@ static void group(const char *x, size_t s, int cnt, const int n,
   /* The product of the pivots, while every factor and partial product
    * stays within [2^-500, 2^500]: then it has the scalar product's bits; a
    * lane that leaves that range is finished by the caller from u. */
-  const size_t per = (lines + (size_t)n - 1) / (size_t)n;
+  prefetcher pf = {next, lines, (lines + (size_t)n - 1) / (size_t)n};
   for (int k = 0; k < n; k++) {
     const vd kv = zero + k;
     vd m[G], p[G], iv = kv, d[G], rinv[G];
 
-    for (size_t q = per < lines ? per : lines; q > 0; q--, next += 64)
-      __builtin_prefetch(next);
-    lines -= per < lines ? per : lines;
+    prefetch_step(&pf);
 
     for (int g = 0; g < G; g++) {
       m[g] = VABS(a[g * nn + k * n + k]);
@@ -347,13 +371,10 @@ static void group(const char *x, size_t s, int cnt, const int n,
  */
 #if VL == 8
 #define NB 3
-#define PF_LOCALITY 2 /* to L2: L1 holds the rows being updated */
 #elif VL == 4
 #define NB 2
-#define PF_LOCALITY 3
 #else
 #define NB 4
-#define PF_LOCALITY 3
 #endif
 
 /*
@@ -372,18 +393,6 @@ static void group(const char *x, size_t s, int cnt, const int n,
  * and the lines left come in by the hardware prefetcher at the copy.
  */
 #define PF_CAP 32
-
-typedef struct prefetcher {
-  const char *next;
-  size_t left, per;
-} prefetcher;
-
-static inline void prefetch_step(prefetcher *pf) {
-  size_t k = pf->left < pf->per ? pf->left : pf->per;
-  for (size_t i = 0; i < k; i++, pf->next += 64)
-    __builtin_prefetch(pf->next, 0, PF_LOCALITY);
-  pf->left -= k;
-}
 
 /*
  * Unblocked LU of the m x VL column-major panel p (column stride ld, rows
