@@ -33,6 +33,16 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
 #define NV 2
 _Static_assert(NV * VL <= PK__CORR_BLOCK, "det.h: PK__CORR_BLOCK");
 
+/* x in every lane, one broadcast from memory (0 + x would cost an add
+   and a shuffle a tap, and a loop over the lanes a broadcast each). */
+#if VL == 8
+#define SPLAT(x) ((vd){x, x, x, x, x, x, x, x})
+#elif VL == 4
+#define SPLAT(x) ((vd){x, x, x, x})
+#elif VL == 2
+#define SPLAT(x) ((vd){x, x})
+#endif
+
 /*
  * Outputs of rows i0 .. i0 + rows - 1 (rows <= R), columns j0 .. j0 + NV VL
  * - 1, into t (rows x NV vectors): sum_{p, q} c[p][q] P[i + p][j + q].
@@ -47,7 +57,7 @@ static inline void block(const double *restrict P, size_t pw,
       t[r][v] = zero;
   for (size_t p = 0; p < h2; p++)
     for (size_t q = 0; q < w2; q++) {
-      const vd cq = zero + c[p * w2 + q];
+      const vd cq = SPLAT(c[p * w2 + q]);
       const double *x = P + (i0 + p) * pw + j0 + q;
       for (int r = 0; r < R; r++) {
         if (r >= rows)
@@ -74,9 +84,16 @@ static void direct(const double *P, size_t pw, const double *c, size_t h2,
         block(P, pw, c, h2, w2, i0, j0, R, t);
       else
         block(P, pw, c, h2, w2, i0, j0, rows, t);
-      size_t n = wo - j0 < NV * VL ? wo - j0 : NV * VL;
-      for (int k = 0; k < rows; k++)
-        memcpy(r + (i0 + (size_t)k) * wo + j0, t[k], n * sizeof(double));
+      double *o = r + i0 * wo + j0;
+      if (wo - j0 >= NV * VL) {
+        for (int k = 0; k < rows; k++)
+          for (int v = 0; v < NV; v++)
+            *(vdu *)(o + (size_t)k * wo + v * VL) = t[k][v];
+      } else {
+        for (int k = 0; k < rows; k++)
+          for (size_t l = 0; l < wo - j0; l++)
+            o[(size_t)k * wo + l] = t[k][l / VL][l % VL];
+      }
     }
   }
 }
