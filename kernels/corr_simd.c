@@ -3,14 +3,14 @@
  * compiled per instruction set beside det_simd.c (the same -DVL -DISA and
  * flags; see det.h).  The image comes zero-padded, so every output is the
  * whole sum over the taps with no test at the edges, and a block of R rows
- * by NV vectors of outputs stays in registers across all the taps: each
- * product is one load and one multiply-add.  Each output sums its taps in
+ * by NV vectors of outputs stays in registers across all the taps.  In
+ * block() each product is one load and one multiply-add; the strips load
+ * each input vector once for up to R rows.  Each output sums its taps in
  * row order, p then q, so its bits depend on its own inputs and the path
  * alone (with FMA one rounding a tap; without, two).
  */
 #include "det.h"
 
-#include <string.h>
 
 #if !defined(VL) || !defined(ISA)
 #error "corr_simd.c is compiled with -DVL=<doubles a vector> -DISA=<name>"
@@ -23,12 +23,24 @@ typedef double vd __attribute__((vector_size(VL * sizeof(double))));
 typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
                                   aligned(sizeof(double))));
 
-/* Rows and vectors of outputs a block keeps in registers: 8 sums of 32
-   zmm; 6 of 16 ymm or xmm. */
+/*
+ * Rows and vectors of outputs a block keeps in registers: 12 sums of 32
+ * zmm, 10 of 16 ymm (with the strips' 4 vectors of input and a tap, 15),
+ * 6 of 16 xmm.  STRIPS: whether the strips below beat block() alone.  On
+ * SSE2 they do not (no broadcast load, and a 16-byte load at a double's
+ * offset seldom splits a cache line, which is what the strips save); on
+ * AVX2 and AVX-512 they take 0.85-0.9 of block()'s time at 9x9 and more
+ * rows than these gain nothing (AVX-512 7 and 8 rows 1.02-1.04).
+ */
 #if VL == 8
-#define R 4
+#define R 6
+#define STRIPS 1
+#elif VL == 4
+#define R 5
+#define STRIPS 1
 #else
 #define R 3
+#define STRIPS 0
 #endif
 #define NV 2
 _Static_assert(NV * VL <= PK__CORR_BLOCK, "det.h: PK__CORR_BLOCK");
@@ -68,6 +80,131 @@ static inline void block(const double *restrict P, size_t pw,
     }
 }
 
+/* A row of sums t into o (n doubles), and t cleared for the next block's
+   same row. */
+static inline void put(vd t[NV], double *o, size_t n) {
+  const vd zero = {0};
+
+  if (n >= NV * VL)
+    for (int v = 0; v < NV; v++)
+      *(vdu *)(o + v * VL) = t[v];
+  else
+    for (size_t l = 0; l < n; l++)
+      o[l] = t[l / VL][l % VL];
+  for (int v = 0; v < NV; v++)
+    t[v] = zero;
+}
+
+#if STRIPS
+/*
+ * The strips: one column block of the outputs (NV vectors), all its rows,
+ * input row by input row.  Input row k feeds output row i with the taps'
+ * row k - i, for every i it reaches: a block of R output rows loads each
+ * shifted vector of the row once for all of them.  A block's first and
+ * last R - 1 input rows reach only some of its rows; the last ones of a
+ * block go in the same pass as the first ones of the next, whose rows are
+ * the ones the block has finished, so every pass keeps R rows of sums in
+ * flight (the multiply-adds of one sum wait on each other).  Each output
+ * still takes its taps in the order p then q: the bits are block()'s.
+ */
+
+/*
+ * One pass over the taps' columns: rows lo .. hi of the block (constants
+ * once inlined) take the row xb below split and xa from split on, row i
+ * with the taps' row cr[i].
+ */
+static inline __attribute__((always_inline)) void
+pass(const double *restrict xa, const double *restrict xb,
+     const double *const cr[R], size_t w2, int split, int lo, int hi,
+     vd t[R][NV]) {
+  for (size_t q = 0; q < w2; q++) {
+    vd A[NV], B[NV];
+    for (int v = 0; v < NV; v++) {
+      if (split <= hi)
+        A[v] = *(const vdu *)(xa + q + v * VL);
+      if (split > lo)
+        B[v] = *(const vdu *)(xb + q + v * VL);
+    }
+    for (int i = lo; i <= hi; i++) {
+      const vd cq = SPLAT(cr[i][q]);
+      for (int v = 0; v < NV; v++)
+        t[i][v] += cq * (i < split ? B[v] : A[v]);
+    }
+  }
+}
+
+/* Which passes: the first block's first R - 1 input rows (rows 0 .. j from
+   row j), a block's last R - 1 without a next block (rows j + 1 .. R - 1),
+   and with one. */
+enum { FIRST, LAST, BOTH };
+
+static inline __attribute__((always_inline)) void
+step(int kind, int j, const double *xa, const double *xb,
+     const double *const cr[R], size_t w2, vd t[R][NV]) {
+  if (kind == FIRST)
+    pass(xa, xb, cr, w2, j + 1, 0, j, t);
+  else if (kind == LAST)
+    pass(xa, xb, cr, w2, j + 1, j + 1, R - 1, t);
+  else
+    pass(xa, xb, cr, w2, j + 1, 0, R - 1, t);
+}
+
+/* step() with j a constant in each case (the cases past R - 2 are never
+   taken; their 0 keeps their dead code in bounds). */
+static void steps(int kind, int j, const double *xa, const double *xb,
+                  const double *const cr[R], size_t w2, vd t[R][NV]) {
+  switch (j) {
+#define J(n)                                                                 \
+  case n:                                                                    \
+    if (n < R - 1)                                                           \
+      step(kind, n < R - 1 ? n : 0, xa, xb, cr, w2, t);                      \
+    break;
+    J(0) J(1) J(2) J(3) J(4) J(5) J(6)
+#undef J
+  }
+}
+_Static_assert(R <= 8, "steps(): cases for j < R - 1");
+
+/*
+ * The strip of columns j0 .. j0 + n - 1 (n <= NV VL), output rows 0 ..
+ * nb R - 1, where h2 >= R.
+ */
+static void strip(const double *P, size_t pw, const double *c, size_t h2,
+                  size_t w2, double *r, size_t wo, size_t j0, size_t n,
+                  size_t nb) {
+  vd t[R][NV];
+  const double *cr[R], *x = P + j0;
+
+  for (int i = 0; i < R; i++)
+    for (int v = 0; v < NV; v++)
+      t[i][v] = (vd){0};
+  for (int j = 0; j < R - 1; j++) {
+    for (int i = 0; i <= j; i++)
+      cr[i] = c + (size_t)(j - i) * w2;
+    steps(FIRST, j, NULL, x + (size_t)j * pw, cr, w2, t);
+  }
+  for (size_t b = 0; b < nb; b++) {
+    size_t i0 = b * R;
+    for (size_t k = R - 1; k < h2; k++) {
+      for (int i = 0; i < R; i++)
+        cr[i] = c + (k - (size_t)i) * w2;
+      /* a whole pass, no constant needed: split 0 */
+      pass(x + (i0 + k) * pw, NULL, cr, w2, 0, 0, R - 1, t);
+    }
+    int kind = b + 1 < nb ? BOTH : LAST;
+    for (int j = 0; j < R - 1; j++) {
+      put(t[j], r + (i0 + (size_t)j) * wo + j0, n);
+      for (int i = 0; i < R; i++)
+        cr[i] = i > j ? c + (h2 + (size_t)j - (size_t)i) * w2
+                      : c + (size_t)(j - i) * w2;
+      steps(kind, j, x + (i0 + h2 + (size_t)j) * pw,
+            x + (i0 + R + (size_t)j) * pw, cr, w2, t);
+    }
+    put(t[R - 1], r + (i0 + R - 1) * wo + j0, n);
+  }
+}
+#endif /* STRIPS */
+
 /*
  * r (ho x wo) = the correlation of the padded image P (rows of pw doubles,
  * at least ho + h2 - 1 of them, and pw at least wo rounded up to
@@ -76,24 +213,28 @@ static inline void block(const double *restrict P, size_t pw,
 static void direct(const double *P, size_t pw, const double *c, size_t h2,
                    size_t w2, double *r, size_t ho, size_t wo) {
   vd t[R][NV];
+  size_t i1 = 0;
 
-  for (size_t i0 = 0; i0 < ho; i0 += R) {
+#if STRIPS
+  if (h2 >= R) {
+    /* whole blocks of rows in strips, block() for the rest */
+    size_t nb = ho / R;
+    i1 = nb * R;
+    for (size_t j0 = 0; nb && j0 < wo; j0 += NV * VL)
+      strip(P, pw, c, h2, w2, r, wo, j0,
+            wo - j0 < NV * VL ? wo - j0 : NV * VL, nb);
+  }
+#endif
+  for (size_t i0 = i1; i0 < ho; i0 += R) {
     int rows = ho - i0 < R ? (int)(ho - i0) : R;
     for (size_t j0 = 0; j0 < wo; j0 += NV * VL) {
       if (rows == R)
         block(P, pw, c, h2, w2, i0, j0, R, t);
       else
         block(P, pw, c, h2, w2, i0, j0, rows, t);
-      double *o = r + i0 * wo + j0;
-      if (wo - j0 >= NV * VL) {
-        for (int k = 0; k < rows; k++)
-          for (int v = 0; v < NV; v++)
-            *(vdu *)(o + (size_t)k * wo + v * VL) = t[k][v];
-      } else {
-        for (int k = 0; k < rows; k++)
-          for (size_t l = 0; l < wo - j0; l++)
-            o[(size_t)k * wo + l] = t[k][l / VL][l % VL];
-      }
+      size_t n = wo - j0 < NV * VL ? wo - j0 : NV * VL;
+      for (int k = 0; k < rows; k++)
+        put(t[k], r + (i0 + (size_t)k) * wo + j0, n);
     }
   }
 }

@@ -1,5 +1,6 @@
 /* autocorr2d through its kernel tables, against a naive quadruple loop and
- * a scipy.signal.correlate2d result. */
+ * a scipy.signal.correlate2d result; correlate2d's direct sums on every
+ * instruction-set path against the naive loop. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <parkit.h>
 #include <parkit/fft.h>
+#include <parkit/kernels.h>
 #include "fftplan.h"
 
 enum { AUTO = PK_AUTOCORR_AUTO, DIRECT = PK_AUTOCORR_DIRECT,
@@ -282,6 +285,98 @@ static void test_bad_input(void **state) {
   assert_int_equal(k->shape(k, &in, &out, msg, sizeof msg), PK_OK);
 }
 
+/*
+ * correlate2d's direct sums of small integers (exact in any order) on each
+ * path this CPU has, against the naive sum over F's window: shapes that
+ * take the vector paths' blocks and strips whole and cut at every edge
+ * (outputs of 1 .. 45 rows and columns, kernel images of 1 .. 13 rows,
+ * below and past each path's rows a block), and a kernel image larger
+ * than the image.
+ */
+static void naive_pair(const double *a, size_t h1, size_t w1,
+                       const double *b, size_t h2, size_t w2, size_t oi,
+                       size_t oj, size_t ho, size_t wo, double *r) {
+  for (size_t i = 0; i < ho; i++)
+    for (size_t j = 0; j < wo; j++) {
+      double s = 0; /* F[u][v] = sum a[u - (h2-1) + p][v - (w2-1) + q] b[p][q] */
+      for (size_t p = 0; p < h2; p++)
+        for (size_t q = 0; q < w2; q++) {
+          long x = (long)(i + oi + p) - (long)(h2 - 1);
+          long y = (long)(j + oj + q) - (long)(w2 - 1);
+          if (x >= 0 && x < (long)h1 && y >= 0 && y < (long)w1)
+            s += a[(size_t)x * w1 + (size_t)y] * b[p * w2 + q];
+        }
+      r[i * wo + j] = s;
+    }
+}
+
+static void test_pair_paths(void **state) {
+  (void)state;
+  static const size_t img[][2] = {{6, 5}, {23, 37}, {40, 19}, {33, 33}};
+  static const size_t ker[][2] = {{1, 1}, {2, 3}, {3, 3}, {5, 4}, {6, 7},
+                                  {7, 6}, {9, 9}, {13, 5}, {4, 13}, {8, 2}};
+  const size_t n = 3;
+
+  for (int isa = PK_ISA_GENERIC; isa <= (int)pk_isa_best(); isa++) {
+    pk_context *ctx = NULL;
+    pk_config c = {.backend = "serial", .isa = pk_isa_name((pk_isa)isa)};
+    assert_int_equal(pk_init_config(&ctx, NULL, NULL, &c), PK_OK);
+    assert_int_equal(pk_isa_of(ctx), isa);
+    for (size_t u = 0; u < sizeof img / sizeof *img; u++)
+      for (size_t v = 0; v < sizeof ker / sizeof *ker; v++)
+        for (int m = 0; m < 3; m++) {
+          size_t h1 = img[u][0], w1 = img[u][1], h2 = ker[v][0], w2 = ker[v][1];
+          int fits = h2 <= h1 && w2 <= w1, holds = h2 >= h1 && w2 >= w1;
+          if (m == 1 && !fits && !holds)
+            continue; /* valid mode refuses these */
+          pk_mode mode = m == 0 ? PK_MODE_FULL : m == 1 ? PK_MODE_VALID
+                                                        : PK_MODE_SAME;
+          size_t ho, wo, oi, oj;
+          if (m == 0)
+            ho = h1 + h2 - 1, wo = w1 + w2 - 1, oi = oj = 0;
+          else if (m == 1 && fits)
+            ho = h1 - h2 + 1, wo = w1 - w2 + 1, oi = h2 - 1, oj = w2 - 1;
+          else if (m == 1)
+            ho = h2 - h1 + 1, wo = w2 - w1 + 1, oi = h1 - 1, oj = w1 - 1;
+          else
+            ho = h1, wo = w1, oi = h2 / 2, oj = w2 / 2;
+          size_t sa[3] = {n, h1, w1}, sb[3] = {n, h2, w2};
+          pk_array *A = NULL, *B = NULL, *out = NULL;
+          assert_int_equal(pk_array_create(ctx, PK_F64, 3, sa, &A), PK_OK);
+          assert_int_equal(pk_array_create(ctx, PK_F64, 3, sb, &B), PK_OK);
+          double *a = pk_array_data(A), *b = pk_array_data(B);
+          for (size_t k = 0; k < n * h1 * w1; k++)
+            a[k] = rand() % 19 - 9;
+          for (size_t k = 0; k < n * h2 * w2; k++)
+            b[k] = rand() % 9 - 4;
+          const pk_array *const in[2] = {A, B};
+          assert_int_equal(pk_map_n(ctx, pk_kernel_correlate2d(mode,
+                                                               PK_AUTOCORR_DIRECT),
+                                    2, in, 1, &out, NULL),
+                           PK_OK);
+          assert_int_equal(pk_array_dim(out, 1), ho);
+          assert_int_equal(pk_array_dim(out, 2), wo);
+          double *want = zalloc(ho * wo * 8);
+          const double *r = pk_array_data(out);
+          for (size_t k = 0; k < n; k++) {
+            naive_pair(a + k * h1 * w1, h1, w1, b + k * h2 * w2, h2, w2, oi,
+                       oj, ho, wo, want);
+            for (size_t e = 0; e < ho * wo; e++)
+              if (r[k * ho * wo + e] != want[e])
+                fail_msg("%s: %zux%zu with %zux%zu mode %d item %zu: "
+                         "output %zu is %g, want %g",
+                         pk_isa_name((pk_isa)isa), h1, w1, h2, w2, m, k, e,
+                         r[k * ho * wo + e], want[e]);
+          }
+          free(want);
+          pk_array_destroy(&A);
+          pk_array_destroy(&B);
+          pk_array_destroy(&out);
+        }
+    assert_int_equal(pk_finalize(&ctx), PK_OK);
+  }
+}
+
 static int teardown(void **state) {
   (void)state;
   pk__fft_cache_clear();
@@ -294,7 +389,7 @@ int main(void) {
       cmocka_unit_test(test_scipy), cmocka_unit_test(test_large),
       cmocka_unit_test(test_bits),  cmocka_unit_test(test_auto),
       cmocka_unit_test(test_bad_input),
-      cmocka_unit_test(test_auto_exact),
+      cmocka_unit_test(test_auto_exact), cmocka_unit_test(test_pair_paths),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }
