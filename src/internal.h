@@ -63,6 +63,9 @@ typedef struct pk__job {
      (piece 0: no view). */
   pk__gather gather[PK_MAX_ARGS];
   size_t piece, gather_at;
+  /* Outputs this map made (bit k: output k), whose pages nobody has
+     touched yet: pk__run has them filled for its items before it runs. */
+  unsigned fresh;
   /* What the call asks of a backend beyond running it (src/async.c):
      future, to leave the job running and complete it later (the table's
      wait); on_chunk, to be told of each chunk as a worker finishes it

@@ -2,9 +2,12 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 void pk__chunk(const pk__job *j, size_t c, size_t *lo, size_t *hi) {
   *lo = j->lo + c * j->chunk;
@@ -50,11 +53,41 @@ static void gather(const char *src, size_t stride, size_t cnt,
   }
 }
 
+/*
+ * The pages of the new outputs that items [lo, hi) write, made present in
+ * one call each rather than faulted in one by one as the kernel first
+ * writes them: 93 MB of new output took 36 ms to write on two threads of a
+ * 2-core VM, 28 ms with them filled first (Linux 5.14 on; elsewhere, or if
+ * refused, the kernel's writes fault them in as before).  Whole pages
+ * around the range: filling a page writes nothing into it, so a page it
+ * shares with a neighbour, or that two workers fill, comes to no harm.
+ */
+static void fill_pages(const pk__job *j, size_t lo, size_t hi) {
+#if defined(MADV_POPULATE_WRITE)
+  const long size = sysconf(_SC_PAGESIZE);
+  const uintptr_t pg = size > 0 ? (uintptr_t)size : 4096;
+  for (int k = 0; k < j->nout; k++) {
+    if (!(j->fresh >> k & 1))
+      continue;
+    uintptr_t a = (uintptr_t)(j->task.outs[k] + lo * j->task.out_strides[k]);
+    uintptr_t b = (uintptr_t)(j->task.outs[k] + hi * j->task.out_strides[k]);
+    a &= ~(pg - 1);
+    b = (b + pg - 1) & ~(pg - 1);
+    if (b > a)
+      (void)madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+  }
+#else
+  (void)j, (void)lo, (void)hi;
+#endif
+}
+
 void pk__run(const pk__job *j, size_t lo, size_t hi, void *scratch,
              int worker, pk__fails *f) {
   pk_task t = j->task;
 
   t.scratch = scratch;
+  if (j->fresh)
+    fill_pages(j, lo, hi);
   if (j->piece == 0) {
     run_task(j, &t, lo, hi, 0, worker, f);
     return;
@@ -565,9 +598,13 @@ pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
                        "a new output, or an array of your own", fn,
                        arg_name(name, sizeof name, "output", c, nout));
   for (c = 0; c < nout; c++) {
+    int made = out[c] == NULL;
     if ((st = setup_out(ctx, fn, j, ref, &j->task.out_items[c], c,
                         &out[c])) != PK_OK)
       return st;
+    /* large enough to be mapped, not zeroed by hand (array.c) */
+    if (made && out[c]->nbytes >= ((size_t)1 << 20))
+      j->fresh |= 1u << c;
     j->outs[c] = out[c];
     j->task.outs[c] = out[c]->data;
     j->task.out_strides[c] = item_bytes(&j->task.out_items[c]);
