@@ -315,20 +315,53 @@ static void direct_wide(const geo *g, const double *a, const double *c,
 #define RINT_MAGIC 0x1.8p52
 static inline double rint51(double x) { return (x + RINT_MAGIC) - RINT_MAGIC; }
 
-/* 1 if every x is an integer below 2^51; its 1-norm, 2-norm, max. */
+/* 1 if every x is an integer below 2^51; its 1-norm, 2-norm, max.  Four
+   pairs of doubles at a time, the test of a block of them once: one
+   double at a time it was a tenth of an FFT pair's time (100x100 with
+   31x31).  The norms only bound the FFT's error (and sum integers,
+   exactly, while they can), so their order of summation is free. */
+typedef double v2d __attribute__((vector_size(16)));
+typedef long long v2l __attribute__((vector_size(16)));
+
 static int integers(const double *x, size_t n, double *l1, double *l2,
                     double *mx) {
-  double s = 0;
+  enum { V = 4 };
+  const v2l absm = {INT64_MAX, INT64_MAX};
+  const v2d lim = {0x1p51, 0x1p51}, mag = {RINT_MAGIC, RINT_MAGIC};
+  v2d s1[V] = {{0}}, s2[V] = {{0}}, m[V] = {{0}};
+  size_t i = 0;
 
-  *l1 = *mx = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!(fabs(x[i]) < 0x1p51) || x[i] != rint51(x[i]))
+  for (; i + 2 * V <= n; i += 2 * V) {
+    v2l ok = {-1, -1};
+    for (int k = 0; k < V; k++) {
+      v2d v, a;
+      memcpy(&v, x + i + 2 * k, sizeof v);
+      a = (v2d)((v2l)v & absm);
+      ok &= (a < lim) & (v == (v + mag) - mag);
+      s1[k] += a;
+      s2[k] += v * v;
+      v2l gt = a > m[k];
+      m[k] = (v2d)(((v2l)a & gt) | ((v2l)m[k] & ~gt));
+    }
+    if (!(ok[0] & ok[1]))
       return 0;
-    *l1 += fabs(x[i]);
-    s += x[i] * x[i];
-    *mx = fabs(x[i]) > *mx ? fabs(x[i]) : *mx;
   }
-  *l2 = sqrt(s);
+  double t1 = 0, t2 = 0, tm = 0;
+  for (int k = 0; k < V; k++)
+    for (int l = 0; l < 2; l++) {
+      t1 += s1[k][l];
+      t2 += s2[k][l];
+      tm = m[k][l] > tm ? m[k][l] : tm;
+    }
+  for (; i < n; i++) {
+    double a = fabs(x[i]);
+    if (!(a < 0x1p51) || x[i] != rint51(x[i]))
+      return 0;
+    t1 += a;
+    t2 += x[i] * x[i];
+    tm = a > tm ? a : tm;
+  }
+  *l1 = t1, *mx = tm, *l2 = sqrt(t2);
   return 1;
 }
 
