@@ -149,22 +149,38 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
   return PK_OK;
 }
 
-static pk_status plans(const geo *g, size_t items, fftw_plan *fwd,
-                       fftw_plan *inv) {
-  double work = (double)items * fft_ns(g) / 3;
-  pk_status st = pk__fft_plan(PK__FFT_R2C, g->H, g->W, work, fwd);
+/*
+ * The FFT's plans, one dimension at a time (as autocorr2d's): the h1 rows
+ * of a forward, the H rows of c (moved; see viafft), every column forward,
+ * every column back, and only the ho rows of the result that the window
+ * keeps.  The 2-D transforms did the H - h1 rows of zeros of a and the
+ * H - ho rows no output reads, and copied through buffers.
+ */
+enum { A_ROWS, C_ROWS, COLS_FWD, COLS_BWD, OUT_ROWS, NPLANS };
 
-  return st != PK_OK ? st : pk__fft_plan(PK__FFT_C2R, g->H, g->W, work, inv);
+static pk_status plans(const geo *g, size_t items, fftw_plan *p) {
+  static const pk__fft_kind kind[NPLANS] = {
+      PK__FFT_ROWS_R2C, PK__FFT_ROWS_R2C, PK__FFT_COLS_FWD, PK__FFT_COLS_BWD,
+      PK__FFT_ROWS_C2R};
+  const int n0[NPLANS] = {(int)g->h1, g->H, g->H, g->H, (int)g->ho};
+  double work = (double)items * fft_ns(g) / NPLANS;
+  pk_status st = PK_OK;
+
+  for (int i = 0; i < NPLANS && st == PK_OK; i++) {
+    int cols = i == COLS_FWD || i == COLS_BWD;
+    st = pk__fft_plan(kind[i], n0[i], cols ? g->W / 2 + 1 : g->W, work, &p[i]);
+  }
+  return st;
 }
 
 static pk_status prepare(const pk_kernel *k, const pk_item *in,
                          size_t items) {
-  fftw_plan p, q;
+  fftw_plan p[NPLANS];
   geo g;
 
   if (geo_of(k, in, &g) != NULL || g.method != PK_AUTOCORR_FFT)
     return PK_OK;
-  return plans(&g, items, &p, &q);
+  return plans(&g, items, p);
 }
 
 /*
@@ -404,55 +420,61 @@ static int small_sums(const geo *g, const double *a, const double *c) {
   return am * c1 < 0x1p53 && cm * a1 < 0x1p53;
 }
 
-/* F's window through the FFT: R = IFFT(FFT(a) conj(FFT(c))) holds lag
-   (i - (h2-1), j - (w2-1)) of F[i][j] at its index mod (H, W). */
-static void viafft(const geo *g, fftw_plan fwd, fftw_plan inv,
-                   const double *a, const double *c, double *r, double *buf,
-                   int rnd, int have_b) {
-  size_t H = (size_t)g->H, W = (size_t)g->W, nc = H * (W / 2 + 1);
+/*
+ * F's window through the FFT: R = IFFT(FFT(a) conj(FFT(c))) holds lag
+ * (i - (h2-1), j - (w2-1)) of F[i][j] at its index mod (H, W).  c goes in
+ * moved by (t, u), the index of the window's first lag, wrapping: R moves
+ * by as much the other way, so the window is R's first ho rows and wo
+ * columns, and only those rows are transformed back.  B is c's transform,
+ * kept from the item before when c is the same (a broadcast).
+ */
+static void viafft(const geo *g, const fftw_plan *p, const double *a,
+                   const double *c, double *r, double *buf, int rnd,
+                   int have_b) {
+  size_t H = (size_t)g->H, W = (size_t)g->W, Wc = W / 2 + 1, nc = H * Wc;
   double *A = buf + up64(H * W * 8) / 8, *B = A + up64(nc * 16) / 8;
   double s = 1.0 / ((double)H * W);
+  size_t t = (g->oi + H - (g->h2 - 1)) % H, u = (g->oj + W - (g->w2 - 1)) % W;
 
-  /* B is kept from the item before when c is the same (a broadcast). */
-  for (int side = 0; side < 2 - have_b; side++) {
-    const double *x = side ? c : a;
-    size_t h = side ? g->h2 : g->h1, w = side ? g->w2 : g->w1;
-    for (size_t p = 0; p < h; p++) {
-      memcpy(buf + p * W, x + p * w, w * sizeof *x);
-      memset(buf + p * W + w, 0, (W - w) * sizeof *buf);
+  if (!have_b) {
+    memset(buf, 0, H * W * sizeof *buf);
+    for (size_t i = 0; i < g->h2; i++) {
+      double *row = buf + (i + t) % H * W;
+      for (size_t j = 0; j < g->w2; j++)
+        row[(j + u) % W] = c[i * g->w2 + j];
     }
-    memset(buf + h * W, 0, (H - h) * W * sizeof *buf);
-    fftw_execute_dft_r2c(fwd, buf, (fftw_complex *)(side ? B : A));
+    fftw_execute_dft_r2c(p[C_ROWS], buf, (fftw_complex *)B);
+    fftw_execute_dft(p[COLS_FWD], (fftw_complex *)B, (fftw_complex *)B);
   }
+  for (size_t i = 0; i < g->h1; i++) {
+    memcpy(buf + i * W, a + i * g->w1, g->w1 * sizeof *a);
+    memset(buf + i * W + g->w1, 0, (W - g->w1) * sizeof *buf);
+  }
+  fftw_execute_dft_r2c(p[A_ROWS], buf, (fftw_complex *)A);
+  memset(A + g->h1 * Wc * 2, 0, (H - g->h1) * Wc * 16);
+  fftw_execute_dft(p[COLS_FWD], (fftw_complex *)A, (fftw_complex *)A);
   for (size_t k = 0; k < nc; k++) { /* A conj(B) */
     double re = A[2 * k] * B[2 * k] + A[2 * k + 1] * B[2 * k + 1];
     double im = A[2 * k + 1] * B[2 * k] - A[2 * k] * B[2 * k + 1];
     A[2 * k] = re, A[2 * k + 1] = im;
   }
-  fftw_execute_dft_c2r(inv, (fftw_complex *)A, buf);
-  /* row i of the window: row di of R, from column dj on, wrapping once */
-  size_t dj = (g->oj + W - (g->w2 - 1)) % W;
-  size_t n1 = g->wo < W - dj ? g->wo : W - dj;
+  fftw_execute_dft(p[COLS_BWD], (fftw_complex *)A, (fftw_complex *)A);
+  fftw_execute_dft_c2r(p[OUT_ROWS], (fftw_complex *)A, buf);
   for (size_t i = 0; i < g->ho; i++) {
-    const double *src = buf + ((i + g->oi + H - (g->h2 - 1)) % H) * W;
+    const double *src = buf + i * W;
     double *out = r + i * g->wo;
-    if (rnd) {
-      for (size_t j = 0; j < n1; j++)
-        out[j] = rint51(src[dj + j] * s);
-      for (size_t j = n1; j < g->wo; j++)
-        out[j] = rint51(src[j - n1] * s);
-    } else {
-      for (size_t j = 0; j < n1; j++)
-        out[j] = src[dj + j] * s;
-      for (size_t j = n1; j < g->wo; j++)
-        out[j] = src[j - n1] * s;
-    }
+    if (rnd)
+      for (size_t j = 0; j < g->wo; j++)
+        out[j] = rint51(src[j] * s);
+    else
+      for (size_t j = 0; j < g->wo; j++)
+        out[j] = src[j] * s;
   }
 }
 
 static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
                      size_t hi, size_t *bad) {
-  fftw_plan fwd = NULL, inv = NULL;
+  fftw_plan p[NPLANS] = {NULL};
   char *buf = t->scratch;
   void *own = NULL;
   pk_status st;
@@ -460,7 +482,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
 
   geo_of(k, t->in_items, &g);
   if (g.method == PK_AUTOCORR_FFT &&
-      (st = plans(&g, hi - lo, &fwd, &inv)) != PK_OK) {
+      (st = plans(&g, hi - lo, p)) != PK_OK) {
     *bad = lo;
     return st;
   }
@@ -498,7 +520,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
                  : exactness(&g, a, c);
     if (g.method == PK_AUTOCORR_FFT &&
         !(g.asked == PK_AUTOCORR_AUTO && ex && !(ex & 4))) {
-      viafft(&g, fwd, inv, a, c, r, fbuf, ex & 4, b == last_b);
+      viafft(&g, p, a, c, r, fbuf, ex & 4, b == last_b);
       last_b = b;
     } else if (ex & 2 && g.asked == PK_AUTOCORR_AUTO) {
       /* integers past direct's 2^53: one long double row, on the heap */
