@@ -66,7 +66,7 @@ static void fill_pages(const pk__job *j, size_t lo, size_t hi) {
 #if defined(MADV_POPULATE_WRITE)
   const long size = sysconf(_SC_PAGESIZE);
   const uintptr_t pg = size > 0 ? (uintptr_t)size : 4096;
-  for (int k = 0; k < j->nout; k++) {
+  for (int k = 0; k < j->task.nout; k++) {
     if (!(j->fresh >> k & 1))
       continue;
     uintptr_t a = (uintptr_t)(j->task.outs[k] + lo * j->task.out_strides[k]);

@@ -361,6 +361,7 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   jd->schedule = j->schedule;
   jd->workers = j->workers < p->n ? j->workers : p->n;
   jd->notify = j->on_chunk != NULL;
+  jd->fresh = j->fresh;
   if (++p->stamp == 0)
     p->stamp = 1;
   jd->stamp = p->stamp;

@@ -109,6 +109,7 @@ typedef struct jobdesc {
   pk__gather gather[PK_MAX_ARGS];  /* views among the inputs (pk__job) */
   size_t piece, gather_at;
   int schedule, workers, retry, notify;
+  unsigned fresh;                  /* pk__job's */
   uint32_t stamp;
   pk_status (*fn)(void *, size_t); /* task */
   pk_status (*init)(void *, size_t, int);

@@ -191,6 +191,7 @@ static void run_map(wstate *s) {
 
   memset(&j, 0, sizeof j);
   j.task = jd->task;
+  j.fresh = jd->fresh;
   for (int a = 0; a < jd->task.nin; a++) {
     char *m = jd->in_seg[a] ? lookup(s, jd->in_seg[a]) : NULL;
     if (jd->in_seg[a] && m == NULL)
