@@ -11,7 +11,6 @@
  */
 #include "det.h"
 
-
 #if !defined(VL) || !defined(ISA)
 #error "corr_simd.c is compiled with -DVL=<doubles a vector> -DISA=<name>"
 #endif
@@ -29,8 +28,9 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
  * 6 of 16 xmm.  STRIPS: whether the strips below beat block() alone.  On
  * SSE2 they do not (no broadcast load, and a 16-byte load at a double's
  * offset seldom splits a cache line, which is what the strips save); on
- * AVX2 and AVX-512 they take 0.85-0.9 of block()'s time at 9x9 and more
- * rows than these gain nothing (AVX-512 7 and 8 rows 1.02-1.04).
+ * AVX-512 and AVX2 they take about 0.75 and 0.7 of block()'s time at 9x9
+ * (100x100 images, one core), and more rows than these gain nothing
+ * (AVX-512 with 7 and 8 rows: 1.02-1.04 of 6's time).
  */
 #if VL == 8
 #define R 6
