@@ -203,17 +203,12 @@ static inline double rint51(double x) { return (x + RINT_MAGIC) - RINT_MAGIC; }
  * times |a|_1, which bounds every partial sum of the direct method.
  */
 static int exact(const double *a, size_t n, int H, int W, double *big) {
-  double l1 = 0, s = 0, mx = 0, lg = log2((double)H * W);
+  double l1, l2, mx, lg = log2((double)H * W);
 
-  for (size_t i = 0; i < n; i++) {
-    if (!(fabs(a[i]) < 0x1p51) || a[i] != rint51(a[i]))
-      return 0; /* also NaN and inf */
-    l1 += fabs(a[i]);
-    s += a[i] * a[i];
-    mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
-  }
+  if (!pk__fft_integers(a, n, &l1, &l2, &mx))
+    return 0; /* also NaN and inf */
   *big = mx * l1;
-  return 32 * 0x1p-53 * (lg > 1 ? lg : 1) * l1 * sqrt(s) < 0.5 ? 1 : 2;
+  return 32 * 0x1p-53 * (lg > 1 ? lg : 1) * l1 * l2 < 0.5 ? 1 : 2;
 }
 
 /*

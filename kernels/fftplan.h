@@ -122,6 +122,13 @@ size_t pk__fft_fast_size(size_t n);
 size_t pk__fft_fast_even(size_t n);
 /* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
 void pk__fft_scale(double *x, size_t n, double re, double im);
+/* 1 if every one of the n doubles x is an integer below 2^51 in magnitude
+   (so not NaN or infinite), with their 1-norm, 2-norm and largest
+   magnitude in *l1, *l2, *mx: what an FFT's rounding bound needs to know
+   whether its result rounds to the exact integer sums.  0 if not (the
+   norms then unset). */
+int pk__fft_integers(const double *x, size_t n, double *l1, double *l2,
+                     double *mx);
 
 /*
  * Between the planner (fftplan.c) and the wisdom file (wisdom.c), all under
