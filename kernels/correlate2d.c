@@ -509,7 +509,12 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
       free(row);
     } else if (P != NULL) {
       pad(&g, a, P, pw);
-      v->corr(P, pw, c, g.h2, g.w2, r, g.ho, g.wo);
+      /* the next image comes into cache during these sums: its first read
+         (small_sums()) waited on memory for every line */
+      const char *nx =
+          i + 1 < hi ? t->ins[0] + (i + 1) * t->in_strides[0] : NULL;
+      v->corr(P, pw, c, g.h2, g.w2, r, g.ho, g.wo, nx,
+              (g.h1 * g.w1 * 8 + 63) / 64);
     } else {
       direct(&g, a, c, r);
     }

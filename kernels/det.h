@@ -20,6 +20,25 @@
 #define PK__DET_GROUP 8      /* matrices a call of group factors together */
 #define PK__CORR_BLOCK 16    /* no path's corr block is wider, in doubles */
 
+/*
+ * The next item's cache lines, fetched while this one is computed: `per`
+ * at each step of a loop whose steps leave load ports idle, `left` still
+ * to fetch from `next` (NULL: none).  PK__FETCH_STEP(f, locality) takes
+ * one step; locality as __builtin_prefetch's (a constant).
+ */
+typedef struct pk__fetch {
+  const char *next;
+  size_t left, per;
+} pk__fetch;
+
+#define PK__FETCH_STEP(f, locality)                                          \
+  do {                                                                       \
+    size_t k_ = (f)->left < (f)->per ? (f)->left : (f)->per;                 \
+    for (size_t i_ = 0; i_ < k_; i_++, (f)->next += 64)                      \
+      __builtin_prefetch((f)->next, 0, locality);                            \
+    (f)->left -= k_;                                                         \
+  } while (0)
+
 typedef struct pk__det_isa {
   int lanes;        /* doubles a vector */
   size_t small_max; /* n <= small_max: the batched small path */
@@ -60,10 +79,13 @@ typedef struct pk__det_isa {
    * corr: r (ho x wo, row-major) gets r[i][j] = sum over p < h2, q < w2 of
    * c[p][q] P[i + p][j + q], taps summed in that order; P has rows of pw
    * doubles, at least ho + h2 - 1 of them, and pw is at least wo rounded
-   * up to PK__CORR_BLOCK plus w2 - 1 (read past wo, never used).
+   * up to PK__CORR_BLOCK plus w2 - 1 (read past wo, never used).  next,
+   * if not NULL, is lines cache lines of the next item, fetched into cache
+   * meanwhile.
    */
   void (*corr)(const double *P, size_t pw, const double *c, size_t h2,
-               size_t w2, double *r, size_t ho, size_t wo);
+               size_t w2, double *r, size_t ho, size_t wo, const char *next,
+               size_t lines);
 } pk__det_isa;
 
 extern const pk__det_isa pk__det_generic;

@@ -164,16 +164,10 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
 #define PF_LOCALITY 3
 #endif
 
-typedef struct prefetcher {
-  const char *next;
-  size_t left, per;
-} prefetcher;
+typedef pk__fetch prefetcher;
 
 static inline void prefetch_step(prefetcher *pf) {
-  size_t k = pf->left < pf->per ? pf->left : pf->per;
-  for (size_t i = 0; i < k; i++, pf->next += 64)
-    __builtin_prefetch(pf->next, 0, PF_LOCALITY);
-  pf->left -= k;
+  PK__FETCH_STEP(pf, PF_LOCALITY);
 }
 
 /* ---------------------------------------------------------- small path */
@@ -669,7 +663,8 @@ _Static_assert(SMALL_MAX <= PK__DET_SMALL_CAP, "r[] holds a small row");
 
 void CAT(pk__corr_direct_, ISA)(const double *P, size_t pw, const double *c,
                                 size_t h2, size_t w2, double *r, size_t ho,
-                                size_t wo); /* corr_simd.c */
+                                size_t wo, const char *next,
+                                size_t lines); /* corr_simd.c */
 
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
