@@ -187,18 +187,10 @@ static void direct(const double *a, size_t h, size_t w, double *r) {
 }
 
 /*
- * x rounded to an integer (ties to even), for |x| < 2^51: adding 1.5 * 2^52
- * leaves no fraction bits.  Inline and vectorisable, where round() is a
- * library call on plain x86-64.  Never -0: -0.3 gives +0.
- */
-#define RINT_MAGIC 0x1.8p52
-static inline double rint51(double x) { return (x + RINT_MAGIC) - RINT_MAGIC; }
-
-/*
  * What the FFT can promise for item a: 0 if some a[i] is not an integer
  * (or not finite); 1 if all are and the error bound E = 32 u log2(HW)
  * |a|_1 |a|_2 (see fft.h) is below 1/2, so its result rounds to the exact
- * integers (every result is at most sum a^2 <= |a|_1 |a|_2 < 2^47: rint51
+ * integers (every result is at most sum a^2 <= |a|_1 |a|_2 < 2^47: pk__rint51
  * holds); 2 if all are integers but the bound fails.  *big gets max |a|
  * times |a|_1, which bounds every partial sum of the direct method.
  */
@@ -240,7 +232,7 @@ static void scale(double *restrict out, const double *restrict in, size_t n,
                   double s, int rnd) {
   if (rnd)
     for (size_t m = 0; m < n; m++)
-      out[m] = rint51(in[m] * s);
+      out[m] = pk__rint51(in[m] * s);
   else
     for (size_t m = 0; m < n; m++)
       out[m] = in[m] * s;

@@ -328,9 +328,6 @@ static void direct_wide(const geo *g, const double *a, const double *c,
   }
 }
 
-#define RINT_MAGIC 0x1.8p52
-static inline double rint51(double x) { return (x + RINT_MAGIC) - RINT_MAGIC; }
-
 /*
  * What the pair's integers allow: 0 not integers; else 1 if the direct
  * sums stay below 2^53 (and 3 if not), plus 4 if the FFT's error bound
@@ -349,40 +346,6 @@ static int exactness(const geo *g, const double *a, const double *c) {
   return e < 0.5 ? r | 4 : r;
 }
 
-typedef double v2d __attribute__((vector_size(16)));
-typedef long long v2l __attribute__((vector_size(16)));
-
-/* max |x| and sum |x| of n doubles, in pairs of doubles and four sums:
-   one sum took 4 cycles an element, a sixth of a 9x9 pair's time. */
-static void norms(const double *x, size_t n, double *mx, double *l1) {
-  enum { V = 4 };
-  const v2l absm = {INT64_MAX, INT64_MAX};
-  v2d s[V] = {{0}}, m[V] = {{0}};
-  size_t i = 0;
-
-  for (; i + 2 * V <= n; i += 2 * V)
-    for (int k = 0; k < V; k++) {
-      v2d v;
-      memcpy(&v, x + i + 2 * k, sizeof v);
-      v = (v2d)((v2l)v & absm);
-      s[k] += v;
-      v2l gt = v > m[k];
-      m[k] = (v2d)(((v2l)v & gt) | ((v2l)m[k] & ~gt));
-    }
-  double t = 0, tm = 0;
-  for (int k = 0; k < V; k++)
-    for (int l = 0; l < 2; l++) {
-      t += s[k][l];
-      tm = m[k][l] > tm ? m[k][l] : tm;
-    }
-  for (; i < n; i++) {
-    double v = fabs(x[i]);
-    t += v;
-    tm = v > tm ? v : tm;
-  }
-  *mx = tm, *l1 = t;
-}
-
 /* 1 if no direct sum of the pair can pass 2^53 in magnitude (max|a|
    sum|c| and max|c| sum|a| below it): then the direct sums of integers are
    exact whatever they are, and nothing more need be known.  One pass of
@@ -390,8 +353,8 @@ static void norms(const double *x, size_t n, double *mx, double *l1) {
 static int small_sums(const geo *g, const double *a, const double *c) {
   double am, a1, cm, c1;
 
-  norms(a, g->h1 * g->w1, &am, &a1);
-  norms(c, g->h2 * g->w2, &cm, &c1);
+  pk__fft_norms(a, g->h1 * g->w1, &am, &a1);
+  pk__fft_norms(c, g->h2 * g->w2, &cm, &c1);
   return am * c1 < 0x1p53 && cm * a1 < 0x1p53;
 }
 
@@ -440,7 +403,7 @@ static void viafft(const geo *g, const fftw_plan *p, const double *a,
     double *out = r + i * g->wo;
     if (rnd)
       for (size_t j = 0; j < g->wo; j++)
-        out[j] = rint51(src[j] * s);
+        out[j] = pk__rint51(src[j] * s);
     else
       for (size_t j = 0; j < g->wo; j++)
         out[j] = src[j] * s;

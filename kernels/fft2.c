@@ -155,7 +155,7 @@ static void item(const geo *g, fftw_plan p, void *x, void *y) {
     for (size_t i = 0; i < hw; i++)
       ((double *)y)[i] *= s;
     break;
-  default: /* the one-dimension kinds are autocorr2d's */
+  default: /* the one-dimension kinds are autocorr2d's and correlate2d's */
     break;
   }
 }

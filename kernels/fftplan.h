@@ -23,7 +23,7 @@ typedef enum pk__fft_kind {
   PK__FFT_R2C_FULL,/* as R2C, written into rows of n1 complex (fft2 layout) */
   PK__FFT_C2R,     /* complex n0 x (n1/2+1) -> real n0 x n1; destroys input */
   /* One dimension at a time, for transforms that skip rows of zeros and
-     rows not wanted (autocorr2d): */
+     rows not wanted (autocorr2d, correlate2d): */
   PK__FFT_ROWS_R2C, /* n0 real rows of n1 -> complex rows of n1/2+1; may
                        destroy its input */
   PK__FFT_ROWS_C2R, /* n0 complex rows of n1/2+1 -> real rows of n1;
@@ -122,6 +122,15 @@ size_t pk__fft_fast_size(size_t n);
 size_t pk__fft_fast_even(size_t n);
 /* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
 void pk__fft_scale(double *x, size_t n, double re, double im);
+/*
+ * x rounded to an integer (ties to even), for |x| < 2^51: adding 1.5 * 2^52
+ * leaves no fraction bits.  Inline and vectorisable, where round() is a
+ * library call on plain x86-64.  Never -0: -0.3 gives +0.
+ */
+#define PK__RINT_MAGIC 0x1.8p52
+static inline double pk__rint51(double x) {
+  return (x + PK__RINT_MAGIC) - PK__RINT_MAGIC;
+}
 /* 1 if every one of the n doubles x is an integer below 2^51 in magnitude
    (so not NaN or infinite), with their 1-norm, 2-norm and largest
    magnitude in *l1, *l2, *mx: what an FFT's rounding bound needs to know
@@ -129,6 +138,9 @@ void pk__fft_scale(double *x, size_t n, double re, double im);
    norms then unset). */
 int pk__fft_integers(const double *x, size_t n, double *l1, double *l2,
                      double *mx);
+/* The largest magnitude and the 1-norm of the n doubles x, whatever they
+   are, in *mx and *l1 (*l1 NaN or infinite if an x is). */
+void pk__fft_norms(const double *x, size_t n, double *mx, double *l1);
 
 /*
  * Between the planner (fftplan.c) and the wisdom file (wisdom.c), all under
