@@ -381,6 +381,65 @@ static void test_pair_paths(void **state) {
   }
 }
 
+/*
+ * A large batch of pairs through the FFT (its results stored past cache:
+ * a run's output over 2 MB) against the same pairs mapped one at a time
+ * (stored as usual): the same bits, real or integer data; the integers
+ * also against the naive sums.  Rows of odd width start off the vectors'
+ * alignment every other row.
+ */
+static void test_pair_batch(void **state) {
+  (void)state;
+  const size_t n = 40, h2 = 5, w2 = 5;
+  pk_context *ctx = NULL;
+  pk_config c = {.backend = "serial"};
+
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &c), PK_OK);
+  for (int u = 0; u < 8; u++) {
+    size_t h1 = u & 1 ? 99 : 100, w1 = h1;
+    int same = u & 2, ints = u & 4;
+    size_t ho = same ? h1 : h1 + h2 - 1, wo = same ? w1 : w1 + w2 - 1;
+    size_t sa[3] = {n, h1, w1}, sb[3] = {1, h2, w2}, s1[3] = {1, h1, w1};
+    pk_array *A = NULL, *B = NULL, *out = NULL, *A1 = NULL;
+    assert_int_equal(pk_array_create(ctx, PK_F64, 3, sa, &A), PK_OK);
+    assert_int_equal(pk_array_create(ctx, PK_F64, 3, sb, &B), PK_OK);
+    assert_int_equal(pk_array_create(ctx, PK_F64, 3, s1, &A1), PK_OK);
+    double *a = pk_array_data(A), *b = pk_array_data(B);
+    for (size_t k = 0; k < n * h1 * w1; k++)
+      a[k] = ints ? rand() % 19 - 9 : (double)rand() / RAND_MAX - 0.5;
+    for (size_t k = 0; k < h2 * w2; k++)
+      b[k] = ints ? rand() % 9 - 4 : (double)rand() / RAND_MAX;
+    const pk_kernel *kc = pk_kernel_correlate2d(
+        same ? PK_MODE_SAME : PK_MODE_FULL, PK_AUTOCORR_FFT);
+    const pk_array *const in[2] = {A, B}, *const in1[2] = {A1, B};
+    assert_int_equal(pk_map_n(ctx, kc, 2, in, 1, &out, NULL), PK_OK);
+    const double *r = pk_array_data(out);
+    double *want = zalloc(ho * wo * 8);
+    for (size_t k = 0; k < n; k++) {
+      pk_array *o1 = NULL;
+      memcpy(pk_array_data(A1), a + k * h1 * w1, h1 * w1 * 8);
+      assert_int_equal(pk_map_n(ctx, kc, 2, in1, 1, &o1, NULL), PK_OK);
+      if (memcmp(pk_array_data(o1), r + k * ho * wo, ho * wo * 8) != 0)
+        fail_msg("%zux%zu %s %s: item %zu differs from its map alone", h1,
+                 w1, same ? "same" : "full", ints ? "integers" : "reals", k);
+      pk_array_destroy(&o1);
+      if (!ints)
+        continue;
+      naive_pair(a + k * h1 * w1, h1, w1, b, h2, w2, same ? h2 / 2 : 0,
+                 same ? w2 / 2 : 0, ho, wo, want);
+      if (memcmp(want, r + k * ho * wo, ho * wo * 8) != 0)
+        fail_msg("%zux%zu %s integers: item %zu is not the naive sums", h1,
+                 w1, same ? "same" : "full", k);
+    }
+    free(want);
+    pk_array_destroy(&A);
+    pk_array_destroy(&A1);
+    pk_array_destroy(&B);
+    pk_array_destroy(&out);
+  }
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
 static int teardown(void **state) {
   (void)state;
   pk__fft_cache_clear();
@@ -394,6 +453,7 @@ int main(void) {
       cmocka_unit_test(test_bits),  cmocka_unit_test(test_auto),
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_auto_exact), cmocka_unit_test(test_pair_paths),
+      cmocka_unit_test(test_pair_batch),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }
