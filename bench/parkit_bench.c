@@ -5,15 +5,15 @@
  */
 #include "pkb.h"
 
-#include "fftplan.h" /* pk__fft_fast_size: the grids parkit pads to */
+#include "fftplan.h" /* pk__fft_fast_cols, _even: the grids parkit pads to */
 
 /* ------------------------------------------------------------- cases */
 
-/* The FFT grid parkit pads to: the library's own rule (fftplan.c), even
- * if even. */
+/* The FFT grid parkit pads to: the library's own rule (fftplan.c), the
+ * rows (even) or the columns. */
 static int fast_size(int n, int even) {
   return (int)(even ? pk__fft_fast_even((size_t)n)
-                    : pk__fft_fast_size((size_t)n));
+                    : pk__fft_fast_cols((size_t)n));
 }
 
 static void shape_of(const kcase *c, shape *s) {

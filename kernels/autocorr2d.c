@@ -41,14 +41,14 @@ static double direct_ns(size_t h, size_t w) {
 
 static double fft_ns(int H, int W) {
   double n = (double)H * W;
-  return 100 + 0.5 * n * (n > 2 ? log2(n) : 1) + 1.0 * n;
+  return 100 + 0.5 * pk__fft_grid_nlogn(H, W) + 1.0 * n;
 }
 
 static void geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
   g->method = g->asked = *(const int *)k->data;
   g->h = in->shape[0];
   g->w = in->shape[1];
-  g->H = g->h <= INT_MAX / 2 ? (int)pk__fft_fast_size(2 * g->h - 1) : 0;
+  g->H = g->h <= INT_MAX / 2 ? (int)pk__fft_fast_cols(2 * g->h - 1) : 0;
   g->W = g->w <= INT_MAX / 2 ? (int)pk__fft_fast_even(2 * g->w - 1) : 0;
   if (g->H && g->W > INT_MAX / g->H)
     g->H = g->W = 0;

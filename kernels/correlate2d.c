@@ -60,7 +60,7 @@ static double direct_ns(const geo *g) {
 
 static double fft_ns(const geo *g) {
   double n = (double)g->H * g->W;
-  return 150 + 0.75 * n * (n > 2 ? log2(n) : 1) + 1.5 * n;
+  return 150 + 0.75 * pk__fft_grid_nlogn(g->H, g->W) + 1.5 * n;
 }
 
 /*
@@ -109,7 +109,7 @@ static const char *geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
       return "in 'valid' mode one item must be at least as large as the "
              "other in every dimension";
   }
-  g->H = (int)pk__fft_fast_size(grid(h1, h2, g->oi, g->ho));
+  g->H = (int)pk__fft_fast_cols(grid(h1, h2, g->oi, g->ho));
   g->W = (int)pk__fft_fast_even(grid(w1, w2, g->oj, g->wo));
   if (!g->H || !g->W || g->W > INT_MAX / g->H)
     g->H = g->W = 0;

@@ -120,6 +120,14 @@ size_t pk__fft_fast_size(size_t n);
 /* The smallest even one: the rows of a real transform (r2c halves them;
    an odd row of 135 cost FFTW 1.8 times one of 140 by estimate). */
 size_t pk__fft_fast_even(size_t n);
+/* The length >= n for columns transformed side by side by one plan (the
+   padded kernels' grids): up to 128, a length one of FFTW's vector
+   codelets transforms whole; else pk__fft_fast_size's. */
+size_t pk__fft_fast_cols(size_t n);
+/* H W log2(H W) for a padded H x W grid of rows of W and columns of H
+   (pk__fft_fast_cols), the columns' part weighted by their rate: the
+   kernels' cost models. */
+double pk__fft_grid_nlogn(int H, int W);
 /* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
 void pk__fft_scale(double *x, size_t n, double re, double im);
 /*
