@@ -36,6 +36,8 @@ typedef struct geo {
   size_t h1, w1, h2, w2;
   size_t ho, wo, oi, oj; /* the output, and where it starts in F */
   int H, W;              /* 0 if the grid does not fit FFTW's int sizes */
+  size_t top, bottom;    /* the window's first and last rows that the grid
+                            aliases, summed directly instead */
 } geo;
 
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -58,9 +60,23 @@ static double direct_ns(const geo *g) {
   return 30 + 0.3 * terms + 2.5 * (double)g->ho * (double)g->h2 * (double)g->w2;
 }
 
+/* Taps (p, q) of c that meet a's rows at window row i: direct()'s work
+   for the row is this times wo. */
+static double row_taps(const geo *g, size_t i) {
+  long m = (long)(g->oi + i), h1 = (long)g->h1, h2 = (long)g->h2;
+  long lo = h2 - 1 - m > 0 ? h2 - 1 - m : 0;
+  long hi = h1 + h2 - 2 - m < h2 - 1 ? h1 + h2 - 2 - m : h2 - 1;
+  return hi >= lo ? (double)(hi - lo + 1) * (double)g->w2 : 0;
+}
+
 static double fft_ns(const geo *g) {
-  double n = (double)g->H * g->W;
-  return 150 + 0.75 * pk__fft_grid_nlogn(g->H, g->W) + 1.5 * n;
+  double n = (double)g->H * g->W, edge = 0;
+  for (size_t i = 0; i < g->top; i++)
+    edge += row_taps(g, i);
+  for (size_t i = g->ho - g->bottom; i < g->ho; i++)
+    edge += row_taps(g, i);
+  return 150 + 0.75 * pk__fft_grid_nlogn(g->H, g->W) + 1.5 * n +
+         (0.3 * (double)g->wo + 2.5) * edge;
 }
 
 /*
@@ -68,15 +84,44 @@ static double fft_ns(const geo *g) {
  * window [o, o + n) of F (n1 + n2 - 1 long) unaliased: F[i] lands at i mod
  * N, so no other index of F may meet a kept one (N >= n1 + n2 - 1 - o and
  * N >= o + n), and both items fit.  Full mode needs all of F; same and
- * valid less: 100 x 100 with 31 x 31 in same mode, a grid of 115 (120 x
- * 120) instead of 130 (135 x 140), 0.6 of FFTW's time for the pair of
- * transforms on this Xeon.
+ * valid less: 100 x 100 with 31 x 31 in same mode, a grid of 115 instead
+ * of 130, 0.6 of FFTW's time for the pair of transforms on this Xeon
+ * (then 120 x 120; now 128 rows, pk__fft_fast_cols).  geo_of may also
+ * take fewer rows than this and sum the rows they alias directly.
  */
 static size_t grid(size_t n1, size_t n2, size_t o, size_t n) {
   size_t m = n1 + n2 - 1 - o;
   m = o + n > m ? o + n : m;
   m = n1 > m ? n1 : m;
   return n2 > m ? n2 : m;
+}
+
+/*
+ * The window's rows that a grid of H <= 128 rows aliases: F's row m lands
+ * on row (m - oi) mod H of the result, and a row two of F's rows land on
+ * holds neither; the window's rows from H on land nowhere of their own.
+ * The window's first rows up to the last such row in its first half go
+ * into top, its last rows from the first such row in its second half into
+ * bottom.
+ */
+static void aliased(geo *g, size_t H) {
+  size_t nf = g->h1 + g->h2 - 1;
+  unsigned char n[128] = {0};
+
+  g->top = g->bottom = 0;
+  for (size_t m = 0; m < nf; m++) {
+    long d = ((long)m - (long)g->oi) % (long)H;
+    size_t p = (size_t)(d < 0 ? d + (long)H : d);
+    n[p] += n[p] < 2;
+  }
+  for (size_t p = 0; p < g->ho; p++) {
+    if (p < H && n[p] < 2)
+      continue;
+    if (p < g->ho / 2)
+      g->top = p + 1;
+    else if (g->bottom == 0)
+      g->bottom = g->ho - p;
+  }
 }
 
 /* 0, or why the pair cannot be computed in this mode. */
@@ -113,6 +158,18 @@ static const char *geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
   g->W = (int)pk__fft_fast_even(grid(w1, w2, g->oj, g->wo));
   if (!g->H || !g->W || g->W > INT_MAX / g->H)
     g->H = g->W = 0;
+  /* A shorter column that FFTW's codelets take whole (pk__fft_fast_cols)
+     and both items fit, if the rows it aliases cost less directly than
+     the longer columns: 100x100 with 31x31 in full mode, 128 rows and 4
+     of the 130 summed directly, for 140 rows. */
+  size_t hc = pk__fft_fast_cols(h1 > h2 ? h1 : h2);
+  if (g->H && hc < (size_t)g->H && hc <= 128) {
+    geo a = *g;
+    a.H = (int)hc;
+    aliased(&a, hc);
+    if (a.top + a.bottom < a.ho && fft_ns(&a) < fft_ns(g))
+      *g = a;
+  }
   if (g->method == PK_AUTOCORR_AUTO)
     g->method = g->H && fft_ns(g) < direct_ns(g) ? PK_AUTOCORR_FFT
                                                   : PK_AUTOCORR_DIRECT;
@@ -168,7 +225,8 @@ static pk_status plans(const geo *g, size_t items, fftw_plan *p) {
   static const pk__fft_kind kind[NPLANS] = {
       PK__FFT_ROWS_R2C, PK__FFT_ROWS_R2C, PK__FFT_COLS_FWD, PK__FFT_COLS_BWD,
       PK__FFT_ROWS_C2R};
-  const int n0[NPLANS] = {(int)g->h1, g->H, g->H, g->H, (int)g->ho};
+  const int n0[NPLANS] = {(int)g->h1, g->H, g->H, g->H,
+                          (int)(g->ho - g->bottom)};
   double work = (double)items * fft_ns(g) / NPLANS;
   pk_status st = PK_OK;
 
@@ -261,11 +319,12 @@ static void axpy4(double *restrict r, const double *c,
     r[k] += c[0] * y[k] + c[1] * y[k + 1] + c[2] * y[k + 2] + c[3] * y[k + 3];
 }
 
+/* Rows i0 .. i1 - 1 of the window. */
 static void direct(const geo *g, const double *a, const double *c,
-                   double *r) {
+                   double *r, size_t i0, size_t i1) {
   long w1 = (long)g->w1, wo = (long)g->wo;
 
-  for (size_t i = 0; i < g->ho; i++) {
+  for (size_t i = i0; i < i1; i++) {
     double *row = r + i * g->wo;
     memset(row, 0, g->wo * sizeof *row);
     for (size_t p = 0; p < g->h2; p++) {
@@ -448,12 +507,14 @@ static void viafft(const geo *g, const fftw_plan *p, const double *a,
   }
   fftw_execute_dft(p[COLS_BWD], (fftw_complex *)A, (fftw_complex *)A);
   fftw_execute_dft_c2r(p[OUT_ROWS], (fftw_complex *)A, buf);
-  for (size_t i = 0; i < g->ho; i++)
+  for (size_t i = g->top; i < g->ho - g->bottom; i++)
     put_row(r + i * g->wo, buf + i * W, g->wo, s, rnd, stream);
 #ifdef __SSE2__
   if (stream)
     _mm_sfence();
 #endif
+  direct(g, a, c, r, 0, g->top);
+  direct(g, a, c, r, g->ho - g->bottom, g->ho);
 }
 
 static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
@@ -528,7 +589,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
       pad(&g, a, P, pw);
       v->corr(P, pw, c, g.h2, g.w2, r, g.ho, g.wo, nx, lines);
     } else {
-      direct(&g, a, c, r);
+      direct(&g, a, c, r, 0, g.ho);
     }
   }
   fftw_free(own);

@@ -313,7 +313,8 @@ static void naive_pair(const double *a, size_t h1, size_t w1,
 
 static void test_pair_paths(void **state) {
   (void)state;
-  static const size_t img[][2] = {{6, 5}, {23, 37}, {40, 19}, {33, 33}};
+  static const size_t img[][2] = {{6, 5}, {23, 37}, {40, 19}, {33, 33},
+                                  {30, 30}, {61, 44}};
   static const size_t ker[][2] = {{1, 1}, {2, 3}, {3, 3}, {5, 4}, {6, 7},
                                   {7, 6}, {9, 9}, {13, 5}, {4, 13}, {8, 2}};
   const size_t n = 3;
