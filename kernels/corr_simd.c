@@ -262,3 +262,41 @@ void CAT(pk__corr_direct_, ISA)(const double *P, size_t pw, const double *c,
                                 size_t wo, const char *next, size_t lines) {
   direct(P, pw, c, h2, w2, r, ho, wo, next, lines);
 }
+
+/*
+ * The pair FFT's product a *= conj(b), a vector of VL / 2 complex numbers
+ * at a time: each b's real and imaginary parts spread over its two lanes,
+ * a's two parts swapped, the imaginary part's product negated in the real
+ * lanes' partners.  Without FMA the same operations as a scalar loop.
+ * 1,000 pairs of 100x100 with 31x31 on two workers, AVX-512: 0.96-0.98 of
+ * the time of the scalar loop (SSE2) it replaced.
+ */
+#if VL == 8
+#define LANES(a, b) {a, b, a + 2, b + 2, a + 4, b + 4, a + 6, b + 6}
+#define PAIRS(a, b) {a, b, a, b, a, b, a, b}
+#elif VL == 4
+#define LANES(a, b) {a, b, a + 2, b + 2}
+#define PAIRS(a, b) {a, b, a, b}
+#else
+#define LANES(a, b) {a, b}
+#define PAIRS(a, b) {a, b}
+#endif
+typedef long long vl __attribute__((vector_size(VL * sizeof(double))));
+
+void CAT(pk__corr_cmulc_, ISA)(double *restrict a, const double *restrict b,
+                               size_t n) {
+  const vl re = LANES(0, 0), im = LANES(1, 1), swap = LANES(1, 0);
+  const vd sign = PAIRS(1.0, -1.0);
+  size_t k = 0, m = 2 * n;
+
+  for (; k + VL <= m; k += VL) {
+    vd x = *(const vdu *)(a + k), y = *(const vdu *)(b + k);
+    vd br = __builtin_shuffle(y, re), bi = __builtin_shuffle(y, im);
+    *(vdu *)(a + k) = x * br + __builtin_shuffle(x, swap) * (bi * sign);
+  }
+  for (; k < m; k += 2) {
+    double ar = a[k], ai = a[k + 1];
+    a[k] = ar * b[k] + ai * b[k + 1];
+    a[k + 1] = ai * b[k] - ar * b[k + 1];
+  }
+}

@@ -468,9 +468,9 @@ static void put_row(double *out, const double *src, size_t n, double s,
  * columns, and only those rows are transformed back.  B is c's transform,
  * kept from the item before when c is the same (a broadcast).
  */
-static void viafft(const geo *g, const fftw_plan *p, const double *a,
-                   const double *c, double *r, double *buf, int rnd,
-                   int have_b, pk__fetch *f, int stream) {
+static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
+                   const double *a, const double *c, double *r, double *buf,
+                   int rnd, int have_b, pk__fetch *f, int stream) {
   size_t H = (size_t)g->H, W = (size_t)g->W, Wc = W / 2 + 1, nc = H * Wc;
   double *A = buf + up64(H * W * 8) / 8, *B = A + up64(nc * 16) / 8;
   double s = 1.0 / ((double)H * W);
@@ -499,11 +499,7 @@ static void viafft(const geo *g, const fftw_plan *p, const double *a,
   f->per = (f->left + H - 1) / H;
   for (size_t i = 0; i < H; i++) {
     PK__FETCH_STEP(f, 2);
-    for (size_t k = i * Wc; k < (i + 1) * Wc; k++) {
-      double re = A[2 * k] * B[2 * k] + A[2 * k + 1] * B[2 * k + 1];
-      double im = A[2 * k + 1] * B[2 * k] - A[2 * k] * B[2 * k + 1];
-      A[2 * k] = re, A[2 * k + 1] = im;
-    }
+    v->cmulc(A + 2 * i * Wc, B + 2 * i * Wc, Wc);
   }
   fftw_execute_dft(p[COLS_BWD], (fftw_complex *)A, (fftw_complex *)A);
   fftw_execute_dft_c2r(p[OUT_ROWS], (fftw_complex *)A, buf);
@@ -573,7 +569,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     if (g.method == PK_AUTOCORR_FFT &&
         !(g.asked == PK_AUTOCORR_AUTO && ex && !(ex & 4))) {
       pk__fetch f = {nx, nx ? lines : 0, 0};
-      viafft(&g, p, a, c, r, fbuf, ex & 4, b == last_b, &f, stream);
+      viafft(&g, p, v, a, c, r, fbuf, ex & 4, b == last_b, &f, stream);
       last_b = b;
     } else if (ex & 2 && g.asked == PK_AUTOCORR_AUTO) {
       /* integers past direct's 2^53: one long double row, on the heap */

@@ -86,6 +86,12 @@ typedef struct pk__det_isa {
   void (*corr)(const double *P, size_t pw, const double *c, size_t h2,
                size_t w2, double *r, size_t ho, size_t wo, const char *next,
                size_t lines);
+  /*
+   * cmulc: a[k] *= conj(b[k]) for n complex numbers, each stored real part
+   * then imaginary: re = ar br + ai bi, im = ai br - ar bi (the pair FFT's
+   * product).
+   */
+  void (*cmulc)(double *a, const double *b, size_t n);
 } pk__det_isa;
 
 extern const pk__det_isa pk__det_generic;

@@ -665,6 +665,7 @@ void CAT(pk__corr_direct_, ISA)(const double *P, size_t pw, const double *c,
                                 size_t h2, size_t w2, double *r, size_t ho,
                                 size_t wo, const char *next,
                                 size_t lines); /* corr_simd.c */
+void CAT(pk__corr_cmulc_, ISA)(double *a, const double *b, size_t n);
 
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
@@ -673,4 +674,5 @@ const pk__det_isa CAT(pk__det_, ISA) = {
     .group = group,
     .mid = mid,
     .corr = CAT(pk__corr_direct_, ISA),
+    .cmulc = CAT(pk__corr_cmulc_, ISA),
 };
