@@ -5,15 +5,16 @@
  */
 #include "pkb.h"
 
-#include "fftplan.h" /* pk__fft_fast_cols, _even: the grids parkit pads to */
+#include "fftplan.h" /* pk__fft_fast_cols, _rows: the grids parkit pads to */
 
 /* ------------------------------------------------------------- cases */
 
-/* The FFT grid parkit pads to: the library's own rule (fftplan.c), the
- * rows (even) or the columns. */
-static int fast_size(int n, int even) {
-  return (int)(even ? pk__fft_fast_even((size_t)n)
-                    : pk__fft_fast_cols((size_t)n));
+/* The FFT grid parkit pads an n x n span to: the library's own rule
+ * (fftplan.c; correlate2d may take fewer rows and sum those they alias
+ * directly, which this credit leaves out). */
+static void grid_of(int n, int *H, int *W) {
+  *H = (int)pk__fft_fast_cols((size_t)n);
+  *W = (int)pk__fft_fast_rows((size_t)n, *H);
 }
 
 static void shape_of(const kcase *c, shape *s) {
@@ -39,7 +40,8 @@ static void shape_of(const kcase *c, shape *s) {
      * the method it picks, found by comparing the costs of the tables. */
     const pk_kernel *a = pk_kernel_autocorr2d(PK_AUTOCORR_AUTO);
     const pk_kernel *f = pk_kernel_autocorr2d(PK_AUTOCORR_FFT);
-    int H = fast_size(2 * c->n - 1, 0), W = fast_size(2 * c->n - 1, 1);
+    int H, W;
+    grid_of(2 * c->n - 1, &H, &W);
     int byfft = a->cost(a, &it) == f->cost(f, &it);
     s->kernel = a;
     s->outd = (size_t)(2 * c->n - 1) * (size_t)(2 * c->n - 1);
@@ -85,7 +87,8 @@ static void shape_of(const kcase *c, shape *s) {
     int lo = c->mode == PK_MODE_FULL ? 0 : c->kn / 2;
     int span = full - lo > lo + len ? full - lo : lo + len;
     span = span > c->n ? span : c->n; /* kn <= n in every case */
-    int H = fast_size(span, 0), W = fast_size(span, 1);
+    int H, W;
+    grid_of(span, &H, &W);
     double prod = pkb_pair_products(n, c->kn, lo, len);
     const char *mode = c->mode == PK_MODE_FULL ? "full" : "same";
     s->kernel = a;

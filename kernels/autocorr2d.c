@@ -49,7 +49,9 @@ static void geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
   g->h = in->shape[0];
   g->w = in->shape[1];
   g->H = g->h <= INT_MAX / 2 ? (int)pk__fft_fast_cols(2 * g->h - 1) : 0;
-  g->W = g->w <= INT_MAX / 2 ? (int)pk__fft_fast_even(2 * g->w - 1) : 0;
+  g->W = g->w <= INT_MAX / 2 && g->H
+             ? (int)pk__fft_fast_rows(2 * g->w - 1, g->H)
+             : 0;
   if (g->H && g->W > INT_MAX / g->H)
     g->H = g->W = 0;
   if (!g->H || !g->W)

@@ -155,7 +155,7 @@ static const char *geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
              "other in every dimension";
   }
   g->H = (int)pk__fft_fast_cols(grid(h1, h2, g->oi, g->ho));
-  g->W = (int)pk__fft_fast_even(grid(w1, w2, g->oj, g->wo));
+  g->W = g->H ? (int)pk__fft_fast_rows(grid(w1, w2, g->oj, g->wo), g->H) : 0;
   if (!g->H || !g->W || g->W > INT_MAX / g->H)
     g->H = g->W = 0;
   /* A shorter column that FFTW's codelets take whole (pk__fft_fast_cols)

@@ -457,8 +457,7 @@ size_t pk__fft_fast_even(size_t n) {
  * 128, against 0.33-0.45 for the fast sizes between (18 0.8, 24 0.55, 30
  * 1.7, 40 0.49, 120 0.37, 140 0.38).  A length at most twice as long
  * costs at most 2.15 times the n log2 n, so up to 128 the codelet's
- * length is the cheaper (25's took longer than 32's).  Rows are
- * contiguous transforms, which the fast sizes do about as well.
+ * length is the cheaper (25's took longer than 32's).
  */
 static const size_t whole_cols[] = {20, 32, 64, 128};
 
@@ -471,15 +470,50 @@ size_t pk__fft_fast_cols(size_t n) {
   return pk__fft_fast_size(n);
 }
 
-/* Columns a codelet takes whole weigh 0.45 of others per n log2 n. */
+/*
+ * Rows (real transforms of contiguous rows, forward and back): estimate
+ * plans of 100 rows on the Xeon, ns per n log2 n, 0.14-0.165 at 144, 180,
+ * 192, 200, 240, 300, 320, 384, 400, 448, 480, 504 and 512, against
+ * 0.18-0.29 at every other even fast size from 64 on (128 0.23, 140 0.20,
+ * 160 0.20, 288 0.21).  No factor sets the list apart: it is how FFTW's
+ * estimate planner splits these lengths (its own cost estimate, about the
+ * flops, did not tell them apart either).  Longer rows mean more columns
+ * too: one of them is taken only if at most a tenth longer than the fast
+ * size (100x100 with 31x31, full: 144 for 140, 0.91 of the pair's time;
+ * same: 144 for 120 took 1.08).
+ */
+static const size_t fast_rows[] = {144, 180, 192, 200, 240, 300, 320,
+                                   384, 400, 448, 480, 504, 512};
+
+/* Per n log2 n against other lengths: columns a codelet takes whole 0.45,
+   the rows above 0.72. */
 double pk__fft_grid_nlogn(int H, int W) {
   double cols = H > 1 ? log2((double)H) : 0, rows = W > 1 ? log2((double)W) : 0;
   int whole = H <= 16;
 
   for (size_t i = 0; i < sizeof whole_cols / sizeof *whole_cols; i++)
     whole |= (size_t)H == whole_cols[i];
+  for (size_t i = 0; i < sizeof fast_rows / sizeof *fast_rows; i++)
+    if ((size_t)W == fast_rows[i])
+      rows *= 0.72;
   double n = (double)H * W, t = n * ((whole ? 0.45 : 1) * cols + rows);
   return t > n ? t : n;
+}
+
+size_t pk__fft_fast_rows(size_t n, int H) {
+  size_t best = pk__fft_fast_even(n);
+  double c;
+
+  if (best == 0 || best > INT_MAX / (size_t)(H > 0 ? H : 1))
+    return best;
+  c = pk__fft_grid_nlogn(H, (int)best);
+  for (size_t i = 0; i < sizeof fast_rows / sizeof *fast_rows; i++) {
+    size_t w = fast_rows[i];
+    if (w >= n && w != best && 10 * w <= 11 * best &&
+        pk__fft_grid_nlogn(H, (int)w) < c)
+      best = w, c = pk__fft_grid_nlogn(H, (int)w);
+  }
+  return best;
 }
 
 void pk__fft_scale(double *x, size_t n, double re, double im) {

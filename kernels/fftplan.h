@@ -124,9 +124,14 @@ size_t pk__fft_fast_even(size_t n);
    padded kernels' grids): up to 128, a length one of FFTW's vector
    codelets transforms whole; else pk__fft_fast_size's. */
 size_t pk__fft_fast_cols(size_t n);
+/* The length >= n for the rows of a padded grid of H rows (real
+   transforms, contiguous): pk__fft_fast_even's, or one at most a tenth
+   longer that FFTW's estimate plans do faster, if the grid's cost is
+   less. */
+size_t pk__fft_fast_rows(size_t n, int H);
 /* H W log2(H W) for a padded H x W grid of rows of W and columns of H
-   (pk__fft_fast_cols), the columns' part weighted by their rate: the
-   kernels' cost models. */
+   (pk__fft_fast_cols, _rows), each part weighted by its lengths' rate:
+   the kernels' cost models. */
 double pk__fft_grid_nlogn(int H, int W);
 /* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
 void pk__fft_scale(double *x, size_t n, double re, double im);

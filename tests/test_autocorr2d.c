@@ -441,6 +441,35 @@ static void test_pair_batch(void **state) {
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
+/* Only 2, 3, 5 and 7 divide n. */
+static int only_small_primes(size_t n) {
+  static const size_t pr[] = {2, 3, 5, 7};
+  for (int i = 0; i < 4; i++)
+    while (n % pr[i] == 0)
+      n /= pr[i];
+  return n == 1;
+}
+
+/* The padded grids' lengths: never shorter than asked, FFTW's small
+   primes only, a whole codelet's column from 17 to 128, even rows no
+   more than a tenth past the even fast size. */
+static void test_grid_sizes(void **state) {
+  (void)state;
+  for (size_t n = 1; n <= 700; n++) {
+    size_t c = pk__fft_fast_cols(n), e = pk__fft_fast_even(n);
+    if (c < n || !only_small_primes(c) || c > 2 * n)
+      fail_msg("columns for %zu: %zu", n, c);
+    if (n > 16 && n <= 128 && c != 20 && c != 32 && c != 64 && c != 128)
+      fail_msg("columns for %zu: %zu, not a whole codelet's", n, c);
+    for (int H = 1; H <= 256; H *= 4) {
+      size_t r = pk__fft_fast_rows(n, H);
+      if (r < n || r % 2 || !only_small_primes(r) || 10 * r > 11 * e)
+        fail_msg("rows for %zu (H %d): %zu (even fast size %zu)", n, H, r,
+                 e);
+    }
+  }
+}
+
 static int teardown(void **state) {
   (void)state;
   pk__fft_cache_clear();
@@ -454,7 +483,7 @@ int main(void) {
       cmocka_unit_test(test_bits),  cmocka_unit_test(test_auto),
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_auto_exact), cmocka_unit_test(test_pair_paths),
-      cmocka_unit_test(test_pair_batch),
+      cmocka_unit_test(test_pair_batch), cmocka_unit_test(test_grid_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }
