@@ -1,5 +1,6 @@
 /* autocorr2d: full 2-D autocorrelation of each item, as
  * scipy.signal.correlate2d(a, a). */
+#include "det.h"
 #include "fftplan.h"
 
 #include <parkit/fft.h>
@@ -196,10 +197,11 @@ static void direct(const double *a, size_t h, size_t w, double *r) {
  * holds); 2 if all are integers but the bound fails.  *big gets max |a|
  * times |a|_1, which bounds every partial sum of the direct method.
  */
-static int exact(const double *a, size_t n, int H, int W, double *big) {
+static int exact(const pk__det_isa *v, const double *a, size_t n, int H,
+                 int W, double *big) {
   double l1, l2, mx, lg = log2((double)H * W);
 
-  if (!pk__fft_integers(a, n, &l1, &l2, &mx))
+  if (!v->integers(a, n, &l1, &l2, &mx))
     return 0; /* also NaN and inf */
   *big = mx * l1;
   return 32 * 0x1p-53 * (lg > 1 ? lg : 1) * l1 * l2 < 0.5 ? 1 : 2;
@@ -240,12 +242,12 @@ static void scale(double *restrict out, const double *restrict in, size_t n,
       out[m] = in[m] * s;
 }
 
-static void viafft(const geo *g, const fftw_plan *p, const double *a,
-                   double *r, double *buf) {
+static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
+                   const double *a, double *r, double *buf) {
   size_t h = g->h, w = g->w, H = (size_t)g->H, W = (size_t)g->W;
   size_t R = 2 * w - 1, nc = H * (W / 2 + 1);
   double *c = buf + up64(H * W * 8) / 8, s = 1.0 / ((double)H * W), big;
-  int rnd = exact(a, h * w, g->H, g->W, &big);
+  int rnd = exact(v, a, h * w, g->H, g->W, &big);
 
   /* auto promises integers for integer input: where the FFT's bound does
      not, the direct sums, exact while they stay below 2^53, or wider. */
@@ -301,6 +303,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
   fftw_plan p[NPLANS] = {NULL};
   double *buf = NULL;
   void *own = NULL;
+  const pk__det_isa *v = pk__simd_paths(t->isa);
   pk_status st;
   geo g;
 
@@ -324,9 +327,9 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     double *r = (double *)(t->out + i * t->out_stride);
     double big;
     if (g.method == PK_AUTOCORR_FFT)
-      viafft(&g, p, a, r, buf);
+      viafft(&g, p, v, a, r, buf);
     else if (g.asked == PK_AUTOCORR_AUTO &&
-             exact(a, g.h * g.w, 1, 1, &big) && big >= 0x1p53)
+             exact(v, a, g.h * g.w, 1, 1, &big) && big >= 0x1p53)
       direct_wide(a, g.h, g.w, r); /* integers past direct's 2^53 */
     else
       direct(a, g.h, g.w, r);

@@ -399,11 +399,12 @@ static void direct_wide(const geo *g, const double *a, const double *c,
  * (32 u log2(HW) max(|a|_1 |c|_2, |c|_1 |a|_2), as autocorr2d's) is below
  * 1/2, so that its result rounds to the exact integers.
  */
-static int exactness(const geo *g, const double *a, const double *c) {
+static int exactness(const geo *g, const pk__det_isa *v, const double *a,
+                     const double *c) {
   double a1, a2, am, c1, c2, cm, lg = log2((double)g->H * g->W + 1);
 
-  if (!pk__fft_integers(a, g->h1 * g->w1, &a1, &a2, &am) ||
-      !pk__fft_integers(c, g->h2 * g->w2, &c1, &c2, &cm))
+  if (!v->integers(a, g->h1 * g->w1, &a1, &a2, &am) ||
+      !v->integers(c, g->h2 * g->w2, &c1, &c2, &cm))
     return 0;
   int r = am * c1 < 0x1p53 && cm * a1 < 0x1p53 ? 1 : 3;
   double e = 32 * 0x1p-53 * (lg > 1 ? lg : 1) *
@@ -415,11 +416,12 @@ static int exactness(const geo *g, const double *a, const double *c) {
    sum|c| and max|c| sum|a| below it): then the direct sums of integers are
    exact whatever they are, and nothing more need be known.  One pass of
    abs, max and add, where exactness() tests every element. */
-static int small_sums(const geo *g, const double *a, const double *c) {
+static int small_sums(const geo *g, const pk__det_isa *v, const double *a,
+                      const double *c) {
   double am, a1, cm, c1;
 
-  pk__fft_norms(a, g->h1 * g->w1, &am, &a1);
-  pk__fft_norms(c, g->h2 * g->w2, &cm, &c1);
+  v->norms(a, g->h1 * g->w1, &am, &a1);
+  v->norms(c, g->h2 * g->w2, &cm, &c1);
   return am * c1 < 0x1p53 && cm * a1 < 0x1p53;
 }
 
@@ -563,9 +565,9 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     /* what the integers allow: only auto and the FFT need to know, and
        auto's direct sums only when they may pass 2^53 */
     int ex = g.asked == PK_AUTOCORR_DIRECT ||
-                     (g.method == PK_AUTOCORR_DIRECT && small_sums(&g, a, c))
+                     (g.method == PK_AUTOCORR_DIRECT && small_sums(&g, v, a, c))
                  ? 0
-                 : exactness(&g, a, c);
+                 : exactness(&g, v, a, c);
     if (g.method == PK_AUTOCORR_FFT &&
         !(g.asked == PK_AUTOCORR_AUTO && ex && !(ex & 4))) {
       pk__fetch f = {nx, nx ? lines : 0, 0};

@@ -92,6 +92,19 @@ typedef struct pk__det_isa {
    * product).
    */
   void (*cmulc)(double *a, const double *b, size_t n);
+  /*
+   * integers: 1 if every one of the n doubles x is an integer below 2^51
+   * in magnitude (so not NaN or infinite), with their 1-norm, 2-norm and
+   * largest magnitude in *l1, *l2, *mx: what an FFT's rounding bound needs
+   * to know whether its result rounds to the exact integer sums.  0 if not
+   * (the norms then unset).  norms: the largest magnitude and the 1-norm
+   * of the n doubles x, whatever they are, in *mx and *l1 (*l1 NaN or
+   * infinite if an x is).  The norms only bound errors and sums (and sum
+   * integers exactly while they can): their order of summation is free.
+   */
+  int (*integers)(const double *x, size_t n, double *l1, double *l2,
+                  double *mx);
+  void (*norms)(const double *x, size_t n, double *mx, double *l1);
 } pk__det_isa;
 
 extern const pk__det_isa pk__det_generic;

@@ -666,6 +666,10 @@ void CAT(pk__corr_direct_, ISA)(const double *P, size_t pw, const double *c,
                                 size_t wo, const char *next,
                                 size_t lines); /* corr_simd.c */
 void CAT(pk__corr_cmulc_, ISA)(double *a, const double *b, size_t n);
+int CAT(pk__corr_integers_, ISA)(const double *x, size_t n, double *l1,
+                                 double *l2, double *mx);
+void CAT(pk__corr_norms_, ISA)(const double *x, size_t n, double *mx,
+                               double *l1);
 
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
@@ -675,4 +679,6 @@ const pk__det_isa CAT(pk__det_, ISA) = {
     .mid = mid,
     .corr = CAT(pk__corr_direct_, ISA),
     .cmulc = CAT(pk__corr_cmulc_, ISA),
+    .integers = CAT(pk__corr_integers_, ISA),
+    .norms = CAT(pk__corr_norms_, ISA),
 };

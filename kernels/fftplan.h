@@ -144,16 +144,8 @@ void pk__fft_scale(double *x, size_t n, double re, double im);
 static inline double pk__rint51(double x) {
   return (x + PK__RINT_MAGIC) - PK__RINT_MAGIC;
 }
-/* 1 if every one of the n doubles x is an integer below 2^51 in magnitude
-   (so not NaN or infinite), with their 1-norm, 2-norm and largest
-   magnitude in *l1, *l2, *mx: what an FFT's rounding bound needs to know
-   whether its result rounds to the exact integer sums.  0 if not (the
-   norms then unset). */
-int pk__fft_integers(const double *x, size_t n, double *l1, double *l2,
-                     double *mx);
-/* The largest magnitude and the 1-norm of the n doubles x, whatever they
-   are, in *mx and *l1 (*l1 NaN or infinite if an x is). */
-void pk__fft_norms(const double *x, size_t n, double *mx, double *l1);
+/* The scans for integers and norms in front of the sums are per path:
+   det.h, pk__det_isa's integers and norms. */
 
 /*
  * Between the planner (fftplan.c) and the wisdom file (wisdom.c), all under

@@ -14,6 +14,7 @@
 #include <parkit.h>
 #include <parkit/fft.h>
 #include <parkit/kernels.h>
+#include "det.h"
 #include "fftplan.h"
 
 enum { AUTO = PK_AUTOCORR_AUTO, DIRECT = PK_AUTOCORR_DIRECT,
@@ -470,6 +471,50 @@ static void test_grid_sizes(void **state) {
   }
 }
 
+/* Each path's scans for integers and norms (det.h) against plain loops:
+   every length up to a few blocks, each position of a value that fails. */
+static void test_scans(void **state) {
+  (void)state;
+  enum { N = 150 };
+  double x[N];
+
+  for (int isa = PK_ISA_GENERIC; isa <= (int)pk_isa_best(); isa++) {
+    const pk__det_isa *v = pk__simd_paths(isa);
+    for (size_t n = 0; n <= N; n++) {
+      double l1 = 0, l2 = 0, mx = 0, r1, r2, rm;
+      for (size_t i = 0; i < n; i++)
+        x[i] = (double)(rand() % 2000001 - 1000000);
+      if (n == N / 2)
+        x[n / 3] = -0x1p51 + 1; /* the largest taken */
+      for (size_t i = 0; i < n; i++) {
+        l1 += fabs(x[i]), l2 += x[i] * x[i];
+        mx = fabs(x[i]) > mx ? fabs(x[i]) : mx;
+      }
+      if (!v->integers(x, n, &r1, &r2, &rm) || r1 != l1 || rm != mx ||
+          fabs(r2 - sqrt(l2)) > 1e-12 * sqrt(l2))
+        fail_msg("%s: integers of %zu: %g %g %g, want %g %g %g",
+                 pk_isa_name((pk_isa)isa), n, r1, r2, rm, l1, sqrt(l2), mx);
+      v->norms(x, n, &rm, &r1);
+      if (r1 != l1 || rm != mx)
+        fail_msg("%s: norms of %zu: %g %g, want %g %g",
+                 pk_isa_name((pk_isa)isa), n, r1, rm, l1, mx);
+      static const double bad[] = {0.5, -1e-300, 0x1p51, -INFINITY, NAN};
+      for (size_t i = 0; i < n; i++) {
+        double keep = x[i], b = bad[(i + n) % 5];
+        x[i] = b;
+        if (v->integers(x, n, &r1, &r2, &rm))
+          fail_msg("%s: %g at %zu of %zu taken for an integer",
+                   pk_isa_name((pk_isa)isa), b, i, n);
+        v->norms(x, n, &rm, &r1);
+        if (b != b ? r1 == r1 : isinf(b) ? !isinf(r1) : 0)
+          fail_msg("%s: norms with %g at %zu of %zu: 1-norm %g",
+                   pk_isa_name((pk_isa)isa), b, i, n, r1);
+        x[i] = keep;
+      }
+    }
+  }
+}
+
 static int teardown(void **state) {
   (void)state;
   pk__fft_cache_clear();
@@ -484,6 +529,7 @@ int main(void) {
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_auto_exact), cmocka_unit_test(test_pair_paths),
       cmocka_unit_test(test_pair_batch), cmocka_unit_test(test_grid_sizes),
+      cmocka_unit_test(test_scans),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }
