@@ -451,9 +451,10 @@ static int only_small_primes(size_t n) {
   return n == 1;
 }
 
-/* The padded grids' lengths: never shorter than asked, FFTW's small
-   primes only, a whole codelet's column from 17 to 128, even rows no
-   more than a tenth past the even fast size. */
+/* The padded grids' lengths: never shorter than asked nor more than twice
+   it (parkit/fft.h), FFTW's small primes only, a whole codelet's column
+   from 17 to 128, even rows no more than a tenth past the even fast
+   size. */
 static void test_grid_sizes(void **state) {
   (void)state;
   for (size_t n = 1; n <= 700; n++) {
@@ -464,7 +465,8 @@ static void test_grid_sizes(void **state) {
       fail_msg("columns for %zu: %zu, not a whole codelet's", n, c);
     for (int H = 1; H <= 256; H *= 4) {
       size_t r = pk__fft_fast_rows(n, H);
-      if (r < n || r % 2 || !only_small_primes(r) || 10 * r > 11 * e)
+      if (r < n || r > 2 * n || r % 2 || !only_small_primes(r) ||
+          10 * r > 11 * e)
         fail_msg("rows for %zu (H %d): %zu (even fast size %zu)", n, H, r,
                  e);
     }

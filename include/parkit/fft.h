@@ -102,8 +102,9 @@ typedef enum pk_autocorr_method {
  * Accuracy, with u = 2^-53, S = sum a^2 (= r[h-1][w-1]), N1 = sum |a|:
  * - direct: |error| <= h w u S per entry (a dot product of <= h w terms);
  *   exact when every a is an integer and S <= 2^53.
- * - fft, on an H x W grid (the smallest 2^a 3^b 5^c 7^d sizes >= 2h - 1,
- *   2w - 1): |error| <= about E = 32 u max(1, log2(H W)) N1 sqrt(S) per
+ * - fft, on an H x W grid (sizes 2^a 3^b 5^c 7^d >= 2h - 1 and 2w - 1
+ *   that FFTW transforms fast, at most twice those; see README,
+ *   Performance): |error| <= about E = 32 u max(1, log2(H W)) N1 sqrt(S) per
  *   entry, usually far less.  When every a is an integer and E < 1/2, the
  *   result is rounded to integers and so is exact, like the direct one.
  * - auto takes the cheaper of the two, and for an item of integers gives

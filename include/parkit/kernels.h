@@ -55,7 +55,9 @@ typedef enum pk_mode { PK_MODE_FULL = 0, PK_MODE_VALID, PK_MODE_SAME } pk_mode;
  * convolve2d: scipy.signal.convolve2d(a, b, mode): the same with b turned
  *   by 180 degrees (and same mode centred as scipy centres convolutions).
  * method: as autocorr2d's (parkit/fft.h): direct sums, zero-padded real
- * FFTs (the plan cache and planner rules of the other FFT kernels), or
+ * FFTs (the plan cache and planner rules of the other FFT kernels; where
+ * a shorter grid is cheaper, the few first and last rows it would alias
+ * are summed directly instead), or
  * auto by a cost model; integer-valued pairs give the exact integers with
  * auto whatever the method chosen.  An input of one item (a fixed kernel
  * image) is broadcast to every item of the other.  NULL for an unknown
