@@ -273,27 +273,28 @@ void CAT(pk__corr_direct_, ISA)(const double *P, size_t pw, const double *c,
  * the time of the scalar loop (SSE2) it replaced.
  */
 #if VL == 8
-#define LANES(a, b) {a, b, a + 2, b + 2, a + 4, b + 4, a + 6, b + 6}
+#define LANES(a, b) a, b, a + 2, b + 2, a + 4, b + 4, a + 6, b + 6
 #define PAIRS(a, b) {a, b, a, b, a, b, a, b}
 #elif VL == 4
-#define LANES(a, b) {a, b, a + 2, b + 2}
+#define LANES(a, b) a, b, a + 2, b + 2
 #define PAIRS(a, b) {a, b, a, b}
 #else
-#define LANES(a, b) {a, b}
+#define LANES(a, b) a, b
 #define PAIRS(a, b) {a, b}
 #endif
 typedef long long vl __attribute__((vector_size(VL * sizeof(double))));
 
 void CAT(pk__corr_cmulc_, ISA)(double *restrict a, const double *restrict b,
                                size_t n) {
-  const vl re = LANES(0, 0), im = LANES(1, 1), swap = LANES(1, 0);
   const vd sign = PAIRS(1.0, -1.0);
   size_t k = 0, m = 2 * n;
 
   for (; k + VL <= m; k += VL) {
     vd x = *(const vdu *)(a + k), y = *(const vdu *)(b + k);
-    vd br = __builtin_shuffle(y, re), bi = __builtin_shuffle(y, im);
-    *(vdu *)(a + k) = x * br + __builtin_shuffle(x, swap) * (bi * sign);
+    vd br = __builtin_shufflevector(y, y, LANES(0, 0));
+    vd bi = __builtin_shufflevector(y, y, LANES(1, 1));
+    vd xs = __builtin_shufflevector(x, x, LANES(1, 0));
+    *(vdu *)(a + k) = x * br + xs * (bi * sign);
   }
   for (; k < m; k += 2) {
     double ar = a[k], ai = a[k + 1];
@@ -362,7 +363,8 @@ void CAT(pk__corr_norms_, ISA)(const double *x, size_t n, double *mx,
 
   for (; i + VS * VL <= n; i += VS * VL)
     for (int k = 0; k < VS; k++) {
-      vd v = (vd)((vl) * (const vdu *)(x + i + k * VL) & absm);
+      vd y = *(const vdu *)(x + i + k * VL);
+      vd v = (vd)((vl)y & absm);
       s[k] += v;
       vl gt = v > m[k];
       m[k] = (vd)(((vl)v & gt) | ((vl)m[k] & ~gt));
