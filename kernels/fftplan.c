@@ -501,15 +501,15 @@ double pk__fft_grid_nlogn(int H, int W) {
 }
 
 size_t pk__fft_fast_rows(size_t n, int H) {
-  size_t best = pk__fft_fast_even(n);
+  size_t e = pk__fft_fast_even(n), best = e;
   double c;
 
-  if (best == 0 || best > INT_MAX / (size_t)(H > 0 ? H : 1))
-    return best;
-  c = pk__fft_grid_nlogn(H, (int)best);
+  if (e == 0 || e > INT_MAX / (size_t)(H > 0 ? H : 1))
+    return e;
+  c = pk__fft_grid_nlogn(H, (int)e);
   for (size_t i = 0; i < sizeof fast_rows / sizeof *fast_rows; i++) {
     size_t w = fast_rows[i];
-    if (w >= n && w != best && 10 * w <= 11 * best &&
+    if (w >= n && w != e && 10 * w <= 11 * e &&
         pk__fft_grid_nlogn(H, (int)w) < c)
       best = w, c = pk__fft_grid_nlogn(H, (int)w);
   }
