@@ -77,7 +77,7 @@ pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
 static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
   *mapped = 0;
 #if defined(MAP_ANONYMOUS)
-  if (nbytes >= ((size_t)1 << 20)) {
+  if (nbytes >= PK__MAPPED_BYTES) {
     void *m = mmap(NULL, nbytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)

@@ -42,6 +42,10 @@ typedef struct pk__gather {
   size_t runs, run, runstride;
 } pk__gather;
 
+/* Arrays this large are anonymous mappings (array.c), their pages left
+   untouched until used; smaller ones are zeroed by hand. */
+#define PK__MAPPED_BYTES ((size_t)1 << 20)
+
 typedef struct pk__job {
   const pk_kernel *kernel;
   const pk_array *in;   /* the input whose layout the map follows */

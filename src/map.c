@@ -602,8 +602,8 @@ pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
     if ((st = setup_out(ctx, fn, j, ref, &j->task.out_items[c], c,
                         &out[c])) != PK_OK)
       return st;
-    /* large enough to be mapped, not zeroed by hand (array.c) */
-    if (made && out[c]->nbytes >= ((size_t)1 << 20))
+    /* pages nobody has touched, and enough of them to be worth a call */
+    if (made && out[c]->nbytes >= PK__MAPPED_BYTES)
       j->fresh |= 1u << c;
     j->outs[c] = out[c];
     j->task.outs[c] = out[c]->data;
