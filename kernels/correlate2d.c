@@ -399,16 +399,47 @@ static void direct_wide(const geo *g, const double *a, const double *c,
  * (32 u log2(HW) max(|a|_1 |c|_2, |c|_1 |a|_2), as autocorr2d's) is below
  * 1/2, so that its result rounds to the exact integers.
  */
-static int exactness(const geo *g, const pk__det_isa *v, const double *a,
-                     const double *c) {
-  double a1, a2, am, c1, c2, cm, lg = log2((double)g->H * g->W + 1);
+/*
+ * The kernel image of the pair in hand as the sums take it (b, or b
+ * turned for convolve2d), and what the scans below found of it: kept
+ * while the pairs' b is the same item (one broadcast to every pair), not
+ * turned and scanned again for each.
+ */
+typedef struct kimg {
+  const double *b, *c; /* b: whose (NULL: none yet) */
+  int ints;            /* -1: not scanned; else v->integers' answer */
+  double l1, l2, mx;   /* its norms, if ints */
+  int normed;          /* 1: nmx, nl1 are v->norms' */
+  double nmx, nl1;
+} kimg;
 
-  if (!v->integers(a, g->h1 * g->w1, &a1, &a2, &am) ||
-      !v->integers(c, g->h2 * g->w2, &c1, &c2, &cm))
+static void kimg_take(kimg *k, const geo *g, const double *b,
+                      double *turned) {
+  size_t n = g->h2 * g->w2;
+
+  if (b == k->b)
+    return;
+  k->b = k->c = b;
+  if (g->op == CONV) {
+    for (size_t m = 0; m < n; m++)
+      turned[m] = b[n - 1 - m];
+    k->c = turned;
+  }
+  k->ints = -1;
+  k->normed = 0;
+}
+
+static int exactness(const geo *g, const pk__det_isa *v, const double *a,
+                     kimg *k) {
+  double a1, a2, am, lg = log2((double)g->H * g->W + 1);
+
+  if (k->ints < 0)
+    k->ints = v->integers(k->c, g->h2 * g->w2, &k->l1, &k->l2, &k->mx);
+  if (!k->ints || !v->integers(a, g->h1 * g->w1, &a1, &a2, &am))
     return 0;
-  int r = am * c1 < 0x1p53 && cm * a1 < 0x1p53 ? 1 : 3;
+  int r = am * k->l1 < 0x1p53 && k->mx * a1 < 0x1p53 ? 1 : 3;
   double e = 32 * 0x1p-53 * (lg > 1 ? lg : 1) *
-             (a1 * c2 > c1 * a2 ? a1 * c2 : c1 * a2);
+             (a1 * k->l2 > k->l1 * a2 ? a1 * k->l2 : k->l1 * a2);
   return e < 0.5 ? r | 4 : r;
 }
 
@@ -417,12 +448,15 @@ static int exactness(const geo *g, const pk__det_isa *v, const double *a,
    exact whatever they are, and nothing more need be known.  One pass of
    abs, max and add, where exactness() tests every element. */
 static int small_sums(const geo *g, const pk__det_isa *v, const double *a,
-                      const double *c) {
-  double am, a1, cm, c1;
+                      kimg *k) {
+  double am, a1;
 
+  if (!k->normed) {
+    v->norms(k->c, g->h2 * g->w2, &k->nmx, &k->nl1);
+    k->normed = 1;
+  }
   v->norms(a, g->h1 * g->w1, &am, &a1);
-  v->norms(c, g->h2 * g->w2, &cm, &c1);
-  return am * c1 < 0x1p53 && cm * a1 < 0x1p53;
+  return am * k->nl1 < 0x1p53 && k->nmx * a1 < 0x1p53;
 }
 
 /*
@@ -542,7 +576,8 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
   const pk__det_isa *v = pk__simd_paths(t->isa);
   size_t pw = 0;
   double *P = g.method == PK_AUTOCORR_DIRECT && padded(&g, &pw) ? fbuf : NULL;
-  const double *last_b = NULL; /* whose transform fbuf holds */
+  const double *spectrum_of = NULL; /* whose transform fbuf holds */
+  kimg ki = {NULL};
   size_t lines = (g.h1 * g.w1 * 8 + 63) / 64;
   int stream = (double)(hi - lo) * (double)g.ho * (double)g.wo * 8 >=
                STREAM_BYTES;
@@ -554,25 +589,20 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
        first read (the scan for integers) waited on memory for every line */
     const char *nx = i + 1 < hi ? t->ins[0] + (i + 1) * t->in_strides[0]
                                 : NULL;
-    const double *c = b;
-    if (g.op == CONV) {
-      size_t n = g.h2 * g.w2;
-      if (b != last_b)
-        for (size_t m = 0; m < n; m++)
-          turned[m] = b[n - 1 - m];
-      c = turned;
-    }
+    kimg_take(&ki, &g, b, turned);
+    const double *c = ki.c;
     /* what the integers allow: only auto and the FFT need to know, and
        auto's direct sums only when they may pass 2^53 */
     int ex = g.asked == PK_AUTOCORR_DIRECT ||
-                     (g.method == PK_AUTOCORR_DIRECT && small_sums(&g, v, a, c))
+                     (g.method == PK_AUTOCORR_DIRECT &&
+                      small_sums(&g, v, a, &ki))
                  ? 0
-                 : exactness(&g, v, a, c);
+                 : exactness(&g, v, a, &ki);
     if (g.method == PK_AUTOCORR_FFT &&
         !(g.asked == PK_AUTOCORR_AUTO && ex && !(ex & 4))) {
       pk__fetch f = {nx, nx ? lines : 0, 0};
-      viafft(&g, p, v, a, c, r, fbuf, ex & 4, b == last_b, &f, stream);
-      last_b = b;
+      viafft(&g, p, v, a, c, r, fbuf, ex & 4, b == spectrum_of, &f, stream);
+      spectrum_of = b;
     } else if (ex & 2 && g.asked == PK_AUTOCORR_AUTO) {
       /* integers past direct's 2^53: one long double row, on the heap */
       long double *row = malloc(g.wo * sizeof *row);
