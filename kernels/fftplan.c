@@ -223,6 +223,13 @@ static fftw_plan make(const entry *e) {
                                                          : FFTW_BACKWARD,
                              f);
       break;
+    case PK__FFT_ROWS_FWD:
+    case PK__FFT_ROWS_BWD:
+      p = fftw_plan_many_dft(1, &n1, n0, c, NULL, 1, n1, c, NULL, 1, n1,
+                             e->kind == PK__FFT_ROWS_FWD ? FFTW_FORWARD
+                                                         : FFTW_BACKWARD,
+                             f);
+      break;
     }
   }
   /* Other planners (one large array) take no limit. */
@@ -234,7 +241,8 @@ static fftw_plan make(const entry *e) {
 
 static const char *const kind_names[] = {
     "c2c forward", "c2c backward", "r2c", "r2c (full)", "c2r",
-    "r2c rows", "c2r rows", "c2c columns forward", "c2c columns backward"};
+    "r2c rows", "c2r rows", "c2c columns forward", "c2c columns backward",
+    "c2c rows forward", "c2c rows backward"};
 
 pk_status pk__fft_plan(pk__fft_kind kind, int n0, int n1, double work_ns,
                        fftw_plan *plan) {
@@ -366,7 +374,7 @@ pk_status pk__fft_state_put(const char *s) {
   atomic_store(&mode, m);
   while (st == PK_OK && p && strncmp(p + 1, "plan ", 5) == 0) {
     if (sscanf(p + 1, "plan %d %d %d %d %la%n", &k, &t.n0, &t.n1, &t.rigor,
-               &t.limit, &used) != 5 || k < 0 || k > PK__FFT_COLS_BWD ||
+               &t.limit, &used) != 5 || k < 0 || k >= PK__FFT_KINDS ||
         t.rigor < PK_FFT_ESTIMATE || t.rigor > PK_FFT_REPRODUCIBLE)
       st = PK_EINVAL;
     t.kind = (pk__fft_kind)k;
