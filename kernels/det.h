@@ -105,6 +105,23 @@ typedef struct pk__det_isa {
   int (*integers)(const double *x, size_t n, double *l1, double *l2,
                   double *mx);
   void (*norms)(const double *x, size_t n, double *mx, double *l1);
+  /*
+   * Two real rows transformed as one complex row z of W points (W even),
+   * the first the real part: split parts z's spectrum into theirs, k <=
+   * W/2: x1[k] = (z[k] + conj z[W-k]) / 2, x2[k] = (z[k] - conj z[W-k]) / 2i
+   * (z[W] is z[0]; x2 NULL: x1 only).  merge puts two such halves back
+   * into one row y of W, y[k] = x1[k] + i x2[k] and y[W-k] = conj x1[k] +
+   * i conj x2[k], the imaginary parts of x[0] and x[W/2] dropped (x2 NULL:
+   * zeros), whose inverse transform holds both rows.
+   */
+  void (*split)(const double *z, size_t W, double *x1, double *x2);
+  void (*merge)(const double *x1, const double *x2, size_t W, double *y);
+  /*
+   * unpair: o0[j] and o1[j] the real and imaginary parts of complex y[j]
+   * times s, for j0 <= j < j1, rounded as pk__rint51 if rnd (fftplan.h).
+   */
+  void (*unpair)(const double *y, size_t j0, size_t j1, double s, int rnd,
+                 double *o0, double *o1);
 } pk__det_isa;
 
 extern const pk__det_isa pk__det_generic;

@@ -670,6 +670,12 @@ int CAT(pk__corr_integers_, ISA)(const double *x, size_t n, double *l1,
                                  double *l2, double *mx);
 void CAT(pk__corr_norms_, ISA)(const double *x, size_t n, double *mx,
                                double *l1);
+void CAT(pk__corr_split_, ISA)(const double *z, size_t W, double *x1,
+                               double *x2);
+void CAT(pk__corr_merge_, ISA)(const double *x1, const double *x2, size_t W,
+                               double *y);
+void CAT(pk__corr_unpair_, ISA)(const double *y, size_t j0, size_t j1,
+                                double s, int rnd, double *o0, double *o1);
 
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
@@ -681,4 +687,7 @@ const pk__det_isa CAT(pk__det_, ISA) = {
     .cmulc = CAT(pk__corr_cmulc_, ISA),
     .integers = CAT(pk__corr_integers_, ISA),
     .norms = CAT(pk__corr_norms_, ISA),
+    .split = CAT(pk__corr_split_, ISA),
+    .merge = CAT(pk__corr_merge_, ISA),
+    .unpair = CAT(pk__corr_unpair_, ISA),
 };

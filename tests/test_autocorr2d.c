@@ -517,6 +517,108 @@ static void test_scans(void **state) {
   }
 }
 
+/* The naive DFT of n complex points x (re, im), sign -1 forward, +1
+   back, unscaled, in long double. */
+static void naive_dft(const double *x, size_t n, int sign, double *y) {
+  const long double tau = 6.283185307179586476925286766559L;
+  for (size_t k = 0; k < n; k++) {
+    long double re = 0, im = 0;
+    for (size_t j = 0; j < n; j++) {
+      long double t = sign * tau * (long double)((j * k) % n) / n;
+      re += x[2 * j] * cosl(t) - x[2 * j + 1] * sinl(t);
+      im += x[2 * j] * sinl(t) + x[2 * j + 1] * cosl(t);
+    }
+    y[2 * k] = (double)re, y[2 * k + 1] = (double)im;
+  }
+}
+
+/*
+ * Each path's split, merge and unpair (det.h, correlate2d's paired rows):
+ * split of the transform of two real rows as one complex row against each
+ * row's own transform, merge's row transformed back against the rows, and
+ * unpair against a plain loop; every path the same bits as the baseline.
+ */
+static void test_pair_rows(void **state) {
+  (void)state;
+  static const size_t lens[] = {2, 4, 6, 8, 10, 16, 20, 32, 64, 128};
+  enum { M = 128 };
+  double x1[2 * M], x2[2 * M], z[2 * M], Z[2 * M], X1[2 * M], X2[2 * M];
+  double s1[2 * M + 2], s2[2 * M + 2], y[2 * M], back[2 * M];
+  double r1[2 * M + 2], r2[2 * M + 2], ry[2 * M], o0[M], o1[M], p0[M], p1[M];
+
+  for (size_t t = 0; t < sizeof lens / sizeof *lens; t++) {
+    size_t W = lens[t], h = W / 2;
+    double big = 0;
+    for (size_t j = 0; j < W; j++) {
+      x1[2 * j] = (double)rand() / RAND_MAX - 0.5, x1[2 * j + 1] = 0;
+      x2[2 * j] = (double)rand() / RAND_MAX - 0.5, x2[2 * j + 1] = 0;
+      z[2 * j] = x1[2 * j], z[2 * j + 1] = x2[2 * j];
+    }
+    naive_dft(z, W, -1, Z);
+    naive_dft(x1, W, -1, X1);
+    naive_dft(x2, W, -1, X2);
+    for (size_t k = 0; k < 2 * W; k++)
+      big = fabs(X1[k]) > big ? fabs(X1[k]) : big;
+    for (int isa = PK_ISA_GENERIC; isa <= (int)pk_isa_best(); isa++) {
+      const pk__det_isa *v = pk__simd_paths(isa);
+      const char *nm = pk_isa_name((pk_isa)isa);
+      v->split(Z, W, s1, s2);
+      for (size_t k = 0; k <= 2 * h + 1; k++)
+        if (fabs(s1[k] - X1[k]) > 1e-13 * W || fabs(s2[k] - X2[k]) > 1e-13 * W)
+          fail_msg("%s: split of %zu, element %zu: %g %g, want %g %g", nm,
+                   W, k, s1[k], s2[k], X1[k], X2[k]);
+      v->split(Z, W, r1, NULL);
+      if (memcmp(r1, s1, (2 * h + 2) * 8) != 0)
+        fail_msg("%s: split of %zu without x2 differs", nm, W);
+      /* merge of the rows' own half spectra: back to W x1 + i W x2 */
+      v->merge(X1, X2, W, y);
+      naive_dft(y, W, 1, back);
+      for (size_t j = 0; j < W; j++)
+        if (fabs(back[2 * j] - W * x1[2 * j]) > 1e-12 * W * big ||
+            fabs(back[2 * j + 1] - W * x2[2 * j]) > 1e-12 * W * big)
+          fail_msg("%s: merge of %zu, point %zu: %g %g, want %g %g", nm, W,
+                   j, back[2 * j], back[2 * j + 1], W * x1[2 * j],
+                   W * x2[2 * j]);
+      v->merge(X1, NULL, W, ry);
+      naive_dft(ry, W, 1, back);
+      for (size_t j = 0; j < W; j++)
+        if (fabs(back[2 * j] - W * x1[2 * j]) > 1e-12 * W * big ||
+            fabs(back[2 * j + 1]) > 1e-12 * W * big)
+          fail_msg("%s: merge of %zu alone, point %zu: %g %g", nm, W, j,
+                   back[2 * j], back[2 * j + 1]);
+      /* unpair: every range, rounded or not, scaled */
+      for (int rnd = 0; rnd < 2; rnd++)
+        for (size_t j0 = 0; j0 < 3 && j0 <= W; j0++) {
+          double sc = rnd ? 1000.0 : 0.25;
+          memset(o0, 0, sizeof o0), memset(o1, 0, sizeof o1);
+          v->unpair(Z, j0, W, sc, rnd, o0, o1);
+          for (size_t j = 0; j < W; j++) {
+            double a = Z[2 * j] * sc, b = Z[2 * j + 1] * sc;
+            double w0 = j < j0 ? 0 : rnd ? nearbyint(a) : a;
+            double w1 = j < j0 ? 0 : rnd ? nearbyint(b) : b;
+            if (o0[j] != w0 || o1[j] != w1)
+              fail_msg("%s: unpair of %zu from %zu (rnd %d), %zu: %g %g, "
+                       "want %g %g", nm, W, j0, rnd, j, o0[j], o1[j], w0, w1);
+          }
+        }
+      /* the same bits on every path */
+      const pk__det_isa *g0 = pk__simd_paths(PK_ISA_GENERIC);
+      g0->split(Z, W, r1, r2);
+      if (memcmp(r1, s1, (2 * h + 2) * 8) || memcmp(r2, s2, (2 * h + 2) * 8))
+        fail_msg("%s: split of %zu differs from the baseline's", nm, W);
+      g0->merge(X1, X2, W, ry);
+      v->merge(X1, X2, W, y);
+      if (memcmp(ry, y, 2 * W * 8))
+        fail_msg("%s: merge of %zu differs from the baseline's", nm, W);
+      g0->unpair(Z, 1, W, 3.0, 0, p0, p1);
+      v->unpair(Z, 1, W, 3.0, 0, o0, o1);
+      if (memcmp(p0 + 1, o0 + 1, (W - 1) * 8) ||
+          memcmp(p1 + 1, o1 + 1, (W - 1) * 8))
+        fail_msg("%s: unpair of %zu differs from the baseline's", nm, W);
+    }
+  }
+}
+
 static int teardown(void **state) {
   (void)state;
   pk__fft_cache_clear();
@@ -531,7 +633,7 @@ int main(void) {
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_auto_exact), cmocka_unit_test(test_pair_paths),
       cmocka_unit_test(test_pair_batch), cmocka_unit_test(test_grid_sizes),
-      cmocka_unit_test(test_scans),
+      cmocka_unit_test(test_scans), cmocka_unit_test(test_pair_rows),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }
