@@ -36,8 +36,10 @@ typedef struct geo {
   size_t h1, w1, h2, w2;
   size_t ho, wo, oi, oj; /* the output, and where it starts in F */
   int H, W;              /* 0 if the grid does not fit FFTW's int sizes */
+  int paired;            /* rows two at a time in complex transforms */
   size_t top, bottom;    /* the window's first and last rows that the grid
                             aliases, summed directly instead */
+  size_t left, right;    /* its first and last columns, likewise */
 } geo;
 
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -60,23 +62,58 @@ static double direct_ns(const geo *g) {
   return 30 + 0.3 * terms + 2.5 * (double)g->ho * (double)g->h2 * (double)g->w2;
 }
 
-/* Taps (p, q) of c that meet a's rows at window row i: direct()'s work
-   for the row is this times wo. */
-static double row_taps(const geo *g, size_t i) {
-  long m = (long)(g->oi + i), h1 = (long)g->h1, h2 = (long)g->h2;
-  long lo = h2 - 1 - m > 0 ? h2 - 1 - m : 0;
-  long hi = h1 + h2 - 2 - m < h2 - 1 ? h1 + h2 - 2 - m : h2 - 1;
-  return hi >= lo ? (double)(hi - lo + 1) * (double)g->w2 : 0;
+/* Rows (of n2) of one item that meet rows (of n1) of the other at F's
+   index m along that dimension. */
+static double taps1(size_t m, size_t n1, size_t n2) {
+  long lo = (long)n2 - 1 - (long)m > 0 ? (long)n2 - 1 - (long)m : 0;
+  long hi = (long)(n1 + n2) - 2 - (long)m < (long)n2 - 1
+                ? (long)(n1 + n2) - 2 - (long)m
+                : (long)n2 - 1;
+  return hi >= lo ? (double)(hi - lo + 1) : 0;
 }
 
+/* Taps (p, q) of c that meet a at window row i: direct()'s work for the
+   row is this times wo; at window column j: direct_cols()'s, times ho. */
+static double row_taps(const geo *g, size_t i) {
+  return taps1(g->oi + i, g->h1, g->h2) * (double)g->w2;
+}
+
+static double col_taps(const geo *g, size_t j) {
+  return taps1(g->oj + j, g->w1, g->w2) * (double)g->h2;
+}
+
+/*
+ * Two real rows as one complex row of a codelet's length (paired, viafft)
+ * against real transforms of the rows, per n log2 n.  FFTW's estimate
+ * planner takes a scalar codelet for real rows of 128 and vector codelets
+ * for complex ones.  100x100 with 31x31, full, one core of the Xeon (model
+ * 207), AVX-512, kilocycles a pair: rows forward and back 37, their split
+ * and merge 28 (paired, 128 x 128) against 89 (real rows of 144); the
+ * pair's whole time 0.93-0.97 of it, same mode 0.94-0.95; AVX2 0.91 and
+ * 0.96.  With SSE2's pairs of doubles the split, merge and parting of the
+ * rows cost about what they save (full 1.06): on a CPU without AVX2 the
+ * rows stay real.
+ */
+#define PAIRED_ROWS 0.5
+
 static double fft_ns(const geo *g) {
-  double n = (double)g->H * g->W, edge = 0;
+  double n = (double)g->H * g->W, edge = 0, cedge = 0, nl;
   for (size_t i = 0; i < g->top; i++)
     edge += row_taps(g, i);
   for (size_t i = g->ho - g->bottom; i < g->ho; i++)
     edge += row_taps(g, i);
-  return 150 + 0.75 * pk__fft_grid_nlogn(g->H, g->W) + 1.5 * n +
-         (0.3 * (double)g->wo + 2.5) * edge;
+  for (size_t j = 0; j < g->left; j++)
+    cedge += col_taps(g, j);
+  for (size_t j = g->wo - g->right; j < g->wo; j++)
+    cedge += col_taps(g, j);
+  if (g->paired)
+    nl = (double)g->W * pk__fft_grid_nlogn(g->H, 1) +
+         PAIRED_ROWS * n * log2((double)g->W);
+  else
+    nl = pk__fft_grid_nlogn(g->H, g->W);
+  return 150 + 0.75 * nl + 1.5 * n + (0.3 * (double)g->wo + 2.5) * edge +
+         (0.3 * (double)g->ho + 2.5) * cedge +
+         (g->left + g->right ? 0.5 * (double)g->ho * (double)g->wo : 0);
 }
 
 /*
@@ -97,30 +134,31 @@ static size_t grid(size_t n1, size_t n2, size_t o, size_t n) {
 }
 
 /*
- * The window's rows that a grid of H <= 128 rows aliases: F's row m lands
- * on row (m - oi) mod H of the result, and a row two of F's rows land on
- * holds neither; the window's rows from H on land nowhere of their own.
- * The window's first rows up to the last such row in its first half go
- * into top, its last rows from the first such row in its second half into
- * bottom.
+ * The window's indices along one dimension that a grid of N <= 128 aliases:
+ * F's index m (of nf) lands on (m - o) mod N of the result, and an index
+ * two of F's land on holds neither; the window's indices (of n) from N on
+ * land nowhere of their own.  The window's first indices up to the last
+ * such in its first half go into *lo, its last from the first such in its
+ * second half into *hi: rows into top and bottom, columns into left and
+ * right.  In 2-D a result both of whose indices are clean is F's alone.
  */
-static void aliased(geo *g, size_t H) {
-  size_t nf = g->h1 + g->h2 - 1;
-  unsigned char n[128] = {0};
+static void aliased(size_t nf, size_t o, size_t n, size_t N, size_t *lo,
+                    size_t *hi) {
+  unsigned char k[128] = {0};
 
-  g->top = g->bottom = 0;
+  *lo = *hi = 0;
   for (size_t m = 0; m < nf; m++) {
-    long d = ((long)m - (long)g->oi) % (long)H;
-    size_t p = (size_t)(d < 0 ? d + (long)H : d);
-    n[p] += n[p] < 2;
+    long d = ((long)m - (long)o) % (long)N;
+    size_t p = (size_t)(d < 0 ? d + (long)N : d);
+    k[p] += k[p] < 2;
   }
-  for (size_t p = 0; p < g->ho; p++) {
-    if (p < H && n[p] < 2)
+  for (size_t p = 0; p < n; p++) {
+    if (p < N && k[p] < 2)
       continue;
-    if (p < g->ho / 2)
-      g->top = p + 1;
-    else if (g->bottom == 0)
-      g->bottom = g->ho - p;
+    if (p < n / 2)
+      *lo = p + 1;
+    else if (*hi == 0)
+      *hi = n - p;
   }
 }
 
@@ -166,8 +204,23 @@ static const char *geo_of(const pk_kernel *k, const pk_item *in, geo *g) {
   if (g->H && hc < (size_t)g->H && hc <= 128) {
     geo a = *g;
     a.H = (int)hc;
-    aliased(&a, hc);
+    aliased(h1 + h2 - 1, g->oi, g->ho, hc, &a.top, &a.bottom);
     if (a.top + a.bottom < a.ho && fft_ns(&a) < fft_ns(g))
+      *g = a;
+  }
+  /* Rows of a length FFTW's codelets take whole, two real rows a complex
+     transform (PAIRED_ROWS), the columns they alias summed directly:
+     100x100 with 31x31, full: 128 x 128 (4 columns, 4 rows direct) for
+     128 x 144; same: 128 x 128 for 128 x 120.  By the CPU's widest path,
+     not the context's, as direct_ns. */
+  size_t wp = pk__fft_fast_cols(w1 > w2 ? w1 : w2);
+  if (g->H && wp % 2 == 0 && wp <= 128 && (size_t)g->H <= INT_MAX / wp &&
+      pk__simd_paths(PK_ISA_AUTO)->lanes >= 4) {
+    geo a = *g;
+    a.W = (int)wp;
+    a.paired = 1;
+    aliased(w1 + w2 - 1, g->oj, g->wo, wp, &a.left, &a.right);
+    if (a.left + a.right < a.wo && fft_ns(&a) < fft_ns(g))
       *g = a;
   }
   if (g->method == PK_AUTOCORR_AUTO)
@@ -217,22 +270,35 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
  * of a forward, the H rows of c (moved; see viafft), every column forward,
  * every column back, and only the ho rows of the result that the window
  * keeps.  The 2-D transforms did the H - h1 rows of zeros of a and the
- * H - ho rows no output reads, and copied through buffers.
+ * H - ho rows no output reads, and copied through buffers.  Paired, a's
+ * rows and the result's go two in a complex row, from row pair r0 up to
+ * r1 of the result.
  */
 enum { A_ROWS, C_ROWS, COLS_FWD, COLS_BWD, OUT_ROWS, NPLANS };
+
+static size_t pair0(const geo *g) { return g->top / 2; }
+static size_t pair1(const geo *g) { return (g->ho - g->bottom + 1) / 2; }
 
 static pk_status plans(const geo *g, size_t items, fftw_plan *p) {
   static const pk__fft_kind kind[NPLANS] = {
       PK__FFT_ROWS_R2C, PK__FFT_ROWS_R2C, PK__FFT_COLS_FWD, PK__FFT_COLS_BWD,
       PK__FFT_ROWS_C2R};
-  const int n0[NPLANS] = {(int)g->h1, g->H, g->H, g->H,
-                          (int)(g->ho - g->bottom)};
+  int n0[NPLANS] = {(int)g->h1, g->H, g->H, g->H, (int)(g->ho - g->bottom)};
   double work = (double)items * fft_ns(g) / NPLANS;
   pk_status st = PK_OK;
 
+  if (g->paired) {
+    n0[A_ROWS] = (int)(g->h1 + 1) / 2;
+    n0[OUT_ROWS] = (int)(pair1(g) - pair0(g));
+  }
   for (int i = 0; i < NPLANS && st == PK_OK; i++) {
     int cols = i == COLS_FWD || i == COLS_BWD;
-    st = pk__fft_plan(kind[i], n0[i], cols ? g->W / 2 + 1 : g->W, work, &p[i]);
+    pk__fft_kind kd = kind[i];
+    if (g->paired && i == A_ROWS)
+      kd = PK__FFT_ROWS_FWD;
+    if (g->paired && i == OUT_ROWS)
+      kd = PK__FFT_ROWS_BWD;
+    st = pk__fft_plan(kd, n0[i], cols ? g->W / 2 + 1 : g->W, work, &p[i]);
   }
   return st;
 }
@@ -279,15 +345,30 @@ static void pad(const geo *g, const double *a, double *P, size_t pw) {
   }
 }
 
-/* The turned b, then for the FFT: the padded real grid and two spectra;
+/* The FFT's first buffer: the padded real grid (c's rows), or paired the
+   row pairs of a and of the result. */
+static size_t grid_bytes(const geo *g) {
+  size_t n = (size_t)g->H * g->W * 8;
+  size_t p = (g->h1 + 1) / 2 > pair1(g) - pair0(g) ? (g->h1 + 1) / 2
+                                                   : pair1(g) - pair0(g);
+  return up64(g->paired && p * g->W * 16 > n ? p * g->W * 16 : n);
+}
+
+/* After the spectra, paired: the aliased columns' direct sums (ho each), a
+   column of a (direct_col) and two rows of the result (put_pair). */
+static size_t edge_bytes(const geo *g) {
+  return up64(((g->left + g->right) * g->ho + g->h1 + 2 * g->wo) * 8);
+}
+
+/* The turned b, then for the FFT: grid_bytes, two spectra, edge_bytes;
    for the direct sums the padded image. */
 static size_t scratch_of(const geo *g) {
   size_t s = up64(g->h2 * g->w2 * 8), pw;
   if (g->method == PK_AUTOCORR_DIRECT)
     s += up64(padded(g, &pw) * 8);
   if (g->method == PK_AUTOCORR_FFT)
-    s += up64((size_t)g->H * g->W * 8) +
-         2 * up64((size_t)g->H * (g->W / 2 + 1) * 16);
+    s += grid_bytes(g) + 2 * up64((size_t)g->H * (g->W / 2 + 1) * 16) +
+         (g->paired ? edge_bytes(g) : 0);
   return s;
 }
 
@@ -361,6 +442,32 @@ static void direct(const geo *g, const double *a, const double *c,
           axpy(row + lo, cr[q], ar + lo + y0, (size_t)(hi - lo));
         q++;
       }
+    }
+  }
+}
+
+/*
+ * Window column j's rows i0 .. i1 - 1 into E[i] (E ho long): for each tap
+ * column q that meets a, a's column gathered into col, then one axpy down
+ * it per tap row, as direct() along rows.
+ */
+static void direct_col(const geo *g, const double *a, const double *c,
+                       double *E, size_t j, size_t i0, size_t i1,
+                       double *col) {
+  memset(E + i0, 0, (i1 - i0) * sizeof *E);
+  for (size_t q = 0; q < g->w2; q++) {
+    long y = (long)(j + g->oj + q) - (long)(g->w2 - 1);
+    if (y < 0 || y >= (long)g->w1)
+      continue;
+    for (size_t x = 0; x < g->h1; x++)
+      col[x] = a[x * g->w1 + (size_t)y];
+    for (size_t p = 0; p < g->h2; p++) {
+      /* row i reads a's row i + off */
+      long off = (long)(g->oi + p) - (long)(g->h2 - 1);
+      long lo = -off > (long)i0 ? -off : (long)i0;
+      long hi = (long)g->h1 - off < (long)i1 ? (long)g->h1 - off : (long)i1;
+      if (lo < hi)
+        axpy(E + lo, c[p * g->w2 + q], col + lo + off, (size_t)(hi - lo));
     }
   }
 }
@@ -496,6 +603,95 @@ static void put_row(double *out, const double *src, size_t n, double s,
       out[j] = src[j] * s;
 }
 
+/* n doubles from src to out, past cache if stream (put_row). */
+static void put_line(double *out, const double *src, size_t n, int stream) {
+  size_t j = 0;
+
+#ifdef __SSE2__
+  if (stream) {
+    if ((uintptr_t)out & 15 && n > 0) {
+      out[0] = src[0];
+      j = 1;
+    }
+    for (; j + 2 <= n; j += 2)
+      _mm_stream_pd(out + j, _mm_loadu_pd(src + j));
+  }
+#else
+  (void)stream;
+#endif
+  memcpy(out + j, src + j, (n - j) * sizeof *out);
+}
+
+/* Window rows 2q and 2q + 1 of r, those of them the FFT gives, from row
+   pair y (paired): parted and scaled into two lines, the aliased columns'
+   direct sums from E put in, then stored. */
+static void put_pair(const geo *g, const pk__det_isa *v, double *r,
+                     const double *y, size_t q, const double *E,
+                     double *line, double s, int rnd, int stream) {
+  size_t wo = g->wo, ho = g->ho, l = g->left, m = wo - g->right;
+  double *o[2] = {line, line + wo};
+
+  v->unpair(y, l, m, s, rnd, o[0], o[1]);
+  for (size_t h = 0; h < 2; h++) {
+    size_t i = 2 * q + h;
+    if (i < g->top || i >= ho - g->bottom)
+      continue;
+    for (size_t j = 0; j < l; j++)
+      o[h][j] = E[j * ho + i];
+    for (size_t j = m; j < wo; j++)
+      o[h][j] = E[(l + j - m) * ho + i];
+    put_line(r + i * wo, o[h], wo, stream);
+  }
+}
+
+/*
+ * Paired rows: a's rows 2q and 2q + 1 as the real and imaginary parts of
+ * Z's row q, transformed; as both are real, their spectra part as X1[k] =
+ * (Z[k] + conj Z[W-k]) / 2 and X2[k] = (Z[k] - conj Z[W-k]) / 2i, into
+ * A's rows 2q and 2q + 1 (W / 2 + 1 each).
+ */
+static void split_rows(const geo *g, const fftw_plan *p,
+                       const pk__det_isa *v, const double *a, double *Z,
+                       double *A) {
+  size_t W = (size_t)g->W, Wc = W / 2 + 1, w1 = g->w1, h1 = g->h1;
+
+  for (size_t q = 0; 2 * q < h1; q++) {
+    const double *x = a + 2 * q * w1, *y = x + w1;
+    double *z = Z + 2 * q * W;
+    if (2 * q + 1 < h1)
+      for (size_t j = 0; j < w1; j++)
+        z[2 * j] = x[j], z[2 * j + 1] = y[j];
+    else
+      for (size_t j = 0; j < w1; j++)
+        z[2 * j] = x[j], z[2 * j + 1] = 0;
+    memset(z + 2 * w1, 0, 2 * (W - w1) * sizeof *z);
+  }
+  fftw_execute_dft(p[A_ROWS], (fftw_complex *)Z, (fftw_complex *)Z);
+  for (size_t q = 0; 2 * q < h1; q++) {
+    double *x1 = A + 4 * q * Wc;
+    v->split(Z + 2 * q * W, W, x1, 2 * q + 1 < h1 ? x1 + 2 * Wc : NULL);
+  }
+}
+
+/*
+ * The inverse: Y[k] = X1[k] + i X2[k] over the whole row, X's missing half
+ * X[W-k] = conj X[k] (the imaginary parts of X[0] and X[W/2] dropped, as a
+ * real inverse transform does), so that the transform of Y's row holds
+ * window rows 2q and 2q + 1 in its real and imaginary parts; row pairs
+ * pair0 .. pair1 - 1.
+ */
+static void merge_rows(const geo *g, const fftw_plan *p,
+                       const pk__det_isa *v, const double *A, double *Y) {
+  size_t W = (size_t)g->W, Wc = W / 2 + 1, H = (size_t)g->H;
+
+  for (size_t q = pair0(g); q < pair1(g); q++) {
+    const double *x1 = A + 4 * q * Wc;
+    v->merge(x1, 2 * q + 1 < H ? x1 + 2 * Wc : NULL, W,
+             Y + 2 * (q - pair0(g)) * W);
+  }
+  fftw_execute_dft(p[OUT_ROWS], (fftw_complex *)Y, (fftw_complex *)Y);
+}
+
 /*
  * F's window through the FFT: R = IFFT(FFT(a) conj(FFT(c))) holds lag
  * (i - (h2-1), j - (w2-1)) of F[i][j] at its index mod (H, W).  c goes in
@@ -508,7 +704,8 @@ static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
                    const double *a, const double *c, double *r, double *buf,
                    int rnd, int have_b, pk__fetch *f, int stream) {
   size_t H = (size_t)g->H, W = (size_t)g->W, Wc = W / 2 + 1, nc = H * Wc;
-  double *A = buf + up64(H * W * 8) / 8, *B = A + up64(nc * 16) / 8;
+  double *A = buf + grid_bytes(g) / 8, *B = A + up64(nc * 16) / 8;
+  double *E = B + up64(nc * 16) / 8, *col = E + (g->left + g->right) * g->ho;
   double s = 1.0 / ((double)H * W);
   size_t t = (g->oi + H - (g->h2 - 1)) % H, u = (g->oj + W - (g->w2 - 1)) % W;
 
@@ -522,11 +719,15 @@ static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
     fftw_execute_dft_r2c(p[C_ROWS], buf, (fftw_complex *)B);
     fftw_execute_dft(p[COLS_FWD], (fftw_complex *)B, (fftw_complex *)B);
   }
-  for (size_t i = 0; i < g->h1; i++) {
-    memcpy(buf + i * W, a + i * g->w1, g->w1 * sizeof *a);
-    memset(buf + i * W + g->w1, 0, (W - g->w1) * sizeof *buf);
+  if (g->paired)
+    split_rows(g, p, v, a, buf, A);
+  else {
+    for (size_t i = 0; i < g->h1; i++) {
+      memcpy(buf + i * W, a + i * g->w1, g->w1 * sizeof *a);
+      memset(buf + i * W + g->w1, 0, (W - g->w1) * sizeof *buf);
+    }
+    fftw_execute_dft_r2c(p[A_ROWS], buf, (fftw_complex *)A);
   }
-  fftw_execute_dft_r2c(p[A_ROWS], buf, (fftw_complex *)A);
   memset(A + g->h1 * Wc * 2, 0, (H - g->h1) * Wc * 16);
   fftw_execute_dft(p[COLS_FWD], (fftw_complex *)A, (fftw_complex *)A);
   /* A conj(B), a row at a time, the next image fetched meanwhile (1,000
@@ -538,9 +739,22 @@ static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
     v->cmulc(A + 2 * i * Wc, B + 2 * i * Wc, Wc);
   }
   fftw_execute_dft(p[COLS_BWD], (fftw_complex *)A, (fftw_complex *)A);
-  fftw_execute_dft_c2r(p[OUT_ROWS], (fftw_complex *)A, buf);
-  for (size_t i = g->top; i < g->ho - g->bottom; i++)
-    put_row(r + i * g->wo, buf + i * W, g->wo, s, rnd, stream);
+  if (g->paired) {
+    size_t l = g->left, m = g->wo - g->right;
+    for (size_t j = 0; j < l; j++)
+      direct_col(g, a, c, E + j * g->ho, j, g->top, g->ho - g->bottom, col);
+    for (size_t j = m; j < g->wo; j++)
+      direct_col(g, a, c, E + (l + j - m) * g->ho, j, g->top,
+                 g->ho - g->bottom, col);
+    merge_rows(g, p, v, A, buf);
+    for (size_t q = pair0(g); q < pair1(g); q++)
+      put_pair(g, v, r, buf + 2 * (q - pair0(g)) * W, q, E, col + g->h1, s,
+               rnd, stream);
+  } else {
+    fftw_execute_dft_c2r(p[OUT_ROWS], (fftw_complex *)A, buf);
+    for (size_t i = g->top; i < g->ho - g->bottom; i++)
+      put_row(r + i * g->wo, buf + i * W, g->wo, s, rnd, stream);
+  }
 #ifdef __SSE2__
   if (stream)
     _mm_sfence();

@@ -56,8 +56,9 @@ typedef enum pk_mode { PK_MODE_FULL = 0, PK_MODE_VALID, PK_MODE_SAME } pk_mode;
  *   by 180 degrees (and same mode centred as scipy centres convolutions).
  * method: as autocorr2d's (parkit/fft.h): direct sums, zero-padded real
  * FFTs (the plan cache and planner rules of the other FFT kernels; where
- * a shorter grid is cheaper, the few first and last rows it would alias
- * are summed directly instead), or
+ * a shorter grid is cheaper, the few first and last rows and columns it
+ * would alias are summed directly instead; on CPUs with AVX2, rows of up
+ * to 128 go two at a time through complex transforms), or
  * auto by a cost model; integer-valued pairs give the exact integers with
  * auto whatever the method chosen.  An input of one item (a fixed kernel
  * image) is broadcast to every item of the other.  NULL for an unknown
