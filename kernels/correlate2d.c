@@ -87,12 +87,11 @@ static double col_taps(const geo *g, size_t j) {
  * against real transforms of the rows, per n log2 n.  FFTW's estimate
  * planner takes a scalar codelet for real rows of 128 and vector codelets
  * for complex ones.  100x100 with 31x31, full, one core of the Xeon (model
- * 207), AVX-512, kilocycles a pair: rows forward and back 37, their split
- * and merge 28 (paired, 128 x 128) against 89 (real rows of 144); the
- * pair's whole time 0.93-0.97 of it, same mode 0.94-0.95; AVX2 0.91 and
- * 0.96.  With SSE2's pairs of doubles the split, merge and parting of the
- * rows cost about what they save (full 1.06): on a CPU without AVX2 the
- * rows stay real.
+ * 207), AVX-512, kilocycles a pair: the rows forward and back 37 and their
+ * split and merge 28 (paired, 128 x 128) against 89 (real rows of 144).
+ * The pair's time, 1,000 pairs on two workers: AVX-512 full 0.88 and same
+ * 0.90 of the real rows', AVX2 0.85-0.89 and 0.94; SSE2 (forced) 0.97
+ * and 0.96.  Paired only where AVX2 is: no SSE2-only CPU was measured.
  */
 #define PAIRED_ROWS 0.5
 
@@ -355,9 +354,9 @@ static size_t grid_bytes(const geo *g) {
 }
 
 /* After the spectra, paired: the aliased columns' direct sums (ho each), a
-   column of a (direct_col) and two rows of the result (put_pair). */
+   column of a (direct_col) and a row's of them (put_pair). */
 static size_t edge_bytes(const geo *g) {
-  return up64(((g->left + g->right) * g->ho + g->h1 + 2 * g->wo) * 8);
+  return up64(((g->left + g->right) * (g->ho + 1) + g->h1) * 8);
 }
 
 /* The turned b, then for the FFT: grid_bytes, two spectra, edge_bytes;
@@ -386,23 +385,11 @@ static double cost(const pk_kernel *k, const pk_item *in) {
   return g.method == PK_AUTOCORR_FFT ? fft_ns(&g) : direct_ns(&g);
 }
 
-static void axpy(double *restrict r, double c, const double *restrict y,
-                 size_t n) {
-  for (size_t k = 0; k < n; k++)
-    r[k] += c * y[k];
-}
-
-/* Four taps of one row of c at once, where all four lie inside a's row:
-   one load and store of r for four products. */
-static void axpy4(double *restrict r, const double *c,
-                  const double *restrict y, size_t n) {
-  for (size_t k = 0; k < n; k++)
-    r[k] += c[0] * y[k] + c[1] * y[k + 1] + c[2] * y[k + 2] + c[3] * y[k + 3];
-}
-
-/* Rows i0 .. i1 - 1 of the window. */
-static void direct(const geo *g, const double *a, const double *c,
-                   double *r, size_t i0, size_t i1) {
+/* Rows i0 .. i1 - 1 of the window, by v's axpy (one tap along a row)
+   and axpy4 (four taps of one row of c at once, where all four lie inside
+   a's row: one load and store of r for four products). */
+static void direct(const geo *g, const pk__det_isa *v, const double *a,
+                   const double *c, double *r, size_t i0, size_t i1) {
   long w1 = (long)g->w1, wo = (long)g->wo;
 
   for (size_t i = i0; i < i1; i++) {
@@ -427,19 +414,19 @@ static void direct(const geo *g, const double *a, const double *c,
               long yt = y0 + t, lt = yt < 0 ? -yt : 0;
               long ht = w1 - yt < wo ? w1 - yt : wo;
               if (lt < lo)
-                axpy(row + lt, cr[q + t], ar + lt + yt,
+                v->axpy(row + lt, cr[q + t], ar + lt + yt,
                      (size_t)((lo < ht ? lo : ht) - lt));
               if (hi4 < ht)
-                axpy(row + hi4, cr[q + t], ar + hi4 + yt,
+                v->axpy(row + hi4, cr[q + t], ar + hi4 + yt,
                      (size_t)(ht - hi4));
             }
-            axpy4(row + lo, cr + q, ar + lo + y0, (size_t)(hi4 - lo));
+            v->axpy4(row + lo, cr + q, ar + lo + y0, (size_t)(hi4 - lo));
             q += 4;
             continue;
           }
         }
         if (lo < hi)
-          axpy(row + lo, cr[q], ar + lo + y0, (size_t)(hi - lo));
+          v->axpy(row + lo, cr[q], ar + lo + y0, (size_t)(hi - lo));
         q++;
       }
     }
@@ -451,9 +438,9 @@ static void direct(const geo *g, const double *a, const double *c,
  * column q that meets a, a's column gathered into col, then one axpy down
  * it per tap row, as direct() along rows.
  */
-static void direct_col(const geo *g, const double *a, const double *c,
-                       double *E, size_t j, size_t i0, size_t i1,
-                       double *col) {
+static void direct_col(const geo *g, const pk__det_isa *v, const double *a,
+                       const double *c, double *E, size_t j, size_t i0,
+                       size_t i1, double *col) {
   memset(E + i0, 0, (i1 - i0) * sizeof *E);
   for (size_t q = 0; q < g->w2; q++) {
     long y = (long)(j + g->oj + q) - (long)(g->w2 - 1);
@@ -467,7 +454,7 @@ static void direct_col(const geo *g, const double *a, const double *c,
       long lo = -off > (long)i0 ? -off : (long)i0;
       long hi = (long)g->h1 - off < (long)i1 ? (long)g->h1 - off : (long)i1;
       if (lo < hi)
-        axpy(E + lo, c[p * g->w2 + q], col + lo + off, (size_t)(hi - lo));
+        v->axpy(E + lo, c[p * g->w2 + q], col + lo + off, (size_t)(hi - lo));
     }
   }
 }
@@ -603,44 +590,22 @@ static void put_row(double *out, const double *src, size_t n, double s,
       out[j] = src[j] * s;
 }
 
-/* n doubles from src to out, past cache if stream (put_row). */
-static void put_line(double *out, const double *src, size_t n, int stream) {
-  size_t j = 0;
-
-#ifdef __SSE2__
-  if (stream) {
-    if ((uintptr_t)out & 15 && n > 0) {
-      out[0] = src[0];
-      j = 1;
-    }
-    for (; j + 2 <= n; j += 2)
-      _mm_stream_pd(out + j, _mm_loadu_pd(src + j));
-  }
-#else
-  (void)stream;
-#endif
-  memcpy(out + j, src + j, (n - j) * sizeof *out);
-}
-
 /* Window rows 2q and 2q + 1 of r, those of them the FFT gives, from row
-   pair y (paired): parted and scaled into two lines, the aliased columns'
-   direct sums from E put in, then stored. */
+   pair y (paired), with the aliased columns' direct sums from E (v's
+   put_row). */
 static void put_pair(const geo *g, const pk__det_isa *v, double *r,
                      const double *y, size_t q, const double *E,
                      double *line, double s, int rnd, int stream) {
   size_t wo = g->wo, ho = g->ho, l = g->left, m = wo - g->right;
-  double *o[2] = {line, line + wo};
 
-  v->unpair(y, l, m, s, rnd, o[0], o[1]);
   for (size_t h = 0; h < 2; h++) {
     size_t i = 2 * q + h;
     if (i < g->top || i >= ho - g->bottom)
       continue;
-    for (size_t j = 0; j < l; j++)
-      o[h][j] = E[j * ho + i];
-    for (size_t j = m; j < wo; j++)
-      o[h][j] = E[(l + j - m) * ho + i];
-    put_line(r + i * wo, o[h], wo, stream);
+    for (size_t j = 0; j < l + g->right; j++)
+      line[j] = E[j * ho + i];
+    v->put_row(r + i * wo, wo, y, (int)h, l, m, line, line + l, s, rnd,
+               stream);
   }
 }
 
@@ -742,9 +707,10 @@ static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
   if (g->paired) {
     size_t l = g->left, m = g->wo - g->right;
     for (size_t j = 0; j < l; j++)
-      direct_col(g, a, c, E + j * g->ho, j, g->top, g->ho - g->bottom, col);
+      direct_col(g, v, a, c, E + j * g->ho, j, g->top, g->ho - g->bottom,
+                 col);
     for (size_t j = m; j < g->wo; j++)
-      direct_col(g, a, c, E + (l + j - m) * g->ho, j, g->top,
+      direct_col(g, v, a, c, E + (l + j - m) * g->ho, j, g->top,
                  g->ho - g->bottom, col);
     merge_rows(g, p, v, A, buf);
     for (size_t q = pair0(g); q < pair1(g); q++)
@@ -759,8 +725,8 @@ static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
   if (stream)
     _mm_sfence();
 #endif
-  direct(g, a, c, r, 0, g->top);
-  direct(g, a, c, r, g->ho - g->bottom, g->ho);
+  direct(g, v, a, c, r, 0, g->top);
+  direct(g, v, a, c, r, g->ho - g->bottom, g->ho);
 }
 
 static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
@@ -831,7 +797,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
       pad(&g, a, P, pw);
       v->corr(P, pw, c, g.h2, g.w2, r, g.ho, g.wo, nx, lines);
     } else {
-      direct(&g, a, c, r, 0, g.ho);
+      direct(&g, v, a, c, r, 0, g.ho);
     }
   }
   fftw_free(own);

@@ -117,11 +117,22 @@ typedef struct pk__det_isa {
   void (*split)(const double *z, size_t W, double *x1, double *x2);
   void (*merge)(const double *x1, const double *x2, size_t W, double *y);
   /*
-   * unpair: o0[j] and o1[j] the real and imaginary parts of complex y[j]
-   * times s, for j0 <= j < j1, rounded as pk__rint51 if rnd (fftplan.h).
+   * put_row: o[j] for j < n, a row of correlate2d's result: lead[j] for j
+   * < l, trail[j - m] for j >= m, and between them the real (part 0) or
+   * imaginary (part 1) part of complex y[j] times s, rounded as
+   * pk__rint51 if rnd (fftplan.h).  Past cache (non-temporal stores) if
+   * stream, on x86.
    */
-  void (*unpair)(const double *y, size_t j0, size_t j1, double s, int rnd,
-                 double *o0, double *o1);
+  void (*put_row)(double *o, size_t n, const double *y, int part, size_t l,
+                  size_t m, const double *lead, const double *trail,
+                  double s, int rnd, int stream);
+  /*
+   * correlate2d's sums at the edges of its FFT's grid and for kernel
+   * images larger than the image: axpy r[k] += c y[k], axpy4 r[k] += c[0]
+   * y[k] + c[1] y[k+1] + c[2] y[k+2] + c[3] y[k+3], k < n (r and y apart).
+   */
+  void (*axpy)(double *r, double c, const double *y, size_t n);
+  void (*axpy4)(double *r, const double *c, const double *y, size_t n);
 } pk__det_isa;
 
 extern const pk__det_isa pk__det_generic;

@@ -674,8 +674,13 @@ void CAT(pk__corr_split_, ISA)(const double *z, size_t W, double *x1,
                                double *x2);
 void CAT(pk__corr_merge_, ISA)(const double *x1, const double *x2, size_t W,
                                double *y);
-void CAT(pk__corr_unpair_, ISA)(const double *y, size_t j0, size_t j1,
-                                double s, int rnd, double *o0, double *o1);
+void CAT(pk__corr_put_row_, ISA)(double *o, size_t n, const double *y,
+                                 int part, size_t l, size_t m,
+                                 const double *lead, const double *trail,
+                                 double s, int rnd, int stream);
+void CAT(pk__corr_axpy_, ISA)(double *r, double c, const double *y, size_t n);
+void CAT(pk__corr_axpy4_, ISA)(double *r, const double *c, const double *y,
+                               size_t n);
 
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
@@ -689,5 +694,7 @@ const pk__det_isa CAT(pk__det_, ISA) = {
     .norms = CAT(pk__corr_norms_, ISA),
     .split = CAT(pk__corr_split_, ISA),
     .merge = CAT(pk__corr_merge_, ISA),
-    .unpair = CAT(pk__corr_unpair_, ISA),
+    .put_row = CAT(pk__corr_put_row_, ISA),
+    .axpy = CAT(pk__corr_axpy_, ISA),
+    .axpy4 = CAT(pk__corr_axpy4_, ISA),
 };
