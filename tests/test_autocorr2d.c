@@ -600,7 +600,7 @@ static void test_pair_rows(void **state) {
         memset(o0, 0, sizeof o0);
         v->put_row(o, n, Z, part, l, m, lead, trail, sc, rnd, st);
         for (size_t j = 0; j < n; j++) {
-          double x = Z[2 * j + (size_t)part] * sc;
+          double x = j < l || j >= m ? 0 : Z[2 * j + (size_t)part] * sc;
           double w = j < l ? lead[j] : j >= m ? trail[j - m]
                      : rnd ? nearbyint(x) : x;
           if (o[j] != w)
