@@ -10,8 +10,9 @@
 /* ------------------------------------------------------------- cases */
 
 /* The FFT grid parkit pads an n x n span to: the library's own rule
- * (fftplan.c; correlate2d may take fewer rows and sum those they alias
- * directly, which this credit leaves out). */
+ * (fftplan.c; correlate2d may take fewer rows and columns and sum those
+ * they alias directly, and pair real rows in complex transforms, which
+ * this credit leaves out). */
 static void grid_of(int n, int *H, int *W) {
   *H = (int)pk__fft_fast_cols((size_t)n);
   *W = (int)pk__fft_fast_rows((size_t)n, *H);
