@@ -73,7 +73,7 @@ static double taps1(size_t m, size_t n1, size_t n2) {
 }
 
 /* Taps (p, q) of c that meet a at window row i: direct()'s work for the
-   row is this times wo; at window column j: direct_cols()'s, times ho. */
+   row is this times wo; at window column j: direct_col()'s, times ho. */
 static double row_taps(const geo *g, size_t i) {
   return taps1(g->oi + i, g->h1, g->h2) * (double)g->w2;
 }
@@ -89,9 +89,10 @@ static double col_taps(const geo *g, size_t j) {
  * for complex ones.  100x100 with 31x31, full, one core of the Xeon (model
  * 207), AVX-512, kilocycles a pair: the rows forward and back 37 and their
  * split and merge 28 (paired, 128 x 128) against 89 (real rows of 144).
- * The pair's time, 1,000 pairs on two workers: AVX-512 full 0.88 and same
- * 0.90 of the real rows', AVX2 0.85-0.89 and 0.94; SSE2 (forced) 0.97
- * and 0.96.  Paired only where AVX2 is: no SSE2-only CPU was measured.
+ * The pair's time, 1,000 pairs on two workers: AVX-512 full 0.85-0.89
+ * and same 0.90-0.95 of the real rows', AVX2 0.85-0.89 and 0.94; SSE2
+ * (forced) 0.97 and 0.96.  Paired only where AVX2 is: no SSE2-only CPU
+ * was measured.
  */
 #define PAIRED_ROWS 0.5
 
@@ -270,8 +271,8 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
  * every column back, and only the ho rows of the result that the window
  * keeps.  The 2-D transforms did the H - h1 rows of zeros of a and the
  * H - ho rows no output reads, and copied through buffers.  Paired, a's
- * rows and the result's go two in a complex row, from row pair r0 up to
- * r1 of the result.
+ * rows and the result's go two to a complex row, the result's from row
+ * pair pair0 up to pair1.
  */
 enum { A_ROWS, C_ROWS, COLS_FWD, COLS_BWD, OUT_ROWS, NPLANS };
 
