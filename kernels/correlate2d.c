@@ -89,10 +89,11 @@ static double col_taps(const geo *g, size_t j) {
  * for complex ones.  100x100 with 31x31, full, one core of the Xeon (model
  * 207), AVX-512, kilocycles a pair: the rows forward and back 37 and their
  * split and merge 28 (paired, 128 x 128) against 89 (real rows of 144).
- * The pair's time, 1,000 pairs on two workers: AVX-512 full 0.85-0.89
- * and same 0.90-0.95 of the real rows', AVX2 0.85-0.89 and 0.94; SSE2
- * (forced) 0.97 and 0.96.  Paired only where AVX2 is: no SSE2-only CPU
- * was measured.
+ * The pair's time, 1,000 pairs on two workers, against the real rows':
+ * AVX-512 full 0.79-0.82 and same 0.84 (the rows in bands, BAND; 0.85-0.89
+ * and 0.90-0.95 all in one call), AVX2 0.85-0.89 and 0.94, SSE2 (forced)
+ * 0.97 and 0.96 (all in one call).  Paired only where AVX2 is: no
+ * SSE2-only CPU was measured.
  */
 #define PAIRED_ROWS 0.5
 
@@ -271,10 +272,20 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
  * every column back, and only the ho rows of the result that the window
  * keeps.  The 2-D transforms did the H - h1 rows of zeros of a and the
  * H - ho rows no output reads, and copied through buffers.  Paired, a's
- * rows and the result's go two to a complex row, the result's from row
- * pair pair0 up to pair1.
+ * rows and the result's go two to a complex row, BAND such rows a plan,
+ * the result's from row pair pair0 up to pair1.
  */
 enum { A_ROWS, C_ROWS, COLS_FWD, COLS_BWD, OUT_ROWS, NPLANS };
+
+/*
+ * Paired, the rows go through FFTW BAND row pairs a call, each band split
+ * (or stored) while it is still in L1: 1,000 pairs of 100x100 with 31x31
+ * against all rows in one call, alternated in one process: 0.90-0.95 of
+ * the time (full and same, 2 workers); one pair a call took 1.3 (FFTW's
+ * vector codelets take two transforms at once), two 0.92-0.93, eight
+ * 0.95 (full, one worker).
+ */
+#define BAND 4
 
 static size_t pair0(const geo *g) { return g->top / 2; }
 static size_t pair1(const geo *g) { return (g->ho - g->bottom + 1) / 2; }
@@ -287,10 +298,8 @@ static pk_status plans(const geo *g, size_t items, fftw_plan *p) {
   double work = (double)items * fft_ns(g) / NPLANS;
   pk_status st = PK_OK;
 
-  if (g->paired) {
-    n0[A_ROWS] = (int)(g->h1 + 1) / 2;
-    n0[OUT_ROWS] = (int)(pair1(g) - pair0(g));
-  }
+  if (g->paired)
+    n0[A_ROWS] = n0[OUT_ROWS] = BAND;
   for (int i = 0; i < NPLANS && st == PK_OK; i++) {
     int cols = i == COLS_FWD || i == COLS_BWD;
     pk__fft_kind kd = kind[i];
@@ -345,13 +354,11 @@ static void pad(const geo *g, const double *a, double *P, size_t pw) {
   }
 }
 
-/* The FFT's first buffer: the padded real grid (c's rows), or paired the
-   row pairs of a and of the result. */
+/* The FFT's first buffer: the padded real grid (c's rows), and paired a
+   band of row pairs of a or of the result. */
 static size_t grid_bytes(const geo *g) {
-  size_t n = (size_t)g->H * g->W * 8;
-  size_t p = (g->h1 + 1) / 2 > pair1(g) - pair0(g) ? (g->h1 + 1) / 2
-                                                   : pair1(g) - pair0(g);
-  return up64(g->paired && p * g->W * 16 > n ? p * g->W * 16 : n);
+  size_t n = (size_t)g->H * g->W * 8, p = BAND * (size_t)g->W * 16;
+  return up64(g->paired && p > n ? p : n);
 }
 
 /* After the spectra, paired: the aliased columns' direct sums (ho each), a
@@ -612,30 +619,36 @@ static void put_pair(const geo *g, const pk__det_isa *v, double *r,
 
 /*
  * Paired rows: a's rows 2q and 2q + 1 as the real and imaginary parts of
- * Z's row q, transformed; as both are real, their spectra part as X1[k] =
- * (Z[k] + conj Z[W-k]) / 2 and X2[k] = (Z[k] - conj Z[W-k]) / 2i, into
- * A's rows 2q and 2q + 1 (W / 2 + 1 each).
+ * a complex row, BAND of them (Z) transformed at a time; as both are real,
+ * their spectra part as X1[k] = (Z[k] + conj Z[W-k]) / 2 and X2[k] =
+ * (Z[k] - conj Z[W-k]) / 2i, into A's rows 2q and 2q + 1 (W / 2 + 1 each).
+ * Pairs past a's rows are zeros.
  */
 static void split_rows(const geo *g, const fftw_plan *p,
                        const pk__det_isa *v, const double *a, double *Z,
                        double *A) {
   size_t W = (size_t)g->W, Wc = W / 2 + 1, w1 = g->w1, h1 = g->h1;
 
-  for (size_t q = 0; 2 * q < h1; q++) {
-    const double *x = a + 2 * q * w1, *y = x + w1;
-    double *z = Z + 2 * q * W;
-    if (2 * q + 1 < h1)
-      for (size_t j = 0; j < w1; j++)
-        z[2 * j] = x[j], z[2 * j + 1] = y[j];
-    else
-      for (size_t j = 0; j < w1; j++)
-        z[2 * j] = x[j], z[2 * j + 1] = 0;
-    memset(z + 2 * w1, 0, 2 * (W - w1) * sizeof *z);
-  }
-  fftw_execute_dft(p[A_ROWS], (fftw_complex *)Z, (fftw_complex *)Z);
-  for (size_t q = 0; 2 * q < h1; q++) {
-    double *x1 = A + 4 * q * Wc;
-    v->split(Z + 2 * q * W, W, x1, 2 * q + 1 < h1 ? x1 + 2 * Wc : NULL);
+  for (size_t q0 = 0; 2 * q0 < h1; q0 += BAND) {
+    for (size_t q = q0; q < q0 + BAND; q++) {
+      const double *x = a + 2 * q * w1, *y = x + w1;
+      double *z = Z + 2 * (q - q0) * W;
+      if (2 * q + 1 < h1)
+        for (size_t j = 0; j < w1; j++)
+          z[2 * j] = x[j], z[2 * j + 1] = y[j];
+      else if (2 * q < h1)
+        for (size_t j = 0; j < w1; j++)
+          z[2 * j] = x[j], z[2 * j + 1] = 0;
+      else
+        memset(z, 0, 2 * w1 * sizeof *z);
+      memset(z + 2 * w1, 0, 2 * (W - w1) * sizeof *z);
+    }
+    fftw_execute_dft(p[A_ROWS], (fftw_complex *)Z, (fftw_complex *)Z);
+    for (size_t q = q0; q < q0 + BAND && 2 * q < h1; q++) {
+      double *x1 = A + 4 * q * Wc;
+      v->split(Z + 2 * (q - q0) * W, W, x1,
+               2 * q + 1 < h1 ? x1 + 2 * Wc : NULL);
+    }
   }
 }
 
@@ -643,17 +656,21 @@ static void split_rows(const geo *g, const fftw_plan *p,
  * The inverse: Y[k] = X1[k] + i X2[k] over the whole row, X's missing half
  * X[W-k] = conj X[k] (the imaginary parts of X[0] and X[W/2] dropped, as a
  * real inverse transform does), so that the transform of Y's row holds
- * window rows 2q and 2q + 1 in its real and imaginary parts; row pairs
- * pair0 .. pair1 - 1.
+ * window rows 2q and 2q + 1 in its real and imaginary parts; the band of
+ * row pairs q0 .. q0 + BAND - 1 (zeros past A's rows).
  */
 static void merge_rows(const geo *g, const fftw_plan *p,
-                       const pk__det_isa *v, const double *A, double *Y) {
+                       const pk__det_isa *v, const double *A, size_t q0,
+                       double *Y) {
   size_t W = (size_t)g->W, Wc = W / 2 + 1, H = (size_t)g->H;
 
-  for (size_t q = pair0(g); q < pair1(g); q++) {
+  for (size_t q = q0; q < q0 + BAND; q++) {
     const double *x1 = A + 4 * q * Wc;
-    v->merge(x1, 2 * q + 1 < H ? x1 + 2 * Wc : NULL, W,
-             Y + 2 * (q - pair0(g)) * W);
+    if (2 * q < H)
+      v->merge(x1, 2 * q + 1 < H ? x1 + 2 * Wc : NULL, W,
+               Y + 2 * (q - q0) * W);
+    else
+      memset(Y + 2 * (q - q0) * W, 0, 2 * W * sizeof *Y);
   }
   fftw_execute_dft(p[OUT_ROWS], (fftw_complex *)Y, (fftw_complex *)Y);
 }
@@ -713,10 +730,12 @@ static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
     for (size_t j = m; j < g->wo; j++)
       direct_col(g, v, a, c, E + (l + j - m) * g->ho, j, g->top,
                  g->ho - g->bottom, col);
-    merge_rows(g, p, v, A, buf);
-    for (size_t q = pair0(g); q < pair1(g); q++)
-      put_pair(g, v, r, buf + 2 * (q - pair0(g)) * W, q, E, col + g->h1, s,
-               rnd, stream);
+    for (size_t q0 = pair0(g); q0 < pair1(g); q0 += BAND) {
+      merge_rows(g, p, v, A, q0, buf);
+      for (size_t q = q0; q < q0 + BAND && q < pair1(g); q++)
+        put_pair(g, v, r, buf + 2 * (q - q0) * W, q, E, col + g->h1, s,
+                 rnd, stream);
+    }
   } else {
     fftw_execute_dft_c2r(p[OUT_ROWS], (fftw_complex *)A, buf);
     for (size_t i = g->top; i < g->ho - g->bottom; i++)
