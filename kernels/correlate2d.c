@@ -631,12 +631,12 @@ static void split_rows(const geo *g, const fftw_plan *p,
 
   for (size_t q0 = 0; 2 * q0 < h1; q0 += BAND) {
     for (size_t q = q0; q < q0 + BAND; q++) {
-      const double *x = a + 2 * q * w1, *y = x + w1;
+      const double *x = 2 * q < h1 ? a + 2 * q * w1 : NULL;
       double *z = Z + 2 * (q - q0) * W;
       if (2 * q + 1 < h1)
         for (size_t j = 0; j < w1; j++)
-          z[2 * j] = x[j], z[2 * j + 1] = y[j];
-      else if (2 * q < h1)
+          z[2 * j] = x[j], z[2 * j + 1] = x[w1 + j];
+      else if (x)
         for (size_t j = 0; j < w1; j++)
           z[2 * j] = x[j], z[2 * j + 1] = 0;
       else
@@ -665,11 +665,11 @@ static void merge_rows(const geo *g, const fftw_plan *p,
   size_t W = (size_t)g->W, Wc = W / 2 + 1, H = (size_t)g->H;
 
   for (size_t q = q0; q < q0 + BAND; q++) {
-    const double *x1 = A + 4 * q * Wc;
-    if (2 * q < H)
+    if (2 * q < H) {
+      const double *x1 = A + 4 * q * Wc;
       v->merge(x1, 2 * q + 1 < H ? x1 + 2 * Wc : NULL, W,
                Y + 2 * (q - q0) * W);
-    else
+    } else
       memset(Y + 2 * (q - q0) * W, 0, 2 * W * sizeof *Y);
   }
   fftw_execute_dft(p[OUT_ROWS], (fftw_complex *)Y, (fftw_complex *)Y);
