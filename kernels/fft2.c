@@ -184,6 +184,20 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     }
   }
   yb = xb + up64(g.inb);
+  /*
+   * On a run whose results outgrow L2, a real item's full spectrum is made
+   * in the scratch, where it stays in cache, and stored once, past cache:
+   * written in place, the transform's half rows, then the mirror's other
+   * halves, each missed on lines of their own.  The stores fetch the next
+   * item (pk__fft_put).  5,000 items 100 x 100, one core of an AMD EPYC
+   * family 26: 0.80 of the time of the transform in place, 0.59 with the
+   * fetch; a run in cache keeps writing in place (staged, 30 items took
+   * 1.07 times as long).
+   * The same staging of a complex item's transform took 1.4 times as long
+   * as writing it in place, and is not done.
+   */
+  const int stage = g.kind == PK__FFT_R2C_FULL &&
+                    (double)(hi - lo) * (double)g.outb >= PK__STREAM_BYTES;
   for (size_t i = lo; i < hi; i++) {
     const char *src = t->in + i * t->in_stride;
     char *dst = t->out + i * t->out_stride;
@@ -191,12 +205,15 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     /* c2r destroys its input; unaligned data would need another plan. */
     if (g.kind == PK__FFT_C2R || !pk__fft_aligned(src))
       x = memcpy(xb, src, g.inb);
-    if (!pk__fft_aligned(dst))
+    if (stage || !pk__fft_aligned(dst))
       y = yb;
     item(&g, p, x, y);
     if (y != dst)
-      memcpy(dst, y, g.outb);
+      pk__fft_put(dst, y, g.outb, stage,
+                  i + 1 < hi ? src + t->in_stride : NULL, g.inb);
   }
+  if (stage)
+    pk__fft_fence();
   fftw_free(own);
   return PK_OK;
 }

@@ -139,6 +139,17 @@ size_t pk__fft_fast_rows(size_t n, int H);
 double pk__fft_grid_nlogn(int H, int W);
 /* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
 void pk__fft_scale(double *x, size_t n, double re, double im);
+/* A run of a kernel whose results pass this many bytes stores them past
+   cache (non-temporal stores, x86): a store that misses reads the line it
+   writes first, and the results would only push its inputs out of L2. */
+#define PK__STREAM_BYTES (2 << 20)
+/* n bytes (a multiple of 64) from y to dst, past cache if stream and dst
+   is 16-byte aligned (pk__fft_fence after the last), the `ahead` bytes at
+   next (the next item's input; NULL: none) fetched into L2 meanwhile;
+   otherwise memcpy. */
+void pk__fft_put(void *dst, const void *y, size_t n, int stream,
+                 const void *next, size_t ahead);
+void pk__fft_fence(void);
 /*
  * x rounded to an integer (ties to even), for |x| < 2^51: adding 1.5 * 2^52
  * leaves no fraction bits.  Inline and vectorisable, where round() is a
