@@ -282,7 +282,10 @@ typedef struct pk_item {
  * at ins[k] + i * in_strides[k] and output k's at outs[k] + i *
  * out_strides[k]; in, out and their strides and items are input 0's and
  * output 0's.  An input of one item broadcast over the batch has stride 0.
- * For pk_map, nin and nout are 1.
+ * For pk_map, nin and nout are 1.  count is the number of items the map
+ * has in this process (its block, under mpi), of which [lo, hi) is one
+ * run: what a kernel needs to tell a batch that fits in cache from one
+ * that does not; 0 (a task made by hand) if not known.
  */
 typedef struct pk_task {
   const char *in;
@@ -297,6 +300,7 @@ typedef struct pk_task {
   char *outs[PK_MAX_ARGS];
   size_t in_strides[PK_MAX_ARGS], out_strides[PK_MAX_ARGS];
   pk_item in_items[PK_MAX_ARGS], out_items[PK_MAX_ARGS];
+  size_t count;
 } pk_task;
 
 /*

@@ -185,19 +185,21 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
   }
   yb = xb + up64(g.inb);
   /*
-   * On a run whose results outgrow L2, a real item's full spectrum is made
-   * in the scratch, where it stays in cache, and stored once, past cache:
-   * written in place, the transform's half rows, then the mirror's other
-   * halves, each missed on lines of their own.  The stores fetch the next
-   * item (pk__fft_put).  5,000 items 100 x 100, one core of an AMD EPYC
-   * family 26: 0.80 of the time of the transform in place, 0.59 with the
-   * fetch; a run in cache keeps writing in place (staged, 30 items took
-   * 1.07 times as long).
-   * The same staging of a complex item's transform took 1.4 times as long
-   * as writing it in place, and is not done.
+   * A map of real items whose inputs and results outgrow the last level of
+   * cache makes each item's full spectrum in the scratch, where it stays
+   * in cache, and stores it once, past cache: written in place, the
+   * transform's half rows, then the mirror's other halves, each missed on
+   * lines of their own.  The stores fetch the next item (pk__fft_put).
+   * Items 100 x 100 on one core of an AMD EPYC family 26 (32 MB of L3):
+   * 5,000 take 0.59 of the time of the transform in place (0.80 without
+   * the fetch), 250 0.66, 120 0.95; but 30 and 60, in cache, 1.2 times
+   * as long, and are written in place.  The same staging of a complex
+   * item's transform took 1.4 times as long as writing it in place.
    */
+  const double items = (double)(t->count ? t->count : hi - lo);
   const int stage = g.kind == PK__FFT_R2C_FULL &&
-                    (double)(hi - lo) * (double)g.outb >= PK__STREAM_BYTES;
+                    items * (double)(g.inb + g.outb) >=
+                        (double)pk__fft_llc_bytes();
   for (size_t i = lo; i < hi; i++) {
     const char *src = t->in + i * t->in_stride;
     char *dst = t->out + i * t->out_stride;

@@ -139,6 +139,9 @@ size_t pk__fft_fast_rows(size_t n, int H);
 double pk__fft_grid_nlogn(int H, int W);
 /* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
 void pk__fft_scale(double *x, size_t n, double re, double im);
+/* The bytes of the last level of cache (L3 where there is one), from the
+   C library, else 8 MB. */
+size_t pk__fft_llc_bytes(void);
 /* A run of a kernel whose results pass this many bytes stores them past
    cache (non-temporal stores, x86): a store that misses reads the line it
    writes first, and the results would only push its inputs out of L2. */

@@ -565,6 +565,7 @@ pk_status pk__map_setup_n(pk_context *ctx, const char *fn,
   j->in = ref;
   j->n = ref->shape[0];
   j->total = total;
+  j->task.count = j->n;
   for (c = 0; c < nin; c++) {
     pk_item *it = &j->task.in_items[c];
     j->ins[c] = in[c];

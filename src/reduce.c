@@ -149,7 +149,7 @@ static pk_status reduce(pk_context *ctx, const pk_array *a, pk_op op,
     j.kernel = &block_kernels[op - PK_SUM];
     j.in = a;
     j.out = part;
-    j.n = j.total = nblocks;
+    j.n = j.total = j.task.count = nblocks;
     j.task.in = a->data;
     j.task.out = part->data;
     j.task.in_item = (pk_item){a->dtype, 1, {PK_REDUCE_BLOCK}};

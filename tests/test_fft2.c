@@ -58,6 +58,10 @@ static void job_init(job *j, const pk_kernel *k, pk_dtype t, size_t h,
   j->dst = zalloc(n * j->outb);
 }
 
+/* The items of the map a job's runs belong to (pk_task.count; 0: not
+   known, the run alone). */
+static size_t task_count;
+
 static void job_free(job *j) {
   free(j->src);
   free(j->dst);
@@ -77,7 +81,7 @@ static void job_run(job *j, size_t lo, size_t hi, size_t off, int noscratch) {
     scr = zalloc(sb);
   pk_task t = {.in = in, .out = j->dst, .in_stride = j->inb,
                .out_stride = j->outb, .in_item = j->in, .out_item = j->out,
-               .first = 0, .scratch = scr};
+               .first = 0, .scratch = scr, .count = task_count};
   if (j->k->prepare)
     assert_int_equal(j->k->prepare(j->k, &j->in, 1), PK_OK);
   assert_int_equal(j->k->run(j->k, &t, lo, hi, &bad), PK_OK);
@@ -517,10 +521,11 @@ static void test_auto(void **state) {
 }
 
 /*
- * A run whose results outgrow L2 makes each real item's spectrum in the
- * scratch and stores it past cache, fetching the next item meanwhile:
- * the same bits as each item run alone (in place), for rows of whole
- * cache lines (the stores past cache) and not (copied), fft2 and ifft2.
+ * Runs of a map whose items outgrow the last level of cache make each
+ * real item's spectrum in the scratch and store it past cache, fetching
+ * the next item meanwhile: the same bits as a map of one item (in place),
+ * for rows of whole cache lines (the stores past cache) and not (copied),
+ * fft2 and ifft2.
  */
 static void test_staged(void **state) {
   (void)state;
@@ -530,17 +535,21 @@ static void test_staged(void **state) {
     for (size_t q = 0; q < 2; q++) {
       job j;
       job_init(&j, ks[q], PK_F64, shapes[s][0], shapes[s][1], 40);
-      assert_true(j.n * j.outb >= PK__STREAM_BYTES);
       fill(&j);
+      /* a run of 40 items of a map of 2^40 */
+      task_count = (size_t)1 << 40;
+      assert_true((double)task_count * (double)(j.inb + j.outb) >=
+                  (double)pk__fft_llc_bytes());
       job_run(&j, 0, j.n, 0, 0);
+      task_count = 1;
       char *want = malloc(j.n * j.outb);
       assert_non_null(want);
       memcpy(want, j.dst, j.n * j.outb);
       memset(j.dst, 0, j.n * j.outb);
-      for (size_t i = 0; i < j.n; i++) {
-        assert_true(j.outb < PK__STREAM_BYTES);
+      assert_true(j.inb + j.outb < pk__fft_llc_bytes());
+      for (size_t i = 0; i < j.n; i++)
         job_run(&j, i, i + 1, 0, 0);
-      }
+      task_count = 0;
       assert_memory_equal(j.dst, want, j.n * j.outb);
       free(want);
       job_free(&j);

@@ -195,6 +195,51 @@ static void test_det(size_t count, size_t n) {
   pk_array_destroy(&rep);
 }
 
+/* A kernel that writes each item the count of items its map has here. */
+static pk_status c_shape(const pk_kernel *k, const pk_item *in, pk_item *out,
+                         char *msg, size_t msglen) {
+  (void)k, (void)in, (void)msg, (void)msglen;
+  out->dtype = PK_F64;
+  out->ndim = 0;
+  return PK_OK;
+}
+
+static pk_status c_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                       size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++)
+    ((double *)(t->out + i * t->out_stride))[0] = (double)t->count;
+  return PK_OK;
+}
+
+static const pk_kernel counter = {.name = "counter", .shape = c_shape,
+                                  .run = c_run};
+
+/* pk_task.count under mpi: a rank's block of a distributed batch, and its
+ * share of a replica's (whose results every rank then gathers). */
+static void test_count(size_t count) {
+  size_t shape[2] = {count, 2}, first, n;
+  pk_array *w = whole(ctx, PK_F64, 2, shape, 5), *l = NULL, *d = NULL,
+           *rep = NULL;
+  if (w == NULL)
+    return;
+  CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? w : NULL, 0, &l));
+  CHECK_OK(ctx, pk_map(ctx, &counter, l, &d, NULL));
+  pk_mpi_block(count, size, rank, &first, &n);
+  for (size_t i = 0; d && i < n; i++)
+    CHECK(((const double *)pk_array_data(d))[i] == (double)n);
+  CHECK_OK(ctx, pk_map(ctx, &counter, w, &rep, NULL));
+  for (int r = 0; rep && r < size; r++) {
+    pk_mpi_block(count, size, r, &first, &n);
+    for (size_t i = first; i < first + n; i++)
+      CHECK(((const double *)pk_array_data(rep))[i] == (double)n);
+  }
+  pk_array_destroy(&w);
+  pk_array_destroy(&l);
+  pk_array_destroy(&d);
+  pk_array_destroy(&rep);
+}
+
 /*
  * A view (pk_array_view) of a replica over the ranks against serial's map
  * of the same axis moved by a copy: the items every rank gathers, their
@@ -774,6 +819,8 @@ int main(int argc, char **argv) {
   for (i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
     test_det(counts[i], i % 2 ? 3 : 6);
   test_det(40, 20); /* LAPACK's path */
+  test_count(1);
+  test_count(1001);
   test_view(7);
   test_view(2000);
   for (i = 0; i < (int)(sizeof counts / sizeof *counts); i++)

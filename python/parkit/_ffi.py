@@ -89,6 +89,7 @@ typedef struct pk_task {
   char *outs[4];
   size_t in_strides[4], out_strides[4];
   pk_item in_items[4], out_items[4];
+  size_t count;
 } pk_task;
 
 struct pk_kernel {

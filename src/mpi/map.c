@@ -173,7 +173,7 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   if (repl) {
     size_t lo, n;
     pk_mpi_block(j->n, m->size, m->rank, &lo, &n);
-    s.n = n;
+    s.n = s.task.count = n;
     pk__task_shift(&s.task, lo);
     s.lo = 0;
     pk__plan_chunks(&s, j->schedule, m->threads);
