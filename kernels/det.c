@@ -156,12 +156,16 @@ static void lu_div(const double *x, size_t n, double *a, int slog,
  */
 static lapack_int lu_colmajor(const double *x, size_t n, double *a,
                               lapack_int *ipiv) {
-  /* In 16 x 16 tiles: a plain transposing copy writes each element to
-     another cache line, a few percent of dgetrf's time at n = 128-300. */
-  for (size_t i0 = 0; i0 < n; i0 += 16)
-    for (size_t j0 = 0; j0 < n; j0 += 16)
-      for (size_t i = i0; i < i0 + 16 && i < n; i++)
-        for (size_t j = j0; j < j0 + 16 && j < n; j++)
+  /* In 8 x 8 tiles, each column of a tile written in turn: a plain
+     transposing copy writes each element to another cache line, a few
+     percent of dgetrf's time at n = 128-300.  Rows near 4 KB apart fall
+     in one set of the L1 cache: 16 x 16 tiles (32 lines each way) took
+     1.14 times as long at n = 513 and 1024, 1.02-1.03 at 128-400 (AMD
+     EPYC family 26, whole dets, one core). */
+  for (size_t i0 = 0; i0 < n; i0 += 8)
+    for (size_t j0 = 0; j0 < n; j0 += 8)
+      for (size_t j = j0; j < j0 + 8 && j < n; j++)
+        for (size_t i = i0; i < i0 + 8 && i < n; i++)
           a[j * n + i] = x[i * n + j];
   return LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n,
                              a, (lapack_int)n, ipiv);
@@ -293,34 +297,51 @@ static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
 
 /*
  * Where the middle path hands over to dgetrf.  Each path's mid_max is
- * where dgetrf overtook it with OpenBLAS running kernels at least as wide
- * as the path (AVX2 ones on a Zen 3, AVX-512 ones on a Skylake-X).  On a
- * CPU newer than the OpenBLAS build knows, OpenBLAS falls back to its SSE3
- * ("Prescott") kernels: then, measured on a Xeon model 207, the generic
- * middle path stays ahead of dgetrf to n = 160 (at 100: 5.3 GFLOP/s
- * against 4.0), the AVX-512 one to 1024 and past (at 1000: 24.7 against
- * 10.9), and the AVX2 one too (one core, in-process A/B: 0.62 of dgetrf's
- * time at 600, 0.96 at 800, 0.75 at 1000).  The choice
- * depends on the BLAS of the process only: the same in every worker and
- * on every backend.
+ * where dgetrf overtook it with OpenBLAS running kernels as wide as the
+ * path (AVX2 ones on a Zen 3, AVX-512 ones on a Skylake-X).  With OpenBLAS
+ * kernels narrower than the path, the path stays ahead far longer:
+ * OpenBLAS's SSE3 ("Prescott") kernels, which it falls back to on a CPU
+ * newer than the build knows, measured on a Xeon model 207: the generic
+ * middle path ahead of dgetrf to n = 160 (at 100: 5.3 GFLOP/s against
+ * 4.0), the AVX-512 one to 1024 and past (at 1000: 24.7 against 10.9), and
+ * the AVX2 one too (one core, in-process A/B: 0.62 of dgetrf's time at
+ * 600, 0.96 at 800, 0.75 at 1000); its AVX2 ("Haswell") kernels on an AMD
+ * EPYC family 26 with AVX-512: the AVX-512 path in 0.36 of dgetrf's time
+ * at 513, 0.42 at 1024, 0.50 at 1500.  The choice depends on the BLAS of
+ * the process only: the same in every worker and on every backend.
  */
 extern char *openblas_get_corename(void) __attribute__((weak));
 
-static int blas_narrow(void) {
+/* The doubles a vector of OpenBLAS's kernels holds; 0 if not known. */
+static int blas_lanes(void) {
 #if defined(__x86_64__) || defined(__i386__)
   static const char *const sse[] = {"prescott", "core2", "penryn",
                                     "dunnington", "nehalem", "atom",
                                     "opteron", "barcelona", "bobcat",
                                     "nano", "katmai", "coppermine",
                                     "northwood", "banias", "athlon"};
+  static const char *const avx[] = {"sandybridge", "haswell", "zen",
+                                    "bulldozer", "piledriver", "steamroller",
+                                    "excavator"};
+  static const char *const avx512[] = {"skylakex", "cooperlake",
+                                       "sapphirerapids"};
+  static const struct {
+    const char *const *names;
+    size_t count;
+    int lanes;
+  } kinds[] = {{sse, sizeof sse / sizeof *sse, 2},
+               {avx, sizeof avx / sizeof *avx, 4},
+               {avx512, sizeof avx512 / sizeof *avx512, 8}};
   static _Atomic int known = -1;
   int k = atomic_load(&known);
   if (k < 0) {
     const char *name = openblas_get_corename ? openblas_get_corename() : NULL;
     k = 0;
-    for (size_t i = 0; name && i < sizeof sse / sizeof *sse; i++)
-      if (strncasecmp(name, sse[i], strlen(sse[i])) == 0)
-        k = 1;
+    for (size_t c = 0; name && c < sizeof kinds / sizeof *kinds; c++)
+      for (size_t i = 0; i < kinds[c].count; i++)
+        if (strncasecmp(name, kinds[c].names[i],
+                        strlen(kinds[c].names[i])) == 0)
+          k = kinds[c].lanes;
     atomic_store(&known, k);
   }
   return k;
@@ -330,9 +351,12 @@ static int blas_narrow(void) {
 }
 
 static size_t mid_end(const pk__det_isa *v) {
-  if (!blas_narrow())
-    return v->mid_max;
-  return v->lanes == 2 ? 160 : 1024;
+  const int b = blas_lanes();
+  if (b == 2)
+    return v->lanes == 2 ? 160 : 1024;
+  if (b != 0 && b < v->lanes)
+    return 1024;
+  return v->mid_max;
 }
 
 static pk_status run(const pk_task *t, size_t lo, size_t hi, int slog) {

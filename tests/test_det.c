@@ -670,11 +670,13 @@ static void test_shape(void **state) {
 }
 
 /* Every path and crossover: n around the small paths' ends, the middle
- * path's panel edges, rows padded off multiples of 1 KiB (128), LAPACK. */
+ * path's panel edges, rows padded off multiples of 1 KiB (128), LAPACK,
+ * and the middle path's end beside OpenBLAS kernels narrower than it. */
 static void test_vs_lapack_large(void **state) {
   (void)state;
   const size_t ns[] = {24, 25, 31, 32, 33, 36, 37, 40, 41, 63, 64, 100,
-                       127, 128, 129, 256, 257, 300, 512, 513, 600};
+                       127, 128, 129, 256, 257, 300, 512, 513, 600,
+                       1024, 1025};
   for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++) {
     size_t n = ns[s], count = 3;
     double *a = malloc(count * n * n * sizeof *a);
