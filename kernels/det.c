@@ -160,7 +160,7 @@ static lapack_int lu_colmajor(const double *x, size_t n, double *a,
      transposing copy writes each element to another cache line, a few
      percent of dgetrf's time at n = 128-300.  Rows near 4 KB apart fall
      in one set of the L1 cache: 16 x 16 tiles (32 lines each way) took
-     1.14 times as long at n = 513 and 1024, 1.02-1.03 at 128-400 (AMD
+     1.09-1.14 times as long at n = 513 and 1024, 1.02-1.03 at 128-400 (AMD
      EPYC family 26, whole dets, one core). */
   for (size_t i0 = 0; i0 < n; i0 += 8)
     for (size_t j0 = 0; j0 < n; j0 += 8)

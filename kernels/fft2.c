@@ -191,10 +191,11 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
    * transform's half rows, then the mirror's other halves, each missed on
    * lines of their own.  The stores fetch the next item (pk__fft_put).
    * Items 100 x 100 on one core of an AMD EPYC family 26 (32 MB of L3):
-   * 5,000 take 0.59 of the time of the transform in place (0.80 without
-   * the fetch), 250 0.66, 120 0.95; but 30 and 60, in cache, 1.2 times
-   * as long, and are written in place.  The same staging of a complex
-   * item's transform took 1.4 times as long as writing it in place.
+   * 5,000 take 0.57-0.59 of the time of the transform in place (0.80 without
+   * the fetch), 250 0.62; 30 and 60, which stay in the L3 from map to map,
+   * took 1.2 times as long staged, and are written in place.  The same
+   * staging of a complex item's transform took 1.4 times as long as
+   * writing it in place.
    */
   const double items = (double)(t->count ? t->count : hi - lo);
   const int stage = g.kind == PK__FFT_R2C_FULL &&

@@ -535,6 +535,8 @@ void pk__fft_scale(double *x, size_t n, double re, double im) {
   }
 }
 
+#define SYSFS_CACHE "/sys/devices/system/cpu/cpu0/cache"
+
 /* The size of the cache of the highest level cpu0 has, from Linux's
    sysfs; 0 if not known. */
 static size_t sysfs_llc(void) {
@@ -546,13 +548,13 @@ static size_t sysfs_llc(void) {
     unsigned long v = 0;
     char unit = 0;
     FILE *f;
-    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+    snprintf(path, sizeof path, "%s/index%d/level", SYSFS_CACHE, i);
     if ((f = fopen(path, "r")) == NULL)
       break;
     if (fscanf(f, "%d", &level) != 1)
       level = 0;
     fclose(f);
-    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    snprintf(path, sizeof path, "%s/index%d/size", SYSFS_CACHE, i);
     if ((f = fopen(path, "r")) == NULL)
       continue;
     if (fgets(buf, sizeof buf, f) && sscanf(buf, "%lu%c", &v, &unit) >= 1) {

@@ -139,17 +139,17 @@ size_t pk__fft_fast_rows(size_t n, int H);
 double pk__fft_grid_nlogn(int H, int W);
 /* x[0], x[2], ... *= re and x[1], x[3], ... *= im, n doubles. */
 void pk__fft_scale(double *x, size_t n, double re, double im);
-/* The bytes of the last level of cache (L3 where there is one), from the
-   C library, else 8 MB. */
+/* The bytes of one core's last level of cache (L3 where there is one),
+   from Linux's sysfs, else the C library's sysconf, else 8 MB. */
 size_t pk__fft_llc_bytes(void);
 /* A run of a kernel whose results pass this many bytes stores them past
    cache (non-temporal stores, x86): a store that misses reads the line it
    writes first, and the results would only push its inputs out of L2. */
 #define PK__STREAM_BYTES (2 << 20)
-/* n bytes (a multiple of 64) from y to dst, past cache if stream and dst
-   is 16-byte aligned (pk__fft_fence after the last), the `ahead` bytes at
-   next (the next item's input; NULL: none) fetched into L2 meanwhile;
-   otherwise memcpy. */
+/* n bytes from y to dst.  If stream, dst is 16-byte aligned and n a
+   multiple of 64: past cache (pk__fft_fence after the last), the `ahead`
+   bytes at next (the next item's input; NULL: none) fetched into L2
+   meanwhile; otherwise by memcpy. */
 void pk__fft_put(void *dst, const void *y, size_t n, int stream,
                  const void *next, size_t ahead);
 void pk__fft_fence(void);
