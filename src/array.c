@@ -72,7 +72,12 @@ pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
  * zeros, and they are faulted in by whoever touches them first, the
  * workers of a map in parallel, not the calling thread (a map's new
  * output was written twice: the zeros, then the results).  *mapped says
- * which (pk_array_destroy unmaps).
+ * which (pk_array_destroy unmaps).  Asking for transparent huge pages
+ * (madvise, as numpy does) was tried: on an AMD EPYC family 26 guest a
+ * program's first map of 1,000 correlate2d pairs took 28-48 ms with them
+ * in most runs, against 49-80 ms without, but 95-330 ms in one run of
+ * three (fresh huge pages, zeroed slowly: memory the host had not yet
+ * backed, by the profile); slower on average, so not done.
  */
 static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
   *mapped = 0;
@@ -82,16 +87,6 @@ static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
       return PK_ENOMEM;
-#ifdef MADV_HUGEPAGE
-    /* Huge pages where the system gives them on request (as numpy asks
-       for its arrays of 4 MB and more): a map's new output faults in 2 MB
-       at a time, where 4 KB pages cost a fault each.  A program's first
-       map of 1,000 pairs 100 x 100 with 31 x 31 (135 MB out), 2 workers,
-       AMD EPYC family 26: 0.028-0.052 s, median 0.037, in ten runs,
-       against 0.043-0.058 s, median 0.045, without. */
-    if (nbytes >= PK__HUGE_BYTES)
-      (void)madvise(m, nbytes, MADV_HUGEPAGE);
-#endif
     *p = m;
     *mapped = 1;
     return PK_OK;

@@ -45,8 +45,6 @@ typedef struct pk__gather {
 /* Arrays this large are anonymous mappings (array.c), their pages left
    untouched until used; smaller ones are zeroed by hand. */
 #define PK__MAPPED_BYTES ((size_t)1 << 20)
-/* Mappings this large ask for transparent huge pages (array.c). */
-#define PK__HUGE_BYTES ((size_t)4 << 20)
 
 typedef struct pk__job {
   const pk_kernel *kernel;
