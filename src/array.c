@@ -75,8 +75,8 @@ pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
  * which (pk_array_destroy unmaps).  Asking for transparent huge pages
  * (madvise, as numpy does) was tried: on an AMD EPYC family 26 guest a
  * program's first map of 1,000 correlate2d pairs took 28-48 ms with them
- * in most runs, against 49-80 ms without, but 95-330 ms in one run of
- * three (fresh huge pages, zeroed slowly: memory the host had not yet
+ * in most runs, against 49-80 ms without, but 95-330 ms in two runs of
+ * six (fresh huge pages, zeroed slowly: memory the host had not yet
  * backed, by the profile); slower on average, so not done.
  */
 static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
