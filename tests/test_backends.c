@@ -12,6 +12,8 @@
 #include <parkit.h>
 #include <parkit/kernels.h>
 
+#include "count_kernel.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,29 +147,10 @@ static void test_autocorr2d(void **state) {
                LEN(fft_ns), fft_counts, LEN(fft_counts));
 }
 
-/* A kernel that writes each item the map's count of items (pk_task). */
-static pk_status count_shape(const pk_kernel *k, const pk_item *in,
-                             pk_item *out, char *msg, size_t len) {
-  (void)k, (void)in, (void)msg, (void)len;
-  out->dtype = PK_F64;
-  out->ndim = 0;
-  return PK_OK;
-}
-
-static pk_status count_run(const pk_kernel *k, const pk_task *t, size_t lo,
-                           size_t hi, size_t *bad) {
-  (void)k, (void)bad;
-  for (size_t i = lo; i < hi; i++)
-    ((double *)(t->out + i * t->out_stride))[0] = (double)t->count;
-  return PK_OK;
-}
-
 /* Every run of a map knows how many items the whole map has, on every
  * backend, worker count and small-job rule. */
 static void test_count(void **state) {
   (void)state;
-  static const pk_kernel k = {.name = "count", .shape = count_shape,
-                              .run = count_run};
   static const size_t counts[] = {1, 9, 1000};
   static const pk_inline inl[] = {PK_INLINE_NEVER, PK_INLINE_ALWAYS};
   for (const char *const *b = pk_backends(); *b; b++) {
@@ -183,7 +166,8 @@ static void test_count(void **state) {
           pk_array *a = NULL, *out = NULL;
           assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
           assert_int_equal(pk_array_create(ctx, PK_F64, 2, shape, &a), PK_OK);
-          assert_int_equal(pk_map(ctx, &k, a, &out, &o), PK_OK);
+          assert_int_equal(pk_map(ctx, &count_kernel, a, &out, &o),
+                           PK_OK);
           const double *y = pk_array_data(out);
           for (size_t i = 0; i < counts[c]; i++)
             if (y[i] != (double)counts[c])

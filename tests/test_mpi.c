@@ -117,6 +117,7 @@ static const pk_kernel wave = {.name = "wave", .shape = k_shape,
                                .run = k_run, .prepare = k_prepare,
                                .data = &kd};
 
+#include "count_kernel.h"
 #include "pair_kernel.h"
 
 /* --------------------------------------------------------------- tests */
@@ -195,26 +196,6 @@ static void test_det(size_t count, size_t n) {
   pk_array_destroy(&rep);
 }
 
-/* A kernel that writes each item the count of items its map has here. */
-static pk_status c_shape(const pk_kernel *k, const pk_item *in, pk_item *out,
-                         char *msg, size_t msglen) {
-  (void)k, (void)in, (void)msg, (void)msglen;
-  out->dtype = PK_F64;
-  out->ndim = 0;
-  return PK_OK;
-}
-
-static pk_status c_run(const pk_kernel *k, const pk_task *t, size_t lo,
-                       size_t hi, size_t *bad) {
-  (void)k, (void)bad;
-  for (size_t i = lo; i < hi; i++)
-    ((double *)(t->out + i * t->out_stride))[0] = (double)t->count;
-  return PK_OK;
-}
-
-static const pk_kernel counter = {.name = "counter", .shape = c_shape,
-                                  .run = c_run};
-
 /* pk_task.count under mpi: a rank's block of a distributed batch, and its
  * share of a replica's (whose results every rank then gathers). */
 static void test_count(size_t count) {
@@ -224,11 +205,11 @@ static void test_count(size_t count) {
   if (w == NULL)
     return;
   CHECK_OK(ctx, pk_mpi_scatter(ctx, rank == 0 ? w : NULL, 0, &l));
-  CHECK_OK(ctx, pk_map(ctx, &counter, l, &d, NULL));
+  CHECK_OK(ctx, pk_map(ctx, &count_kernel, l, &d, NULL));
   pk_mpi_block(count, size, rank, &first, &n);
   for (size_t i = 0; d && i < n; i++)
     CHECK(((const double *)pk_array_data(d))[i] == (double)n);
-  CHECK_OK(ctx, pk_map(ctx, &counter, w, &rep, NULL));
+  CHECK_OK(ctx, pk_map(ctx, &count_kernel, w, &rep, NULL));
   for (int r = 0; rep && r < size; r++) {
     pk_mpi_block(count, size, r, &first, &n);
     for (size_t i = first; i < first + n; i++)
