@@ -23,6 +23,9 @@
 
 enum { CORR, CONV };
 
+/* A run's results past this many bytes are stored past cache (put_row). */
+#define STREAM_BYTES (2 << 20)
+
 typedef struct params {
   int op, mode, method;
 } params;
@@ -777,7 +780,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
   kimg ki = {NULL};
   size_t lines = (g.h1 * g.w1 * 8 + 63) / 64;
   int stream = (double)(hi - lo) * (double)g.ho * (double)g.wo * 8 >=
-               PK__STREAM_BYTES;
+               STREAM_BYTES;
   for (size_t i = lo; i < hi; i++) {
     const double *a = (const double *)(t->ins[0] + i * t->in_strides[0]);
     const double *b = (const double *)(t->ins[1] + i * t->in_strides[1]);

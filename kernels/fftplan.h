@@ -142,10 +142,6 @@ void pk__fft_scale(double *x, size_t n, double re, double im);
 /* The bytes of one core's last level of cache (L3 where there is one),
    from Linux's sysfs, else the C library's sysconf, else 8 MB. */
 size_t pk__fft_llc_bytes(void);
-/* A run of a kernel whose results pass this many bytes stores them past
-   cache (non-temporal stores, x86): a store that misses reads the line it
-   writes first, and the results would only push its inputs out of L2. */
-#define PK__STREAM_BYTES (2 << 20)
 /* n bytes from y to dst.  If stream, dst is 16-byte aligned and n a
    multiple of 64: past cache (pk__fft_fence after the last), the `ahead`
    bytes at next (the next item's input; NULL: none) fetched into L2
