@@ -272,18 +272,22 @@ static pk_status shape(const pk_kernel *k, const pk_item *in, pk_item *out,
  * every column back, and only the ho rows of the result that the window
  * keeps.  The 2-D transforms did the H - h1 rows of zeros of a and the
  * H - ho rows no output reads, and copied through buffers.  Paired, a's
- * rows and the result's go two to a complex row, BAND such rows a plan,
- * the result's from row pair pair0 up to pair1.
+ * rows and the result's go two to a complex row, a row a plan (BAND), the
+ * result's from row pair pair0 up to pair1.
  */
 enum { A_ROWS, C_ROWS, COLS_FWD, COLS_BWD, OUT_ROWS, NPLANS };
 
 /*
- * Paired, the rows go through FFTW BAND row pairs a call, each band split
- * (or stored) while it is still in L1: 1,000 pairs of 100x100 with 31x31
- * against all rows in one call, alternated in one process: 0.90-0.95 of
- * the time (full and same, 2 workers); one pair a call took 1.3 (FFTW's
- * vector codelets take two transforms at once), two 0.92-0.93, eight
- * 0.95 (full, one worker).
+ * Paired, the rows go through FFTW in bands of BAND row pairs, each band
+ * split (or stored) while it is still in L1: 1,000 pairs of 100x100 with
+ * 31x31 against all rows in one call, alternated in one process: 0.90-0.95
+ * of the time (full and same, 2 workers; Xeon model 207).  Each row pair
+ * is one call of a plan of one row, out of place: the estimate planner
+ * gave 4 rows of 128 in place its 128-point codelet (0.49 us) and 1 row
+ * out of place a 8 x 16 split (0.37 us for 4 calls), and a measured plan
+ * in place copied through a buffer it allocated at every call.  1,000
+ * pairs full on one core, AMD EPYC family 26: 0.92-0.93 of the time with
+ * the estimate planner, 0.88 with measured plans; same 0.95.
  */
 #define BAND 4
 
@@ -299,7 +303,7 @@ static pk_status plans(const geo *g, size_t items, fftw_plan *p) {
   pk_status st = PK_OK;
 
   if (g->paired)
-    n0[A_ROWS] = n0[OUT_ROWS] = BAND;
+    n0[A_ROWS] = n0[OUT_ROWS] = 1;
   for (int i = 0; i < NPLANS && st == PK_OK; i++) {
     int cols = i == COLS_FWD || i == COLS_BWD;
     pk__fft_kind kd = kind[i];
@@ -355,9 +359,9 @@ static void pad(const geo *g, const double *a, double *P, size_t pw) {
 }
 
 /* The FFT's first buffer: the padded real grid (c's rows), and paired a
-   band of row pairs of a or of the result. */
+   band of row pairs of a or of the result and its transform. */
 static size_t grid_bytes(const geo *g) {
-  size_t n = (size_t)g->H * g->W * 8, p = BAND * (size_t)g->W * 16;
+  size_t n = (size_t)g->H * g->W * 8, p = 2 * BAND * (size_t)g->W * 16;
   return up64(g->paired && p > n ? p : n);
 }
 
@@ -619,7 +623,8 @@ static void put_pair(const geo *g, const pk__det_isa *v, double *r,
 
 /*
  * Paired rows: a's rows 2q and 2q + 1 as the real and imaginary parts of
- * a complex row, BAND of them (Z) transformed at a time; as both are real,
+ * a complex row, BAND of them (Z) transformed at a time (into the band
+ * after Z's); as both are real,
  * their spectra part as X1[k] = (Z[k] + conj Z[W-k]) / 2 and X2[k] =
  * (Z[k] - conj Z[W-k]) / 2i, into A's rows 2q and 2q + 1 (W / 2 + 1 each).
  * Pairs past a's rows are zeros.
@@ -643,10 +648,12 @@ static void split_rows(const geo *g, const fftw_plan *p,
         memset(z, 0, 2 * w1 * sizeof *z);
       memset(z + 2 * w1, 0, 2 * (W - w1) * sizeof *z);
     }
-    fftw_execute_dft(p[A_ROWS], (fftw_complex *)Z, (fftw_complex *)Z);
+    for (size_t q = 0; q < BAND; q++)
+      fftw_execute_dft(p[A_ROWS], (fftw_complex *)(Z + 2 * q * W),
+                       (fftw_complex *)(Z + 2 * (BAND + q) * W));
     for (size_t q = q0; q < q0 + BAND && 2 * q < h1; q++) {
       double *x1 = A + 4 * q * Wc;
-      v->split(Z + 2 * (q - q0) * W, W, x1,
+      v->split(Z + 2 * (BAND + q - q0) * W, W, x1,
                2 * q + 1 < h1 ? x1 + 2 * Wc : NULL);
     }
   }
@@ -657,7 +664,8 @@ static void split_rows(const geo *g, const fftw_plan *p,
  * X[W-k] = conj X[k] (the imaginary parts of X[0] and X[W/2] dropped, as a
  * real inverse transform does), so that the transform of Y's row holds
  * window rows 2q and 2q + 1 in its real and imaginary parts; the band of
- * row pairs q0 .. q0 + BAND - 1 (zeros past A's rows).
+ * row pairs q0 .. q0 + BAND - 1 (zeros past A's rows), transformed into
+ * the band after Y's.
  */
 static void merge_rows(const geo *g, const fftw_plan *p,
                        const pk__det_isa *v, const double *A, size_t q0,
@@ -672,7 +680,9 @@ static void merge_rows(const geo *g, const fftw_plan *p,
     } else
       memset(Y + 2 * (q - q0) * W, 0, 2 * W * sizeof *Y);
   }
-  fftw_execute_dft(p[OUT_ROWS], (fftw_complex *)Y, (fftw_complex *)Y);
+  for (size_t q = 0; q < BAND; q++)
+    fftw_execute_dft(p[OUT_ROWS], (fftw_complex *)(Y + 2 * q * W),
+                     (fftw_complex *)(Y + 2 * (BAND + q) * W));
 }
 
 /*
@@ -733,7 +743,7 @@ static void viafft(const geo *g, const fftw_plan *p, const pk__det_isa *v,
     for (size_t q0 = pair0(g); q0 < pair1(g); q0 += BAND) {
       merge_rows(g, p, v, A, q0, buf);
       for (size_t q = q0; q < q0 + BAND && q < pair1(g); q++)
-        put_pair(g, v, r, buf + 2 * (q - q0) * W, q, E, col + g->h1, s,
+        put_pair(g, v, r, buf + 2 * (BAND + q - q0) * W, q, E, col + g->h1, s,
                  rnd, stream);
     }
   } else {

@@ -230,7 +230,10 @@ static fftw_plan make(const entry *e) {
       break;
     case PK__FFT_ROWS_FWD:
     case PK__FFT_ROWS_BWD:
-      p = fftw_plan_many_dft(1, &n1, n0, c, NULL, 1, n1, c, NULL, 1, n1,
+      /* Out of place: in place, FFTW's measured plan for 4 rows of 128
+         copied them through a buffer it allocated at every execute (0.415
+         us, against 0.317 out of place; AMD EPYC family 26). */
+      p = fftw_plan_many_dft(1, &n1, n0, c, NULL, 1, n1, d, NULL, 1, n1,
                              e->kind == PK__FFT_ROWS_FWD ? FFTW_FORWARD
                                                          : FFTW_BACKWARD,
                              f);

@@ -31,8 +31,8 @@ typedef enum pk__fft_kind {
   PK__FFT_COLS_FWD, /* in place: the n1 columns (stride n1) of n0 complex
                        points each, e^{-i} */
   PK__FFT_COLS_BWD, /* the same, e^{+i}, unscaled */
-  PK__FFT_ROWS_FWD, /* in place: n0 contiguous rows of n1 complex points,
-                       e^{-i} (two real rows in one, correlate2d) */
+  PK__FFT_ROWS_FWD, /* out of place: n0 contiguous rows of n1 complex
+                       points, e^{-i} (two real rows in one, correlate2d) */
   PK__FFT_ROWS_BWD  /* the same, e^{+i}, unscaled */
 } pk__fft_kind;
 #define PK__FFT_KINDS (PK__FFT_ROWS_BWD + 1)

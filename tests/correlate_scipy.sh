@@ -34,7 +34,9 @@ isas = ["generic"] + [i for i, f in (("avx2", " avx2 "), ("avx512", " avx512f ")
                       if f in flags.replace("\n", " ")]
 shapes = [((1, 1), (1, 1)), ((1, 9), (1, 3)), ((7, 1), (2, 1)), ((6, 8), (3, 3)),
           ((9, 7), (4, 2)), ((5, 5), (5, 5)), ((4, 6), (7, 9)), ((3, 8), (5, 2)),
-          ((16, 15), (9, 9)), ((33, 30), (31, 31))]
+          ((16, 15), (9, 9)), ((33, 30), (31, 31)),
+          # the FFT's paired rows, a grid of 128 with aliased edges summed
+          ((100, 100), (31, 31))]
 runs = bad = 0
 case = 0
 for (s1, s2), conv, ints, pairs in itertools.product(
