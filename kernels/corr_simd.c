@@ -503,30 +503,78 @@ void CAT(pk__corr_axpy4_, ISA)(double *restrict r, const double *c,
  */
 #define VS 4
 
+/* Vectors the scan for integers takes at a time, three sums each: 4 of
+   AVX-512's 32 registers, 2 of AVX2's and SSE2's 16 (with 4 the sums went
+   to the stack, each a store and a reload an iteration). */
+#if VL == 8
+#define VI 4
+#else
+#define VI 2
+#endif
+
+/* VMAX(a, m): a > m ? a : m lane by lane (m when a is NaN), one max where
+   a compare and a select made each step of the running maximum a chain of
+   two (AVX-512: the scan took twice its time). */
+#if VL == 8 && defined(__AVX512F__)
+#define VMAX(a, m) ((vd)_mm512_max_pd((__m512d)(a), (__m512d)(m)))
+#elif VL == 4 && defined(__AVX__)
+#define VMAX(a, m) ((vd)_mm256_max_pd((__m256d)(a), (__m256d)(m)))
+#elif VL == 2 && defined(__SSE2__)
+#define VMAX(a, m) ((vd)_mm_max_pd((__m128d)(a), (__m128d)(m)))
+#else
+static inline vd vmax(vd a, vd m) {
+  vl gt = a > m;
+  return (vd)(((vl)a & gt) | ((vl)m & ~gt));
+}
+#define VMAX(a, m) vmax(a, m)
+#endif
+
+/* ANY_SET(bad): a lane of bad not zero, in one test (lane by lane, a
+   branch each). */
+#if VL == 8 && defined(__AVX512F__)
+#define ANY_SET(bad) (_mm512_test_epi64_mask((__m512i)(bad), (__m512i)(bad)) != 0)
+#elif VL == 4 && defined(__AVX__)
+#define ANY_SET(bad) (!_mm256_testz_si256((__m256i)(bad), (__m256i)(bad)))
+#elif VL == 2 && defined(__SSE2__)
+#define ANY_SET(bad) (_mm_movemask_pd((__m128d)(bad)) != 0)
+#else
+static inline int any_set(vl bad) {
+  long long t = 0;
+  for (int l = 0; l < VL; l++)
+    t |= bad[l];
+  return t != 0;
+}
+#define ANY_SET(bad) any_set(bad)
+#endif
+
 int CAT(pk__corr_integers_, ISA)(const double *x, size_t n, double *l1,
                                  double *l2, double *mx) {
-  const vl absm = (vl){0} + INT64_MAX, all = (vl){0} - 1;
+  const vl absm = (vl){0} + INT64_MAX;
   const vd lim = SPLAT(0x1p51), mag = SPLAT(PK__RINT_MAGIC);
-  vd s1[VS] = {{0}}, s2[VS] = {{0}}, m[VS] = {{0}};
+  vd s1[VI] = {{0}}, s2[VI] = {{0}}, m[VI] = {{0}};
   size_t i = 0;
 
-  for (; i + VS * VL <= n; i += VS * VL) {
-    vl ok = all;
-    for (int k = 0; k < VS; k++) {
+  for (; i + VI * VL <= n; i += VI * VL) {
+    vl bad[VI];
+    for (int k = 0; k < VI; k++) {
       vd v = *(const vdu *)(x + i + k * VL);
       vd a = (vd)((vl)v & absm);
-      ok &= (a < lim) & (v == (v + mag) - mag);
+      /* each vector's test on its own, joined by a tree: folded into one
+         running mask, the tests were a chain of dependent compares */
+      bad[k] = ~(a < lim) | (v != (v + mag) - mag);
       s1[k] += a;
       s2[k] += v * v;
-      vl gt = a > m[k];
-      m[k] = (vd)(((vl)a & gt) | ((vl)m[k] & ~gt));
+      m[k] = VMAX(a, m[k]);
     }
-    for (int l = 0; l < VL; l++)
-      if (!ok[l])
-        return 0;
+#if VI == 4
+    if (ANY_SET((bad[0] | bad[1]) | (bad[2] | bad[3])))
+#else
+    if (ANY_SET(bad[0] | bad[1]))
+#endif
+      return 0;
   }
   double t1 = 0, t2 = 0, tm = 0;
-  for (int k = 0; k < VS; k++)
+  for (int k = 0; k < VI; k++)
     for (int l = 0; l < VL; l++) {
       t1 += s1[k][l];
       t2 += s2[k][l];
@@ -555,8 +603,7 @@ void CAT(pk__corr_norms_, ISA)(const double *x, size_t n, double *mx,
       vd y = *(const vdu *)(x + i + k * VL);
       vd v = (vd)((vl)y & absm);
       s[k] += v;
-      vl gt = v > m[k];
-      m[k] = (vd)(((vl)v & gt) | ((vl)m[k] & ~gt));
+      m[k] = VMAX(v, m[k]);
     }
   double t = 0, tm = 0;
   for (int k = 0; k < VS; k++)
