@@ -278,31 +278,39 @@ static void group(const char *x, size_t s, int cnt, const int n,
    * stays within [2^-500, 2^500]: then it has the scalar product's bits; a
    * lane that leaves that range is finished by the caller from u. */
   prefetcher pf = {next, lines, (lines + (size_t)n - 1) / (size_t)n};
+  const vm lane = IOTA;
+  const int64_t row = (int64_t)n * VL; /* doubles from a row to the next */
   for (int k = 0; k < n; k++) {
-    const vd kv = zero + k;
-    vd m[G], p[G], iv = kv, d[G], rinv[G];
+    /* Each lane's candidate as its offset in the group's block, counted
+     * in the search as the row's offset (lane + i * row), where a row
+     * number in doubles was converted and multiplied lane by lane: n = 10
+     * on AVX-512 takes 0.95 of that time, AVX2 and generic 0.99-1.01. */
+    const vm rk = lane + k * row;
+    vd m[G], d[G], rinv[G];
+    vm p[G], iv = rk;
 
     prefetch_step(&pf);
 
     for (int g = 0; g < G; g++) {
       m[g] = VABS(a[g * nn + k * n + k]);
-      p[g] = kv;
+      p[g] = rk;
     }
     for (int i = k + 1; i < n; i++) {
-      iv += one;
+      iv += row;
       for (int g = 0; g < G; g++) {
         vd v = VABS(a[g * nn + i * n + k]);
         vm gt = v > m[g];
         m[g] = MAXV(v, m[g]);
-        p[g] = SEL(gt, iv, p[g]);
+        p[g] = (vm)SEL(gt, (vd)iv, (vd)p[g]);
       }
     }
     /* The pivot row: each lane's element loaded from its own row, where
      * selecting it from every candidate row took n - k blends. */
     int64_t pr[G][VL];
-    for (int g = 0; g < G; g++)
-      UNROLL for (int l = 0; l < VL; l++)
-        pr[g][l] = ((int64_t)p[g][l] * n - k * n) * VL + l;
+    for (int g = 0; g < G; g++) {
+      const vm off = p[g] - k * row;
+      memcpy(pr[g], &off, sizeof off);
+    }
     for (int j = k; j < n; j++)
       for (int g = 0; g < G; g++) {
         const double *ak = (const double *)(a + g * nn + k * n + j);
@@ -316,7 +324,7 @@ static void group(const char *x, size_t s, int cnt, const int n,
       vm nz = d[g] != 0;
       rinv[g] = (vd)((vm)(one / SEL(nz, d[g], one)) & nz);
       u[k * G + g] = d[g];
-      sg[g] = (vd)((vm)sg[g] ^ ((p[g] != kv) & INT64_MIN));
+      sg[g] = (vd)((vm)sg[g] ^ ((p[g] != rk) & INT64_MIN));
       tiny[g] |= (ad < DBL_MIN) & nz;
       prod[g] *= d[g];
       ap = VABS(prod[g]);
