@@ -284,9 +284,11 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
     c->has_fcomm = 1;
   }
 
-  /* Workers run BLAS on one thread each: no oversubscription. */
+  /* Workers run BLAS on one thread each: no oversubscription, and no
+     idle BLAS threads spinning beside them. */
   c->blas_threads = pk__blas_get();
   pk__blas_single();
+  pk__blas_pool_stop();
 
   /* Checked before the start, which forks the fork backend's workers; the
    * refusal waits for it, so that every mpi rank fails together. */

@@ -10,6 +10,7 @@
 #include <parkit.h>
 #include <parkit/fft.h>
 
+#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1344,6 +1345,62 @@ static void test_fold_matches_reduce(void **state) {
   close_ctx(&ctx);
 }
 
+/* ------------------------------------------------------------ BLAS pool */
+
+/*
+ * OpenBLAS's thread pool, if the BLAS linked in has one: stopped while a
+ * context lives (its idle threads would spin beside the workers), BLAS on
+ * one thread then, the caller's thread count back after pk_finalize, and a
+ * BLAS call on more threads after it right (against a naive product) with
+ * the pool started again by OpenBLAS.
+ */
+extern int blas_server_avail __attribute__((weak));
+extern void openblas_set_num_threads(int) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
+
+static void test_blas_pool(void **state) {
+  enum { N = 192 };
+  static double a[N * N], b[N * N], c[N * N], want[N * N];
+  pk_context *ctx = NULL;
+  pk_config cf = {.backend = "serial"};
+  (void)state;
+
+  if (&blas_server_avail == NULL || openblas_set_num_threads == NULL ||
+      openblas_get_num_threads == NULL) {
+    print_message("not OpenBLAS's pthread build: nothing to check\n");
+    return;
+  }
+  int was = openblas_get_num_threads();
+  for (int i = 0; i < N * N; i++) {
+    a[i] = (double)(i % 7) - 3;
+    b[i] = (double)(i % 5) - 2;
+  }
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      double t = 0;
+      for (int k = 0; k < N; k++)
+        t += a[i * N + k] * b[k * N + j];
+      want[i * N + j] = t;
+    }
+  openblas_set_num_threads(2);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, a, N,
+              b, N, 0.0, c, N);
+  int pool = blas_server_avail; /* 0 where OpenBLAS saw one core */
+
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cf), PK_OK);
+  assert_int_equal(blas_server_avail, 0);
+  assert_int_equal(openblas_get_num_threads(), 1);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  assert_int_equal(openblas_get_num_threads(), 2);
+
+  memset(c, 0, sizeof c);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, a, N,
+              b, N, 0.0, c, N);
+  assert_memory_equal(c, want, sizeof c); /* small integers: exact */
+  assert_int_equal(blas_server_avail, pool);
+  openblas_set_num_threads(was);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_strerror),
@@ -1374,6 +1431,7 @@ int main(void) {
       cmocka_unit_test(test_reduce_same_bits),
       cmocka_unit_test(test_map_reduce_stats),
       cmocka_unit_test(test_fold_matches_reduce),
+      cmocka_unit_test(test_blas_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
