@@ -170,6 +170,18 @@ void pk__blas_pool_stop(void) {
     blas_thread_shutdown_();
 }
 
+/* The threads of OpenBLAS's pool, if it is running (its caller's not
+   counted). */
+extern int blas_server_avail __attribute__((weak));
+extern int blas_num_threads __attribute__((weak));
+
+int pk__blas_pool_threads(void) {
+  if (&blas_server_avail == NULL || &blas_num_threads == NULL ||
+      !blas_server_avail || blas_num_threads < 1)
+    return 0;
+  return blas_num_threads - 1;
+}
+
 /*
  * OpenBLAS's thread count set without openblas_set_num_threads, for a
  * process forked from one whose pool was never started here (a fork

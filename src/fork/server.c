@@ -424,7 +424,9 @@ static void boot(void) {
 }
 
 __attribute__((constructor)) static void at_load(void) {
-  load_threads = threads();
+  /* Not OpenBLAS's pool, which pk_init stops: counted here, the program's
+     own threads would not show past it. */
+  load_threads = threads() - pk__blas_pool_threads();
   pthread_atfork(NULL, NULL, at_fork_child);
   if (pk__fork_start_method(NULL) != PK__START_FORK)
     boot();
