@@ -493,13 +493,12 @@ void CAT(pk__corr_axpy4_, ISA)(double *restrict r, const double *c,
 }
 
 /*
- * The scans for integers and norms (det.h), four vectors at a time, the
- * test of a block of them once.  In the baseline's pairs of doubles they
- * were a tenth of a 100x100 pair's time with 9x9 (the norms, in front of
- * the direct sums) and with 31x31 (the test, in front of the FFT), most of
- * it in instructions once the next image is fetched during the pair
- * before.  One sum a scan had taken 4 cycles an element; a double at a
- * time with a branch each, the test had cost 3% of a 31x31 pair.
+ * The scans for integers and norms (det.h), a few vectors at a time (VS,
+ * VI), the test of a block of them once.  In the baseline's pairs of
+ * doubles they were a tenth of a 100x100 pair's time with 9x9 (the norms,
+ * in front of the direct sums) and with 31x31 (the test, in front of the
+ * FFT).  One sum a scan had taken 4 cycles an element; a double at a time
+ * with a branch each, the test had cost 3% of a 31x31 pair.
  */
 #define VS 4
 
@@ -532,7 +531,8 @@ static inline vd vmax(vd a, vd m) {
 /* ANY_SET(bad): a lane of bad not zero, in one test (lane by lane, a
    branch each). */
 #if VL == 8 && defined(__AVX512F__)
-#define ANY_SET(bad) (_mm512_test_epi64_mask((__m512i)(bad), (__m512i)(bad)) != 0)
+#define ANY_SET(bad)                                                        \
+  (_mm512_test_epi64_mask((__m512i)(bad), (__m512i)(bad)) != 0)
 #elif VL == 4 && defined(__AVX__)
 #define ANY_SET(bad) (!_mm256_testz_si256((__m256i)(bad), (__m256i)(bad)))
 #elif VL == 2 && defined(__SSE2__)
