@@ -428,6 +428,7 @@ void pk__scratch_release(void **p, size_t *cap);
 void pk__blas_single(void);
 void pk__blas_pool_stop(void);
 int pk__blas_pool_threads(void);
+int pk__threads(void);
 void pk__blas_single_nopool(void);
 int pk__blas_get(void);
 void pk__blas_set(int n);

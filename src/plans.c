@@ -13,9 +13,11 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -154,11 +156,11 @@ void pk__blas_set(int n) {
 void pk__blas_single(void) { pk__blas_set(1); }
 
 /*
- * OpenBLAS's thread pool stopped, while a context keeps BLAS on one thread:
- * its threads, which the library starts as it loads, wait for work by
- * spinning on sched_yield for about 2^28 cycles of the time stamp counter
- * (a tenth of a second) after they start or finish a call, beside the
- * workers on their cores.  A program started once ran in their window:
+ * OpenBLAS's thread pool stopped, while a context keeps BLAS on one thread
+ * and no other thread of the program runs: its threads, which the library
+ * starts as it loads, wait for work by spinning on sched_yield for about
+ * 2^28 cycles of the time stamp counter (a tenth of a second) after they
+ * start or finish a call, beside the workers on their cores.  A program started once ran in their window:
  * examples/dets took 0.13-0.14 s in most runs against 0.06-0.07 with
  * OPENBLAS_NUM_THREADS=1, examples/autocorr --count 30 0.09-0.10 against
  * 0.01-0.02 (AMD EPYC family 26, 2 cores).  A later BLAS call on more
@@ -166,7 +168,11 @@ void pk__blas_single(void) { pk__blas_set(1); }
  * relies on after a fork (its fork handler stops the pool the same way).
  */
 void pk__blas_pool_stop(void) {
-  if (blas_thread_shutdown_)
+  int pool = pk__blas_pool_threads(), n = pk__threads();
+
+  /* Only where no other thread of the program could be inside a BLAS call
+     that the pool is serving: stopping it then would wait for ever. */
+  if (blas_thread_shutdown_ && pool > 0 && n - pool == 1)
     blas_thread_shutdown_();
 }
 
@@ -180,6 +186,27 @@ int pk__blas_pool_threads(void) {
       !blas_server_avail || blas_num_threads < 1)
     return 0;
   return blas_num_threads - 1;
+}
+
+/* The threads of this process now (0: unknown). */
+int pk__threads(void) {
+  char buf[1024], *rp;
+  ssize_t r;
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), n = 0;
+
+  if (fd < 0)
+    return 0;
+  r = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (r <= 0)
+    return 0;
+  buf[r] = 0;
+  /* After the command's ")": state, 5 ints, 7 counters, 4 ints, threads. */
+  if ((rp = strrchr(buf, ')')) == NULL ||
+      sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+             "%*d %*d %*d %*d %d", &n) != 1)
+    return 0;
+  return n;
 }
 
 /*

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ test kernels */
@@ -1348,57 +1349,91 @@ static void test_fold_matches_reduce(void **state) {
 /* ------------------------------------------------------------ BLAS pool */
 
 /*
- * OpenBLAS's thread pool, if the BLAS linked in has one: stopped while a
- * context lives (its idle threads would spin beside the workers), BLAS on
- * one thread then, the caller's thread count back after pk_finalize, and a
- * BLAS call on more threads after it right (against a naive product) with
- * the pool started again by OpenBLAS.
+ * OpenBLAS's thread pool, if the BLAS linked in has one, in a process of
+ * its own (forked: one thread, as a program starts): stopped by pk_init
+ * while nothing but the pool runs beside the caller (its idle threads
+ * would spin beside the workers), left running when another thread of the
+ * program could be inside BLAS; BLAS on one thread while the context
+ * lives, the caller's thread count back after pk_finalize, and a BLAS call
+ * on more threads after it right (against a naive product), the pool
+ * running again.
  */
 extern int blas_server_avail __attribute__((weak));
 extern void openblas_set_num_threads(int) __attribute__((weak));
 extern int openblas_get_num_threads(void) __attribute__((weak));
 
-static void test_blas_pool(void **state) {
-  enum { N = 192 };
-  static double a[N * N], b[N * N], c[N * N], want[N * N];
+enum { BN = 192 };
+static double ba[BN * BN], bb[BN * BN], bc[BN * BN], bwant[BN * BN];
+
+static void *blas_bystander(void *arg) {
+  char c;
+  return (void *)(intptr_t)read(*(int *)arg, &c, 1);
+}
+
+/* 0, or which check failed. */
+static int blas_pool_child(int other) {
   pk_context *ctx = NULL;
   pk_config cf = {.backend = "serial"};
-  (void)state;
+  pthread_t t;
+  int fd[2];
 
+  openblas_set_num_threads(2);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BN, BN, BN, 1.0,
+              ba, BN, bb, BN, 0.0, bc, BN);
+  int pool = blas_server_avail; /* 0 where OpenBLAS saw one core */
+  if (other && (pipe(fd) != 0 || pthread_create(&t, NULL, blas_bystander,
+                                                &fd[0]) != 0))
+    return 1;
+  if (pk_init_config(&ctx, NULL, NULL, &cf) != PK_OK)
+    return 2;
+  if (pool && blas_server_avail != (other ? 1 : 0))
+    return 3;
+  if (openblas_get_num_threads() != 1)
+    return 4;
+  if (pk_finalize(&ctx) != PK_OK || openblas_get_num_threads() != 2)
+    return 5;
+  memset(bc, 0, sizeof bc);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BN, BN, BN, 1.0,
+              ba, BN, bb, BN, 0.0, bc, BN);
+  if (memcmp(bc, bwant, sizeof bc) != 0) /* small integers: exact */
+    return 6;
+  if (blas_server_avail != pool)
+    return 7;
+  if (other && (write(fd[1], "x", 1) != 1 || pthread_join(t, NULL) != 0))
+    return 8;
+  return 0;
+}
+
+static void test_blas_pool(void **state) {
+  (void)state;
   if (&blas_server_avail == NULL || openblas_set_num_threads == NULL ||
       openblas_get_num_threads == NULL) {
     print_message("not OpenBLAS's pthread build: nothing to check\n");
     return;
   }
-  int was = openblas_get_num_threads();
-  for (int i = 0; i < N * N; i++) {
-    a[i] = (double)(i % 7) - 3;
-    b[i] = (double)(i % 5) - 2;
+  for (int i = 0; i < BN * BN; i++) {
+    ba[i] = (double)(i % 7) - 3;
+    bb[i] = (double)(i % 5) - 2;
   }
-  for (int i = 0; i < N; i++)
-    for (int j = 0; j < N; j++) {
+  for (int i = 0; i < BN; i++)
+    for (int j = 0; j < BN; j++) {
       double t = 0;
-      for (int k = 0; k < N; k++)
-        t += a[i * N + k] * b[k * N + j];
-      want[i * N + j] = t;
+      for (int k = 0; k < BN; k++)
+        t += ba[i * BN + k] * bb[k * BN + j];
+      bwant[i * BN + j] = t;
     }
-  openblas_set_num_threads(2);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, a, N,
-              b, N, 0.0, c, N);
-  int pool = blas_server_avail; /* 0 where OpenBLAS saw one core */
-
-  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cf), PK_OK);
-  assert_int_equal(blas_server_avail, 0);
-  assert_int_equal(openblas_get_num_threads(), 1);
-  assert_int_equal(pk_finalize(&ctx), PK_OK);
-  assert_int_equal(openblas_get_num_threads(), 2);
-
-  memset(c, 0, sizeof c);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, a, N,
-              b, N, 0.0, c, N);
-  assert_memory_equal(c, want, sizeof c); /* small integers: exact */
-  assert_int_equal(blas_server_avail, pool);
-  openblas_set_num_threads(was);
+  for (int other = 0; other < 2; other++) {
+    int status = 0;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+      _exit(blas_pool_child(other));
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0)
+      fail_msg("another thread %s: check %d failed", other ? "running" : "none",
+               WEXITSTATUS(status));
+  }
 }
 
 int main(void) {

@@ -74,27 +74,6 @@ static int load_threads; /* threads when we were loaded */
 static range *ranges;
 static int nranges, capranges; /* nranges -1: no memory to list them */
 
-/* The threads of this process now. */
-static int threads(void) {
-  char buf[1024], *rp;
-  ssize_t r;
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), n = 0;
-
-  if (fd < 0)
-    return 0;
-  r = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (r <= 0)
-    return 0;
-  buf[r] = 0;
-  /* After the command's ")": state, 5 ints, 7 counters, 4 ints, threads. */
-  if ((rp = strrchr(buf, ')')) == NULL ||
-      sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
-             "%*d %*d %*d %*d %d", &n) != 1)
-    return 0;
-  return n;
-}
-
 int pk__fork_start_method(const char **bad) {
   const char *s = getenv("PARKIT_START");
 
@@ -426,7 +405,7 @@ static void boot(void) {
 __attribute__((constructor)) static void at_load(void) {
   /* Not OpenBLAS's pool, which pk_init stops: counted here, the program's
      own threads would not show past it. */
-  load_threads = threads() - pk__blas_pool_threads();
+  load_threads = pk__threads() - pk__blas_pool_threads();
   pthread_atfork(NULL, NULL, at_fork_child);
   if (pk__fork_start_method(NULL) != PK__START_FORK)
     boot();
@@ -456,7 +435,7 @@ int pk__fork_server_up(void) {
   up = ours();
   /* A process forked from ours (a child of the program) gets its own,
      made now, unless it has started threads of its own since. */
-  if (!up && threads() <= load_threads) {
+  if (!up && pk__threads() <= load_threads) {
     forget();
     boot();
     up = sock >= 0;
@@ -473,7 +452,7 @@ int pk__fork_server_wanted(const pool *p) {
   if (p->init_fn &&
       (p->init_size > INITCAP || (nranges >= 0 && find(p->init_fn) == NULL)))
     return 0; /* its initializer is not there at birth */
-  return p->start == PK__START_SERVER || threads() > load_threads;
+  return p->start == PK__START_SERVER || pk__threads() > load_threads;
 }
 
 pk_status pk__fork_server_spawn(pool *p, int w, int wsock, pid_t *pid,
