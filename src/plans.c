@@ -160,12 +160,13 @@ void pk__blas_single(void) { pk__blas_set(1); }
  * and no other thread of the program runs: its threads, which the library
  * starts as it loads, wait for work by spinning on sched_yield for about
  * 2^28 cycles of the time stamp counter (a tenth of a second) after they
- * start or finish a call, beside the workers on their cores.  A program started once ran in their window:
- * examples/dets took 0.13-0.14 s in most runs against 0.06-0.07 with
- * OPENBLAS_NUM_THREADS=1, examples/autocorr --count 30 0.09-0.10 against
- * 0.01-0.02 (AMD EPYC family 26, 2 cores).  A later BLAS call on more
- * threads starts the pool again: OpenBLAS's own lazy start, which it also
- * relies on after a fork (its fork handler stops the pool the same way).
+ * start or finish a call, beside the workers on their cores.  A program
+ * started once ran in their window: examples/dets took 0.13-0.14 s in most
+ * runs against 0.06-0.07 with OPENBLAS_NUM_THREADS=1, examples/autocorr
+ * --count 30 0.09-0.10 against 0.01-0.02 (AMD EPYC family 26, 2 cores).  A
+ * later BLAS call on more threads starts the pool again: OpenBLAS's own
+ * lazy start, which it also relies on after a fork (its fork handler stops
+ * the pool the same way).
  */
 void pk__blas_pool_stop(void) {
   int pool = pk__blas_pool_threads(), n = pk__threads();
