@@ -59,6 +59,16 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
 #else
 #define MAXV(v, m) SEL((v) > (m), (v), (m))
 #endif
+/* MINV(v, m): v < m ? v : m lane by lane, a NaN in v giving m, as MAXV. */
+#if VL == 2 && defined(__SSE2__)
+#define MINV(v, m) ((vd)__builtin_ia32_minpd((v), (m)))
+#elif VL == 4 && defined(__AVX__)
+#define MINV(v, m) ((vd)__builtin_ia32_minpd256((v), (m)))
+#elif VL == 8 && defined(__AVX512F__)
+#define MINV(v, m) ((vd)_mm512_min_pd((__m512d)(v), (__m512d)(m)))
+#else
+#define MINV(v, m) SEL((v) < (m), (v), (m))
+#endif
 /* MINM(x, y): the smaller integer lane by lane; AVX-512 has an
    instruction for it, AVX2 and SSE2 compare and select. */
 #if VL == 8 && defined(__AVX512F__)
@@ -253,6 +263,12 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
  * is eliminated as if no row moved, then each lane's pivot row is
  * overwritten by old row k eliminated.  A zero pivot gets reciprocal 0:
  * the step is a no-op and the determinant is 0 anyway.
+ *
+ * A lane is odd (see det.h) where its smallest factor or partial product
+ * is below lo or its largest above hi: a running minimum and maximum, one
+ * instruction each a step, where four tests a step were scalar code on
+ * SSE2 (no 64-bit compare).  A subnormal pivot is below lo, so only an odd
+ * lane's pivots are looked through for one.
  */
 static void group(const char *x, size_t s, int cnt, const int n,
                   double *ad, double *ud, double *sgd, double *prodd,
@@ -264,15 +280,14 @@ static void group(const char *x, size_t s, int cnt, const int n,
   const vd lo = zero + 0x1p-500, hi = zero + 0x1p500;
   const vm none = {0};
   const int nn = n * n;
-  vd sg[G], prod[G], r[G][PK__DET_SMALL_CAP];
-  vm bad[G], tiny[G], odd[G];
+  vd sg[G], prod[G], least[G], most[G], r[G][PK__DET_SMALL_CAP];
+  vm bad[G];
 
   for (int g = 0; g < G; g++) {
     int c = cnt - g * VL;
     bad[g] = copy_in(x + (size_t)(g * VL) * s, s, c < 0 ? 0 : c > VL ? VL : c,
                      n, a + g * nn);
-    sg[g] = prod[g] = one;
-    tiny[g] = odd[g] = none;
+    sg[g] = prod[g] = least[g] = most[g] = one;
   }
   /* The product of the pivots, while every factor and partial product
    * stays within [2^-500, 2^500]: then it has the scalar product's bits; a
@@ -287,13 +302,14 @@ static void group(const char *x, size_t s, int cnt, const int n,
      * on AVX-512 takes 0.95 of that time, AVX2 and generic 0.99-1.01. */
     const vm rk = lane + k * row;
     vd m[G], d[G], rinv[G];
-    vm p[G], iv = rk;
+    vm p[G], sw[G], iv = rk;
 
     prefetch_step(&pf);
 
     for (int g = 0; g < G; g++) {
       m[g] = VABS(a[g * nn + k * n + k]);
       p[g] = rk;
+      sw[g] = none;
     }
     for (int i = k + 1; i < n; i++) {
       iv += row;
@@ -302,6 +318,7 @@ static void group(const char *x, size_t s, int cnt, const int n,
         vm gt = v > m[g];
         m[g] = MAXV(v, m[g]);
         p[g] = (vm)SEL(gt, (vd)iv, (vd)p[g]);
+        sw[g] |= gt; /* p != rk is scalar code on SSE2 */
       }
     }
     /* The pivot row: each lane's element loaded from its own row, where
@@ -324,11 +341,13 @@ static void group(const char *x, size_t s, int cnt, const int n,
       vm nz = d[g] != 0;
       rinv[g] = (vd)((vm)(one / SEL(nz, d[g], one)) & nz);
       u[k * G + g] = d[g];
-      sg[g] = (vd)((vm)sg[g] ^ ((p[g] != rk) & INT64_MIN));
-      tiny[g] |= (ad < DBL_MIN) & nz;
+      sg[g] = (vd)((vm)sg[g] ^ (sw[g] & INT64_MIN));
       prod[g] *= d[g];
       ap = VABS(prod[g]);
-      odd[g] |= (ad < lo) | (ad > hi) | (ap < lo) | (ap > hi);
+      least[g] = MINV(ad, least[g]);
+      least[g] = MINV(ap, least[g]);
+      most[g] = MAXV(ad, most[g]);
+      most[g] = MAXV(ap, most[g]);
     }
     for (int g = 0; g < G; g++) {
       vd *const ag = a + g * nn;
@@ -367,12 +386,20 @@ static void group(const char *x, size_t s, int cnt, const int n,
     }
   }
   for (int g = 0; g < G; g++) {
+    vm odd = (least[g] < lo) | (most[g] > hi), tiny = none;
+    int64_t any = 0;
+    UNROLL for (int l = 0; l < VL; l++) any |= odd[l];
+    if (any)
+      for (int k = 0; k < n; k++) {
+        const vd ad = VABS(u[k * G + g]);
+        tiny |= (ad < DBL_MIN) & (ad != zero);
+      }
     prod[g] *= sg[g];
     memcpy(sgd + g * VL, &sg[g], sizeof sg[g]);
     memcpy(prodd + g * VL, &prod[g], sizeof prod[g]);
-    memcpy(oddd + g * VL, &odd[g], sizeof odd[g]);
+    memcpy(oddd + g * VL, &odd, sizeof odd);
     memcpy(nand + g * VL, &bad[g], sizeof bad[g]);
-    memcpy(tinyd + g * VL, &tiny[g], sizeof tiny[g]);
+    memcpy(tinyd + g * VL, &tiny, sizeof tiny);
   }
 }
 
