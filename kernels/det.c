@@ -244,21 +244,31 @@ static void mid(const pk__det_isa *v, const double *x, const char *next,
   }
 }
 
-/* The interleaved group, its pivots, then room for the division fallback. */
+/* Matrices a call of group can take at n: room in a for them. */
+static size_t small_room(size_t n) {
+  return n <= PK__DET_WIDE_N ? PK__DET_WIDE : PK__DET_GROUP;
+}
+
+/* The interleaved groups, their pivots, then room for the division
+   fallback. */
 static size_t small_scratch(size_t n) {
-  return 2 * ALIGN + PK__DET_GROUP * (n * n + n) * sizeof(double) +
+  return 2 * ALIGN + (small_room(n) * n * n + PK__DET_WIDE * n) *
+                         sizeof(double) +
          big_scratch(n);
 }
 
 static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
                   size_t hi, size_t n, int slog) {
-  const size_t L = PK__DET_GROUP;
-  double *a = aligned(t->scratch), *u = aligned(a + L * n * n);
-  void *w = u + L * n; /* for the odd matrix with a subnormal pivot */
-  double sg[PK__DET_GROUP], prod[PK__DET_GROUP];
-  int64_t odd[PK__DET_GROUP], nan[PK__DET_GROUP], tiny[PK__DET_GROUP];
+  const size_t W = PK__DET_WIDE;
+  double *a = aligned(t->scratch), *u = aligned(a + small_room(n) * n * n);
+  void *w = u + W * n; /* for the odd matrix with a subnormal pivot */
+  double sg[PK__DET_WIDE], prod[PK__DET_WIDE];
+  int64_t odd[PK__DET_WIDE], nan[PK__DET_WIDE], tiny[PK__DET_WIDE];
 
-  for (size_t g = lo; g < hi; g += L) {
+  for (size_t g = lo, L; g < hi; g += L) {
+    /* PK__DET_WIDE at once only where they are all there: padding lanes
+     * cost as much as matrices */
+    L = n <= v->wide_max && hi - g >= W ? W : PK__DET_GROUP;
     int cnt = hi - g < L ? (int)(hi - g) : (int)L;
     const char *x = t->in + g * t->in_stride;
 
@@ -284,7 +294,7 @@ static void small(const pk__det_isa *v, const pk_task *t, size_t lo,
         lu_div((const double *)(x + l * t->in_stride), n, aligned(w), slog,
                out);
       else if (odd[l])
-        finish(u + l, L, n, sg[l], slog, out);
+        finish(u + l, W, n, sg[l], slog, out);
       else if (!slog)
         out[0] = prod[l];
       else

@@ -18,6 +18,8 @@
 #define PK__DET_ALIGN 64     /* scratch alignment, bytes: the widest vector */
 #define PK__DET_SMALL_CAP 40 /* no path's small_max exceeds it */
 #define PK__DET_GROUP 8      /* matrices a call of group factors together */
+#define PK__DET_WIDE 32      /* ... or up to this many, n <= wide_max */
+#define PK__DET_WIDE_N 12    /* no path's wide_max exceeds it */
 #define PK__CORR_BLOCK 16    /* no path's corr block is wider, in doubles */
 
 /*
@@ -42,22 +44,23 @@ typedef struct pk__fetch {
 typedef struct pk__det_isa {
   int lanes;        /* doubles a vector */
   size_t small_max; /* n <= small_max: the batched small path */
+  size_t wide_max;  /* n <= wide_max: group takes PK__DET_WIDE at once */
   size_t mid_max;   /* n <= mid_max: the blocked middle path; then dgetrf */
 
   /*
    * group: matrices x[0 .. cnt) (each n x n, stride s bytes; cnt <=
-   * PK__DET_GROUP) copied into the lanes of a, interleaved (identity in the
-   * lanes past cnt), and factored in place by LU with partial pivoting.
-   * Lane l stands for matrix l.  u[k * PK__DET_GROUP + l] gets pivot k of
-   * lane l, sg[l] the sign of its row permutation, prod[l] the product of
-   * sg[l] and its pivots in order, unless odd[l] is nonzero: a factor or
-   * partial product left [2^-500, 2^500] (the caller then takes the
-   * product from u, with care).  nan[l] is nonzero if lane l has a NaN or
-   * an infinity,
-   * tiny[l] if it met a subnormal pivot (whose reciprocal overflows).  a
-   * and u are PK__DET_ALIGN-aligned, PK__DET_GROUP * n * n and
-   * PK__DET_GROUP * n doubles.  The `lines` cache lines from next (NULL:
-   * none) are fetched meanwhile, a few at each step.
+   * PK__DET_GROUP, or <= PK__DET_WIDE if n <= wide_max) copied into the
+   * lanes of a, interleaved (identity in the lanes past cnt), and factored
+   * in place by LU with partial pivoting.  Lane l stands for matrix l.
+   * u[k * PK__DET_WIDE + l] gets pivot k of lane l, sg[l] the sign of its
+   * row permutation, prod[l] the product of sg[l] and its pivots in order,
+   * unless odd[l] is nonzero: a factor or partial product left [2^-500,
+   * 2^500] (the caller then takes the product from u, with care).  nan[l]
+   * is nonzero if lane l has a NaN or an infinity, tiny[l] if it met a
+   * subnormal pivot (whose reciprocal overflows).  a and u are
+   * PK__DET_ALIGN-aligned, of cnt rounded up to PK__DET_GROUP or
+   * PK__DET_WIDE, times n * n and n doubles.  The `lines` cache lines from
+   * next (NULL: none) are fetched meanwhile, a few at each step.
    */
   void (*group)(const char *x, size_t s, int cnt, int n, double *a,
                 double *u, double *sg, double *prod, int64_t *odd,

@@ -194,8 +194,26 @@ static inline void prefetch_step(prefetcher *pf) {
 
 /* ---------------------------------------------------------- small path */
 
-/* Groups of VL matrices factored together, PK__DET_GROUP a call. */
+/*
+ * Groups of VL matrices factored together: G of them (PK__DET_GROUP
+ * matrices), or WIDE_G up to n = WIDE_MAX (PK__DET_WIDE matrices, when a
+ * call has more than PK__DET_GROUP).  A step is a chain of dependent
+ * operations (search, pivot row, reciprocal, update); more groups give
+ * the processor more of them to overlap.  One core, AMD EPYC family 26,
+ * against 8 matrices: AVX2 with 16, n = 4 .. 10, 0.90-0.97 of the time,
+ * 1.0 at 12; AVX-512 (one group of 8) with 32, n = 4 .. 12, 0.74-0.95.
+ * Past n = 12 the wider call was slower (16: 1.04, 24: 1.12, its blocks
+ * past L1).  SSE2's 4 groups of 2 already fill its 16 registers: no gain.
+ */
 #define G (PK__DET_GROUP / VL)
+#if VL == 2
+#define WIDE_G G
+#define WIDE_MAX 0
+#else
+#define WIDE_G 4
+#define WIDE_MAX PK__DET_WIDE_N
+#endif
+#define US (PK__DET_WIDE / VL) /* u's vectors a step */
 
 /* Matrices x[0 .. cnt) into the lanes of one group's block a (cnt <= VL),
    identity in the lanes past cnt; the lanes with a NaN or an infinity.  A
@@ -250,12 +268,12 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
 }
 
 /*
- * 8 matrices at once, G groups of VL lanes (see det.h, group): the groups
- * are independent, and the pivot search and reciprocal of a step are a
- * chain of dependent operations, so these are interleaved statement by
- * statement for the processor to overlap; the elimination, independent
- * row by row, runs three rows at a time, each pivot-row vector loaded once
- * for the three.
+ * cnt matrices at once, in `groups` groups of VL lanes (see det.h, group):
+ * the groups are independent, and the pivot search and reciprocal of a
+ * step are a chain of dependent operations, so these are interleaved
+ * statement by statement for the processor to overlap; the elimination,
+ * independent row by row, runs three rows at a time, each pivot-row vector
+ * loaded once for the three.
  *
  * The pivot is the first row with the largest |a_ik|, as LAPACK's idamax.
  * Row k is never read after step k (only the pivots are needed), so the
@@ -270,20 +288,21 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
  * SSE2 (no 64-bit compare).  A subnormal pivot is below lo, so only an odd
  * lane's pivots are looked through for one.
  */
-static void group(const char *x, size_t s, int cnt, const int n,
-                  double *ad, double *ud, double *sgd, double *prodd,
-                  int64_t *oddd, int64_t *nand, int64_t *tinyd,
-                  const char *next, size_t lines) {
+static inline __attribute__((always_inline)) void
+factor(const char *x, size_t s, int cnt, const int n, double *ad,
+       double *ud, double *sgd, double *prodd, int64_t *oddd, int64_t *nand,
+       int64_t *tinyd, const char *next, size_t lines, const int groups) {
   vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
   vd *restrict u = (vd *)__builtin_assume_aligned(ud, PK__DET_ALIGN);
   const vd zero = {0}, one = zero + 1;
   const vd lo = zero + 0x1p-500, hi = zero + 0x1p500;
   const vm none = {0};
   const int nn = n * n;
-  vd sg[G], prod[G], least[G], most[G], r[G][PK__DET_SMALL_CAP];
-  vm bad[G];
+  vd sg[WIDE_G], prod[WIDE_G], least[WIDE_G], most[WIDE_G],
+      r[WIDE_G][PK__DET_SMALL_CAP];
+  vm bad[WIDE_G];
 
-  for (int g = 0; g < G; g++) {
+  for (int g = 0; g < groups; g++) {
     int c = cnt - g * VL;
     bad[g] = copy_in(x + (size_t)(g * VL) * s, s, c < 0 ? 0 : c > VL ? VL : c,
                      n, a + g * nn);
@@ -301,19 +320,19 @@ static void group(const char *x, size_t s, int cnt, const int n,
      * number in doubles was converted and multiplied lane by lane: n = 10
      * on AVX-512 takes 0.95 of that time, AVX2 and generic 0.99-1.01. */
     const vm rk = lane + k * row;
-    vd m[G], d[G], rinv[G];
-    vm p[G], sw[G], iv = rk;
+    vd m[WIDE_G], d[WIDE_G], rinv[WIDE_G];
+    vm p[WIDE_G], sw[WIDE_G], iv = rk;
 
     prefetch_step(&pf);
 
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; g < groups; g++) {
       m[g] = VABS(a[g * nn + k * n + k]);
       p[g] = rk;
       sw[g] = none;
     }
     for (int i = k + 1; i < n; i++) {
       iv += row;
-      for (int g = 0; g < G; g++) {
+      for (int g = 0; g < groups; g++) {
         vd v = VABS(a[g * nn + i * n + k]);
         vm gt = v > m[g];
         m[g] = MAXV(v, m[g]);
@@ -323,24 +342,24 @@ static void group(const char *x, size_t s, int cnt, const int n,
     }
     /* The pivot row: each lane's element loaded from its own row, where
      * selecting it from every candidate row took n - k blends. */
-    int64_t pr[G][VL];
-    for (int g = 0; g < G; g++) {
+    int64_t pr[WIDE_G][VL];
+    for (int g = 0; g < groups; g++) {
       const vm off = p[g] - k * row;
       memcpy(pr[g], &off, sizeof off);
     }
     for (int j = k; j < n; j++)
-      for (int g = 0; g < G; g++) {
+      for (int g = 0; g < groups; g++) {
         const double *ak = (const double *)(a + g * nn + k * n + j);
         vd t;
         UNROLL for (int l = 0; l < VL; l++) t[l] = ak[pr[g][l]];
         r[g][j] = t;
       }
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; g < groups; g++) {
       d[g] = r[g][k];
       vd ad = VABS(d[g]), ap;
       vm nz = d[g] != 0;
       rinv[g] = (vd)((vm)(one / SEL(nz, d[g], one)) & nz);
-      u[k * G + g] = d[g];
+      u[k * US + g] = d[g];
       sg[g] = (vd)((vm)sg[g] ^ (sw[g] & INT64_MIN));
       prod[g] *= d[g];
       ap = VABS(prod[g]);
@@ -349,7 +368,7 @@ static void group(const char *x, size_t s, int cnt, const int n,
       most[g] = MAXV(ad, most[g]);
       most[g] = MAXV(ap, most[g]);
     }
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; g < groups; g++) {
       vd *const ag = a + g * nn;
       const vd *const rg = r[g];
       int i = k + 1;
@@ -375,7 +394,7 @@ static void group(const char *x, size_t s, int cnt, const int n,
      * row k eliminated, lane by lane: a blend of the two into every row
      * (what the swap was before) cost three instructions an element on
      * SSE2 and on this Xeon's AVX2, more than the rest of the update. */
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; g < groups; g++) {
       const vd *ak = a + g * nn + k * n;
       double *b = (double *)ak;
       const vd f = ak[k] * rinv[g];
@@ -385,13 +404,13 @@ static void group(const char *x, size_t s, int cnt, const int n,
       }
     }
   }
-  for (int g = 0; g < G; g++) {
+  for (int g = 0; g < groups; g++) {
     vm odd = (least[g] < lo) | (most[g] > hi), tiny = none;
     int64_t any = 0;
     UNROLL for (int l = 0; l < VL; l++) any |= odd[l];
     if (any)
       for (int k = 0; k < n; k++) {
-        const vd ad = VABS(u[k * G + g]);
+        const vd ad = VABS(u[k * US + g]);
         tiny |= (ad < DBL_MIN) & (ad != zero);
       }
     prod[g] *= sg[g];
@@ -401,6 +420,42 @@ static void group(const char *x, size_t s, int cnt, const int n,
     memcpy(nand + g * VL, &bad[g], sizeof bad[g]);
     memcpy(tinyd + g * VL, &tiny, sizeof tiny);
   }
+}
+
+/* Each width its own function: inlined into one, the wider ran 1.2-1.4
+   times slower (n = 4 .. 12). */
+#define FACTOR_ARGS                                                         \
+  const char *x, size_t s, int cnt, const int n, double *a, double *u,      \
+      double *sg, double *prod, int64_t *odd, int64_t *nan, int64_t *tiny,  \
+      const char *next, size_t lines
+static __attribute__((noinline)) void factor_narrow(FACTOR_ARGS) {
+  factor(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines, G);
+}
+#if WIDE_G > G
+static __attribute__((noinline)) void factor_wide(FACTOR_ARGS) {
+  factor(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines, WIDE_G);
+}
+#endif
+
+/* cnt matrices (see det.h): where n allows, more than PK__DET_GROUP in
+   calls of WIDE_G groups, the next lines fetched a share a call. */
+static void group(FACTOR_ARGS) {
+#if WIDE_G > G
+  if (cnt > PK__DET_GROUP && n <= WIDE_MAX) {
+    const int per = WIDE_G * VL, calls = (cnt + per - 1) / per;
+    const size_t share = (lines + (size_t)calls - 1) / (size_t)calls;
+    for (int h = 0; h < cnt; h += per) {
+      const size_t done = (size_t)(h / per) * share;
+      const size_t left = lines > done ? lines - done : 0;
+      factor_wide(x + (size_t)h * s, s, cnt - h < per ? cnt - h : per, n, a,
+                  u + h, sg + h, prod + h, odd + h, nan + h, tiny + h,
+                  left ? next + done * 64 : NULL,
+                  left < share ? left : share);
+    }
+    return;
+  }
+#endif
+  factor_narrow(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines);
 }
 
 /* --------------------------------------------------------- middle path */
@@ -752,6 +807,7 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
 #define MID_MAX 80
 #endif
 _Static_assert(SMALL_MAX <= PK__DET_SMALL_CAP, "r[] holds a small row");
+_Static_assert(WIDE_MAX <= PK__DET_WIDE_N, "small_scratch has room");
 
 void CAT(pk__corr_direct_, ISA)(const double *P, size_t pw, const double *c,
                                 size_t h2, size_t w2, double *r, size_t ho,
@@ -777,6 +833,7 @@ void CAT(pk__corr_axpy4_, ISA)(double *r, const double *c, const double *y,
 const pk__det_isa CAT(pk__det_, ISA) = {
     .lanes = VL,
     .small_max = SMALL_MAX,
+    .wide_max = WIDE_MAX,
     .mid_max = MID_MAX,
     .group = group,
     .mid = mid,

@@ -493,6 +493,80 @@ static void test_range(void **state) {
   free(c);
 }
 
+/*
+ * Batches as large as the small path takes in one call (PK__DET_WIDE, 32)
+ * and past it, with the matrices its caller finishes itself in every part
+ * of them: a product of pivots out of range, a subnormal pivot, a NaN.
+ */
+static void test_batch_lanes(void **state) {
+  (void)state;
+  const size_t ns[] = {3, 5, 12};
+  for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++) {
+    const size_t n = ns[s], count = 45;
+    double *a = malloc(count * n * n * sizeof *a), want[45];
+    double *d = malloc(count * sizeof *d), *r = malloc(2 * count * sizeof *r);
+    assert_true(a && d && r);
+    for (size_t i = 0; i < count; i++) {
+      double *x = a + i * n * n, lg;
+      for (size_t e = 0; e < n * n; e++)
+        x[e] = unif();
+      if (i % 7 == 3 || i % 7 == 5) {
+        for (size_t e = 0; e < n * n; e++)
+          x[e] = e % (n + 1) == 0;
+        if (i % 7 == 3) { /* the running product overflows */
+          x[0] = x[n + 1] = 1e200;
+          x[2 * n + 2] = i % 2 ? -1e-300 : 1e-300;
+          want[i] = x[2 * n + 2] * 1e200 * 1e200;
+          if (i % 3) { /* rows 0 and 1 swapped: the sign too */
+            x[1] = x[n] = 1e200;
+            x[0] = x[n + 1] = 0;
+            want[i] = -want[i];
+          }
+        } else { /* a subnormal pivot, a smaller number below it */
+          x[0] = 1e-310;
+          x[n + 1] = 1e300;
+          x[n] = 1e-320;
+          want[i] = 1e-310 * 1e300;
+        }
+      } else if (i % 7 == 0 && i % 2) {
+        x[n * n / 2] = NAN;
+        want[i] = NAN;
+      } else {
+        want[i] = lapack_det(n, x, &lg);
+      }
+    }
+    run_all(pk_kernel_det(), n, a, count, d);
+    run_all(pk_kernel_slogdet(), n, a, count, r);
+    for (size_t i = 0; i < count; i++) {
+      const double *x = a + i * n * n;
+      const double tol = i % 7 == 3 || i % 7 == 5
+                             ? 1e-15 * fabs(want[i])
+                             : 1e-13 * n * hadamard(n, x);
+      if (isnan(want[i])) { /* numpy's convention, as test_nan */
+        const double sign = r[2 * i], lg = r[2 * i + 1];
+        if (!(sign == -1 || sign == 0 || sign == 1) ||
+            !(sign == 0 ? lg == -INFINITY && d[i] == 0
+                        : isnan(lg) && isnan(d[i])))
+          fail_msg("n=%zu item %zu: %g (%g, %g) for a NaN", n, i, d[i],
+                   sign, lg);
+        continue;
+      }
+      if (!(fabs(d[i] - want[i]) <= tol))
+        fail_msg("n=%zu item %zu: det %.17g, expected %.17g", n, i, d[i],
+                 want[i]);
+      if (fabs(want[i]) > 1e3 * tol) {
+        assert_true(r[2 * i] == (want[i] > 0 ? 1 : -1));
+        if (!(fabs(r[2 * i + 1] - log(fabs(want[i]))) <= 1e-12 * n))
+          fail_msg("n=%zu item %zu: log|det| %.17g, expected %.17g", n, i,
+                   r[2 * i + 1], log(fabs(want[i])));
+      }
+    }
+    free(a);
+    free(d);
+    free(r);
+  }
+}
+
 /* --------------------------------------------- independent computations */
 
 static void test_laplace(void **state) {
@@ -719,6 +793,7 @@ int main(void) {
       cmocka_unit_test(test_range),
       cmocka_unit_test(test_laplace),
       cmocka_unit_test(test_vs_lapack),
+      cmocka_unit_test(test_batch_lanes),
       cmocka_unit_test(test_vs_lapack_large),
       cmocka_unit_test(test_chunking),
       cmocka_unit_test(test_strides),
