@@ -58,9 +58,10 @@ typedef struct pk__det_isa {
    * 2^500] (the caller then takes the product from u, with care).  nan[l]
    * is nonzero if lane l has a NaN or an infinity, tiny[l] if it met a
    * subnormal pivot (whose reciprocal overflows).  a and u are
-   * PK__DET_ALIGN-aligned, of cnt rounded up to PK__DET_GROUP or
-   * PK__DET_WIDE, times n * n and n doubles.  The `lines` cache lines from
-   * next (NULL: none) are fetched meanwhile, a few at each step.
+   * PK__DET_ALIGN-aligned, a of n * n doubles for each of cnt matrices
+   * rounded up to PK__DET_GROUP (PK__DET_WIDE where cnt is more), u of
+   * PK__DET_WIDE * n.  The `lines` cache lines from next (NULL: none) are
+   * fetched meanwhile, a few at each step.
    */
   void (*group)(const char *x, size_t s, int cnt, int n, double *a,
                 double *u, double *sg, double *prod, int64_t *odd,
