@@ -244,6 +244,46 @@ static void mid(const pk__det_isa *v, const double *x, const char *next,
   }
 }
 
+/*
+ * Up to n = PAIR_MAX the middle path factors two matrices at once, the
+ * chains of pivot steps in their panels interleaved: one core, AMD EPYC
+ * family 26, n = 37 0.83-0.91 of the time one at a time, 56 0.90-0.96,
+ * 80 0.95-0.97, 100 0.97-1.0, 128 0.98-1.0, 160 1.0-1.02.
+ */
+#define PAIR_MAX 128
+
+/* Matrices [lo, hi) through the middle path, two at a time up to
+   PAIR_MAX; the scratch holds two of mid's. */
+static void mids(const pk__det_isa *v, const pk_task *t, size_t lo,
+                 size_t hi, size_t n, int slog) {
+  const size_t ld = pk__det_ld(n, v->lanes);
+  char *w1 = (char *)t->scratch + mid_scratch(n);
+  size_t i = lo;
+
+#define X(i) ((const double *)(t->in + (i) * t->in_stride))
+#define OUT(i) ((double *)(t->out + (i) * t->out_stride))
+  if (n <= PAIR_MAX)
+    for (; i + 1 < hi; i += 2) {
+      double *a0 = aligned(t->scratch), *p0 = aligned(a0 + n * ld);
+      double *a1 = aligned(w1), *p1 = aligned(a1 + n * ld), sign[2];
+      const char *next0 = i + 2 < hi ? t->in + (i + 2) * t->in_stride : NULL;
+      const char *next1 = i + 3 < hi ? t->in + (i + 3) * t->in_stride : NULL;
+      if (v->mid2(X(i), X(i + 1), n, a0, a1, p0, p1, sign, next0, next1) ==
+          0) {
+        finish(a0, ld + 1, n, sign[0], slog, OUT(i));
+        finish(a1, ld + 1, n, sign[1], slog, OUT(i + 1));
+      } else {
+        mid(v, X(i), NULL, n, t->scratch, slog, OUT(i));
+        mid(v, X(i + 1), NULL, n, t->scratch, slog, OUT(i + 1));
+      }
+    }
+  for (; i < hi; i++)
+    mid(v, X(i), i + 1 < hi ? t->in + (i + 1) * t->in_stride : NULL, n,
+        t->scratch, slog, OUT(i));
+#undef X
+#undef OUT
+}
+
 /* Matrices a call of group can take at n: room in a for them. */
 static size_t small_room(size_t n) {
   return n <= PK__DET_WIDE_N ? PK__DET_WIDE : PK__DET_GROUP;
@@ -383,10 +423,7 @@ static pk_status run(const pk_task *t, size_t lo, size_t hi, int slog) {
   } else if (n <= v->small_max) {
     small(v, t, lo, hi, n, slog);
   } else if (n <= mid_end(v)) {
-    for (size_t i = lo; i < hi; i++)
-      mid(v, (const double *)(t->in + i * t->in_stride),
-          i + 1 < hi ? t->in + (i + 1) * t->in_stride : NULL, n, t->scratch,
-          slog, (double *)(t->out + i * t->out_stride));
+    mids(v, t, lo, hi, n, slog);
   } else {
     for (size_t i = lo; i < hi; i++)
       big((const double *)(t->in + i * t->in_stride), n, t->scratch, slog,
@@ -498,7 +535,8 @@ static size_t scratch(const pk_kernel *k, const pk_item *in) {
   (void)k;
   if (n <= PK__DET_SMALL_CAP && small_scratch(n) > s)
     s = small_scratch(n);
-  return mid_scratch(n) > s ? mid_scratch(n) : s;
+  const size_t m = (n <= PAIR_MAX ? 2 : 1) * mid_scratch(n);
+  return m > s ? m : s;
 }
 
 static const pk_kernel det_k = {

@@ -78,6 +78,16 @@ typedef struct pk__det_isa {
    */
   int (*mid)(const double *x, size_t n, double *a, double *p, double *sign,
              const char *next);
+  /*
+   * mid2: mid on two matrices x0 and x1 at once (a0, p0 and a1, p1 as a
+   * and p; their signs in sign[0], sign[1]), their panels' chains of pivot
+   * steps interleaved.  Returns 0 with both; 1 if either has a NaN, an
+   * infinity or a subnormal pivot (each then goes through mid alone).
+   * next0 and next1, if not NULL, are fetched meanwhile.
+   */
+  int (*mid2)(const double *x0, const double *x1, size_t n, double *a0,
+              double *a1, double *p0, double *p1, double *sign,
+              const char *next0, const char *next1);
 
   /*
    * corr: r (ho x wo, row-major) gets r[i][j] = sum over p < h2, q < w2 of

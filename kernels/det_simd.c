@@ -547,66 +547,94 @@ static inline size_t search_end(const search *f, size_t e) {
  * took 0.64 of the time on AVX-512; in the loop, 0.87-0.89 (AVX2 0.95,
  * generic the same; one core, AMD EPYC family 26, the same bits).
  */
-static int panel(double *restrict p, size_t m, size_t ld, size_t nb,
-                 size_t *piv, double *s, prefetcher *pf) {
+static inline __attribute__((always_inline)) int
+panel_k(double *const *pp, size_t m, size_t ld, size_t nb, size_t (*piv)[VL],
+        double *s, prefetcher *pf, const int K) {
   const vd zero = {0};
   const vm lane = IOTA;
   const size_t blocks = (m + VL - 1) / VL;
-  search f = search_start(((vd *)p)[0], 0);
+  search f[2];
 
+  for (int k = 0; k < K; k++)
+    f[k] = search_start(((vd *)pp[k])[0], 0);
   size_t b = 1;
-  for (; b + 1 < blocks; b += 2) {
-    search_next(&f, ((vd *)p)[b], b, 1);
-    search_next(&f, ((vd *)p)[b + 1], b + 1, 0);
-  }
-  if (b < blocks)
-    search_next(&f, ((vd *)p)[b], b, 1);
-  for (size_t e = 0; e < nb; e++) {
-    vd *col = (vd *)(p + e * ld);
-    prefetch_step(pf);
-    const size_t r = search_end(&f, e);
-    const double d = p[e * ld + r]; /* before the swap moves it to row e */
-    piv[e] = r;
-    if (r != e) {
-      for (size_t q = 0; q < VL; q++) {
-        double t = p[q * ld + e];
-        p[q * ld + e] = p[q * ld + r];
-        p[q * ld + r] = t;
-      }
-      *s = -*s;
+  for (; b + 1 < blocks; b += 2)
+    for (int k = 0; k < K; k++) {
+      search_next(&f[k], ((vd *)pp[k])[b], b, 1);
+      search_next(&f[k], ((vd *)pp[k])[b + 1], b + 1, 0);
     }
-    if (d != 0 && (d < DBL_MIN && d > -DBL_MIN))
-      return 1;
-    const double rd = d != 0 ? 1 / d : 0;
+  if (b < blocks)
+    for (int k = 0; k < K; k++)
+      search_next(&f[k], ((vd *)pp[k])[b], b, 1);
+  for (size_t e = 0; e < nb; e++) {
+    double rd[2];
+    for (int k = 0; k < K; k++)
+      prefetch_step(&pf[k]);
+    for (int k = 0; k < K; k++) {
+      double *p = pp[k];
+      const size_t r = search_end(&f[k], e);
+      const double d = p[e * ld + r]; /* before the swap moves it to row e */
+      piv[k][e] = r;
+      if (r != e) {
+        for (size_t q = 0; q < VL; q++) {
+          double t = p[q * ld + e];
+          p[q * ld + e] = p[q * ld + r];
+          p[q * ld + r] = t;
+        }
+        s[k] = -s[k];
+      }
+      if (d != 0 && (d < DBL_MIN && d > -DBL_MIN))
+        return 1;
+      rd[k] = d != 0 ? 1 / d : 0;
+    }
     /* Multipliers below the pivot, then the columns right of it, the
        first of them searched for the next step's pivot. */
     const vm below = lane > (int64_t)e;
-    col[0] = SEL(below, col[0] * rd, col[0]);
-    for (size_t b = 1; b < blocks; b++)
-      col[b] *= rd;
-    const vd l0 = SEL(below, col[0], zero);
+    vd l0[2];
+    for (int k = 0; k < K; k++) {
+      vd *col = (vd *)(pp[k] + e * ld);
+      col[0] = SEL(below, col[0] * rd[k], col[0]);
+      for (size_t b = 1; b < blocks; b++)
+        col[b] *= rd[k];
+      l0[k] = SEL(below, col[0], zero);
+    }
     for (size_t q = e + 1; q < nb; q++) {
-      vd *cq = (vd *)(p + q * ld);
-      const double uq = p[q * ld + e];
-      cq[0] -= l0 * uq;
+      double uq[2];
+      for (int k = 0; k < K; k++) {
+        vd *cq = (vd *)(pp[k] + q * ld);
+        uq[k] = pp[k][q * ld + e];
+        cq[0] -= l0[k] * uq[k];
+      }
       if (q == e + 1) {
-        f = search_start(cq[0], q);
+        for (int k = 0; k < K; k++)
+          f[k] = search_start(((vd *)(pp[k] + q * ld))[0], q);
         size_t b = 1;
-        for (; b + 1 < blocks; b += 2) {
-          const vd y1 = cq[b] - col[b] * uq, y0 = cq[b + 1] - col[b + 1] * uq;
-          cq[b] = y1;
-          cq[b + 1] = y0;
-          search_next(&f, y1, b, 1);
-          search_next(&f, y0, b + 1, 0);
-        }
-        if (b < blocks) {
-          const vd y1 = cq[b] - col[b] * uq;
-          cq[b] = y1;
-          search_next(&f, y1, b, 1);
-        }
+        for (; b + 1 < blocks; b += 2)
+          for (int k = 0; k < K; k++) {
+            vd *cq = (vd *)(pp[k] + q * ld);
+            const vd *col = (const vd *)(pp[k] + e * ld);
+            const vd y1 = cq[b] - col[b] * uq[k],
+                     y0 = cq[b + 1] - col[b + 1] * uq[k];
+            cq[b] = y1;
+            cq[b + 1] = y0;
+            search_next(&f[k], y1, b, 1);
+            search_next(&f[k], y0, b + 1, 0);
+          }
+        if (b < blocks)
+          for (int k = 0; k < K; k++) {
+            vd *cq = (vd *)(pp[k] + q * ld);
+            const vd *col = (const vd *)(pp[k] + e * ld);
+            const vd y1 = cq[b] - col[b] * uq[k];
+            cq[b] = y1;
+            search_next(&f[k], y1, b, 1);
+          }
       } else {
-        for (size_t b = 1; b < blocks; b++)
-          cq[b] -= col[b] * uq;
+        for (int k = 0; k < K; k++) {
+          vd *cq = (vd *)(pp[k] + q * ld);
+          const vd *col = (const vd *)(pp[k] + e * ld);
+          for (size_t b = 1; b < blocks; b++)
+            cq[b] -= col[b] * uq[k];
+        }
       }
     }
   }
@@ -653,11 +681,9 @@ update(vd *restrict x, const vd *restrict u, size_t w, const double *p,
  * rows in registers down every row, each multiplier broadcast from p.
  * Each trailing element is loaded and stored once per VL pivot steps.
  */
-static int step(vd *restrict a, size_t n, size_t w, size_t panels,
-                size_t c, double *restrict p, double *s, prefetcher *pf) {
-  const size_t k0 = c * VL, m = n - k0, nb = m < VL ? m : VL,
-               ld = (m + VL - 1) / VL * VL;
-  size_t piv[VL];
+static void step_copy(const vd *restrict a, size_t n, size_t w, size_t c,
+                      double *restrict p) {
+  const size_t k0 = c * VL, m = n - k0, ld = (m + VL - 1) / VL * VL;
 
   /* Row-major vectors to columns, VL rows at a time by TRANSPOSE: lane by
      lane, the scalar stores took a fifth of n = 100 on AVX-512. */
@@ -674,8 +700,12 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
   }
   for (; i < ld; i++)
     UNROLL for (int q = 0; q < VL; q++) p[q * ld + i] = 0;
-  if (panel(p, m, ld, nb, piv, s, pf) != 0)
-    return 1;
+}
+
+static void step_rest(vd *restrict a, size_t n, size_t w, size_t panels,
+                      size_t c, const double *restrict p, const size_t *piv) {
+  const size_t k0 = c * VL, m = n - k0, nb = m < VL ? m : VL,
+               ld = (m + VL - 1) / VL * VL;
   for (size_t e = 0; e < nb; e++) {
     a[(k0 + e) * w + c][e] = p[e * ld + e];
     if (piv[e] != e) {
@@ -688,7 +718,7 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
     }
   }
   if (m <= VL)
-    return 0;
+    return;
   /* The pivot rows by forward substitution, a column vector at a time in
      registers (through memory, each row's sum was a chain of stores and
      reloads). */
@@ -722,6 +752,22 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
   default:
     break;
   }
+}
+
+/* Panel c of K matrices: copied, factored (the panels' chains
+   interleaved), the rest of each step. */
+static inline __attribute__((always_inline)) int
+step_k(vd *const *aa, size_t n, size_t w, size_t panels, size_t c,
+       double *const *pp, double *s, prefetcher *pf, const int K) {
+  const size_t k0 = c * VL, m = n - k0, nb = m < VL ? m : VL,
+               ld = (m + VL - 1) / VL * VL;
+  size_t piv[2][VL];
+  for (int k = 0; k < K; k++)
+    step_copy(aa[k], n, w, c, pp[k]);
+  if (panel_k(pp, m, ld, nb, piv, s, pf, K) != 0)
+    return 1;
+  for (int k = 0; k < K; k++)
+    step_rest(aa[k], n, w, panels, c, pp[k], piv[k]);
   return 0;
 }
 
@@ -731,12 +777,7 @@ static int step(vd *restrict a, size_t n, size_t w, size_t panels,
  * a few hundred rows the matrix stays in L2, where dgetrf's call and panel
  * overheads dominate and this is faster.
  */
-static int mid(const double *x, size_t n, double *ad, double *pd,
-               double *sign, const char *next) {
-  vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
-  double *restrict p = __builtin_assume_aligned(pd, PK__DET_ALIGN);
-  const size_t w = pk__det_ld(n, VL) / VL; /* vectors a row */
-  const size_t panels = (n + VL - 1) / VL;
+static int load(const double *x, size_t n, vd *restrict a, size_t w) {
   const vd zero = {0};
   vm nan = {0};
 
@@ -767,8 +808,10 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
   for (int q = 0; q < VL; q++)
     if (nan[q] != 0)
       return 2;
-  /* The next matrix comes from memory while this one is factored in
-   * cache: its lines spread over the n pivot steps (see prefetch_step). */
+  return 0;
+}
+
+static prefetcher fetcher(const char *next, size_t n) {
   prefetcher pf = {next, 0, 0};
   if (next != NULL) {
     pf.left = (n * n * sizeof(double) + 63) / 64;
@@ -776,11 +819,50 @@ static int mid(const double *x, size_t n, double *ad, double *pd,
     if (pf.per > PF_CAP)
       pf.per = PF_CAP;
   }
+  return pf;
+}
+
+static int mid(const double *x, size_t n, double *ad, double *pd,
+               double *sign, const char *next) {
+  vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
+  double *restrict p = __builtin_assume_aligned(pd, PK__DET_ALIGN);
+  const size_t w = pk__det_ld(n, VL) / VL; /* vectors a row */
+  const size_t panels = (n + VL - 1) / VL;
+
+  if (load(x, n, a, w) != 0)
+    return 2;
+  vd *const aa[1] = {a};
+  double *const pp[1] = {p};
+  prefetcher pf = fetcher(next, n);
   double s = 1;
   for (size_t c = 0; c < panels; c++)
-    if (step(a, n, w, panels, c, p, &s, &pf) != 0)
+    if (step_k(aa, n, w, panels, c, pp, &s, &pf, 1) != 0)
       return 1;
   *sign = s;
+  return 0;
+}
+
+/* Two matrices at once, their panels' chains interleaved: 0 with both
+   signs and pivots; 1 if either has a NaN, an infinity or a subnormal
+   pivot (then each goes through mid alone). */
+static int mid2(const double *x0, const double *x1, size_t n, double *a0,
+                double *a1, double *p0, double *p1, double *sign,
+                const char *next0, const char *next1) {
+  vd *const aa[2] = {(vd *)__builtin_assume_aligned(a0, PK__DET_ALIGN),
+                     (vd *)__builtin_assume_aligned(a1, PK__DET_ALIGN)};
+  double *const pp[2] = {__builtin_assume_aligned(p0, PK__DET_ALIGN),
+                         __builtin_assume_aligned(p1, PK__DET_ALIGN)};
+  const size_t w = pk__det_ld(n, VL) / VL;
+  const size_t panels = (n + VL - 1) / VL;
+  if (load(x0, n, aa[0], w) != 0 || load(x1, n, aa[1], w) != 0)
+    return 1;
+  prefetcher pf[2] = {fetcher(next0, n), fetcher(next1, n)};
+  double s[2] = {1, 1};
+  for (size_t c = 0; c < panels; c++)
+    if (step_k(aa, n, w, panels, c, pp, s, pf, 2) != 0)
+      return 1;
+  sign[0] = s[0];
+  sign[1] = s[1];
   return 0;
 }
 
@@ -837,6 +919,7 @@ const pk__det_isa CAT(pk__det_, ISA) = {
     .mid_max = MID_MAX,
     .group = group,
     .mid = mid,
+    .mid2 = mid2,
     .corr = CAT(pk__corr_direct_, ISA),
     .cmulc = CAT(pk__corr_cmulc_, ISA),
     .integers = CAT(pk__corr_integers_, ISA),

@@ -496,11 +496,12 @@ static void test_range(void **state) {
 /*
  * Batches as large as the small path takes in one call (PK__DET_WIDE, 32)
  * and past it, with the matrices its caller finishes itself in every part
- * of them: a product of pivots out of range, a subnormal pivot, a NaN.
+ * of them: a product of pivots out of range, a subnormal pivot, a NaN; at
+ * 50 and 100 the same in the middle path's pairs.
  */
 static void test_batch_lanes(void **state) {
   (void)state;
-  const size_t ns[] = {3, 5, 12};
+  const size_t ns[] = {3, 5, 12, 50, 100};
   for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++) {
     const size_t n = ns[s], count = 45;
     double *a = malloc(count * n * n * sizeof *a), want[45];
