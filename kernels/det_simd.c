@@ -532,11 +532,14 @@ static inline size_t search_end(const search *f, size_t e) {
 }
 
 /*
- * Unblocked LU of the m x VL column-major panel p (column stride ld, rows
- * padded with zeros to whole vectors), steps 0 .. nb-1, as dgetf2: the
- * first largest pivot (idamax), multipliers by the pivot's reciprocal, a
- * rank-1 update of the panel's columns to the right.  piv[e] gets the row
- * swapped with row e.  Returns 1 on a subnormal pivot.
+ * Unblocked LU of the m x VL column-major panels pp[0 .. K) (K = 1 or 2,
+ * one a matrix; column stride ld, rows padded with zeros to whole
+ * vectors), steps 0 .. nb-1, as dgetf2: the first largest pivot (idamax),
+ * multipliers by the pivot's reciprocal, a rank-1 update of the panel's
+ * columns to the right.  piv[k][e] gets the row of panel k swapped with
+ * row e, s[k] its sign.  Returns 1 on a subnormal pivot in any of them.
+ * Each statement is repeated for the K panels, so that their chains
+ * overlap (mid2).
  *
  * A step is a chain: the pivot's row, its value, the reciprocal, the
  * multipliers, the next column updated, its pivot.  The next column's
@@ -673,13 +676,14 @@ update(vd *restrict x, const vd *restrict u, size_t w, const double *p,
 }
 
 /*
- * Panel c (columns c*VL ..): its rows k0 .. n-1 copied out to p and
- * factored; its swaps applied to the rows right of it (columns left of it
- * are never read again) and its pivots written back to the diagonal; its
- * VL pivot rows right of it solved by its unit lower triangle; the rows
- * below, right of it, given one rank-VL update, NB vectors of the pivot
- * rows in registers down every row, each multiplier broadcast from p.
- * Each trailing element is loaded and stored once per VL pivot steps.
+ * Panel c (columns c*VL ..): its rows k0 .. n-1 copied out to p
+ * (step_copy) and factored (panel_k); its swaps applied to the rows right
+ * of it (columns left of it are never read again) and its pivots written
+ * back to the diagonal; its VL pivot rows right of it solved by its unit
+ * lower triangle; the rows below, right of it, given one rank-VL update,
+ * NB vectors of the pivot rows in registers down every row, each
+ * multiplier broadcast from p (step_rest).  Each trailing element is
+ * loaded and stored once per VL pivot steps.
  */
 static void step_copy(const vd *restrict a, size_t n, size_t w, size_t c,
                       double *restrict p) {
@@ -777,6 +781,8 @@ step_k(vd *const *aa, size_t n, size_t w, size_t panels, size_t c,
  * a few hundred rows the matrix stays in L2, where dgetrf's call and panel
  * overheads dominate and this is faster.
  */
+/* x (n x n, row-major) into a, rows of w vectors; 2 if x has a NaN or an
+   infinity. */
 static int load(const double *x, size_t n, vd *restrict a, size_t w) {
   const vd zero = {0};
   vm nan = {0};
@@ -811,6 +817,8 @@ static int load(const double *x, size_t n, vd *restrict a, size_t w) {
   return 0;
 }
 
+/* The next matrix comes from memory while this one is factored in cache:
+   its lines spread over the n pivot steps (see prefetch_step). */
 static prefetcher fetcher(const char *next, size_t n) {
   prefetcher pf = {next, 0, 0};
   if (next != NULL) {
