@@ -6,15 +6,7 @@
 #ifndef PK_TESTS_COUNT_KERNEL_H
 #define PK_TESTS_COUNT_KERNEL_H
 
-#include <parkit.h>
-
-static pk_status count_shape(const pk_kernel *k, const pk_item *in,
-                             pk_item *out, char *msg, size_t len) {
-  (void)k, (void)in, (void)msg, (void)len;
-  out->dtype = PK_F64;
-  out->ndim = 0;
-  return PK_OK;
-}
+#include "scalar_shape.h"
 
 static pk_status count_run(const pk_kernel *k, const pk_task *t, size_t lo,
                            size_t hi, size_t *bad) {
@@ -24,7 +16,7 @@ static pk_status count_run(const pk_kernel *k, const pk_task *t, size_t lo,
   return PK_OK;
 }
 
-static const pk_kernel count_kernel = {.name = "count", .shape = count_shape,
+static const pk_kernel count_kernel = {.name = "count", .shape = scalar_shape,
                                        .run = count_run};
 
 #endif /* PK_TESTS_COUNT_KERNEL_H */

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scalar_shape.h"
+
 static uint64_t rng = 88172645463325252u;
 
 static double unif(void) { /* [-1, 1) */
@@ -173,14 +175,6 @@ static void test_estimate_pairs(void **state) {
 
 /* An item that takes at least 5 us on any CPU; its cost function says
    100 ns, as constants fitted on a faster one might. */
-static pk_status slow_shape(const pk_kernel *k, const pk_item *in,
-                            pk_item *out, char *msg, size_t msglen) {
-  (void)k, (void)in, (void)msg, (void)msglen;
-  out->dtype = PK_F64;
-  out->ndim = 0;
-  return PK_OK;
-}
-
 static pk_status slow_run(const pk_kernel *k, const pk_task *t, size_t lo,
                           size_t hi, size_t *bad) {
   (void)k, (void)bad;
@@ -206,9 +200,9 @@ static double slow_cost(const pk_kernel *k, const pk_item *in) {
  */
 static void first_map_measures(const char *backend) {
   static const pk_kernel slow[2] = {
-      {.name = "slow", .shape = slow_shape, .run = slow_run,
+      {.name = "slow", .shape = scalar_shape, .run = slow_run,
        .cost = slow_cost},
-      {.name = "slow", .shape = slow_shape, .run = slow_run,
+      {.name = "slow", .shape = scalar_shape, .run = slow_run,
        .cost = slow_cost}};
   pk_context *ctx = open_ctx(backend, 2);
   pk_array *a = batch(ctx, PK_F64, 200, 1, 1), *out = NULL;
@@ -296,7 +290,7 @@ static void test_chunks(void **state) {
 /* A user's kernel without a cost function is dispatched, as before. */
 static void test_no_cost(void **state) {
   (void)state;
-  pk_kernel k = {.name = "slow-unknown", .shape = slow_shape,
+  pk_kernel k = {.name = "slow-unknown", .shape = scalar_shape,
                  .run = slow_run};
   pk_context *ctx = open_ctx("openmp", 2);
   pk_array *a = batch(ctx, PK_F64, 4, 1, 1), *out = NULL;

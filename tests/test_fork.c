@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "scalar_shape.h"
+
 /* ------------------------------------------------------------- kernels */
 
 static pk_status same_shape(const pk_kernel *k, const pk_item *in,
@@ -98,14 +100,6 @@ static pk_kernel killer_kernel(killer *d) {
 }
 
 /* out[i] = this process's pid. */
-static pk_status pid_shape(const pk_kernel *k, const pk_item *in,
-                           pk_item *out, char *msg, size_t len) {
-  (void)k, (void)in, (void)msg, (void)len;
-  out->dtype = PK_F64;
-  out->ndim = 0;
-  return PK_OK;
-}
-
 static pk_status pid_run(const pk_kernel *k, const pk_task *t, size_t lo,
                          size_t hi, size_t *bad) {
   (void)k, (void)bad;
@@ -114,7 +108,7 @@ static pk_status pid_run(const pk_kernel *k, const pk_task *t, size_t lo,
   return PK_OK;
 }
 
-static const pk_kernel pids = {.name = "pids", .shape = pid_shape,
+static const pk_kernel pids = {.name = "pids", .shape = scalar_shape,
                                .run = pid_run};
 
 /* Slow items, for futures: 2 ms each. */
@@ -170,7 +164,7 @@ static pk_status initv_run(const pk_kernel *k, const pk_task *t, size_t lo,
   return PK_OK;
 }
 
-static const pk_kernel initv = {.name = "initv", .shape = pid_shape,
+static const pk_kernel initv = {.name = "initv", .shape = scalar_shape,
                                 .run = initv_run};
 
 /* out[i] = in[i] times the double the kernel's data points at. */
