@@ -15,31 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fetch.h"
+
 #define PK__DET_ALIGN 64     /* scratch alignment, bytes: the widest vector */
 #define PK__DET_SMALL_CAP 40 /* no path's small_max exceeds it */
 #define PK__DET_GROUP 8      /* matrices a call of group factors together */
 #define PK__DET_WIDE 32      /* ... or up to this many, n <= wide_max */
 #define PK__DET_WIDE_N 12    /* no path's wide_max exceeds it */
 #define PK__CORR_BLOCK 16    /* no path's corr block is wider, in doubles */
-
-/*
- * The next item's cache lines, fetched while this one is computed: `per`
- * at each step of a loop whose steps leave load ports idle, `left` still
- * to fetch from `next` (NULL: none).  PK__FETCH_STEP(f, locality) takes
- * one step; locality as __builtin_prefetch's (a constant).
- */
-typedef struct pk__fetch {
-  const char *next;
-  size_t left, per;
-} pk__fetch;
-
-#define PK__FETCH_STEP(f, locality)                                          \
-  do {                                                                       \
-    size_t k_ = (f)->left < (f)->per ? (f)->left : (f)->per;                 \
-    for (size_t i_ = 0; i_ < k_; i_++, (f)->next += 64)                      \
-      __builtin_prefetch((f)->next, 0, locality);                            \
-    (f)->left -= k_;                                                         \
-  } while (0)
 
 typedef struct pk__det_isa {
   int lanes;        /* doubles a vector */

@@ -1,7 +1,7 @@
 /* The FFTW plan cache: see fftplan.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "fftplan.h"
-#include "det.h"
+#include "fetch.h"
 #include "internal.h"
 
 #include <limits.h>
