@@ -215,6 +215,23 @@ static inline void prefetch_step(prefetcher *pf) {
 #endif
 #define US (PK__DET_WIDE / VL) /* u's vectors a step */
 
+/*
+ * SWAP_ROWS: how a step moves each lane's pivot row to row k.  With two
+ * lanes (SSE2, NEON) the rows are swapped in place, lane by lane, as the
+ * pivot row is loaded: n = 3 .. 40 took 0.93-0.98 of the time of the
+ * other way, same bits (one core, AMD EPYC family 26).  Wider vectors
+ * keep the pivot row apart in r and scatter old row k into its place,
+ * eliminated, after the update: swapped in place, AVX2 took 1.04 and
+ * AVX-512 1.15 of that time at n = 10 (VL partial stores into rows the
+ * update then loads whole).  ROW(g) is group g's pivot row.
+ */
+#define SWAP_ROWS (VL == 2)
+#if SWAP_ROWS
+#define ROW(g) (a + (g) * nn + k * n)
+#else
+#define ROW(g) (r[g])
+#endif
+
 /* Matrices x[0 .. cnt) into the lanes of one group's block a (cnt <= VL),
    identity in the lanes past cnt; the lanes with a NaN or an infinity.  A
    sum finds them in one addition a vector, not finite wherever an input
@@ -276,11 +293,12 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
  * loaded once for the three.
  *
  * The pivot is the first row with the largest |a_ik|, as LAPACK's idamax.
- * Row k is never read after step k (only the pivots are needed), so the
- * swap only moves old row k into the pivot row's place: every row below k
- * is eliminated as if no row moved, then each lane's pivot row is
- * overwritten by old row k eliminated.  A zero pivot gets reciprocal 0:
- * the step is a no-op and the determinant is 0 anyway.
+ * Row k is never read after step k (only the pivots are needed), so
+ * unless SWAP_ROWS the swap only moves old row k into the pivot row's
+ * place: every row below k is eliminated as if no row moved, then each
+ * lane's pivot row is overwritten by old row k eliminated.  Either way
+ * each lane's rows are eliminated with the same operations.  A zero pivot
+ * gets reciprocal 0: the step is a no-op and the determinant is 0 anyway.
  *
  * A lane is odd (see det.h) where its smallest factor or partial product
  * is below lo or its largest above hi: a running minimum and maximum, one
@@ -298,8 +316,10 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
   const vd lo = zero + 0x1p-500, hi = zero + 0x1p500;
   const vm none = {0};
   const int nn = n * n;
-  vd sg[WIDE_G], prod[WIDE_G], least[WIDE_G], most[WIDE_G],
-      r[WIDE_G][PK__DET_SMALL_CAP];
+  vd sg[WIDE_G], prod[WIDE_G], least[WIDE_G], most[WIDE_G];
+#if !SWAP_ROWS
+  vd r[WIDE_G][PK__DET_SMALL_CAP];
+#endif
   vm bad[WIDE_G];
 
   for (int g = 0; g < groups; g++) {
@@ -341,7 +361,8 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
       }
     }
     /* The pivot row: each lane's element loaded from its own row, where
-     * selecting it from every candidate row took n - k blends. */
+     * selecting it from every candidate row took n - k blends; with
+     * SWAP_ROWS, old row k's element stored in its place. */
     int64_t pr[WIDE_G][VL];
     for (int g = 0; g < groups; g++) {
       const vm off = p[g] - k * row;
@@ -349,13 +370,20 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
     }
     for (int j = k; j < n; j++)
       for (int g = 0; g < groups; g++) {
-        const double *ak = (const double *)(a + g * nn + k * n + j);
+        vd *const akj = a + g * nn + k * n + j;
+        double *const b = (double *)akj;
         vd t;
-        UNROLL for (int l = 0; l < VL; l++) t[l] = ak[pr[g][l]];
+        UNROLL for (int l = 0; l < VL; l++) t[l] = b[pr[g][l]];
+#if SWAP_ROWS
+        const vd old = *akj;
+        UNROLL for (int l = 0; l < VL; l++) b[pr[g][l]] = old[l];
+        *akj = t;
+#else
         r[g][j] = t;
+#endif
       }
     for (int g = 0; g < groups; g++) {
-      d[g] = r[g][k];
+      d[g] = ROW(g)[k];
       vd ad = VABS(d[g]), ap;
       vm nz = d[g] != 0;
       rinv[g] = (vd)((vm)(one / SEL(nz, d[g], one)) & nz);
@@ -370,7 +398,7 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
     }
     for (int g = 0; g < groups; g++) {
       vd *const ag = a + g * nn;
-      const vd *const rg = r[g];
+      const vd *const rg = ROW(g);
       int i = k + 1;
       for (; i + 2 < n; i += 3) {
         vd *x0 = ag + i * n, *x1 = x0 + n, *x2 = x1 + n;
@@ -394,6 +422,7 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
      * row k eliminated, lane by lane: a blend of the two into every row
      * (what the swap was before) cost three instructions an element on
      * SSE2 and on this Xeon's AVX2, more than the rest of the update. */
+#if !SWAP_ROWS
     for (int g = 0; g < groups; g++) {
       const vd *ak = a + g * nn + k * n;
       double *b = (double *)ak;
@@ -403,6 +432,7 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
         UNROLL for (int l = 0; l < VL; l++) b[pr[g][l] + j * VL] = t[l];
       }
     }
+#endif
   }
   for (int g = 0; g < groups; g++) {
     vm odd = (least[g] < lo) | (most[g] > hi), tiny = none;
