@@ -418,11 +418,11 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
           xi[j] -= f * rg[j];
       }
     }
+#if !SWAP_ROWS
     /* Each lane's pivot row, eliminated above as if it stayed, gets old
      * row k eliminated, lane by lane: a blend of the two into every row
      * (what the swap was before) cost three instructions an element on
      * SSE2 and on this Xeon's AVX2, more than the rest of the update. */
-#if !SWAP_ROWS
     for (int g = 0; g < groups; g++) {
       const vd *ak = a + g * nn + k * n;
       double *b = (double *)ak;
