@@ -257,15 +257,16 @@ static void mid(const pk__det_isa *v, const double *x, const char *next,
 static void mids(const pk__det_isa *v, const pk_task *t, size_t lo,
                  size_t hi, size_t n, int slog) {
   const size_t ld = pk__det_ld(n, v->lanes);
-  char *w1 = (char *)t->scratch + mid_scratch(n);
+  double *a0 = aligned(t->scratch), *p0 = aligned(a0 + n * ld);
+  double *a1 = aligned((char *)t->scratch + mid_scratch(n));
+  double *p1 = aligned(a1 + n * ld);
   size_t i = lo;
 
 #define X(i) ((const double *)(t->in + (i) * t->in_stride))
 #define OUT(i) ((double *)(t->out + (i) * t->out_stride))
   if (n <= PAIR_MAX)
     for (; i + 1 < hi; i += 2) {
-      double *a0 = aligned(t->scratch), *p0 = aligned(a0 + n * ld);
-      double *a1 = aligned(w1), *p1 = aligned(a1 + n * ld), sign[2];
+      double sign[2];
       const char *next0 = i + 2 < hi ? t->in + (i + 2) * t->in_stride : NULL;
       const char *next1 = i + 3 < hi ? t->in + (i + 3) * t->in_stride : NULL;
       if (v->mid2(X(i), X(i + 1), n, a0, a1, p0, p1, sign, next0, next1) ==
