@@ -21,6 +21,8 @@ static inline void wake(_Atomic uint32_t *w) {
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
 #endif
 }
 
@@ -56,6 +58,7 @@ static inline double tsc_rate(double t0, uint64_t c0) {
     return (double)n / t;
 #endif
   (void)n;
+  (void)t;
   return 0;
 }
 
