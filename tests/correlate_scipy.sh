@@ -24,14 +24,18 @@ if grep -q 'PK_HAVE_MPI 1' "$b/config.h" && command -v "${MPIRUN:-mpirun}" >/dev
 fi
 backends="serial openmp"
 grep -q 'PK_HAVE_FORK_BACKEND 1' "$b/config.h" && backends="$backends fork"
-$py - "$tmp" "$b/examples/correlate" "$backends" "$mpi" <<'PY'
+# The paths this build has and this CPU runs: the ones pk_init accepts.
+isas=
+for isa in generic avx2 avx512; do
+  PARKIT_ISA=$isa "$b/examples/dets" --count 1 --n 3 >/dev/null 2>&1 && isas="$isas $isa"
+done
+$py - "$tmp" "$b/examples/correlate" "$backends" "$mpi" "$isas" <<'PY'
 import itertools, os, subprocess, sys
 import numpy as np, scipy.signal as ss
 tmp, prog, backends, mpi = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4]
 rng = np.random.default_rng(11)
-flags = open("/proc/cpuinfo").read()
-isas = ["generic"] + [i for i, f in (("avx2", " avx2 "), ("avx512", " avx512f "))
-                      if f in flags.replace("\n", " ")]
+isas = sys.argv[5].split()
+assert isas, "no instruction-set path runs"
 shapes = [((1, 1), (1, 1)), ((1, 9), (1, 3)), ((7, 1), (2, 1)), ((6, 8), (3, 3)),
           ((9, 7), (4, 2)), ((5, 5), (5, 5)), ((4, 6), (7, 9)), ((3, 8), (5, 2)),
           ((16, 15), (9, 9)), ((33, 30), (31, 31)),

@@ -8,6 +8,14 @@ py=python3
 $py -c 'import numpy' 2>/dev/null || { echo "numpy not installed: skipped"; exit 77; }
 dets="${top_builddir:-.}/examples/dets"
 tmp="${TMPDIR:-/tmp}/parkit-npdet-$$"
+# A matrix with a NaN gets numpy's result by dgetrf, as numpy gets it, and
+# what dgetrf makes of a NaN depends on OpenBLAS's kernels (x86's never
+# pivot on one, aarch64's do).  A cross build's program (run here by an
+# emulator) links another machine's OpenBLAS than this numpy: there the
+# items with a NaN are left out of the comparison.
+machine() { od -An -tx1 -j18 -N2 "$1"; } # the ELF header's e_machine
+cross=0
+[ "$(machine "$dets")" = "$(machine /bin/sh)" ] || cross=1
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -37,11 +45,14 @@ a[6] = np.eye(n) * 2.0
 np.save(path, a)
 PY
   "$dets" --input "$tmp/in.npy" --output "$tmp/out.npy" --backend openmp --workers 2 >/dev/null || exit 1
-  $py - "$tmp/in.npy" "$tmp/out.npy" "$n" <<'PY' || exit 1
+  $py - "$tmp/in.npy" "$tmp/out.npy" "$n" "$cross" <<'PY' || exit 1
 import sys, numpy as np
 a, d, n = np.load(sys.argv[1]), np.load(sys.argv[2]), int(sys.argv[3])
 with np.errstate(invalid="ignore", over="ignore"):
     ref = np.linalg.det(a)
+if sys.argv[4] == "1":
+    nan = np.isnan(a).any(axis=(1, 2))
+    ref[nan] = d[nan]
 assert d.shape == ref.shape, (d.shape, ref.shape)
 assert np.isnan(d[5]) and np.isnan(ref[5])
 scale = np.nanmax(np.abs(ref))

@@ -3,7 +3,7 @@
 # tree's shared library: pytest on serial, openmp and fork, then, where
 # mpirun and the mpi backend are there, python/tests/mpi_script.py on 4
 # ranks.  Skipped (77) without Debian's numpy, scipy, cffi and pytest, or
-# without a shared library to load.
+# without a shared library that it can load.
 set -u
 b="${top_builddir:-.}"
 s="${srcdir:-${top_srcdir:-.}}"
@@ -17,6 +17,11 @@ for m in numpy scipy cffi pytest; do
 done
 lib="$b/.libs/libparkit.so"
 [ -e "$lib" ] || { echo "SKIP: no $lib (a --disable-shared build)"; exit 77; }
+# A cross build's library (its tests run by an emulator) does not load
+# into this machine's python.
+machine() { od -An -tx1 -j18 -N2 "$1"; } # the ELF header's e_machine
+[ "$(machine "$lib")" = "$(machine "$(command -v $py)")" ] ||
+  { echo "SKIP: $lib is built for another machine than $py"; exit 77; }
 # A sanitizer build's library loads only into programs started with its
 # runtime first.
 if command -v ldd >/dev/null 2>&1 && ldd "$lib" | grep -q 'lib[at]san'; then
