@@ -8,8 +8,9 @@
  *
  * With FMA, a - f * b contracts into one rounding: the AVX2 and AVX-512
  * copies give the same bits as each other's small path but not as the
- * generic one, and each middle path blocks by its own width.  Within one
- * path the bits of an item depend on that item alone.
+ * generic one on x86-64 (aarch64's generic copy contracts too: fmls), and
+ * each middle path blocks by its own width.  Within one path the bits of
+ * an item depend on that item alone.
  */
 #include "det.h"
 
