@@ -19,9 +19,12 @@ lib="$b/.libs/libparkit.so"
 [ -e "$lib" ] || { echo "SKIP: no $lib (a --disable-shared build)"; exit 77; }
 # A cross build's library (its tests run by an emulator) does not load
 # into this machine's python.
-machine() { od -An -tx1 -j18 -N2 "$1"; } # the ELF header's e_machine
-[ "$(machine "$lib")" = "$(machine "$(command -v $py)")" ] ||
-  { echo "SKIP: $lib is built for another machine than $py"; exit 77; }
+# e_machine of an ELF file; nothing (and false) for any other file.
+machine() { [ "$(od -An -c -N4 "$1" | tr -d ' ')" = 177ELF ] && od -An -tx1 -j18 -N2 "$1"; }
+if m=$(machine "$lib") && [ "$m" != "$(machine "$(command -v $py)")" ]; then
+  echo "SKIP: $lib is built for another machine than $py"
+  exit 77
+fi
 # A sanitizer build's library loads only into programs started with its
 # runtime first.
 if command -v ldd >/dev/null 2>&1 && ldd "$lib" | grep -q 'lib[at]san'; then

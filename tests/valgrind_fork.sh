@@ -8,9 +8,12 @@ command -v valgrind >/dev/null 2>&1 || { echo "no valgrind: skipped"; exit 77; }
 t="${top_builddir:-.}/tests/test_fork"
 [ -x "$t" ] || { echo "no fork backend: skipped"; exit 77; }
 # A cross build's program (run here by an emulator) is not valgrind's to run.
-machine() { od -An -tx1 -j18 -N2 "$1"; } # the ELF header's e_machine
-[ "$(machine "$t")" = "$(machine /bin/sh)" ] ||
-  { echo "$t is built for another machine: skipped"; exit 77; }
+# e_machine of an ELF file; nothing (and false) for any other file.
+machine() { [ "$(od -An -c -N4 "$1" | tr -d ' ')" = 177ELF ] && od -An -tx1 -j18 -N2 "$1"; }
+if m=$(machine "$t") && [ "$m" != "$(machine /bin/sh)" ]; then
+  echo "$t is built for another machine: skipped"
+  exit 77
+fi
 exec valgrind --quiet --error-exitcode=99 --leak-check=full \
   --errors-for-leak-kinds=definite --show-leak-kinds=definite \
   --trace-children=no --child-silent-after-fork=yes "$t"
