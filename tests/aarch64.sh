@@ -22,21 +22,9 @@ dist=$1
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-need="gcc-aarch64-linux-gnu qemu-user libopenblas-dev:arm64
-  liblapacke-dev:arm64 libfftw3-dev:arm64 libcmocka-dev:arm64"
-missing=""
-for p in $need; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-    missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  echo "aarch64: installing$missing"
-  dpkg --print-foreign-architectures | grep -qx arm64 ||
-    $sudo dpkg --add-architecture arm64
-  $sudo apt-get update -qq
-  # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
-fi
+sh "$dist/setup.sh" --install gcc-aarch64-linux-gnu qemu-user \
+  libopenblas-dev:arm64 liblapacke-dev:arm64 libfftw3-dev:arm64 \
+  libcmocka-dev:arm64
 
 fmt=/proc/sys/fs/binfmt_misc
 registered=""
