@@ -13,10 +13,9 @@ tmp="${TMPDIR:-/tmp}/parkit-npdet-$$"
 # pivot on one, aarch64's do).  A cross build's program (run here by an
 # emulator) links another machine's OpenBLAS than this numpy: there the
 # items with a NaN are left out of the comparison.
-# e_machine of an ELF file; nothing (and false) for any other file.
-machine() { [ "$(od -An -c -N4 "$1" | tr -d ' ')" = 177ELF ] && od -An -tx1 -j18 -N2 "$1"; }
+. "${top_srcdir:-.}/tests/foreign.sh"
 cross=0
-m=$(machine "$dets") && [ "$m" != "$(machine /bin/sh)" ] && cross=1
+foreign "$dets" /bin/sh && cross=1
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 

@@ -19,9 +19,8 @@ lib="$b/.libs/libparkit.so"
 [ -e "$lib" ] || { echo "SKIP: no $lib (a --disable-shared build)"; exit 77; }
 # A cross build's library (its tests run by an emulator) does not load
 # into this machine's python.
-# e_machine of an ELF file; nothing (and false) for any other file.
-machine() { [ "$(od -An -c -N4 "$1" | tr -d ' ')" = 177ELF ] && od -An -tx1 -j18 -N2 "$1"; }
-if m=$(machine "$lib") && [ "$m" != "$(machine "$(command -v $py)")" ]; then
+. "$s/tests/foreign.sh"
+if foreign "$lib" "$(command -v $py)"; then
   echo "SKIP: $lib is built for another machine than $py"
   exit 77
 fi

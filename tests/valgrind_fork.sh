@@ -8,9 +8,8 @@ command -v valgrind >/dev/null 2>&1 || { echo "no valgrind: skipped"; exit 77; }
 t="${top_builddir:-.}/tests/test_fork"
 [ -x "$t" ] || { echo "no fork backend: skipped"; exit 77; }
 # A cross build's program (run here by an emulator) is not valgrind's to run.
-# e_machine of an ELF file; nothing (and false) for any other file.
-machine() { [ "$(od -An -c -N4 "$1" | tr -d ' ')" = 177ELF ] && od -An -tx1 -j18 -N2 "$1"; }
-if m=$(machine "$t") && [ "$m" != "$(machine /bin/sh)" ]; then
+. "${top_srcdir:-.}/tests/foreign.sh"
+if foreign "$t" /bin/sh; then
   echo "$t is built for another machine: skipped"
   exit 77
 fi
