@@ -221,12 +221,26 @@ static inline void prefetch_step(prefetcher *pf) {
  * lanes (SSE2, NEON) the rows are swapped in place, lane by lane, as the
  * pivot row is loaded: n = 3 .. 40 took 0.93-0.98 of the time of the
  * other way, same bits (one core, AMD EPYC family 26).  Wider vectors
- * keep the pivot row apart in r and scatter old row k into its place,
- * eliminated, after the update: swapped in place, AVX2 took 1.04 and
- * AVX-512 1.15 of that time at n = 10 (VL partial stores into rows the
- * update then loads whole).  ROW(g) is group g's pivot row.
+ * keep the pivot row apart in r, and each lane's pivot row gets old row k
+ * eliminated instead of its own: up to n = BLEND_MAX by a selection in
+ * the update (eliminate), past it by lane stores after the update.
+ * Swapped in place, AVX2 took 1.04 and AVX-512 1.15 of the time of the
+ * lane stores at n = 10 (VL partial stores into rows the update then
+ * loads whole); the selection took 0.90-0.94 of it at n = 3 .. 14 on
+ * both, AVX-512 0.85-0.94 up to 36, AVX2 1.0 at 16 and 18, 1.02-1.1 from
+ * 20 to 36 (an instruction an element against VL stores a row; one core,
+ * AMD EPYC family 26, same bits).  With two lanes the selection is three
+ * instructions (SSE2): 1.4-2 times the swap.  ROW(g) is group g's pivot
+ * row.
  */
 #define SWAP_ROWS (VL == 2)
+#if VL == 4
+#define BLEND_MAX 16
+#elif VL == 8
+#define BLEND_MAX PK__DET_SMALL_CAP
+#else
+#define BLEND_MAX 0
+#endif
 #if SWAP_ROWS
 #define ROW(g) (a + (g) * nn + k * n)
 #else
@@ -296,9 +310,11 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
  * The pivot is the first row with the largest |a_ik|, as LAPACK's idamax.
  * Row k is never read after step k (only the pivots are needed), so
  * unless SWAP_ROWS the swap only moves old row k into the pivot row's
- * place: every row below k is eliminated as if no row moved, then each
- * lane's pivot row is overwritten by old row k eliminated.  Either way
- * each lane's rows are eliminated with the same operations.  A zero pivot
+ * place: every row below k is eliminated as if no row moved, except that
+ * with `blend` each lane's pivot row is eliminated from old row k's
+ * values (and multiplier), and without it is overwritten by old row k
+ * eliminated after the update.  Either way each lane's rows are
+ * eliminated with the same operations.  A zero pivot
  * gets reciprocal 0: the step is a no-op and the determinant is 0 anyway.
  *
  * A lane is odd (see det.h) where its smallest factor or partial product
@@ -310,7 +326,8 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
 static inline __attribute__((always_inline)) void
 factor(const char *x, size_t s, int cnt, const int n, double *ad,
        double *ud, double *sgd, double *prodd, int64_t *oddd, int64_t *nand,
-       int64_t *tinyd, const char *next, size_t lines, const int groups) {
+       int64_t *tinyd, const char *next, size_t lines, const int groups,
+       const int blend) {
   vd *restrict a = (vd *)__builtin_assume_aligned(ad, PK__DET_ALIGN);
   vd *restrict u = (vd *)__builtin_assume_aligned(ud, PK__DET_ALIGN);
   const vd zero = {0}, one = zero + 1;
@@ -399,32 +416,55 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
     }
     for (int g = 0; g < groups; g++) {
       vd *const ag = a + g * nn;
-      const vd *const rg = ROW(g);
+      const vd *const rg = ROW(g), *const ak = ag + k * n;
+      const vd fk = ak[k] * rinv[g];
+      /* Row i's offset against each lane's pivot row's: HOLE, the lanes
+       * whose pivot row it is (none without blend); PICK selects there.
+       * Not `blend ? ... : ...`, nor SEL on AVX-512: GCC then selects in
+       * two xors from memory a row, not one masked move (1.07-1.15 of the
+       * time at n = 10 .. 28). */
+      const vm pg = p[g], live = none - (blend != 0);
+      vm at = rk;
       int i = k + 1;
+#define HOLE(o) ((pg == (o)) & live)
+#if VL == 8 && defined(__AVX512DQ__)
+#define PICK(h, x, y)                                                       \
+  ((vd)_mm512_mask_blend_pd(_mm512_movepi64_mask((__m512i)(h)),            \
+                            (__m512d)(y), (__m512d)(x)))
+#else
+#define PICK(h, x, y) SEL(h, x, y)
+#endif
       for (; i + 2 < n; i += 3) {
         vd *x0 = ag + i * n, *x1 = x0 + n, *x2 = x1 + n;
-        const vd f0 = x0[k] * rinv[g], f1 = x1[k] * rinv[g],
-                 f2 = x2[k] * rinv[g];
+        const vm h0 = HOLE(at += row), h1 = HOLE(at += row),
+                 h2 = HOLE(at += row);
+        const vd f0 = PICK(h0, fk, x0[k] * rinv[g]),
+                 f1 = PICK(h1, fk, x1[k] * rinv[g]),
+                 f2 = PICK(h2, fk, x2[k] * rinv[g]);
         for (int j = k + 1; j < n; j++) {
-          const vd rj = rg[j];
-          x0[j] -= f0 * rj;
-          x1[j] -= f1 * rj;
-          x2[j] -= f2 * rj;
+          const vd rj = rg[j], kj = ak[j];
+          x0[j] = PICK(h0, kj, x0[j]) - f0 * rj;
+          x1[j] = PICK(h1, kj, x1[j]) - f1 * rj;
+          x2[j] = PICK(h2, kj, x2[j]) - f2 * rj;
         }
       }
       for (; i < n; i++) {
         vd *xi = ag + i * n;
-        const vd f = xi[k] * rinv[g];
+        const vm h = HOLE(at += row);
+        const vd f = PICK(h, fk, xi[k] * rinv[g]);
         for (int j = k + 1; j < n; j++)
-          xi[j] -= f * rg[j];
+          xi[j] = PICK(h, ak[j], xi[j]) - f * rg[j];
       }
+#undef HOLE
+#undef PICK
     }
 #if !SWAP_ROWS
-    /* Each lane's pivot row, eliminated above as if it stayed, gets old
-     * row k eliminated, lane by lane: a blend of the two into every row
-     * (what the swap was before) cost three instructions an element on
-     * SSE2 and on this Xeon's AVX2, more than the rest of the update. */
-    for (int g = 0; g < groups; g++) {
+    /* Without blend, each lane's pivot row, eliminated above as if it
+     * stayed, gets old row k eliminated, lane by lane: a blend of the two
+     * into every row (what the swap was before) cost three instructions
+     * an element on SSE2 and on this Xeon's AVX2, more than the rest of
+     * the update. */
+    for (int g = 0; g < groups && !blend; g++) {
       const vd *ak = a + g * nn + k * n;
       double *b = (double *)ak;
       const vd f = ak[k] * rinv[g];
@@ -460,11 +500,19 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
       double *sg, double *prod, int64_t *odd, int64_t *nan, int64_t *tiny,  \
       const char *next, size_t lines
 static __attribute__((noinline)) void factor_narrow(FACTOR_ARGS) {
-  factor(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines, G);
+  factor(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines, G,
+         BLEND_MAX > 0);
 }
+#if BLEND_MAX > 0 && BLEND_MAX < PK__DET_SMALL_CAP
+static __attribute__((noinline)) void factor_stores(FACTOR_ARGS) {
+  factor(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines, G, 0);
+}
+#endif
 #if WIDE_G > G
+_Static_assert(WIDE_MAX <= BLEND_MAX, "wide calls select");
 static __attribute__((noinline)) void factor_wide(FACTOR_ARGS) {
-  factor(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines, WIDE_G);
+  factor(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines, WIDE_G,
+         1);
 }
 #endif
 
@@ -483,6 +531,12 @@ static void group(FACTOR_ARGS) {
                   left ? next + done * 64 : NULL,
                   left < share ? left : share);
     }
+    return;
+  }
+#endif
+#if BLEND_MAX > 0 && BLEND_MAX < PK__DET_SMALL_CAP
+  if (n > BLEND_MAX) {
+    factor_stores(x, s, cnt, n, a, u, sg, prod, odd, nan, tiny, next, lines);
     return;
   }
 #endif
