@@ -403,7 +403,7 @@ size_t pk__mul(size_t a, size_t b, int *overflow);
 pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
                         const size_t *shape, pk_array **out);
 
-/* Aligned scratch kept between calls: grow *p (capacity *cap) to need. */
+/* Scratch kept between calls, whole pages: grow *p (capacity *cap) to need. */
 int pk__scratch_reserve(void **p, size_t *cap, size_t need);
 
 /*

@@ -110,13 +110,25 @@ void pk__fails_free(pk__fails *f) {
   *f = (pk__fails){0};
 }
 
+/*
+ * Scratch is whole 4 KB pages of its own, which hardware prefetchers do
+ * not cross: one worker's kernel streaming through the end of its scratch
+ * must not pull in the lines another worker is writing.  With 64-byte
+ * alignment the openmp team's two buffers lay end to end in the heap, and
+ * the second worker took 91-116 ns for each 10x10 det where the first
+ * took 63-67 (every path; 100,000 from memory on two workers: 4.1 ms,
+ * where two threads with a context each took 3.3; AMD EPYC family 26);
+ * on pages of their own both took 63-69, whatever the offset.
+ */
+#define SCRATCH_PAGE 4096
+
 int pk__scratch_reserve(void **p, size_t *cap, size_t need) {
   void *q;
 
   if (need <= *cap)
     return 0;
-  need = (need + 63) & ~(size_t)63;
-  if (posix_memalign(&q, 64, need) != 0)
+  need = (need + SCRATCH_PAGE - 1) & ~(size_t)(SCRATCH_PAGE - 1);
+  if (posix_memalign(&q, SCRATCH_PAGE, need) != 0)
     return -1;
   /* Its pages faulted in now, not in the first items, which the front end
      may be timing to learn what an item costs. */
