@@ -111,9 +111,10 @@ void pk__fails_free(pk__fails *f) {
 }
 
 /*
- * Scratch is whole 4 KB pages of its own, which hardware prefetchers do
- * not cross: one worker's kernel streaming through the end of its scratch
- * must not pull in the lines another worker is writing.  With 64-byte
+ * Scratch is whole 4 KB pages of its own, so that no line of it is near
+ * another worker's (hardware prefetchers stop at a 4 KB boundary: one
+ * worker streaming through the end of its scratch could otherwise pull in
+ * lines the other is writing; the likely cause).  With 64-byte
  * alignment the openmp team's two buffers lay end to end in the heap, and
  * the second worker took 91-116 ns for each 10x10 det where the first
  * took 63-67 (every path; 100,000 from memory on two workers: 4.1 ms,
