@@ -222,16 +222,16 @@ static inline void prefetch_step(prefetcher *pf) {
  * pivot row is loaded: n = 3 .. 40 took 0.93-0.98 of the time of the
  * other way, same bits (one core, AMD EPYC family 26).  Wider vectors
  * keep the pivot row apart in r, and each lane's pivot row gets old row k
- * eliminated instead of its own: up to n = BLEND_MAX by a selection in
- * the update (eliminate), past it by lane stores after the update.
- * Swapped in place, AVX2 took 1.04 and AVX-512 1.15 of the time of the
- * lane stores at n = 10 (VL partial stores into rows the update then
- * loads whole); the selection took 0.90-0.94 of it at n = 3 .. 14 on
- * both, AVX-512 0.85-0.94 up to 36, AVX2 1.0 at 16 and 18, 1.02-1.1 from
- * 20 to 36 (an instruction an element against VL stores a row; one core,
- * AMD EPYC family 26, same bits).  With two lanes the selection is three
- * instructions (SSE2): 1.4-2 times the swap.  ROW(g) is group g's pivot
- * row.
+ * eliminated instead of its own: up to n = BLEND_MAX selected in the
+ * update (factor's HOLE and PICK), past it stored lane by lane after the
+ * update.  Swapped in place, AVX2 took 1.04 and AVX-512 1.15 of the time
+ * of the lane stores at n = 10 (VL partial stores into rows the update
+ * then loads whole); the selection took 0.89-0.98 of it at n = 3 .. 14 on
+ * AVX2 and 0.82-0.96 at 3 .. 36 on AVX-512, but on AVX2 1.0 at 16 and 18
+ * and 1.02-1.1 from 20 to 36 (an instruction an element against VL
+ * stores a row; one core, AMD EPYC family 26, same bits).  With two lanes
+ * the selection is three instructions (SSE2): 1.4-2 times the swap.
+ * ROW(g) is group g's pivot row.
  */
 #define SWAP_ROWS (VL == 2)
 #if VL == 4
@@ -421,7 +421,7 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
       /* Row i's offset against each lane's pivot row's: HOLE, the lanes
        * whose pivot row it is (none without blend); PICK selects there.
        * Not `blend ? ... : ...`, nor SEL on AVX-512: GCC then selects in
-       * two xors from memory a row, not one masked move (1.07-1.15 of the
+       * two xors from memory a row, not one masked move (1.07-1.2 of the
        * time at n = 10 .. 28). */
       const vm pg = p[g], live = none - (blend != 0);
       vm at = rk;
