@@ -324,8 +324,8 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
  * with `blend` each lane's pivot row is eliminated from old row k's
  * values (and multiplier), and without it is overwritten by old row k
  * eliminated after the update.  Either way each lane's rows are
- * eliminated with the same operations.  A zero pivot
- * gets reciprocal 0: the step is a no-op and the determinant is 0 anyway.
+ * eliminated with the same operations.  A zero pivot gets reciprocal 0:
+ * the step is a no-op and the determinant is 0 anyway.
  *
  * A lane is odd (see det.h) where its smallest factor or partial product
  * is below lo or its largest above hi: a running minimum and maximum, one
