@@ -116,10 +116,11 @@ void pk__fails_free(pk__fails *f) {
  * worker streaming through the end of its scratch could otherwise pull in
  * lines the other is writing; the likely cause).  With 64-byte
  * alignment the openmp team's two buffers lay end to end in the heap, and
- * the second worker took 91-116 ns for each 10x10 det where the first
- * took 63-67 (every path; 100,000 from memory on two workers: 4.1 ms,
- * where two threads with a context each took 3.3; AMD EPYC family 26);
- * on pages of their own both took 63-69, whatever the offset.
+ * in some hours' runs the second worker took 91-116 ns for each 10x10 det
+ * where the first took 63-67 (every path; 100,000 from memory on two
+ * workers: 4.1 ms, where two threads with a context each took 3.3; AMD
+ * EPYC family 26); on pages of their own both took 63-69, whatever the
+ * offset, and in a quieter hour AVX2's map took 0.93-0.97 of the time.
  */
 #define SCRATCH_PAGE 4096
 
