@@ -257,6 +257,15 @@ static inline void prefetch_step(prefetcher *pf) {
 #define ROW(g) (r[g])
 #endif
 
+/* Whether any lane of m is set. */
+static inline int64_t any_lane(vm m) {
+  int64_t any = 0;
+  UNROLL for (int l = 0; l < VL; l++) any |= m[l];
+  return any;
+}
+/* NaN or infinity, lane by lane. */
+#define NOT_FINITE(v) (~(VABS(v) <= (vd){0} + DBL_MAX))
+
 /* Matrices x[0 .. cnt) into the lanes of one group's block a (cnt <= VL),
    identity in the lanes past cnt; the lanes with a NaN or an infinity.  A
    sum finds them in one addition a vector, not finite wherever an input
@@ -300,14 +309,138 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
     for (e = 0; e < nn; e++)
       sum += a[e];
   }
-  int64_t any = 0;
-  vm maybe = ~(VABS(sum) <= zero + DBL_MAX);
-  UNROLL for (int l = 0; l < VL; l++) any |= maybe[l];
-  if (any)
+  if (any_lane(NOT_FINITE(sum)))
     for (e = 0; e < nn; e++)
-      bad |= ~(VABS(a[e]) <= zero + DBL_MAX);
+      bad |= NOT_FINITE(a[e]);
   return bad;
 }
+
+/* Pivot d of a step, the lanes in sw swapped rows: its reciprocal (0 for
+   a zero pivot); u, the sign, the product and its range take it in. */
+static inline __attribute__((always_inline)) vd
+take_pivot(vd d, vm sw, vd *u, vd *sg, vd *prod, vd *least, vd *most) {
+  const vd zero = {0}, one = zero + 1, ad = VABS(d);
+  const vm nz = d != 0;
+  *u = d;
+  *sg = (vd)((vm)*sg ^ (sw & INT64_MIN));
+  *prod *= d;
+  const vd ap = VABS(*prod);
+  *least = MINV(ap, MINV(ad, *least));
+  *most = MAXV(ap, MAXV(ad, *most));
+  return (vd)((vm)(one / SEL(nz, d, one)) & nz);
+}
+
+#if SWAP_ROWS
+/* Lane l's element at offset o from q[l]. */
+static inline __attribute__((always_inline)) vd
+lanes(const double *const *q, int o) {
+  vd v;
+  UNROLL for (int l = 0; l < VL; l++) v[l] = q[l][o];
+  return v;
+}
+
+/*
+ * Step 0 of `groups` whole groups read from the input where it lies: the
+ * copy in, its transposition and the in-place swap of step 0 go.  Each
+ * lane's row i is loaded from its own matrix, old row 0 from where its
+ * pivot row was, so that the block a gets rows 1 .. n-1 eliminated from
+ * column 1 on with the operations of factor's step 0, and row 0 gets the
+ * pivot row; column 0 is never read again.  The lanes with a NaN or an
+ * infinity in bad, as copy_in (a sum of every element loaded).  Without
+ * the copy's transposition and sums (wrong results, to see its share),
+ * n = 10 took 0.84 of the time; this step, 0.88-0.99 of it at n = 2 .. 40
+ * in cache, same bits (one core, AMD EPYC family 26).  With two lanes
+ * only: wider vectors would load each lane's element alone, where the
+ * copy transposes whole blocks.
+ */
+static inline __attribute__((always_inline)) void
+first_step(const char *x, size_t s, const int n, vd *restrict a,
+           vd *restrict u, vd *sg, vd *prod, vd *least, vd *most, vm *bad,
+           const int groups) {
+  const int nn = n * n;
+  const vd zero = {0};
+  const vm none = {0};
+  const double *y[WIDE_G][VL];
+  vd m[WIDE_G], rinv[WIDE_G], sum[WIDE_G][3];
+  vm p[WIDE_G], iv = none;
+
+  for (int g = 0; g < groups; g++) {
+    UNROLL for (int l = 0; l < VL; l++)
+      y[g][l] = (const double *)(x + (size_t)(g * VL + l) * s);
+    sum[g][0] = lanes(y[g], 0);
+    sum[g][1] = sum[g][2] = zero;
+    m[g] = VABS(sum[g][0]);
+    p[g] = none;
+  }
+  for (int i = 1; i < n; i++) {
+    iv += n;
+    for (int g = 0; g < groups; g++) {
+      const vd v = lanes(y[g], i * n), av = VABS(v);
+      const vm gt = av > m[g];
+      sum[g][i % 3] += v;
+      m[g] = MAXV(av, m[g]);
+      p[g] = (vm)SEL(gt, (vd)iv, (vd)p[g]);
+    }
+  }
+  for (int g = 0; g < groups; g++) {
+    const double *pv[VL];
+    UNROLL for (int l = 0; l < VL; l++) pv[l] = y[g][l] + p[g][l];
+    rinv[g] = take_pivot(lanes(pv, 0), NE64(p[g], none), &u[g], &sg[g],
+                         &prod[g], &least[g], &most[g]);
+    vd *const ag = a + g * nn;
+    for (int j = 1; j < n; j++) {
+      const vd t = lanes(pv, j);
+      ag[j] = t;
+      sum[g][0] += t;
+    }
+  }
+  for (int g = 0; g < groups; g++) {
+    vd *const ag = a + g * nn;
+    const vm pg = p[g];
+    int i = 1;
+#define SOURCE(q, i)                                                        \
+  UNROLL for (int l = 0; l < VL; l++) q[l] =                                \
+      y[g][l] + ((i) * n == pg[l] ? 0 : (i) * n)
+    for (; i + 2 < n; i += 3) {
+      const double *q0[VL], *q1[VL], *q2[VL];
+      SOURCE(q0, i);
+      SOURCE(q1, i + 1);
+      SOURCE(q2, i + 2);
+      vd *x0 = ag + i * n, *x1 = x0 + n, *x2 = x1 + n;
+      const vd f0 = lanes(q0, 0) * rinv[g], f1 = lanes(q1, 0) * rinv[g],
+               f2 = lanes(q2, 0) * rinv[g];
+      for (int j = 1; j < n; j++) {
+        const vd rj = ag[j], v0 = lanes(q0, j), v1 = lanes(q1, j),
+                 v2 = lanes(q2, j);
+        sum[g][0] += v0;
+        sum[g][1] += v1;
+        sum[g][2] += v2;
+        x0[j] = v0 - f0 * rj;
+        x1[j] = v1 - f1 * rj;
+        x2[j] = v2 - f2 * rj;
+      }
+    }
+    for (; i < n; i++) {
+      const double *q[VL];
+      SOURCE(q, i);
+      vd *xi = ag + i * n;
+      const vd f = lanes(q, 0) * rinv[g];
+      for (int j = 1; j < n; j++) {
+        const vd v = lanes(q, j);
+        sum[g][i % 3] += v;
+        xi[j] = v - f * ag[j];
+      }
+    }
+#undef SOURCE
+  }
+  for (int g = 0; g < groups; g++) {
+    bad[g] = none;
+    if (any_lane(NOT_FINITE(sum[g][0] + sum[g][1] + sum[g][2])))
+      for (int e = 0; e < nn; e++)
+        bad[g] |= NOT_FINITE(lanes(y[g], e));
+  }
+}
+#endif
 
 /*
  * cnt matrices at once, in `groups` groups of VL lanes (see det.h, group):
@@ -325,7 +458,9 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
  * values (and multiplier), and without it is overwritten by old row k
  * eliminated after the update.  Either way each lane's rows are
  * eliminated with the same operations.  A zero pivot gets reciprocal 0:
- * the step is a no-op and the determinant is 0 anyway.
+ * the step is a no-op and the determinant is 0 anyway.  With SWAP_ROWS
+ * and a matrix in every lane, step 0 reads the input (first_step);
+ * otherwise the matrices are copied into the blocks first.
  *
  * A lane is odd (see det.h) where its smallest factor or partial product
  * is below lo or its largest above hi: a running minimum and maximum, one
@@ -350,19 +485,29 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
 #endif
   vm bad[WIDE_G];
 
-  for (int g = 0; g < groups; g++) {
-    int c = cnt - g * VL;
-    bad[g] = copy_in(x + (size_t)(g * VL) * s, s, c < 0 ? 0 : c > VL ? VL : c,
-                     n, a + g * nn);
-    sg[g] = prod[g] = least[g] = most[g] = one;
-  }
   /* The product of the pivots, while every factor and partial product
    * stays within [2^-500, 2^500]: then it has the scalar product's bits; a
    * lane that leaves that range is finished by the caller from u. */
+  for (int g = 0; g < groups; g++)
+    sg[g] = prod[g] = least[g] = most[g] = one;
+  int k0 = 0;
+#if SWAP_ROWS
+  if (cnt == groups * VL) {
+    first_step(x, s, n, a, u, sg, prod, least, most, bad, groups);
+    k0 = 1;
+  } else
+#endif
+    for (int g = 0; g < groups; g++) {
+      int c = cnt - g * VL;
+      bad[g] = copy_in(x + (size_t)(g * VL) * s, s,
+                       c < 0 ? 0 : c > VL ? VL : c, n, a + g * nn);
+    }
   prefetcher pf = {next, lines, (lines + (size_t)n - 1) / (size_t)n};
   const vm lane = IOTA;
   const int64_t row = (int64_t)n * VL; /* doubles from a row to the next */
-  for (int k = 0; k < n; k++) {
+  if (k0)
+    prefetch_step(&pf);
+  for (int k = k0; k < n; k++) {
     /* Each lane's candidate as its offset in the group's block, counted
      * in the search as the row's offset (lane + i * row), where a row
      * number in doubles was converted and multiplied lane by lane: n = 10
@@ -415,17 +560,8 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
       }
     for (int g = 0; g < groups; g++) {
       d[g] = ROW(g)[k];
-      vd ad = VABS(d[g]), ap;
-      vm nz = d[g] != 0;
-      rinv[g] = (vd)((vm)(one / SEL(nz, d[g], one)) & nz);
-      u[k * US + g] = d[g];
-      sg[g] = (vd)((vm)sg[g] ^ (sw[g] & INT64_MIN));
-      prod[g] *= d[g];
-      ap = VABS(prod[g]);
-      least[g] = MINV(ad, least[g]);
-      least[g] = MINV(ap, least[g]);
-      most[g] = MAXV(ad, most[g]);
-      most[g] = MAXV(ap, most[g]);
+      rinv[g] = take_pivot(d[g], sw[g], &u[k * US + g], &sg[g], &prod[g],
+                           &least[g], &most[g]);
     }
     for (int g = 0; g < groups; g++) {
       vd *const ag = a + g * nn;
@@ -490,9 +626,7 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
   }
   for (int g = 0; g < groups; g++) {
     vm odd = (least[g] < lo) | (most[g] > hi), tiny = none;
-    int64_t any = 0;
-    UNROLL for (int l = 0; l < VL; l++) any |= odd[l];
-    if (any)
+    if (any_lane(odd))
       for (int k = 0; k < n; k++) {
         const vd ad = VABS(u[k * US + g]);
         tiny |= (ad < DBL_MIN) & (ad != zero);
