@@ -32,9 +32,10 @@ typedef struct pk__det_isa {
 
   /*
    * group: matrices x[0 .. cnt) (each n x n, stride s bytes; cnt <=
-   * PK__DET_GROUP, or <= PK__DET_WIDE if n <= wide_max) copied into the
-   * lanes of a, interleaved (identity in the lanes past cnt), and factored
-   * in place by LU with partial pivoting.  Lane l stands for matrix l.
+   * PK__DET_GROUP, or <= PK__DET_WIDE if n <= wide_max) factored by LU
+   * with partial pivoting in the lanes of a, interleaved (identity in the
+   * lanes past cnt; with two lanes and every lane a matrix, a gets them
+   * eliminated by the first step, not copied).  Lane l stands for matrix l.
    * u[k * PK__DET_WIDE + l] gets pivot k of lane l, sg[l] the sign of its
    * row permutation, prod[l] the product of sg[l] and its pivots in order,
    * unless odd[l] is nonzero: a factor or partial product left [2^-500,
