@@ -5,7 +5,11 @@
  *   - a warm pk_map of a trivial kernel over 1 item and over 1,000 items,
  *     with inlining forced off (the dispatch itself) and with the default
  *     inline rule (what a program gets);
- *   - pk_init + pk_finalize of a pool (start and stop).
+ *   - pk_init + pk_finalize of a pool (start and stop);
+ *   - a map of 256 10x10 determinants after a pause of 20 ms, as a program
+ *     that maps now and then meets the workers: forced inline, forced
+ *     dispatch and the default rule, which is to be within 25% (and 5 us)
+ *     of the faster of the two.
  * Each figure is the median of many runs (and the fastest, which shows
  * what a quiet machine does when other programs share the cores).  Targets
  * (fork): a dispatched 1-item map on a warm pool <= 5 us (issue 9; it was
@@ -15,12 +19,15 @@
  * Usage: bench_dispatch [--workers=N] [--reps=N]
  */
 #include <parkit.h>
+#include <parkit/kernels.h>
 
 #include "baselines.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -36,26 +43,42 @@ static double median(double *t, int n) {
   return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* Median seconds of a warm pk_map over n items; *ran_inline from stats. */
+/*
+ * Median seconds of pk_map: over n items of the trivial kernel, warm (dets
+ * 0), or over dets 10x10 determinants (integers in [-5, 5)), each map
+ * after a pause of pause_us; *ran_inline from stats.
+ */
 static double time_map(const char *backend, int workers, size_t n,
-                       pk_inline inl, int reps, int *ran_inline) {
+                       size_t dets, int pause_us, pk_inline inl, int reps,
+                       int *ran_inline) {
   pk_config cfg = {.backend = backend, .workers = workers};
   pk_map_opts o = {.inlining = inl};
+  const pk_kernel *k = dets ? pk_kernel_det() : pkb_kernel_inc();
+  size_t shape[3] = {dets, 10, 10};
   pk_context *ctx = NULL;
   pk_array *a = NULL, *out = NULL;
   double *t = malloc((size_t)reps * sizeof *t), med = -1;
 
   if (t == NULL || pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
     goto done;
-  if (pk_array_create(ctx, PK_F64, 1, &n, &a) != PK_OK ||
-      pk_map(ctx, pkb_kernel_inc(), a, &out, &o) != PK_OK)
+  if ((dets ? pk_array_create(ctx, PK_F64, 3, shape, &a)
+            : pk_array_create(ctx, PK_F64, 1, &n, &a)) != PK_OK)
     goto done;
-  for (int r = 0; r < 50; r++) /* warm up */
-    pk_map(ctx, pkb_kernel_inc(), a, &out, &o);
-  for (int r = 0; r < reps; r++) {
+  double *x = pk_array_data(a);
+  uint64_t q = 5;
+  for (size_t i = 0; i < dets * 100; i++) {
+    q = q * 6364136223846793005u + 1442695040888963407u;
+    x[i] = (double)((int)((q >> 33) % 10) - 5);
+  }
+  /* Warm-up: 50 maps, or two after pauses to learn from. */
+  for (int r = dets ? -2 : -50; r < reps; r++) {
+    if (pause_us)
+      usleep((useconds_t)pause_us);
     double t0 = pk_time();
-    pk_map(ctx, pkb_kernel_inc(), a, &out, &o);
-    t[r] = pk_time() - t0;
+    if (pk_map(ctx, k, a, &out, &o) != PK_OK)
+      goto done;
+    if (r >= 0)
+      t[r] = pk_time() - t0;
   }
   *ran_inline = pk_last_stats(ctx)->ran_inline;
   med = median(t, reps);
@@ -133,18 +156,39 @@ int main(int argc, char **argv) {
       char what[64];
       snprintf(what, sizeof what, "map %zu item%s, dispatched", n,
                n > 1 ? "s" : "");
-      s = time_map(be, workers, n, PK_INLINE_NEVER, reps, &inl);
+      s = time_map(be, workers, n, 0, 0, PK_INLINE_NEVER, reps, &inl);
       row(what, be, s, fork ? (n == 1 ? 5e-6 : 200e-6) : 0,
           inl ? "inline" : "workers");
       snprintf(what, sizeof what, "map %zu item%s, default rule", n,
                n > 1 ? "s" : "");
-      s = time_map(be, workers, n, PK_INLINE_AUTO, reps, &inl);
+      s = time_map(be, workers, n, 0, 0, PK_INLINE_AUTO, reps, &inl);
       row(what, be, s, 0, inl ? "inline" : "workers");
     }
     char what[64];
     snprintf(what, sizeof what, "start + stop, %d workers", workers);
     s = time_start(be, workers, reps / 10 + 1);
     row(what, be, s, fork ? 2e-3 : 0, "");
+
+    /* After a pause: the default rule against the faster forced one. */
+    static const pk_inline how[3] = {PK_INLINE_ALWAYS, PK_INLINE_NEVER,
+                                     PK_INLINE_AUTO};
+    static const char *const hows[3] = {"inline", "dispatched",
+                                        "default rule"};
+    const int preps = reps / 50 + 1;
+    double p[3], pmin[3];
+    for (int h = 0; h < 3; h++) {
+      snprintf(what, sizeof what, "256 dets after 20 ms, %s", hows[h]);
+      p[h] = time_map(be, workers, 0, 256, 20000, how[h], preps, &inl);
+      pmin[h] = last_min;
+      if (h < 2) {
+        row(what, be, p[h], 0, inl ? "inline" : "workers");
+        continue;
+      }
+      double best = p[0] < p[1] ? p[0] : p[1];
+      last_min = pmin[2];
+      row(what, be, p[2], p[0] < 0 || p[1] < 0 ? 0 : 1.25 * best + 5e-6,
+          inl ? "inline" : "workers");
+    }
   }
   return 0;
 }

@@ -393,7 +393,9 @@ typedef struct pk_stats {
   size_t bytes_copied;  /* input bytes copied to reach the workers */
   double est_seconds;   /* the cost model's estimate of the items on one
                            core (measured on this CPU; inf: unknown) */
-  double dispatch_seconds; /* the backend's measured dispatch cost */
+  double dispatch_seconds; /* the backend's measured dispatch cost, and
+                              how late its workers were seen to come after
+                              a pause as long as the one before this map */
   double seconds;       /* wall time of the call */
 } pk_stats;
 

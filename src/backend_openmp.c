@@ -51,9 +51,17 @@ static pk_status omp_start(pk_context *ctx) {
   if (t == NULL || pk__team_init(t, ctx->workers) != PK_OK)
     return PK_ENOMEM;
   ctx->dispatch_ns = measure_dispatch(t->n);
+  t->last_end = pk_time();
   pk__log(ctx, "openmp: waking %d threads takes %.1f us", t->n,
           ctx->dispatch_ns * 1e-3);
   return PK_OK;
+}
+
+/* How late the threads are likely to come after the pause since the last
+   map (team.c). */
+static double omp_late(pk_context *ctx) {
+  const pk__team *t = ctx->impl;
+  return pk__wake_expect(&t->wake, pk_time() - t->last_end) * 1e9;
 }
 
 static pk_status omp_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
@@ -65,4 +73,6 @@ const pk__backend_ops pk__backend_openmp = {
     .start = omp_start,
     .stop = omp_stop,
     .map = omp_map,
+    .late = omp_late,
+    .caller_runs = 1,
 };

@@ -217,6 +217,13 @@ typedef struct pk__backend_ops {
      its items, so that they plan alike (NULL: the front end calls it here;
      the fork backend's workers take the parent's plans with each job). */
   pk_status (*prepare)(pk_context *ctx, const pk__job *j);
+  /* late: how late its workers are expected to come to a map starting
+     now, in ns, beyond dispatch_ns (asleep after a pause; see pk__wake).
+     NULL: never late.  caller_runs: 1 if the calling thread runs chunks
+     beside the workers (openmp), so that it is not kept waiting for late
+     workers but for their arrival at the end. */
+  double (*late)(pk_context *ctx);
+  int caller_runs;
   /* Distributed arrays (parkit/mpi.h), NULL on a backend of one process. */
   const pk__dist_ops *dist;
 } pk__backend_ops;
@@ -412,11 +419,32 @@ int pk__scratch_reserve(void **p, size_t *cap, size_t need);
  * run runs every chunk of j on at most w of them (one: on the caller),
  * appending failures to f.
  */
+/*
+ * How late a pool's workers come to a map after a pause (team.c): on some
+ * hosts threads that slept through a pause take milliseconds to wake.
+ * slow_gap: the shortest pause after which they were seen late (0: never
+ * yet); late: how late they were after pauses at least that long, the
+ * newest last.  note takes a map's pause (s), how late the last worker
+ * came (s) and the warm dispatch cost (s); expect gives how late they are
+ * likely to be after a pause (s), 0 where nothing says they sleep.
+ */
+#define PK__WAKE_RING 4
+typedef struct pk__wake {
+  double slow_gap;
+  double late[PK__WAKE_RING];
+  int n;
+} pk__wake;
+void pk__wake_note(pk__wake *w, double gap, double late, double warm);
+double pk__wake_expect(const pk__wake *w, double gap);
+
 typedef struct pk__team {
   int n;
   void **scratch; /* one buffer a thread, kept between maps */
   size_t *cap;
   pk__fails *fails;
+  double *entry;    /* when each thread entered the last region */
+  double last_end;  /* when the last region ended (pk_time) */
+  pk__wake wake;
 } pk__team;
 pk_status pk__team_init(pk__team *t, int n);
 void pk__team_free(pk__team *t);

@@ -247,7 +247,7 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
   const pk_kernel *k = j->kernel;
   const pk_item *item = j->task.in_items;
   size_t grain = k->grain > 1 ? k->grain : 1, rest, limit;
-  double t0 = pk_time(), per, here = 0, t1;
+  double t0 = pk_time(), per, here = 0, t1, late;
   pk__fails f = {0};
   pk_status st = PK_OK;
   int w = ctx->workers, run_inline, probed = 0, retime;
@@ -302,15 +302,24 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
     probed = 1;
   }
 
-  /* Parallel wins when est / w + dispatch < est. */
+  /* Parallel wins when est / w + dispatch < est.  When the workers are
+     likely to come late by L (asleep after a pause): where the caller
+     runs chunks too, the map takes max(L, (est + (w - 1) L) / w), which
+     is less than est when L < est; where it only waits, est / w + dispatch
+     + L. */
   rest = j->n - j->lo;
   if (rest < (size_t)w)
     w = rest ? (int)rest : 1;
+  late = !dist && w > 1 && ctx->ops->late ? ctx->ops->late(ctx) : 0;
+  ctx->stats.dispatch_seconds = (ctx->dispatch_ns + late) * 1e-9;
   run_inline = !dist &&
                (o->inlining == PK_INLINE_ALWAYS ||
                 (o->inlining == PK_INLINE_AUTO &&
-                 (w == 1 || per * (double)rest * (w - 1) <
-                                ctx->dispatch_ns * w)));
+                 (w == 1 ||
+                  per * (double)rest * (w - 1) <
+                      (ctx->dispatch_ns + (ctx->ops->caller_runs ? 0 : late)) *
+                          w ||
+                  (ctx->ops->caller_runs && per * (double)rest < late))));
   if (run_inline)
     w = 1;
   j->asked = o->chunk;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "scalar_shape.h"
 
 static uint64_t rng = 88172645463325252u;
@@ -388,8 +389,44 @@ static void test_threads(void **state) {
   }
 }
 
+/*
+ * The model of workers late after a pause (pk__wake), on made-up pauses
+ * and lateness in seconds: nothing is expected until a late wake is seen,
+ * then only after pauses at least that long, as the lower median of what
+ * followed such pauses.
+ */
+static void test_wake(void **state) {
+  (void)state;
+  const double warm = 2e-6;
+  pk__wake w = {0};
+
+  assert_true(pk__wake_expect(&w, 1.0) == 0);
+  pk__wake_note(&w, 0.010, 1e-6, warm); /* on time */
+  pk__wake_note(&w, 0.012, 15e-6, warm); /* under 20 us: on time */
+  assert_true(pk__wake_expect(&w, 1.0) == 0);
+  pk__wake_note(&w, 0.020, 3e-3, warm); /* late */
+  assert_true(w.slow_gap == 0.020);
+  assert_true(pk__wake_expect(&w, 0.025) == 3e-3);
+  assert_true(pk__wake_expect(&w, 0.019) == 0);
+  pk__wake_note(&w, 0.015, 1e-3, warm); /* late after a shorter pause */
+  assert_true(w.slow_gap == 0.015);
+  assert_true(pk__wake_expect(&w, 0.016) == 1e-3); /* lower of 3e-3, 1e-3 */
+  pk__wake_note(&w, 0.005, 1e-6, warm); /* shorter pause: not counted */
+  assert_int_equal(w.n, 2);
+  pk__wake_note(&w, 0.100, 4e-3, warm);
+  assert_true(pk__wake_expect(&w, 0.1) == 3e-3); /* 1, 3, 4 ms */
+  pk__wake_note(&w, 0.100, 5e-3, warm);
+  pk__wake_note(&w, 0.100, 6e-3, warm); /* the ring keeps the last four */
+  assert_int_equal(w.n, PK__WAKE_RING);
+  assert_true(pk__wake_expect(&w, 0.1) == 4e-3); /* 3, 4, 5, 6 ms */
+  for (int i = 0; i < PK__WAKE_RING; i++) /* fast wakes after long pauses */
+    pk__wake_note(&w, 0.100, 10e-6, warm);
+  assert_true(pk__wake_expect(&w, 0.1) == 10e-6);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_wake),
       cmocka_unit_test(test_estimate_serial),
       cmocka_unit_test(test_estimate_pairs),
       cmocka_unit_test(test_first_map_measures),

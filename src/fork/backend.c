@@ -187,6 +187,7 @@ static pk_status fork_start(pk_context *ctx) {
   if ((st = born(p)) != PK_OK)
     return pk__error(ctx, st, "fork: %s", p->msg);
   ctx->dispatch_ns = measure_dispatch(p);
+  p->last_end = pk_time();
   if (pk__fork_alive(p) < p->n)
     return pk__error(ctx, PK_ESYS, "fork: a worker died while starting");
   return PK_OK;
@@ -292,6 +293,21 @@ static pk_status place_code(pool *p, jobdesc *jd, const char *what,
                    "which the fork server made: %s", what, w, why);
 }
 
+/* After a map's round: how late the last worker took the dispatch (the
+   workers wake on a futex after a short spin; on some hosts, after a
+   pause, hundreds of microseconds later). */
+static void note_wake(pool *p, double gap) {
+  double late = 0;
+
+  for (int w = 0; w < p->n; w++) {
+    const double d = p->slots[w].woke - p->go_at;
+    if (d > late)
+      late = d;
+  }
+  p->last_end = pk_time();
+  pk__wake_note(&p->wake, gap, late, p->ctx->dispatch_ns * 1e-9);
+}
+
 static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   pool *p = ctx->impl;
   jobdesc *jd = &p->c->job;
@@ -385,6 +401,7 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     p->p.busy = 0;
     return pk__error(ctx, PK_ENOMEM, "fork: out of memory");
   }
+  const double gap = pk_time() - p->last_end;
   pk__fork_dispatch(p, K_MAP, need, MAXFD);
 
   if (j->future != NULL) {
@@ -393,9 +410,17 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     return PK_OK;
   }
   st = pk__fork_complete(p, -1, f);
+  note_wake(p, gap);
   if (st != PK_OK)
     pk__error(ctx, st, "%s", p->msg);
   return st;
+}
+
+/* How late the workers are likely to come to a map after the pause since
+   the last one (see pk__wake). */
+static double fork_late(pk_context *ctx) {
+  const pool *p = ctx->impl;
+  return pk__wake_expect(&p->wake, pk_time() - p->last_end) * 1e9;
 }
 
 /* Put size bytes of buf where workers read them; *s the segment or NULL. */
@@ -538,6 +563,7 @@ const pk__backend_ops pk__backend_fork = {
     .alloc = fork_alloc,
     .free = fork_free,
     .map = fork_map,
+    .late = fork_late,
     .wait = fork_wait,
     .reports_chunks = 1,
     .max_tasks = fork_max_tasks,

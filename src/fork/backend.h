@@ -95,7 +95,9 @@ typedef struct slot {
   _Atomic uint32_t sleeping; /* in FUTEX_WAIT, or about to be */
   _Atomic uint32_t sent; /* messages with descriptors sent to it */
   _Atomic uint32_t up;   /* 1: started, in its loop */
-  char pad[128 - 44];
+  uint32_t pad0;
+  double woke;           /* pk_time() when it took the last dispatch */
+  char pad[128 - 56];
 } slot;
 
 /* The job as workers read it. */
@@ -211,6 +213,9 @@ typedef struct pool {
   void *init_arg;
   size_t init_size;
   unsigned long max_tasks; /* chunks before a worker is replaced; 0: never */
+  double go_at;            /* pk_time() of the last dispatch */
+  double last_end;         /* when the last map's round ended */
+  pk__wake wake;           /* how late the workers came to maps */
   char msg[512];
 } pool;
 

@@ -227,6 +227,7 @@ void pk__fork_dispatch(pool *p, int kind, seg *const *need, int nneed) {
         send_segs(p, w, need, nneed);
     }
   atomic_thread_fence(memory_order_seq_cst);
+  p->go_at = pk_time();
   for (w = 0; w < p->n; w++)
     if (p->p.part[w] && p->w[w].pid > 0) {
       atomic_store(&p->slots[w].go, p->seq);

@@ -305,6 +305,7 @@ static void worker_loop(wstate *s) {
     if (go == s->last)
       continue;
     s->last = go;
+    sl->woke = pk_time();
     if (atomic_load(&sl->quit) || p->c->kind == K_QUIT)
       _exit(0);
     sent = atomic_load(&sl->sent);
