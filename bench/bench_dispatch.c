@@ -44,21 +44,25 @@ static double median(double *t, int n) {
 }
 
 /*
- * Median seconds of pk_map: over n items of the trivial kernel, warm (dets
- * 0), or over dets 10x10 determinants (integers in [-5, 5)), each map
- * after a pause of pause_us; *ran_inline from stats.
+ * Median seconds of pk_map with each of the nh inlining modes how[], in
+ * turn on one context, into med[] (-1: failed), the fastest runs into
+ * fast[]: over n items of the trivial kernel, warm (dets 0), or over dets
+ * 10x10 determinants (integers in [-5, 5)), each map after a pause of
+ * pause_us; ran_inline[] from stats.
  */
-static double time_map(const char *backend, int workers, size_t n,
-                       size_t dets, int pause_us, pk_inline inl, int reps,
-                       int *ran_inline) {
+static void time_map(const char *backend, int workers, size_t n, size_t dets,
+                     int pause_us, const pk_inline *how, int nh, int reps,
+                     double *med, double *fast, int *ran_inline) {
   pk_config cfg = {.backend = backend, .workers = workers};
-  pk_map_opts o = {.inlining = inl};
   const pk_kernel *k = dets ? pk_kernel_det() : pkb_kernel_inc();
   size_t shape[3] = {dets, 10, 10};
   pk_context *ctx = NULL;
   pk_array *a = NULL, *out = NULL;
-  double *t = malloc((size_t)reps * sizeof *t), med = -1;
+  double *t = malloc((size_t)(reps * nh) * sizeof *t);
+  int h;
 
+  for (h = 0; h < nh; h++)
+    med[h] = -1;
   if (t == NULL || pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
     goto done;
   if ((dets ? pk_array_create(ctx, PK_F64, 3, shape, &a)
@@ -71,23 +75,27 @@ static double time_map(const char *backend, int workers, size_t n,
     x[i] = (double)((int)((q >> 33) % 10) - 5);
   }
   /* Warm-up: 50 maps, or two after pauses to learn from. */
-  for (int r = dets ? -2 : -50; r < reps; r++) {
-    if (pause_us)
-      usleep((useconds_t)pause_us);
-    double t0 = pk_time();
-    if (pk_map(ctx, k, a, &out, &o) != PK_OK)
-      goto done;
-    if (r >= 0)
-      t[r] = pk_time() - t0;
+  for (int r = dets ? -2 : -50; r < reps; r++)
+    for (h = 0; h < nh; h++) {
+      pk_map_opts o = {.inlining = how[h]};
+      if (pause_us)
+        usleep((useconds_t)pause_us);
+      double t0 = pk_time();
+      if (pk_map(ctx, k, a, &out, &o) != PK_OK)
+        goto done;
+      if (r >= 0)
+        t[h * reps + r] = pk_time() - t0;
+      ran_inline[h] = pk_last_stats(ctx)->ran_inline;
+    }
+  for (h = 0; h < nh; h++) {
+    med[h] = median(t + h * reps, reps);
+    fast[h] = last_min;
   }
-  *ran_inline = pk_last_stats(ctx)->ran_inline;
-  med = median(t, reps);
 done:
   pk_array_destroy(&a);
   pk_array_destroy(&out);
   pk_finalize(&ctx);
   free(t);
-  return med;
 }
 
 static double time_start(const char *backend, int workers, int reps) {
@@ -149,45 +157,41 @@ int main(int argc, char **argv) {
          "median us", "min us", "target us", "", "path");
   for (size_t b = 0; b < 2; b++) {
     const char *be = backends[b];
-    int fork = strcmp(be, "fork") == 0, inl = 0;
-    double s;
-    for (int ni = 0; ni < 2; ni++) {
-      size_t n = ni ? 1000 : 1;
-      char what[64];
-      snprintf(what, sizeof what, "map %zu item%s, dispatched", n,
-               n > 1 ? "s" : "");
-      s = time_map(be, workers, n, 0, 0, PK_INLINE_NEVER, reps, &inl);
-      row(what, be, s, fork ? (n == 1 ? 5e-6 : 200e-6) : 0,
-          inl ? "inline" : "workers");
-      snprintf(what, sizeof what, "map %zu item%s, default rule", n,
-               n > 1 ? "s" : "");
-      s = time_map(be, workers, n, 0, 0, PK_INLINE_AUTO, reps, &inl);
-      row(what, be, s, 0, inl ? "inline" : "workers");
-    }
+    int fork = strcmp(be, "fork") == 0, inl[3];
+    double s[3], fast[3];
     char what[64];
+    for (int ni = 0; ni < 2; ni++) {
+      static const pk_inline how[2] = {PK_INLINE_NEVER, PK_INLINE_AUTO};
+      static const char *const hows[2] = {"dispatched", "default rule"};
+      size_t n = ni ? 1000 : 1;
+      for (int h = 0; h < 2; h++) {
+        time_map(be, workers, n, 0, 0, &how[h], 1, reps, s, fast, inl);
+        last_min = fast[0];
+        snprintf(what, sizeof what, "map %zu item%s, %s", n,
+                 n > 1 ? "s" : "", hows[h]);
+        row(what, be, s[0], fork && h == 0 ? (n == 1 ? 5e-6 : 200e-6) : 0,
+            inl[0] ? "inline" : "workers");
+      }
+    }
     snprintf(what, sizeof what, "start + stop, %d workers", workers);
-    s = time_start(be, workers, reps / 10 + 1);
-    row(what, be, s, fork ? 2e-3 : 0, "");
+    s[0] = time_start(be, workers, reps / 10 + 1);
+    row(what, be, s[0], fork ? 2e-3 : 0, "");
 
-    /* After a pause: the default rule against the faster forced one. */
+    /* After a pause, the three in turn on one context: the default rule
+       against the faster forced one. */
     static const pk_inline how[3] = {PK_INLINE_ALWAYS, PK_INLINE_NEVER,
                                      PK_INLINE_AUTO};
     static const char *const hows[3] = {"inline", "dispatched",
                                         "default rule"};
-    const int preps = reps / 50 + 1;
-    double p[3], pmin[3];
+    time_map(be, workers, 0, 256, 20000, how, 3, reps / 50 + 1, s, fast,
+             inl);
     for (int h = 0; h < 3; h++) {
+      double best = s[0] < s[1] ? s[0] : s[1];
       snprintf(what, sizeof what, "256 dets after 20 ms, %s", hows[h]);
-      p[h] = time_map(be, workers, 0, 256, 20000, how[h], preps, &inl);
-      pmin[h] = last_min;
-      if (h < 2) {
-        row(what, be, p[h], 0, inl ? "inline" : "workers");
-        continue;
-      }
-      double best = p[0] < p[1] ? p[0] : p[1];
-      last_min = pmin[2];
-      row(what, be, p[2], p[0] < 0 || p[1] < 0 ? 0 : 1.25 * best + 5e-6,
-          inl ? "inline" : "workers");
+      last_min = fast[h];
+      row(what, be, s[h],
+          h < 2 || s[0] < 0 || s[1] < 0 ? 0 : 1.25 * best + 5e-6,
+          inl[h] ? "inline" : "workers");
     }
   }
   return 0;
