@@ -414,12 +414,6 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
 int pk__scratch_reserve(void **p, size_t *cap, size_t need);
 
 /*
- * A team of OpenMP threads running a job's chunks (src/team.c): the openmp
- * backend's map and an mpi rank's block.  init makes room for n threads;
- * run runs every chunk of j on at most w of them (one: on the caller),
- * appending failures to f.
- */
-/*
  * How late a pool's workers come to a map after a pause (team.c): on some
  * hosts threads that slept through a pause take milliseconds to wake.
  * slow_gap: the shortest pause after which they were seen late (0: never
@@ -437,6 +431,12 @@ typedef struct pk__wake {
 void pk__wake_note(pk__wake *w, double gap, double late, double warm);
 double pk__wake_expect(const pk__wake *w, double gap);
 
+/*
+ * A team of OpenMP threads running a job's chunks (src/team.c): the openmp
+ * backend's map and an mpi rank's block.  init makes room for n threads;
+ * run runs every chunk of j on at most w of them (one: on the caller),
+ * appending failures to f.
+ */
 typedef struct pk__team {
   int n;
   void **scratch; /* one buffer a thread, kept between maps */

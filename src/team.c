@@ -23,10 +23,10 @@
  * Such lateness is noted per team and weighed by the inline rule.
  * A late wake: over 4 times the warm dispatch cost and over 20 us.
  */
-#define SLOW_NS 20e-6
+#define SLOW_S 20e-6
 
 void pk__wake_note(pk__wake *w, double gap, double late, double warm) {
-  int slow = late > 4 * warm && late > SLOW_NS;
+  int slow = late > 4 * warm && late > SLOW_S;
 
   if (slow && (w->slow_gap == 0 || gap < w->slow_gap))
     w->slow_gap = gap;
