@@ -21,7 +21,11 @@
  * ends only when every thread has come, so a map of 256 10x10
  * determinants, 10 us back to back, took 5.8 ms after an 18 ms pause.
  * Such lateness is noted per team and weighed by the inline rule.
- * A late wake: over 4 times the warm dispatch cost and over 20 us.
+ * A late wake: over 4 times the warm dispatch cost and over 20 us.  Only
+ * dispatched maps are observed: once small maps after a pause run inline,
+ * it is the larger ones, still dispatched, that show whether the threads
+ * have begun to wake faster (a map inline meanwhile loses less than the
+ * lateness it avoids, since its own time is below it).
  */
 #define SLOW_S 20e-6
 
