@@ -465,7 +465,7 @@ static int dgemm_with(const char *self, const char *core, double *rate) {
     return -1;
   while (fgets(line, sizeof line, f))
     if (sscanf(line, "dgemm %lf %lf", &rate[0], &rate[1]) == 2)
-      ok = 1;
+      ok = ok == 0 ? 1 : ok; /* the kernel's line comes first */
     else if (strncmp(line, "openblas: ", 10) == 0 && !strstr(line, core))
       ok = -1; /* OpenBLAS ran another kernel */
   if (pclose(f) != 0)
