@@ -4,6 +4,7 @@
  * tasks per worker, and no leaks (memory, descriptors, /dev/shm, children)
  * over many maps.
  */
+#define _GNU_SOURCE /* sched_getcpu, sched_setaffinity */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -110,6 +112,18 @@ static pk_status pid_run(const pk_kernel *k, const pk_task *t, size_t lo,
 
 static const pk_kernel pids = {.name = "pids", .shape = scalar_shape,
                                .run = pid_run};
+
+/* out[i] = the CPU the item ran on. */
+static pk_status cpu_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                         size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++)
+    *(double *)(t->out + i * t->out_stride) = (double)sched_getcpu();
+  return PK_OK;
+}
+
+static const pk_kernel cpus = {.name = "cpus", .shape = scalar_shape,
+                               .run = cpu_run};
 
 /* Slow items, for futures: 2 ms each. */
 static pk_status slow_run(const pk_kernel *k, const pk_task *t, size_t lo,
@@ -1147,6 +1161,84 @@ static void test_two_threads(void **state) {
   no_children();
 }
 
+/*
+ * A worker on each core: a map of one item runs on another core than the
+ * caller's, whichever core the caller is on (the caller waits for the
+ * round spinning, and would share a core with its worker), and its
+ * results are those of the serial backend, in each schedule.
+ */
+static void test_one_item_elsewhere(void **state) {
+  cpu_set_t all, one;
+  int cpu[64], ncpu = 0, seen = 0;
+  const char *bind = getenv("PARKIT_BIND");
+  static const pk_schedule sched[] = {PK_SCHEDULE_BLOCK, PK_SCHEDULE_CYCLIC,
+                                      PK_SCHEDULE_DYNAMIC};
+  (void)state;
+
+  assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+  for (int c = 0; c < CPU_SETSIZE && ncpu < 64; c++)
+    if (CPU_ISSET(c, &all))
+      cpu[ncpu++] = c;
+  if (ncpu < 2 || CPU_COUNT(&all) > 64 || (bind && strcmp(bind, "0") == 0)) {
+    print_message("%d cores or PARKIT_BIND=0: skipped\n", ncpu);
+    return;
+  }
+  pk_context *ctx = open_fork(ncpu);
+  pk_array *a = filled(ctx, (size_t)ncpu, 1), *o = NULL;
+  pk_map_opts each = {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 1,
+                      .inlining = PK_INLINE_NEVER};
+  /* Each worker on a core of its own, or binding is not in force here. */
+  assert_int_equal(pk_map(ctx, &cpus, a, &o, &each), PK_OK);
+  for (int i = 0; i < ncpu; i++)
+    for (int c = 0; c < ncpu; c++)
+      if (((const double *)pk_array_data(o))[i] == cpu[c])
+        seen |= 1 << c;
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  if (seen != (int)((1u << ncpu) - 1)) {
+    pk_finalize(&ctx);
+    print_message("workers not bound to a core each: skipped\n");
+    return;
+  }
+  a = filled(ctx, 1, 1);
+  for (int c = 0; c < ncpu; c++) {
+    CPU_ZERO(&one);
+    CPU_SET(cpu[c], &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    for (int s = 0; s < 3; s++) {
+      pk_map_opts op = {.schedule = sched[s], .inlining = PK_INLINE_NEVER};
+      assert_int_equal(pk_map(ctx, &cpus, a, &o, &op), PK_OK);
+      const double got = *(const double *)pk_array_data(o);
+      assert_true(got >= 0 && got != cpu[c]);
+      assert_int_equal(pk_last_stats(ctx)->workers, 1);
+    }
+  }
+  /* Fewer participants than workers (one, two or three chunks), in each
+     schedule, from each core: every item once. */
+  pk_array_destroy(&a);
+  a = filled(ctx, 7, 4);
+  for (int c = 0; c < ncpu; c++) {
+    CPU_ZERO(&one);
+    CPU_SET(cpu[c], &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    for (int s = 0; s < 3; s++)
+      for (size_t chunk = 3; chunk <= 7; chunk += 2) {
+        pk_map_opts op = {.schedule = sched[s], .chunk = chunk,
+                          .inlining = PK_INLINE_NEVER};
+        pk_array *t = NULL;
+        assert_int_equal(pk_map(ctx, &twice, a, &t, &op), PK_OK);
+        const double *x = pk_array_data(a), *y = pk_array_data(t);
+        for (int i = 0; i < 28; i++)
+          assert_true(y[i] == 2 * x[i]);
+        pk_array_destroy(&t);
+      }
+  }
+  assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
 /* PARKIT_START=forkserver: the server's workers, not our children, run
    maps over arrays made before and after they were; a kernel's data by
    pointer is refused with a message, by value it works; a killed worker
@@ -1254,6 +1346,7 @@ int main(void) {
       cmocka_unit_test(test_equal_twice),
       cmocka_unit_test(test_thread_exit),
       cmocka_unit_test(test_two_threads),
+      cmocka_unit_test(test_one_item_elsewhere),
       cmocka_unit_test(test_start_server),
       cmocka_unit_test(test_late_module),
       cmocka_unit_test(test_stuck_replacement),

@@ -111,6 +111,8 @@ typedef struct jobdesc {
   pk__gather gather[PK_MAX_ARGS];  /* views among the inputs (pk__job) */
   size_t piece, gather_at;
   int schedule, workers, retry, notify;
+  int first;                       /* the participants: workers first ..
+                                      first + workers - 1, modulo n */
   unsigned fresh;                  /* pk__job's */
   uint32_t stamp;
   pk_status (*fn)(void *, size_t); /* task */
@@ -208,6 +210,7 @@ typedef struct pool {
   unsigned rr;
   int cores;               /* cores we may use */
   int bind;                /* 1: worker w runs on the w-th allowed core */
+  int *cpu;                /* with bind, worker w's CPU, else -1 */
   pend p;
   pk_status (*init_fn)(void *, size_t, int);
   void *init_arg;
@@ -256,6 +259,15 @@ pk_status pk__fork_server_spawn(pool *p, int w, int sock, pid_t *pid,
 int pk__fork_server_status(int report);
 const char *pk__fork_server_place(jobdesc *jd, const void *const ptr[MV_N],
                                   int must);
+
+/* Whether worker w of a pool of n takes part in the job jd, and its rank
+   among those that do. */
+static inline int pk__fork_rank(const jobdesc *jd, int w, int n) {
+  return (w - jd->first % n + n) % n;
+}
+static inline int pk__fork_takes_part(const jobdesc *jd, int w, int n) {
+  return pk__fork_rank(jd, w, n) < jd->workers;
+}
 
 /* pool.c: the workers as the parent drives them. */
 void pk__fork_close_worker(pool *p, int w);

@@ -187,6 +187,7 @@ static void run_map(wstate *s) {
   pk__fails f = {0};
   pk__job j;
   size_t c, lo, hi, i, W = (size_t)jd->workers;
+  const size_t rank = (size_t)pk__fork_rank(jd, s->me, p->n);
   int dyn = jd->schedule == PK_SCHEDULE_DYNAMIC || jd->retry;
 
   memset(&j, 0, sizeof j);
@@ -245,7 +246,7 @@ static void run_map(wstate *s) {
     if (dyn) {
       c = atomic_fetch_add(&p->c->next, 1);
     } else {
-      c = (size_t)s->me + i * W;
+      c = rank + i * W;
     }
     if (c >= jd->nchunks)
       break;
