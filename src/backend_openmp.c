@@ -61,7 +61,9 @@ static pk_status omp_start(pk_context *ctx) {
    map (team.c). */
 static double omp_late(pk_context *ctx) {
   const pk__team *t = ctx->impl;
-  return pk__wake_expect(&t->wake, pk_time() - t->last_end) * 1e9;
+  const double now = pk_time();
+  return pk__wake_expect(&t->wake, now - t->last_end, now,
+                         ctx->dispatch_ns * 1e-9) * 1e9;
 }
 
 static pk_status omp_map(pk_context *ctx, const pk__job *j, pk__fails *f) {

@@ -416,20 +416,24 @@ int pk__scratch_reserve(void **p, size_t *cap, size_t need);
 /*
  * How late a pool's workers come to a map after a pause (team.c): on some
  * hosts threads that slept through a pause take milliseconds to wake.
- * slow_gap: the shortest pause after which they were seen late (0: never
- * yet); late: how late they were after pauses at least that long, the
- * newest last.  note takes a map's pause (s), how late the last worker
- * came (s) and the warm dispatch cost (s); expect gives how late they are
- * likely to be after a pause (s), 0 where nothing says they sleep.
+ * Notes by class of pause (see team.c): how late the last worker came
+ * (s) and when (pk_time), the newest last.  note takes a map's pause (s),
+ * that lateness and the time; expect gives how late they are likely to be
+ * after a pause (s) at a time, given the warm dispatch cost (s): 0 where
+ * nothing says they sleep.
  */
-#define PK__WAKE_RING 4
+#define PK__WAKE_CLASSES 10
+#define PK__WAKE_KEEP 3
+#define PK__WAKE_TTL 2.0
 typedef struct pk__wake {
-  double slow_gap;
-  double late[PK__WAKE_RING];
-  int n;
+  struct pk__wake_class {
+    double late[PK__WAKE_KEEP], at[PK__WAKE_KEEP];
+    int n;
+  } c[PK__WAKE_CLASSES];
 } pk__wake;
-void pk__wake_note(pk__wake *w, double gap, double late, double warm);
-double pk__wake_expect(const pk__wake *w, double gap);
+void pk__wake_note(pk__wake *w, double gap, double late, double now);
+double pk__wake_expect(const pk__wake *w, double gap, double now,
+                       double warm);
 
 /*
  * A team of OpenMP threads running a job's chunks (src/team.c): the openmp

@@ -21,45 +21,67 @@
  * ends only when every thread has come, so a map of 256 10x10
  * determinants, 10 us back to back, took 5.8 ms after an 18 ms pause.
  * Such lateness is noted per team and weighed by the inline rule.
- * A late wake: over 4 times the warm dispatch cost and over 20 us.  Only
+ *
+ * The notes are kept by the length of the pause before the map, in
+ * classes four times apart (under 10 us, 10-40 us, ... 0.66 s and more),
+ * the last PK__WAKE_KEEP of each; a pause is expected to be followed by
+ * the lower median of its class's notes of the last PK__WAKE_TTL seconds,
+ * when there are two or more, counted where it is a late wake (over 4
+ * times the warm dispatch cost and over 20 us).  Two notes, and classes,
+ * because one late map may be a stall of the host: in parkit-bench a fork
+ * pool's worker came 2-5 ms late to a map 8-27 us after the one before,
+ * once or twice, and 3.5-3.9 ms late after 0.37 s in two runs of six
+ * (80-100 us in the others); with one pause threshold for every length,
+ * set by the shortest pause that was followed by a late wake, such notes
+ * had kept maps of 100,000 10x10 determinants inline, at twice the time,
+ * in two runs of three.  Only
  * dispatched maps are observed: once small maps after a pause run inline,
- * it is the larger ones, still dispatched, that show whether the threads
- * have begun to wake faster (a map inline meanwhile loses less than the
- * lateness it avoids, since its own time is below it).
+ * the larger ones, still dispatched, show whether the threads wake faster,
+ * and where there are none the notes grow stale: the class then takes
+ * two dispatched maps to learn again, once every PK__WAKE_TTL seconds at
+ * most.
  */
 #define SLOW_S 20e-6
 
-void pk__wake_note(pk__wake *w, double gap, double late, double warm) {
-  int slow = late > 4 * warm && late > SLOW_S;
-
-  if (slow && (w->slow_gap == 0 || gap < w->slow_gap))
-    w->slow_gap = gap;
-  if (w->slow_gap == 0 || gap < w->slow_gap)
-    return;
-  /* After such a pause, slow or not: a fast wake there says the
-     threads no longer sleep so deeply. */
-  if (w->n == PK__WAKE_RING) {
-    memmove(w->late, w->late + 1, (PK__WAKE_RING - 1) * sizeof *w->late);
-    w->n--;
-  }
-  w->late[w->n++] = late;
+/* The class of a pause of gap seconds. */
+static int wake_class(double gap) {
+  int b = 0;
+  for (double g = 10e-6; gap >= g && b < PK__WAKE_CLASSES - 1; g *= 4)
+    b++;
+  return b;
 }
 
-double pk__wake_expect(const pk__wake *w, double gap) {
-  double v[PK__WAKE_RING];
-  int n = w->n;
+void pk__wake_note(pk__wake *w, double gap, double late, double now) {
+  struct pk__wake_class *c = &w->c[wake_class(gap)];
 
-  if (w->slow_gap == 0 || gap < w->slow_gap || n == 0)
+  if (c->n == PK__WAKE_KEEP) {
+    memmove(c->late, c->late + 1, (PK__WAKE_KEEP - 1) * sizeof *c->late);
+    memmove(c->at, c->at + 1, (PK__WAKE_KEEP - 1) * sizeof *c->at);
+    c->n--;
+  }
+  c->at[c->n] = now;
+  c->late[c->n++] = late;
+}
+
+double pk__wake_expect(const pk__wake *w, double gap, double now,
+                       double warm) {
+  const struct pk__wake_class *c = &w->c[wake_class(gap)];
+  double v[PK__WAKE_KEEP];
+  int n = 0;
+
+  for (int i = 0; i < c->n; i++)
+    if (now - c->at[i] <= PK__WAKE_TTL)
+      v[n++] = c->late[i];
+  if (n < 2)
     return 0;
-  /* The lower median of the last few, as the cost model's samples. */
-  memcpy(v, w->late, (size_t)n * sizeof *v);
   for (int i = 1; i < n; i++)
     for (int k = i; k > 0 && v[k] < v[k - 1]; k--) {
       double x = v[k];
       v[k] = v[k - 1];
       v[k - 1] = x;
     }
-  return v[(n - 1) / 2];
+  const double late = v[(n - 1) / 2];
+  return late > 4 * warm && late > SLOW_S ? late : 0;
 }
 
 pk_status pk__team_init(pk__team *t, int n) {
@@ -142,7 +164,7 @@ pk_status pk__team_run(pk_context *ctx, pk__team *t, const pk__job *j,
   for (i = 1; i < nth_run; i++)
     if (t->entry[i] - t0 > late)
       late = t->entry[i] - t0;
-  pk__wake_note(&t->wake, gap, late, ctx->dispatch_ns * 1e-9);
+  pk__wake_note(&t->wake, gap, late, t->last_end);
   for (i = 0; i < w; i++) {
     for (size_t k = 0; k < t->fails[i].len; k++)
       pk__fails_add(f, t->fails[i].v[k].item, t->fails[i].v[k].status, i);

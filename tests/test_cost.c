@@ -390,38 +390,47 @@ static void test_threads(void **state) {
 }
 
 /*
- * The model of workers late after a pause (pk__wake), on made-up pauses
- * and lateness in seconds: nothing is expected until a late wake is seen,
- * then only after pauses at least that long, as the lower median of what
- * followed such pauses.
+ * The model of workers late after a pause (pk__wake), on made-up pauses,
+ * lateness and times in seconds: nothing is expected from fewer than two
+ * notes of a class of pause, then the lower median of its notes of the
+ * last PK__WAKE_TTL seconds, where that is a late wake.
  */
 static void test_wake(void **state) {
   (void)state;
   const double warm = 2e-6;
-  pk__wake w = {0};
+  pk__wake w;
+  memset(&w, 0, sizeof w);
 
-  assert_true(pk__wake_expect(&w, 1.0) == 0);
-  pk__wake_note(&w, 0.010, 1e-6, warm); /* on time */
-  pk__wake_note(&w, 0.012, 15e-6, warm); /* under 20 us: on time */
-  assert_true(pk__wake_expect(&w, 1.0) == 0);
-  pk__wake_note(&w, 0.020, 3e-3, warm); /* late */
-  assert_true(w.slow_gap == 0.020);
-  assert_true(pk__wake_expect(&w, 0.025) == 3e-3);
-  assert_true(pk__wake_expect(&w, 0.019) == 0);
-  pk__wake_note(&w, 0.015, 1e-3, warm); /* late after a shorter pause */
-  assert_true(w.slow_gap == 0.015);
-  assert_true(pk__wake_expect(&w, 0.016) == 1e-3); /* lower of 3e-3, 1e-3 */
-  pk__wake_note(&w, 0.005, 1e-6, warm); /* shorter pause: not counted */
-  assert_int_equal(w.n, 2);
-  pk__wake_note(&w, 0.100, 4e-3, warm);
-  assert_true(pk__wake_expect(&w, 0.1) == 3e-3); /* 1, 3, 4 ms */
-  pk__wake_note(&w, 0.100, 5e-3, warm);
-  pk__wake_note(&w, 0.100, 6e-3, warm); /* the ring keeps the last four */
-  assert_int_equal(w.n, PK__WAKE_RING);
-  assert_true(pk__wake_expect(&w, 0.1) == 4e-3); /* 3, 4, 5, 6 ms */
-  for (int i = 0; i < PK__WAKE_RING; i++) /* fast wakes after long pauses */
-    pk__wake_note(&w, 0.100, 10e-6, warm);
-  assert_true(pk__wake_expect(&w, 0.1) == 10e-6);
+  assert_true(pk__wake_expect(&w, 1.0, 0, warm) == 0);
+  pk__wake_note(&w, 0.020, 3e-3, 10.0); /* late, once: maybe a stall */
+  assert_true(pk__wake_expect(&w, 0.020, 10.0, warm) == 0);
+  pk__wake_note(&w, 0.021, 2e-3, 10.1); /* late again */
+  assert_true(pk__wake_expect(&w, 0.022, 10.2, warm) == 2e-3); /* 2, 3 */
+  assert_true(pk__wake_expect(&w, 0.015, 10.2, warm) == 2e-3); /* 10-41 ms */
+  assert_true(pk__wake_expect(&w, 0.009, 10.2, warm) == 0); /* another */
+  assert_true(pk__wake_expect(&w, 0.050, 10.2, warm) == 0);
+  /* Stale after PK__WAKE_TTL: learnt again. */
+  assert_true(pk__wake_expect(&w, 0.020, 10.0 + PK__WAKE_TTL + 0.2, warm) ==
+              0);
+  assert_true(pk__wake_expect(&w, 0.020, 10.1 + PK__WAKE_TTL - 0.01,
+                              warm) == 0); /* one note left */
+  /* One stall among quick wakes after short pauses changes nothing. */
+  pk__wake_note(&w, 14e-6, 4e-3, 11.0);
+  pk__wake_note(&w, 15e-6, 30e-6, 11.0);
+  assert_true(pk__wake_expect(&w, 16e-6, 11.0, warm) == 30e-6);
+  pk__wake_note(&w, 12e-6, 5e-6, 11.0);
+  assert_true(pk__wake_expect(&w, 16e-6, 11.0, warm) == 30e-6); /* middle */
+  pk__wake_note(&w, 12e-6, 6e-6, 11.0); /* 30, 5, 6 us: no late wake */
+  assert_true(pk__wake_expect(&w, 16e-6, 11.0, warm) == 0);
+  /* A class keeps its last PK__WAKE_KEEP notes. */
+  for (int i = 1; i <= 5; i++)
+    pk__wake_note(&w, 0.300, i * 1e-3, 12.0);
+  assert_int_equal(w.c[8].n, PK__WAKE_KEEP);
+  assert_true(pk__wake_expect(&w, 0.200, 12.0, warm) == 4e-3); /* 3, 4, 5 */
+  for (int i = 0; i < PK__WAKE_KEEP; i++) /* quick wakes after long pauses */
+    pk__wake_note(&w, 0.300, 10e-6, 12.5);
+  assert_true(pk__wake_expect(&w, 0.300, 12.5, warm) == 0);
+  assert_true(pk__wake_expect(&w, 0.020, 12.5, warm) == 0); /* stale */
 }
 
 int main(void) {

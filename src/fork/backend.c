@@ -341,7 +341,7 @@ static void note_wake(pool *p, double gap) {
       late = d;
   }
   p->last_end = pk_time();
-  pk__wake_note(&p->wake, gap, late, p->ctx->dispatch_ns * 1e-9);
+  pk__wake_note(&p->wake, gap, late, p->last_end);
 }
 
 static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
@@ -457,7 +457,9 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
    the last one (see pk__wake). */
 static double fork_late(pk_context *ctx) {
   const pool *p = ctx->impl;
-  return pk__wake_expect(&p->wake, pk_time() - p->last_end) * 1e9;
+  const double now = pk_time();
+  return pk__wake_expect(&p->wake, now - p->last_end, now,
+                         ctx->dispatch_ns * 1e-9) * 1e9;
 }
 
 /* Put size bytes of buf where workers read them; *s the segment or NULL. */
