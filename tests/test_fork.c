@@ -101,29 +101,21 @@ static pk_kernel killer_kernel(killer *d) {
   return k;
 }
 
-/* out[i] = this process's pid. */
-static pk_status pid_run(const pk_kernel *k, const pk_task *t, size_t lo,
-                         size_t hi, size_t *bad) {
-  (void)k, (void)bad;
+/* out[i] = where item i ran: this process's pid (pids) or the CPU (cpus). */
+static pk_status where_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                           size_t hi, size_t *bad) {
+  (void)bad;
   for (size_t i = lo; i < hi; i++)
-    *(double *)(t->out + i * t->out_stride) = (double)getpid();
+    *(double *)(t->out + i * t->out_stride) =
+        strcmp(k->name, "cpus") == 0 ? (double)sched_getcpu()
+                                     : (double)getpid();
   return PK_OK;
 }
 
 static const pk_kernel pids = {.name = "pids", .shape = scalar_shape,
-                               .run = pid_run};
-
-/* out[i] = the CPU the item ran on. */
-static pk_status cpu_run(const pk_kernel *k, const pk_task *t, size_t lo,
-                         size_t hi, size_t *bad) {
-  (void)k, (void)bad;
-  for (size_t i = lo; i < hi; i++)
-    *(double *)(t->out + i * t->out_stride) = (double)sched_getcpu();
-  return PK_OK;
-}
-
+                               .run = where_run};
 static const pk_kernel cpus = {.name = "cpus", .shape = scalar_shape,
-                               .run = cpu_run};
+                               .run = where_run};
 
 /* Slow items, for futures: 2 ms each. */
 static pk_status slow_run(const pk_kernel *k, const pk_task *t, size_t lo,

@@ -122,18 +122,13 @@ static void fork_stop(pk_context *ctx) {
   ctx->impl = NULL;
 }
 
-/* p->cpu: with bind, the CPU each worker binds itself to (the w-th this
-   process may use, as bind_core in worker.c finds it), else -1. */
+/* p->cpu: with bind, the CPU each worker binds itself to, else -1. */
 static void worker_cpus(pool *p) {
   cpu_set_t all;
-  int w = 0;
+  const int known = p->bind && sched_getaffinity(0, sizeof all, &all) == 0;
 
-  if (p->bind && sched_getaffinity(0, sizeof all, &all) == 0)
-    for (int cpu = 0; cpu < CPU_SETSIZE && w < p->n; cpu++)
-      if (CPU_ISSET(cpu, &all))
-        p->cpu[w++] = cpu;
-  for (; w < p->n; w++)
-    p->cpu[w] = -1;
+  for (int w = 0; w < p->n; w++)
+    p->cpu[w] = known ? pk__fork_nth_cpu(&all, w) : -1;
 }
 
 /*

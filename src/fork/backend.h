@@ -263,7 +263,16 @@ const char *pk__fork_server_place(jobdesc *jd, const void *const ptr[MV_N],
 /* Whether worker w of a pool of n takes part in the job jd, and its rank
    among those that do. */
 static inline int pk__fork_rank(const jobdesc *jd, int w, int n) {
-  return (w - jd->first % n + n) % n;
+  return (w - jd->first + n) % n;
+}
+
+/* The k-th CPU of set (from 0), or -1: with bind, worker k's core, as the
+   worker binds itself (worker.c) and the parent expects it (backend.c). */
+static inline int pk__fork_nth_cpu(const cpu_set_t *set, int k) {
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+    if (CPU_ISSET(cpu, set) && k-- == 0)
+      return cpu;
+  return -1;
 }
 static inline int pk__fork_takes_part(const jobdesc *jd, int w, int n) {
   return pk__fork_rank(jd, w, n) < jd->workers;

@@ -364,18 +364,14 @@ static void worker_loop(wstate *s) {
  */
 static void bind_core(int me) {
   cpu_set_t all, one;
-  int k = 0;
+  int cpu;
 
-  if (sched_getaffinity(0, sizeof all, &all) != 0)
+  if (sched_getaffinity(0, sizeof all, &all) != 0 ||
+      (cpu = pk__fork_nth_cpu(&all, me)) < 0)
     return;
-  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-    if (!CPU_ISSET(cpu, &all) || k++ != me)
-      continue;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    (void)sched_setaffinity(0, sizeof one, &one); /* a hint: may fail */
-    return;
-  }
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  (void)sched_setaffinity(0, sizeof one, &one); /* a hint: may fail */
 }
 
 /* Worker me of p from here on: never returns. */
