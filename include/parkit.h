@@ -332,13 +332,15 @@ typedef struct pk_task {
  * grain: items run best in multiples of this (0 or 1: any); chunks parkit
  *   chooses are multiples of it, unless that would leave a worker without
  *   items.
- * data, data_size: the kernel's own parameters.  For the fork and mpi
- *   backends, data_size bytes at data are copied to the workers; with
- *   data_size 0 the pointer itself is passed.
- * The fork backend's workers are forked by pk_init: a kernel's functions
- * must be in the program or in a library loaded before then (one opened
- * later with dlopen is not in the workers, which die running it:
- * PK_EWORKER).
+ * data, data_size: the kernel's own parameters.  The fork backend copies
+ *   data_size bytes at data to its workers; with data_size 0 it passes the
+ *   pointer itself.  (Under mpi each rank runs its own kernel table.)
+ * The fork backend's workers are made by pk_init; a kernel in a library
+ * opened later with dlopen runs there too: each worker that did not have
+ * the library loads it when a map first needs it.  Its data, with
+ * data_size 0, must then be read-only memory of that library (a const
+ * table); a pool with workers of the fork server (PARKIT_START) refuses
+ * other memory there, PK_EINVAL.
  */
 struct pk_kernel {
   const char *name;

@@ -1113,6 +1113,56 @@ static void test_late_module(void **state) {
   start_restore(keep);
 }
 
+/* A copy of that module (a file of its own, so loaded anew) opened after
+   the pool's workers started, as Python's load_kernel may be called after
+   the Context: on every start method the workers load it when a map first
+   needs it.  Workers forked from the program before it was loaded had
+   died running it (PARKIT_START=fork). */
+static void test_module_after_start(void **state) {
+  static const char *const how[] = {"fork", "forkserver", "auto"};
+  const char *top = getenv("top_builddir");
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 2};
+  char path[4096], copy[4096], buf[65536], *keep;
+  const pk_kernel *(*get)(void);
+  double seen[4];
+  (void)state;
+
+  snprintf(path, sizeof path, "%s/tests/.libs/late_kernel.so",
+           top ? top : ".");
+  FILE *in = fopen(path, "rb");
+  if (in == NULL) {
+    print_message("no %s: skipped\n", path);
+    return;
+  }
+  snprintf(copy, sizeof copy, "%s/parkit-late-XXXXXX",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  int fd = mkstemp(copy);
+  assert_true(fd >= 0);
+  for (size_t got; (got = fread(buf, 1, sizeof buf, in)) > 0;)
+    assert_true(write(fd, buf, got) == (ssize_t)got);
+  fclose(in);
+  close(fd);
+  for (int m = 0; m < 3; m++) {
+    keep = start_set(how[m]);
+    pk_context *ctx = open_fork(2);
+    pk_array *a = filled(ctx, 25, 1), *o = NULL;
+    assert_int_equal(worker_pids(ctx, 8, seen, 4), 2); /* both started */
+    void *h = dlopen(copy, RTLD_NOW);
+    assert_non_null(h);
+    *(void **)&get = dlsym(h, "late_kernel");
+    assert_non_null(get);
+    assert_int_equal(pk_map(ctx, get(), a, &o, &op), PK_OK);
+    for (size_t i = 0; i < 25; i++)
+      assert_true(((double *)pk_array_data(o))[i] == (double)i + 0.75);
+    pk_array_destroy(&a);
+    pk_array_destroy(&o);
+    assert_int_equal(pk_finalize(&ctx), PK_OK);
+    dlclose(h);
+    start_restore(keep);
+  }
+  unlink(copy);
+}
+
 /* Two threads, each with a context of its own, 100 times (plain fork hung
    in 4 of 100 before the birth bound, and waited on it after). */
 typedef struct duo {
@@ -1343,6 +1393,7 @@ int main(void) {
       cmocka_unit_test(test_one_item_elsewhere),
       cmocka_unit_test(test_start_server),
       cmocka_unit_test(test_late_module),
+      cmocka_unit_test(test_module_after_start),
       cmocka_unit_test(test_stuck_replacement),
       cmocka_unit_test(test_fork_while_blas),
       cmocka_unit_test(test_refused_stats),

@@ -76,8 +76,9 @@ pk_status pk_map_each_n(pk_context *ctx, const pk_kernel *kernel, int nin,
  * apply_async).  On the fork backend fn works on a copy of the size bytes at
  * buf (NULL when size is 0) in shared memory, and when the future is ready
  * those bytes, as fn left them, have been copied back to buf: buf is both
- * the arguments and the result, and must stay valid until then.  fn must be
- * a function of the program (not loaded after pk_init).  The future's status
+ * the arguments and the result, and must stay valid until then.  fn is a
+ * function of the program or of a library (loaded before or after pk_init,
+ * as a kernel's, see pk_kernel in parkit.h).  The future's status
  * is fn's return value, or PK_EWORKER if the worker died running it.
  * Errors: PK_EINVAL (NULL fn or future, or NULL buf with a size),
  * PK_ENOMEM.

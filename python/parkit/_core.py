@@ -4,7 +4,6 @@ import threading
 import weakref
 import numpy as np
 from ._ffi import ffi, lib, MAX_DIMS
-from . import _kernels
 from ._kernels import (_CODES, _SCHEDULES, _SCHEDULE_NAMES, _INLINE, _OPS,
                        _LONG, _str, ParkitError, _failed, Kernel,
                        _convertible, _target, _Arrays, _view)
@@ -67,7 +66,6 @@ class Context:
         if st != lib.PK_OK:
             raise ParkitError(st, _str(lib.pk_errmsg(ffi.NULL)))
         self._ptr = pp[0]
-        self._loads = _kernels._loads  # kernels loaded by now are in fork's workers
         self._backend = _str(lib.pk_backend(self._ptr))
         self._patch = None
 
@@ -271,11 +269,6 @@ class Context:
             raise TypeError("kernel must be a parkit.Kernel (parkit.kernel() "
                             "or parkit.load_kernel()), not %s"
                             % type(k).__name__)
-        if k._loaded > self._loads and self._backend == "fork":
-            raise ValueError(
-                "kernel %s was loaded after this fork context started its "
-                "workers, which cannot see it: call load_kernel before "
-                "making the Context" % k.name)
 
     def _prepare(self, kernel, a, batch_axis, out):
         if max(kernel._ptr.nin, 1) != 1 or max(kernel._ptr.nout, 1) != 1:

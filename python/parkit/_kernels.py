@@ -58,8 +58,7 @@ def _failed(ptr, n):
 # ------------------------------------------------------------------ kernels
 
 _load_lock = threading.Lock()
-_loaded = {}  # realpath -> (ffi, lib, load number or 0, names declared)
-_loads = 0    # libraries loaded by load_kernel so far
+_loaded = {}  # realpath -> (ffi, lib, names declared)
 
 
 class Kernel:
@@ -69,12 +68,11 @@ class Kernel:
     user's; pass it to Context.map.
     """
 
-    def __init__(self, ptr, keep=None, loaded=0):
+    def __init__(self, ptr, keep=None):
         if ptr == ffi.NULL:
             raise ValueError("the kernel function returned NULL")
         self._ptr = ffi.cast("const pk_kernel *", ptr)
         self._keep = keep      # the library the table lives in
-        self._loaded = loaded  # when load_kernel mapped that library
         self.name = _str(self._ptr.name)
         self.nin = max(self._ptr.nin, 1)    # inputs an item takes
         self.nout = max(self._ptr.nout, 1)  # outputs it makes
@@ -172,34 +170,25 @@ def kernel(name, method=None, mode=None):
     return Kernel(_BUILTIN[name]())
 
 
-def _mapped(path):
-    try:
-        with open("/proc/self/maps") as f:
-            return any(line.rstrip("\n").endswith(" " + path) for line in f)
-    except OSError:
-        return False
-
-
 def load_kernel(path, name):
     """The kernel that `const pk_kernel *name(void)`, exported by the shared
     library at path, returns.  The library stays loaded for the process.
 
-    On the fork backend, load kernels before making the Context: its
-    worker processes are forked when it starts, and only see libraries
-    loaded by then (Context.map refuses a kernel loaded later).
+    A kernel may be loaded before or after making a Context: the fork
+    backend's workers load the library themselves when a map first needs
+    it.  Its data, passed by pointer (data_size 0), must then be read-only
+    in the library (a const table); writable data is refused, with a
+    message, by workers that did not see it when they were made.
     """
-    global _loads
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
         raise ValueError("%r is not a C function name" % (name,))
     real = os.path.realpath(path)
     with _load_lock:
         if real not in _loaded:
-            was = _mapped(real)
             f = cffi.FFI()
             l = f.dlopen(real)
-            _loads += 1
-            _loaded[real] = (f, l, 0 if was else _loads, set())
-        f, l, when, names = _loaded[real]
+            _loaded[real] = (f, l, set())
+        f, l, names = _loaded[real]
         if name not in names:
             f.cdef("const void *%s(void);" % name)
             names.add(name)
@@ -209,7 +198,7 @@ def load_kernel(path, name):
         raise ValueError("%s has no function %s" % (path, name)) from None
     p = fn()
     return Kernel(ffi.cast("const pk_kernel *", int(f.cast("uintptr_t", p))),
-                  keep=l, loaded=when)
+                  keep=l)
 
 
 # ------------------------------------------------------------------- arrays

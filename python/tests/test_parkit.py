@@ -480,15 +480,20 @@ def test_max_tasks(ctx):
         ctx.max_tasks(0)
 
 
-def test_kernel_loaded_after_fork_context(tmp_path):
+@pytest.mark.parametrize("start", ["fork", "forkserver", "auto"])
+def test_kernel_loaded_after_fork_context(tmp_path, monkeypatch, start):
+    """A kernel whose library is loaded after the Context started its
+    workers runs in them, whichever way they were made: they load the
+    library when a map first needs it."""
     if "fork" not in BACKENDS:
         pytest.skip("no fork backend")
+    monkeypatch.setenv("PARKIT_START", start)
+    x = np.abs(rng(5).standard_normal((6, 3)))
     with parkit.Context(backend="fork", workers=W) as c:
+        assert close(c.map(parkit.kernel("det"), np.eye(2) * np.ones((4, 1, 1)),
+                           inline="never"), [1.0] * 4)  # the workers are up
         k = parkit.load_kernel(build(tmp_path, "late"), "pick_kernel")
-        with pytest.raises(ValueError, match="load_kernel"):
-            c.map(k, np.ones((4, 2)))
-    with parkit.Context(backend="fork", workers=W) as c:
-        assert np.array_equal(c.map(k, np.ones((4, 2))), [2.0] * 4)
+        assert close(c.map(k, x, chunk=1, inline="never"), x.sum(axis=1))
     with pytest.raises(ValueError):
         parkit.load_kernel(str(tmp_path / "late.so"), "no_such_function")
 

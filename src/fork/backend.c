@@ -307,15 +307,21 @@ static uint32_t share_plans(pool *p) {
  * Where the job's pointers are for workers the fork server made (server.c):
  * moved when in a module loaded after it started; refused when one is
  * nowhere such a worker can find it and the pool has such a worker now
- * (one made later fails the items instead).
+ * (one made later fails the items instead).  A pool without the server
+ * (PARKIT_START=fork) forked its workers from the program: those forked
+ * before such a module was loaded (with dlopen after pk_init) load it as
+ * the server's do, and the others find it where it is; nothing is
+ * refused, as the workers see the program as it was when they were forked.
  */
 static pk_status place_code(pool *p, jobdesc *jd, const char *what,
                             const void *const ptr[MV_N]) {
   const char *why;
   int w;
 
-  if (!p->keep_fds)
-    return PK_OK; /* no worker of the server's, ever */
+  if (!p->keep_fds) {
+    pk__fork_server_place(jd, ptr, 0);
+    return PK_OK;
+  }
   for (w = 0; w < p->n && p->w[w].report < 0; w++)
     ;
   if ((why = pk__fork_server_place(jd, ptr, w < p->n)) == NULL)

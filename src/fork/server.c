@@ -369,14 +369,18 @@ static void at_fork_child(void) {
 }
 
 /* Start the server: its image is this process as it is now. */
+static void note_modules(void) {
+  nranges = 0;
+  if (dl_iterate_phdr(note_module, NULL) != 0)
+    nranges = -1;
+}
+
 static void boot(void) {
   struct stat st;
   int sv[2];
   pid_t mid;
 
-  nranges = 0;
-  if (dl_iterate_phdr(note_module, NULL) != 0)
-    nranges = -1;
+  note_modules();
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return;
   mid = fork();
@@ -409,6 +413,8 @@ __attribute__((constructor)) static void at_load(void) {
   pthread_atfork(NULL, NULL, at_fork_child);
   if (pk__fork_start_method(NULL) != PK__START_FORK)
     boot();
+  else
+    note_modules(); /* what a module loaded later is (place_code) */
 }
 
 /* ------------------------------------------------- the program's side */
