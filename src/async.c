@@ -134,15 +134,18 @@ static pk_status w_shape(const pk_kernel *k, const pk_item *in, pk_item *out,
   return i->shape(i, in, out, msg, msglen);
 }
 
+/* Ranges in the batch, as pk_failed counts its items: t may hold a piece
+   of it (a view's items gathered into scratch, an mpi rank's block) whose
+   item 0 is item t->first of the batch. */
 static pk_status w_run(const pk_kernel *k, const pk_task *t, size_t lo,
                        size_t hi, size_t *bad) {
   wrap *w = (wrap *)inner_of(k);
   pk_status st = w->inner->run(w->inner, t, lo, hi, bad);
-  size_t end = st == PK_OK ? hi : *bad;
+  size_t end = st == PK_OK ? hi : *bad, at = t->first;
 
   if (end > lo && end <= hi) {
     pthread_mutex_lock(&w->lock);
-    w->fn(w->arg, lo, end);
+    w->fn(w->arg, at + lo, at + end);
     pthread_mutex_unlock(&w->lock);
   }
   return st;

@@ -627,11 +627,58 @@ static void callbacks_on(const char *backend) {
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
+/* Over a view (the batch on the last axis), whose items a worker gathers
+   a piece at a time (at most 4096): the ranges still count items of the
+   batch, each once, and the results are the items' own. */
+#define VIEW_N 10000
+typedef struct seen_view {
+  unsigned char hit[VIEW_N];
+  int bad;
+} seen_view;
+
+static void on_view_chunk(void *arg, size_t lo, size_t hi) {
+  seen_view *s = arg;
+  for (size_t i = lo; i < hi; i++)
+    s->bad += i >= VIEW_N || s->hit[i]++ != 0;
+}
+
+static void view_callbacks_on(const char *backend) {
+  pk_config cfg = {.backend = backend, .workers = 2};
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 5000};
+  size_t shape[2] = {2, VIEW_N};
+  pk_context *ctx = NULL;
+  pk_array *t = NULL, *v = NULL, *o = NULL;
+  seen_view *s = calloc(1, sizeof *s);
+
+  assert_non_null(s);
+  assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_array_create(ctx, PK_F64, 2, shape, &t), PK_OK);
+  double *x = pk_array_data(t);
+  for (size_t e = 0; e < 2 * VIEW_N; e++)
+    x[e] = (double)e;
+  assert_int_equal(pk_array_view(ctx, t, -1, &v), PK_OK);
+  assert_int_equal(pk_map_each(ctx, &twice, v, &o, &op, on_view_chunk, s),
+                   PK_OK);
+  assert_int_equal(s->bad, 0);
+  for (size_t i = 0; i < VIEW_N; i++) {
+    assert_int_equal(s->hit[i], 1);
+    const double *y = (const double *)pk_array_data(o) + 2 * i;
+    assert_true(y[0] == 2 * x[i] && y[1] == 2 * x[VIEW_N + i]);
+  }
+  free(s);
+  pk_array_destroy(&v);
+  pk_array_destroy(&t);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
 static void test_callbacks(void **state) {
   (void)state;
-  callbacks_on("fork");
-  callbacks_on("serial");
-  callbacks_on("openmp");
+  for (int b = 0; b < 3; b++) {
+    const char *name = b == 0 ? "fork" : b == 1 ? "serial" : "openmp";
+    callbacks_on(name);
+    view_callbacks_on(name);
+  }
 }
 
 /* --------------------------------------------------------- apply, init */

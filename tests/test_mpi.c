@@ -8,6 +8,7 @@
 #include <parkit.h>
 
 #include "mpi_check.h"
+#include <parkit/async.h>
 #include <parkit/kernels.h>
 #include <parkit/mpi.h>
 
@@ -196,8 +197,23 @@ static void test_det(size_t count, size_t n) {
   pk_array_destroy(&rep);
 }
 
+/* Each item pk_map_each reports once, in [0, n). */
+typedef struct hits {
+  unsigned char *hit;
+  size_t n;
+  int bad;
+} hits;
+
+static void on_range(void *arg, size_t lo, size_t hi) {
+  hits *h = arg;
+  for (size_t i = lo; i < hi; i++)
+    h->bad += i >= h->n || h->hit[i]++ != 0;
+}
+
 /* pk_task.count under mpi: a rank's block of a distributed batch, and its
- * share of a replica's (whose results every rank then gathers). */
+ * share of a replica's (whose results every rank then gathers); the ranges
+ * pk_map_each reports on each rank: its block's items, counted in the
+ * whole batch as pk_failed counts them. */
 static void test_count(size_t count) {
   size_t shape[2] = {count, 2}, first, n;
   pk_array *w = whole(ctx, PK_F64, 2, shape, 5), *l = NULL, *d = NULL,
@@ -214,6 +230,19 @@ static void test_count(size_t count) {
     pk_mpi_block(count, size, r, &first, &n);
     for (size_t i = first; i < first + n; i++)
       CHECK(((const double *)pk_array_data(rep))[i] == (double)n);
+  }
+  pk_mpi_block(count, size, rank, &first, &n);
+  for (int r = 0; r < 2; r++) {
+    hits h = {calloc(count, 1), count, 0};
+    pk_array *e = NULL;
+    CHECK(h.hit != NULL);
+    CHECK_OK(ctx, pk_map_each(ctx, &count_kernel, r ? w : l, &e, NULL,
+                              on_range, &h));
+    for (size_t i = 0; h.hit && i < count; i++)
+      CHECK(h.hit[i] == (i >= first && i < first + n));
+    CHECK(h.bad == 0);
+    free(h.hit);
+    pk_array_destroy(&e);
   }
   pk_array_destroy(&w);
   pk_array_destroy(&l);

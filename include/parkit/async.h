@@ -54,7 +54,9 @@ pk_status pk_map_async_n(pk_context *ctx, const pk_kernel *kernel, int nin,
 /*
  * pk_map_each - pk_map, calling fn(arg, lo, hi) in the calling thread each
  * time a chunk of items [lo, hi) completes, in completion order (Python's
- * imap_unordered), e.g. for a progress line.  A map run inline is one chunk.
+ * imap_unordered), e.g. for a progress line; items are counted in the batch
+ * as pk_failed counts them (under mpi, in the whole distributed batch).  A
+ * map run inline is one chunk.
  * On the openmp backend fn is called from the worker threads, one call at a
  * time.  Items of a chunk that failed are reported by pk_failed, not here.
  * Errors as pk_map.
