@@ -172,14 +172,19 @@ static pk_status report(pk_context *ctx, const pk__job *j, pk__fails *f,
   first = f->len ? &f->v[0] : NULL;
   if (ctx->status != PK_OK && st == ctx->status)
     return st; /* the backend wrote the message already */
-  if (first != NULL)
+  if (first != NULL && f->len < f->n)
+    pk__error(ctx, st,
+              "%s: %zu of %zu items failed, %zu of them listed (see "
+              "pk_failed); the first, item %zu (worker %d): %s",
+              j->kernel->name, f->n, j->n, f->len,
+              first->item + j->task.first, first->worker,
+              pk_strerror(first->status));
+  else if (first != NULL)
     pk__error(ctx, st,
               "%s: %zu of %zu items failed; the first, item %zu (worker "
-              "%d): %s%s",
+              "%d): %s",
               j->kernel->name, f->n, j->n, first->item + j->task.first,
-              first->worker, pk_strerror(first->status),
-              f->len < f->n ? " (out of memory: not every index is listed)"
-                            : "");
+              first->worker, pk_strerror(first->status));
   else
     pk__error(ctx, st, "%s: %zu of %zu items failed (out of memory: their "
               "indices are not known)", j->kernel->name, f->n, j->n);

@@ -354,6 +354,71 @@ static void test_wrapped(void **state) {
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
+/* Twice each item, refusing those that start with a negative number. */
+static pk_status refuse_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                            size_t hi, size_t *bad) {
+  (void)k;
+  for (size_t i = lo; i < hi; i++) {
+    if (*(const double *)(t->in + i * t->in_stride) < 0) {
+      *bad = i;
+      return PK_EDTYPE;
+    }
+    twice_item(t, i);
+  }
+  return PK_OK;
+}
+
+static const pk_kernel refuse = {.name = "refuse", .shape = same_shape,
+                                 .run = refuse_run};
+
+/* A failed item of an output in caller memory keeps the caller's value,
+   as on the other backends, not what an earlier map left in the stage;
+   so do all items of a worker with more failures than it lists. */
+static void test_wrapped_failed(void **state) {
+  enum { N = 5000 };
+  pk_context *ctx = open_fork(2);
+  size_t shape[1] = {N}, nf;
+  double *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+  pk_array *a = NULL, *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 100};
+  (void)state;
+
+  assert_true(in && out);
+  for (int i = 0; i < N; i++)
+    in[i] = i;
+  assert_int_equal(pk_array_wrap(ctx, PK_F64, 1, shape, in, &a), PK_OK);
+  assert_int_equal(pk_array_wrap(ctx, PK_F64, 1, shape, out, &o), PK_OK);
+  assert_int_equal(pk_map(ctx, &refuse, a, &o, &op), PK_OK);
+  for (int every = 7; every >= 2; every -= 5) { /* 715, then 2500 failed */
+    for (int i = 0; i < N; i++) {
+      in[i] = i % every == 3 % every ? -1 : i;
+      out[i] = -5;
+    }
+    assert_int_equal(pk_map(ctx, &refuse, a, &o, &op), PK_EKERNEL);
+    pk_failed(ctx, &nf); /* listed: up to 1024 a worker */
+    assert_int_equal(pk_last_stats(ctx)->failed,
+                     (N - 3 % every + every - 1) / every);
+    assert_true(nf <= pk_last_stats(ctx)->failed);
+    if (nf < pk_last_stats(ctx)->failed)
+      assert_non_null(strstr(pk_errmsg(ctx), "of them listed"));
+    size_t kept = 0;
+    for (int i = 0; i < N; i++) {
+      if (in[i] < 0)
+        assert_true(out[i] == -5);
+      else
+        assert_true(out[i] == 2 * in[i] || (every == 2 && out[i] == -5));
+      kept += out[i] == -5;
+    }
+    if (every == 7)
+      assert_int_equal(kept, pk_last_stats(ctx)->failed);
+  }
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  free(in);
+  free(out);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
 /* prepare runs in each worker; kernel data is a copy made at each map. */
 static void test_prepare_and_data(void **state) {
   pk_context *ctx = open_fork(2);
@@ -1446,6 +1511,7 @@ int main(void) {
       cmocka_unit_test(test_refused_stats),
       cmocka_unit_test(test_equal_det),
       cmocka_unit_test(test_wrapped),
+      cmocka_unit_test(test_wrapped_failed),
       cmocka_unit_test(test_prepare_and_data),
       cmocka_unit_test(test_fault_segv),
       cmocka_unit_test(test_fault_sigkill),
