@@ -292,7 +292,7 @@ pk_status pk_future_get(pk_future *f) {
 }
 
 int pk_future_successful(pk_future *f) {
-  return f != NULL && f->done && f->status == PK_OK;
+  return pk_future_ready(f) && f->status == PK_OK; /* ready: a look at the job */
 }
 
 const size_t *pk_future_failed(const pk_future *f, size_t *n) {

@@ -593,6 +593,14 @@ static void test_future(void **state) {
   pk_future_destroy(&f);
   assert_null(f);
 
+  /* Asked first once the job has ended: successful looks at the job
+     itself (it said 0 until ready, wait or get had). */
+  assert_int_equal(pk_map_async(ctx, &twice, a, &o, &op, &f), PK_OK);
+  for (int i = 0; i < 2000 && !pk_future_successful(f); i++)
+    usleep(5000);
+  assert_true(pk_future_successful(f));
+  pk_future_destroy(&f);
+
   /* A failing async map: the future has the status and the items. */
   killer d = {DIE_KILL, 7};
   pk_kernel k = killer_kernel(&d);
