@@ -260,6 +260,10 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
 
   if (o == NULL)
     o = &none;
+  /* A job left pending may write what this map reads, even one run here:
+     it ends first (its result goes to its future). */
+  if (ctx->ops->wait)
+    (void)ctx->ops->wait(ctx, -1);
   per = pk__cost_get(k, j->task.isa, item, &retime);
   memset(&ctx->stats, 0, sizeof ctx->stats);
   ctx->stats.items = j->n;

@@ -140,6 +140,9 @@ static pk_status reduce(pk_context *ctx, const pk_array *a, pk_op op,
   pk__job j;
   pk_status st = PK_OK;
 
+  /* The last elements are summed here: a pending job ends first. */
+  if (ctx->ops->wait)
+    (void)ctx->ops->wait(ctx, -1);
   memset(&j, 0, sizeof j);
   if (nblocks > 0) {
     size_t shape[1] = {nblocks};

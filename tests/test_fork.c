@@ -640,6 +640,39 @@ static void test_future(void **state) {
   pk_future_destroy(&f);
 }
 
+/* A map or a reduce started while a future is pending waits for it
+   first, even where it runs in the calling process (inline, or a reduce's
+   last elements): it may read what the pending map writes. */
+static void test_after_pending(void **state) {
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 40, 1), *b = NULL, *c = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 2},
+              here = {.inlining = PK_INLINE_ALWAYS};
+  pk_future *f = NULL;
+  double sum = 0;
+  (void)state;
+
+  assert_int_equal(pk_map_async(ctx, &slow, a, &b, &op, &f), PK_OK);
+  assert_int_equal(pk_map(ctx, &twice, b, &c, &here), PK_OK);
+  assert_true(pk_future_ready(f));
+  const double *x = pk_array_data(a), *z = pk_array_data(c);
+  for (size_t i = 0; i < 40; i++)
+    assert_true(z[i] == 4 * x[i]);
+  pk_future_destroy(&f);
+  assert_int_equal(pk_map_async(ctx, &slow, c, &b, &op, &f), PK_OK);
+  assert_int_equal(pk_reduce(ctx, b, PK_SUM, &sum), PK_OK);
+  assert_true(pk_future_ready(f));
+  double want = 0;
+  for (size_t i = 0; i < 40; i++)
+    want += 8 * x[i];
+  assert_true(sum == want);
+  pk_future_destroy(&f);
+  pk_array_destroy(&a);
+  pk_array_destroy(&b);
+  pk_array_destroy(&c);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
 static void test_future_serial(void **state) {
   pk_config cfg = {.backend = "serial"};
   pk_context *ctx = NULL;
@@ -1529,6 +1562,7 @@ int main(void) {
       cmocka_unit_test(test_kernel_error),
       cmocka_unit_test(test_sigint),
       cmocka_unit_test(test_future),
+      cmocka_unit_test(test_after_pending),
       cmocka_unit_test(test_future_serial),
       cmocka_unit_test(test_callbacks),
       cmocka_unit_test(test_apply),
