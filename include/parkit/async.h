@@ -10,9 +10,9 @@
  *   chunksize                            pk_map_opts.chunk
  *
  * On the fork backend these run in the worker processes, and a future's job
- * runs while the caller goes on.  On the serial and openmp backends there is
- * no process to hand a job to: pk_map_async and pk_apply_async run the job
- * before they return, and give a future that is already ready.
+ * runs while the caller goes on.  On the serial, openmp and mpi backends
+ * there is no process to hand a job to: pk_map_async and pk_apply_async run
+ * the job before they return, and give a future that is already ready.
  *
  * One job at a time per context: starting a map, a reduce or another async
  * job while a future is pending first waits for the pending one (its result
@@ -56,10 +56,12 @@ pk_status pk_map_async_n(pk_context *ctx, const pk_kernel *kernel, int nin,
  * time a chunk of items [lo, hi) completes, in completion order (Python's
  * imap_unordered), e.g. for a progress line; items are counted in the batch
  * as pk_failed counts them (under mpi, in the whole distributed batch).  A
- * map run inline is one chunk.
- * On the openmp backend fn is called from the worker threads, one call at a
- * time.  Items of a chunk that failed are reported by pk_failed, not here.
- * Errors as pk_map.
+ * map run inline is one chunk.  On the openmp backend fn is called from the
+ * worker threads, one call at a time.  pk_failed lists the items that
+ * failed: on the serial, openmp and mpi backends they are left out of the
+ * ranges (a chunk is reported in pieces around them); on fork a dispatched
+ * chunk is reported whole once its worker has finished it, and a map run
+ * inline only if none of its items failed.  Errors as pk_map.
  */
 pk_status pk_map_each(pk_context *ctx, const pk_kernel *kernel,
                       const pk_array *in, pk_array **out,
