@@ -172,10 +172,12 @@ pk_status pk_fft_set_planner(pk_fft_planner planner);
  *
  * Collective for mpi (every rank passes its part of the same array).
  * Errors: PK_EINVAL (NULL pointers, arrays of another context), PK_ESHAPE
- * (ndim not 2, h or w zero, h w or the FFT grid above INT_MAX elements,
- * *out of the wrong shape), PK_EDTYPE (complex input to rfft2 or autocorr2d,
- * *out of the wrong dtype), PK_ENOMEM, PK_EKERNEL (FFTW made no plan),
- * PK_EMPI; for mpi, agreed on every rank.
+ * (ndim not 2, h or w zero, h or w or the FFT grid beyond FFTW's int
+ * extents, *out of the wrong shape), PK_EOVERFLOW (a result larger than
+ * memory addresses), PK_EDTYPE (complex input to rfft2 or autocorr2d, *out
+ * of the wrong dtype), PK_ENOMEM, PK_EKERNEL (FFTW made no plan),
+ * PK_EBACKEND (the mpi backend without its transforms), PK_EMPI; for mpi,
+ * agreed on every rank.
  */
 
 /* pk_fft2_array - fft2 (inverse 0) or ifft2 (inverse 1, scaled by
@@ -193,8 +195,9 @@ pk_status pk_rfft2_array(pk_context *ctx, const pk_array *in,
 /*
  * pk_autocorr2d_array - float64 h x w -> float64 (2h - 1) x (2w - 1), as
  * scipy.signal.correlate2d(a, a); always by FFT (the direct method costs
- * h^2 w^2), on the same zero-padded H x W grid, with the same error bound
- * and the same rounding of integer input, as pk_kernel_autocorr2d's fft
+ * h^2 w^2), on a zero-padded H x W grid of the same kind (sizes FFTW
+ * transforms fast, not always the kernel's own), with the same error bound
+ * and the same rounding of integer input as pk_kernel_autocorr2d's fft
  * method.  The result is exactly symmetric under a 180 degree rotation.
  */
 pk_status pk_autocorr2d_array(pk_context *ctx, const pk_array *in,

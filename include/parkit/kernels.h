@@ -21,10 +21,13 @@ extern "C" {
  * by it and gets the right value where numpy gets NaN, inf or the wrong
  * sign; otherwise results differ from numpy's in rounding only.  Three
  * paths, by n:
- * - small n (up to about 24): LU on as many matrices at once as a vector
- *   has lanes, interleaved across them, with no library call per matrix;
- * - middle n (up to a few hundred): blocked LU of one matrix in cache, with
- *   panels one vector wide and every update in whole vectors;
+ * - small n (up to 36, 40 on the generic path): LU of 8 to 32 matrices at
+ *   once, interleaved across a vector's lanes, with no library call per
+ *   matrix;
+ * - middle n (up to 512 on AVX2 and AVX-512, 80 on the generic path; up to
+ *   1024, or 160, where OpenBLAS's own kernels are narrower than the path):
+ *   blocked LU of one matrix (two at once up to 128) in cache, with panels
+ *   one vector wide and every update in whole vectors;
  * - larger n: LAPACK dgetrf.
  * The vector paths run at the width of the context's instruction-set path
  * (pk_isa), each with its own crossovers, measured on that path.
