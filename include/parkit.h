@@ -28,7 +28,10 @@ extern "C" {
 
 /* ---------------------------------------------------------------- status */
 
-/* X(name, value, message): one table makes the enum and pk_strerror. */
+/* X(name, value, message): one table makes the enum and pk_strerror.
+   PK_ERANK is reserved: under mpi a collective call's failure gives every
+   rank the failing rank's own status, its message naming the rank (see
+   parkit/mpi.h). */
 #define PK_STATUS_MAP(X)                                                     \
   X(OK, 0, "success")                                                        \
   X(EINVAL, -1, "invalid argument")                                          \
