@@ -297,10 +297,16 @@ size_t pk__npy_write_header(const pk_array *a, char *buf, size_t cap) {
                             i ? a->shape[i] : g,
                             a->ndim == 1 ? "," : i + 1 < a->ndim ? ", " : "");
   snprintf(shape + len, sizeof shape - len, ")");
+  /* The data as it is in memory: the host's byte order. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  const char *descr = a->dtype == PK_F64 ? ">f8" : ">c16";
+#else
+  const char *descr = a->dtype == PK_F64 ? "<f8" : "<c16";
+#endif
   hlen = (size_t)snprintf(dict, sizeof dict,
                           "{'descr': '%s', 'fortran_order': False, "
                           "'shape': %s, }",
-                          a->dtype == PK_F64 ? "<f8" : "<c16", shape);
+                          descr, shape);
   pad = 64 - (10 + hlen + 1) % 64;
   if (pad == 64)
     pad = 0;
@@ -328,6 +334,9 @@ pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
   if (a == NULL || path == NULL)
     return pk__error(ctx, PK_EINVAL, "pk_array_save_npy: array and path "
                      "must not be NULL");
+  if (a->ctx != ctx)
+    return pk__error(ctx, PK_EINVAL, "pk_array_save_npy: the array belongs "
+                     "to another context");
   if (pk__no_view(ctx, "pk_array_save_npy", a) != PK_OK)
     return PK_EINVAL;
   /* mpi: a distributed array is one file, each rank writing its block. */
