@@ -344,8 +344,10 @@ typedef struct pk_task {
  * opened later with dlopen runs there too: each worker that did not have
  * the library loads it when a map first needs it.  Its data, with
  * data_size 0, must then be read-only memory of that library (a const
- * table); a pool with workers of the fork server (PARKIT_START) refuses
- * other memory there, PK_EINVAL.
+ * table): a pointer into other memory of a library opened after the
+ * workers started is refused, PK_EINVAL, and a pool with workers of the
+ * fork server (PARKIT_START) refuses any data pointer into writable
+ * memory.
  */
 struct pk_kernel {
   const char *name;

@@ -1,7 +1,8 @@
 /*
- * A kernel in a module the test loads with dlopen after the library (and
- * its fork server) started: out[i] = in[i] + the kernel's offset, which is
- * data in the module's read-only memory, passed by pointer.
+ * Kernels in a module the test loads with dlopen after the library (and
+ * its fork server) started: out[i] = in[i] + the kernel's offset, passed by
+ * pointer, in the module's read-only memory (late_kernel) or writable
+ * memory (late_writable_kernel).
  */
 #include <parkit.h>
 
@@ -28,3 +29,11 @@ static const pk_kernel late = {.name = "late", .shape = late_shape,
                                .run = late_run, .data = &offset};
 
 const pk_kernel *late_kernel(void) { return &late; }
+
+/* The same with its offset in writable memory: where a worker cannot see
+   the program's copy, the map must be refused, not read another. */
+static double woffset = 0.5;
+static const pk_kernel late_w = {.name = "late_w", .shape = late_shape,
+                                 .run = late_run, .data = &woffset};
+
+const pk_kernel *late_writable_kernel(void) { return &late_w; }

@@ -1234,7 +1234,7 @@ static void test_stuck_replacement(void **state) {
 static void test_late_module(void **state) {
   const char *top = getenv("top_builddir");
   char path[4096], *keep;
-  const pk_kernel *(*get)(void);
+  const pk_kernel *(*get)(void), *(*getw)(void);
   pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 2};
   pk_array *a, *o = NULL;
   double seen[4];
@@ -1248,7 +1248,9 @@ static void test_late_module(void **state) {
     return;
   }
   *(void **)&get = dlsym(h, "late_kernel");
+  *(void **)&getw = dlsym(h, "late_writable_kernel");
   assert_non_null(get);
+  assert_non_null(getw);
   keep = start_set("fork");
   for (int m = 0; m < 2; m++) {
     setenv("PARKIT_START", m ? "forkserver" : "fork", 1);
@@ -1258,6 +1260,12 @@ static void test_late_module(void **state) {
     a = filled(ctx, 25, 1);
     assert_int_equal(pk_map(ctx, get(), a, &o, &op), PK_OK);
     for (size_t i = 0; i < 25; i++)
+      assert_true(((double *)pk_array_data(o))[i] == (double)i + 0.75);
+    /* Its data in writable memory: workers forked from the program after
+       the module was loaded see it; the server's are refused it. */
+    assert_int_equal(pk_map(ctx, getw(), a, &o, &op),
+                     m ? PK_EINVAL : PK_OK);
+    for (size_t i = 0; m == 0 && i < 25; i++)
       assert_true(((double *)pk_array_data(o))[i] == (double)i + 0.75);
     pk_array_destroy(&a);
     pk_array_destroy(&o);
@@ -1307,6 +1315,12 @@ static void test_module_after_start(void **state) {
     assert_int_equal(pk_map(ctx, get(), a, &o, &op), PK_OK);
     for (size_t i = 0; i < 25; i++)
       assert_true(((double *)pk_array_data(o))[i] == (double)i + 0.75);
+    /* Its data in the module's writable memory, which no worker has as
+       the program has it: refused, where it had read another value. */
+    *(void **)&get = dlsym(h, "late_writable_kernel");
+    assert_non_null(get);
+    assert_int_equal(pk_map(ctx, get(), a, &o, &op), PK_EINVAL);
+    assert_non_null(strstr(pk_errmsg(ctx), "data_size"));
     pk_array_destroy(&a);
     pk_array_destroy(&o);
     assert_int_equal(pk_finalize(&ctx), PK_OK);

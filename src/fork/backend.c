@@ -5,6 +5,11 @@
 #include "backend.h"
 #include "sync.h"
 
+#include <dlfcn.h>
+#include <link.h>
+
+static void note_modules(pool *p);
+
 static pk_status fork_wait(pk_context *ctx, double timeout) {
   pool *p = ctx->impl;
   return p->p.busy ? pk__fork_finish_pending(p, timeout) : PK_OK;
@@ -114,6 +119,7 @@ static void fork_stop(pk_context *ctx) {
     munmap(p->base, p->mapsize);
   free(p->w);
   free(p->cpu);
+  free(p->mods);
   free(p->plans_last);
   free(p->p.part);
   free(p->p.told);
@@ -187,6 +193,7 @@ static pk_status fork_start(pk_context *ctx) {
     /* Its workers get every segment through their socket, later. */
     p->keep_fds = pk__fork_server_up();
   }
+  note_modules(p);
 
   /* One mapping holds everything; untouched pages cost nothing.  A
      memfd, so that the fork server's workers can map it too. */
@@ -303,31 +310,74 @@ static uint32_t share_plans(pool *p) {
   return p->plans_gen;
 }
 
+static int note_base(struct dl_phdr_info *m, size_t size, void *arg) {
+  pool *p = arg;
+  (void)size;
+  if (p->nmods % 64 == 0) {
+    uintptr_t *v = realloc(p->mods, (size_t)(p->nmods + 64) * sizeof *v);
+    if (v == NULL)
+      return 1;
+    p->mods = v;
+  }
+  p->mods[p->nmods++] = m->dlpi_addr;
+  return 0;
+}
+
+/* The modules there are now: what the pool's workers will have. */
+static void note_modules(pool *p) {
+  p->nmods = 0;
+  if (dl_iterate_phdr(note_base, p) != 0)
+    p->nmods = -1;
+}
+
+/* The path of the module ptr is in, if one opened after the pool started;
+   else NULL. */
+static const char *late_module(const pool *p, const void *ptr) {
+  struct link_map *lm = NULL;
+  Dl_info info;
+
+  if (p->nmods < 0 || ptr == NULL ||
+      !dladdr1(ptr, &info, (void **)&lm, RTLD_DL_LINKMAP) || lm == NULL ||
+      lm->l_name == NULL || lm->l_name[0] == 0)
+    return NULL;
+  for (int i = 0; i < p->nmods; i++)
+    if (p->mods[i] == lm->l_addr)
+      return NULL;
+  return lm->l_name;
+}
+
 /*
  * Where the job's pointers are for workers the fork server made (server.c):
  * moved when in a module loaded after it started; refused when one is
  * nowhere such a worker can find it and the pool has such a worker now
- * (one made later fails the items instead).  A pool without the server
- * (PARKIT_START=fork) forked its workers from the program: those forked
- * before such a module was loaded (with dlopen after pk_init) load it as
- * the server's do, and the others find it where it is; nothing is
- * refused, as the workers see the program as it was when they were forked.
+ * (one made later fails the items instead).  Workers forked from the
+ * program (PARKIT_START=fork, or auto before the program had threads) see
+ * it as it was when they were forked: those forked before a module was
+ * opened load it as the server's do, and the others find it where it is;
+ * a pointer into such a module that cannot be moved (writable data, a
+ * second module) is refused, where they would read whatever they have
+ * at its address.
  */
 static pk_status place_code(pool *p, jobdesc *jd, const char *what,
                             const void *const ptr[MV_N]) {
-  const char *why;
-  int w;
+  const char *why, *mod;
+  int w = p->n;
 
-  if (!p->keep_fds) {
-    pk__fork_server_place(jd, ptr, 0);
-    return PK_OK;
-  }
-  for (w = 0; w < p->n && p->w[w].report < 0; w++)
-    ;
-  if ((why = pk__fork_server_place(jd, ptr, w < p->n)) == NULL)
-    return PK_OK;
-  return pk__error(p->ctx, PK_EINVAL, "fork: %s cannot run in worker %d, "
-                   "which the fork server made: %s", what, w, why);
+  if (p->keep_fds)
+    for (w = 0; w < p->n && p->w[w].report < 0; w++)
+      ;
+  if ((why = pk__fork_server_place(jd, ptr, w < p->n)) != NULL)
+    return pk__error(p->ctx, PK_EINVAL, "fork: %s cannot run in worker %d, "
+                     "which the fork server made: %s", what, w, why);
+  for (int i = 0; i < MV_N; i++)
+    if ((jd->unmovable >> i & 1) && (mod = late_module(p, ptr[i])) != NULL)
+      return pk__error(p->ctx, PK_EINVAL, "fork: %s cannot run in the "
+                       "workers: it points into %s, opened after they "
+                       "started, where they cannot find it (a kernel's "
+                       "functions must be in one such library, its data "
+                       "read-only there or given by value: data_size)",
+                       what, mod);
+  return PK_OK;
 }
 
 /* After a map's round: how late the last worker took the dispatch (the

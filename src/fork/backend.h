@@ -219,6 +219,11 @@ typedef struct pool {
   double go_at;            /* pk_time() of the last dispatch */
   double last_end;         /* when the last map's round ended */
   pk__wake wake;           /* how late the workers came to maps */
+  /* The load addresses of the modules there were when the pool started
+     (nmods -1: not known): a pointer into one opened later may be where
+     no worker of ours has anything (place_code). */
+  uintptr_t *mods;
+  int nmods;
   char msg[512];
 } pool;
 
