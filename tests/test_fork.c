@@ -1086,19 +1086,33 @@ static int threads_of(pid_t pid) {
   return n;
 }
 
-/* This program's threads as main() starts, OpenBLAS's pool (if it runs
-   yet) not counted: 1, or more where an emulator runs it (qemu-user adds
-   a thread of its own to a process). */
-extern int blas_server_avail __attribute__((weak));
-extern int blas_num_threads __attribute__((weak));
+/* The threads of a process alone: a child forked at start, which has the
+   forking thread only, as a fork server's worker has: 1, or more where an
+   emulator runs it (qemu-user adds a thread of its own to a process).
+   Counting this program's own threads less OpenBLAS's pool raced with the
+   pool's start (2 now and then). */
 static int threads_alone = 1;
 
 static int threads_at_start(void) {
-  int n = threads_of(getpid());
-  if (&blas_server_avail != NULL && &blas_num_threads != NULL &&
-      blas_server_avail && blas_num_threads > 1)
-    n -= blas_num_threads - 1;
-  return n;
+  int fds[2], n = 1;
+  char c;
+  pid_t pid;
+
+  if (pipe(fds) != 0 || (pid = fork()) < 0)
+    return 1;
+  if (pid == 0) {
+    close(fds[1]);
+    while (read(fds[0], &c, 1) < 0 && errno == EINTR)
+      ;
+    _exit(0);
+  }
+  close(fds[0]);
+  for (int i = 0; i < 100 && (n = threads_of(pid)) == 0; i++)
+    usleep(1000);
+  close(fds[1]); /* the child reads end of file and goes */
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  return n > 0 ? n : 1;
 }
 
 /* PARKIT_START for the pools a test starts: set to how, and put back as
