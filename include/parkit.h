@@ -255,9 +255,8 @@ pk_status pk_array_view(pk_context *ctx, const pk_array *a, int axis,
  * records) are refused with PK_EDTYPE and what to do, a malformed file
  * with PK_EFORMAT and what was found.  Errors also PK_EIO, PK_ENOMEM,
  * PK_EOVERFLOW, PK_ESHAPE (a 0-d array).  pk_array_save_npy writes '<f8'
- * or '<c16' in C order ('>f8', '>c16' on a big-endian host); an array of
- * another context is refused, PK_EINVAL; of a distributed array (see
- * parkit/mpi.h) it
+ * or '<c16' in C order ('>f8', '>c16' on a big-endian host); of a
+ * distributed array (see parkit/mpi.h) it
  * writes the whole array to one file and is collective; to read one
  * distributed, use pk_mpi_load_npy.
  */

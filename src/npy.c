@@ -334,9 +334,6 @@ pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
   if (a == NULL || path == NULL)
     return pk__error(ctx, PK_EINVAL, "pk_array_save_npy: array and path "
                      "must not be NULL");
-  if (a->ctx != ctx)
-    return pk__error(ctx, PK_EINVAL, "pk_array_save_npy: the array belongs "
-                     "to another context");
   if (pk__no_view(ctx, "pk_array_save_npy", a) != PK_OK)
     return PK_EINVAL;
   /* mpi: a distributed array is one file, each rank writing its block. */

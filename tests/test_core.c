@@ -926,15 +926,6 @@ static void test_npy_versions_and_refusals(void **state) {
   assert_int_equal(pk_array_load_npy(ctx, path, &a), PK_EIO);
   assert_int_equal(pk_array_load_npy(ctx, NULL, &a), PK_EINVAL);
   assert_int_equal(pk_array_save_npy(ctx, NULL, path), PK_EINVAL);
-  /* An array of another context is refused, and nothing is written. */
-  pk_context *other = open_ctx("serial", 1);
-  size_t one[1] = {3};
-  assert_int_equal(pk_array_create(other, PK_F64, 1, one, &a), PK_OK);
-  assert_int_equal(pk_array_save_npy(ctx, a, path), PK_EINVAL);
-  assert_non_null(strstr(pk_errmsg(ctx), "another context"));
-  assert_int_equal(access(path, F_OK), -1);
-  pk_array_destroy(&a);
-  close_ctx(&other);
   close_ctx(&ctx);
 }
 
