@@ -98,14 +98,13 @@ static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
   return PK_OK;
 }
 
-pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
-                        const size_t *shape, pk_array **out) {
+pk_status pk__array_new(pk_context *ctx, const char *fn, pk_dtype dtype,
+                        int ndim, const size_t *shape, pk_array **out) {
   size_t count, nbytes;
   pk_status st;
   pk_array *a;
 
-  st = check_shape(ctx, "pk_array_create", dtype, ndim, shape, &count,
-                   &nbytes);
+  st = check_shape(ctx, fn, dtype, ndim, shape, &count, &nbytes);
   if (st != PK_OK)
     return st;
   /* The same answer on every backend: shared memory is reserved, not
@@ -114,12 +113,12 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
      call a map would be felt. */
   size_t have = nbytes >= ((size_t)1 << 30) ? machine_bytes() : SIZE_MAX;
   if (nbytes > have)
-    return pk__error(ctx, PK_ENOMEM, "pk_array_create: %zu bytes are more "
-                     "than this machine's memory and swap (%zu bytes)",
-                     nbytes, have);
+    return pk__error(ctx, PK_ENOMEM, "%s: %zu bytes are more than this "
+                     "machine's memory and swap (%zu bytes)", fn, nbytes,
+                     have);
   a = pk__array_header(ctx, dtype, ndim, shape, count, nbytes);
   if (a == NULL)
-    return pk__error(ctx, PK_ENOMEM, "pk_array_create: out of memory");
+    return pk__error(ctx, PK_ENOMEM, "%s: out of memory", fn);
   if (nbytes > 0) {
     if (ctx->ops->alloc != NULL) {
       st = ctx->ops->alloc(ctx, nbytes, &a->data, &a->handle);
@@ -129,7 +128,7 @@ pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
     if (st != PK_OK) {
       free(a);
       if (ctx->status == PK_OK)
-        pk__error(ctx, st, "pk_array_create: cannot allocate %zu bytes",
+        pk__error(ctx, st, "%s: cannot allocate %zu bytes", fn,
                   nbytes);
       return st;
     }
@@ -154,7 +153,9 @@ pk_status pk_array_create(pk_context *ctx, pk_dtype dtype, int ndim,
                           const size_t *shape, pk_array **out) {
   pk_status st = begin(ctx, "pk_array_create", out);
 
-  return st != PK_OK ? st : pk__array_new(ctx, dtype, ndim, shape, out);
+  return st != PK_OK ? st
+                     : pk__array_new(ctx, "pk_array_create", dtype, ndim,
+                                     shape, out);
 }
 
 pk_status pk_array_wrap(pk_context *ctx, pk_dtype dtype, int ndim,

@@ -184,13 +184,15 @@ pk_status pk_array_convert(pk_context *ctx, const char *typestr, int fortran,
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
+  if (out != NULL)
+    *out = NULL;
   if (out == NULL || typestr == NULL || shape == NULL)
     return pk__error(ctx, PK_EINVAL, "pk_array_convert: typestr, shape and "
                      "out must not be NULL");
-  *out = NULL;
   if (pk__elem_parse(typestr, &e, why, sizeof why) != PK_OK)
     return pk__error(ctx, PK_EDTYPE, "pk_array_convert: %s", why);
-  st = pk__array_new(ctx, pk__elem_dtype(&e), ndim, shape, out);
+  st = pk__array_new(ctx, "pk_array_convert", pk__elem_dtype(&e), ndim,
+                      shape, out);
   if (st != PK_OK)
     return st;
   if (data == NULL && (*out)->count > 0) {
@@ -217,10 +219,11 @@ static pk_status split_axis(pk_context *ctx, const char *fn,
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
+  if (out != NULL)
+    *out = NULL;
   if (out == NULL || a == NULL)
     return pk__error(ctx, PK_EINVAL, "%s: the array and out must not be "
                      "NULL", fn);
-  *out = NULL;
   if (a->ctx != ctx)
     return pk__error(ctx, PK_EINVAL, "%s: the array belongs to another "
                      "context", fn);
@@ -260,7 +263,8 @@ pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
     return st;
   B = shape[0];
   /* a as (P, B, Q), out as (B, P, Q). */
-  if ((st = pk__array_new(ctx, a->dtype, a->ndim, shape, out)) != PK_OK)
+  if ((st = pk__array_new(ctx, "pk_array_moveaxis", a->dtype, a->ndim, shape,
+                             out)) != PK_OK)
     return st;
   es = pk_dtype_size(a->dtype) * Q; /* bytes of one (p, b) run */
   const char *src = a->data;

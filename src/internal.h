@@ -406,9 +406,10 @@ void pk__log(const pk_context *ctx, const char *fmt, ...)
 /* a * b, or 0 with *overflow set. */
 size_t pk__mul(size_t a, size_t b, int *overflow);
 
-/* Make an array's memory through the backend; shape checked by caller. */
-pk_status pk__array_new(pk_context *ctx, pk_dtype dtype, int ndim,
-                        const size_t *shape, pk_array **out);
+/* Make an array's memory through the backend; messages name fn, the
+   public call that makes it. */
+pk_status pk__array_new(pk_context *ctx, const char *fn, pk_dtype dtype,
+                        int ndim, const size_t *shape, pk_array **out);
 
 /* Scratch kept between calls, whole pages: grow *p (capacity *cap) to need. */
 int pk__scratch_reserve(void **p, size_t *cap, size_t need);

@@ -428,7 +428,7 @@ static pk_status setup_out(pk_context *ctx, const char *fn, const pk__job *j,
   for (i = 0; i < oi->ndim; i++)
     shape[i + 1] = oi->shape[i];
   if (*out == NULL) {
-    if ((st = pk__array_new(ctx, oi->dtype, oi->ndim + 1, shape, out)))
+    if ((st = pk__array_new(ctx, fn, oi->dtype, oi->ndim + 1, shape, out)))
       return st;
     /* A distributed input's output is distributed alike. */
     (*out)->distributed = ref->distributed;

@@ -52,7 +52,7 @@ static pk_status copy(pk_context *ctx, const char *fn, const pk_array *src,
   if (src == NULL || src->ctx != ctx)
     return pk__error(ctx, PK_EINVAL, "%s: the array is NULL or belongs to "
                      "another context", fn);
-  st = pk__array_new(ctx, src->dtype, src->ndim, src->shape, out);
+  st = pk__array_new(ctx, fn, src->dtype, src->ndim, src->shape, out);
   if (st == PK_OK && src->nbytes)
     memcpy((*out)->data, src->data, src->nbytes);
   return st;
@@ -77,7 +77,7 @@ pk_status pk_mpi_create(pk_context *ctx, pk_dtype dtype, int ndim,
   }
   if (dist(ctx) != NULL)
     return dist(ctx)->create(ctx, dtype, ndim, shape, out);
-  return pk__array_new(ctx, dtype, ndim, shape, out);
+  return pk__array_new(ctx, "pk_mpi_create", dtype, ndim, shape, out);
 }
 
 /* What the calls that move whole arrays say of a view. */

@@ -274,7 +274,8 @@ pk_status pk_array_load_npy(pk_context *ctx, const char *path,
   if (st == PK_OK)
     st = check_size(ctx, f, path, &e, ndim, shape);
   if (st == PK_OK)
-    st = pk__array_new(ctx, pk__elem_dtype(&e), ndim, shape, &a);
+    st = pk__array_new(ctx, "pk_array_load_npy", pk__elem_dtype(&e), ndim,
+                       shape, &a);
   if (st == PK_OK && (st = read_data(ctx, f, path, &e, fortran, a)) != PK_OK)
     pk_array_destroy(&a);
   fclose(f);

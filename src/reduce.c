@@ -146,7 +146,7 @@ static pk_status reduce(pk_context *ctx, const pk_array *a, pk_op op,
   memset(&j, 0, sizeof j);
   if (nblocks > 0) {
     size_t shape[1] = {nblocks};
-    st = pk__array_new(ctx, a->dtype, 1, shape, &part);
+    st = pk__array_new(ctx, "pk_reduce", a->dtype, 1, shape, &part);
     if (st != PK_OK)
       return st;
     j.kernel = &block_kernels[op - PK_SUM];

@@ -505,6 +505,20 @@ static void test_array_bad(void **state) {
     assert_int_equal(pk_array_create(ctx, PK_F64, 2, big, &a), PK_ENOMEM);
     assert_null(a);
     assert_non_null(strstr(pk_errmsg(ctx), "memory"));
+    /* The message names the call the user made, and *out is NULL on
+       every refusal. */
+    a = (pk_array *)x;
+    assert_int_equal(pk_array_convert(ctx, "<f8", 0, 2, big, x, &a),
+                     PK_ENOMEM);
+    assert_null(a);
+    assert_non_null(strstr(pk_errmsg(ctx), "pk_array_convert: "));
+    a = (pk_array *)x;
+    assert_int_equal(pk_array_convert(ctx, NULL, 0, 2, big, x, &a),
+                     PK_EINVAL);
+    assert_null(a);
+    a = (pk_array *)x;
+    assert_int_equal(pk_array_moveaxis(ctx, NULL, 0, &a), PK_EINVAL);
+    assert_null(a);
     close_ctx(&ctx);
   }
 }

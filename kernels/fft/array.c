@@ -139,7 +139,7 @@ static pk_status run(pk_context *ctx, const char *fn, int op,
     if (on_mpi(ctx) && in->distributed)
       st = pk_mpi_create(ctx, g.out, 2, shape, out);
     else
-      st = pk__agree(ctx, pk__array_new(ctx, g.out, 2, shape, out));
+      st = pk__agree(ctx, pk__array_new(ctx, fn, g.out, 2, shape, out));
   } else {
     st = pk__agree(ctx, check_out(ctx, fn, &g, in, *out));
   }

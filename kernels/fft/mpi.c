@@ -290,9 +290,9 @@ static pk_status on_root(work *k, const pk_array *in, pk_array *out) {
     ro[r] = (ptrdiff_t)g->oh;
   }
   if (me == 0 && in->distributed)
-    st = pk__array_new(ctx, g->in, 2, s_in, &fi);
+    st = pk__array_new(ctx, "the mpi transform", g->in, 2, s_in, &fi);
   if (me == 0 && out->distributed && st == PK_OK)
-    st = pk__array_new(ctx, g->out, 2, s_out, &fo);
+    st = pk__array_new(ctx, "the mpi transform", g->out, 2, s_out, &fo);
   if ((st = pk__agree(t->ctx, st)) != PK_OK)
     goto done;
   if (in->distributed) {

@@ -50,7 +50,7 @@ pk_status pk__mpi_dist_new(pk_context *ctx, const char *fn, pk_dtype dt,
   pk_mpi_block(gshape[0], m->size, m->rank, &first, &n);
   memcpy(shape, gshape, (size_t)ndim * sizeof *shape);
   shape[0] = n;
-  st = pk__array_new(ctx, dt, ndim, shape, out);
+  st = pk__array_new(ctx, fn, dt, ndim, shape, out);
   if (st != PK_OK)
     return st;
   (*out)->distributed = 1;
@@ -267,7 +267,7 @@ pk_status pk__mpi_gather(pk_context *ctx, const pk_array *a, int root,
   memcpy(shape, a->shape, sizeof shape);
   if (!a->distributed) { /* a replica: copy it where it is wanted */
     if (want)
-      st = pk__array_new(ctx, a->dtype, a->ndim, shape, out);
+      st = pk__array_new(ctx, "pk_mpi_gather", a->dtype, a->ndim, shape, out);
     if (st == PK_OK && want && a->nbytes)
       memcpy((*out)->data, a->data, a->nbytes);
     return pk__mpi_settle(ctx, st, out);
@@ -292,7 +292,7 @@ pk_status pk__mpi_gather(pk_context *ctx, const pk_array *a, int root,
     st = pk__error(ctx, PK_EOVERFLOW, "pk_mpi_gather: %zu items of %zu "
                    "bytes are more than MPI counts reach", a->global, ib);
   if (st == PK_OK && want)
-    st = pk__array_new(ctx, a->dtype, a->ndim, shape, out);
+    st = pk__array_new(ctx, "pk_mpi_gather", a->dtype, a->ndim, shape, out);
   if ((st = pk__mpi_settle(ctx, st, out)) != PK_OK || ib == 0 ||
       a->global == 0)
     return st;
