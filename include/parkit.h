@@ -135,7 +135,8 @@ typedef struct pk_config {
  * On failure *ctx is NULL; pk_errmsg(NULL) says why, naming the option,
  * variable or config field and its value (and stderr, if verbose).
  * Errors: PK_EINVAL (bad argument or setting), PK_EBACKEND (unknown backend,
- * or one not compiled in), PK_ENOMEM, PK_ESYS.
+ * or one not compiled in), PK_ENOMEM, PK_ESYS; for mpi also PK_EMPI, and
+ * PK_ESTATE once MPI has been finalized.
  */
 pk_status pk_init(pk_context **ctx, int *argc, char ***argv);
 pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
@@ -175,7 +176,9 @@ const char *const *pk_backends(void);
  * fork: shared memory the workers see).  A zero extent is allowed.
  * The caller frees it with pk_array_destroy before pk_finalize.
  * Errors: PK_EINVAL (NULL pointers, ndim out of range), PK_EDTYPE,
- * PK_EOVERFLOW (the byte size does not fit in size_t), PK_ENOMEM.
+ * PK_EOVERFLOW (the byte size does not fit in size_t), PK_ENOMEM (also for
+ * an array of 1 GiB or more that is larger than the machine's memory and
+ * swap), PK_ESYS (fork: the shared memory could not be made).
  */
 pk_status pk_array_create(pk_context *ctx, pk_dtype dtype, int ndim,
                           const size_t *shape, pk_array **out);
@@ -254,7 +257,8 @@ pk_status pk_array_view(pk_context *ctx, const pk_array *a, int axis,
  * verbose it says when it converted); other types (objects, strings,
  * records) are refused with PK_EDTYPE and what to do, a malformed file
  * with PK_EFORMAT and what was found.  Errors also PK_EIO, PK_ENOMEM,
- * PK_EOVERFLOW, PK_ESHAPE (a 0-d array).  pk_array_save_npy writes '<f8'
+ * PK_EOVERFLOW, PK_ESHAPE (a 0-d array, or more than PK_MAX_DIMS
+ * dimensions).  pk_array_save_npy writes '<f8'
  * or '<c16' in C order ('>f8', '>c16' on a big-endian host); of a
  * distributed array (see parkit/mpi.h) it
  * writes the whole array to one file and is collective; to read one
