@@ -368,13 +368,14 @@ static void at_fork_child(void) {
   pthread_mutex_init(&lock, NULL);
 }
 
-/* Start the server: its image is this process as it is now. */
+/* The modules loaded now: a pointer outside them is in one loaded later. */
 static void note_modules(void) {
   nranges = 0;
   if (dl_iterate_phdr(note_module, NULL) != 0)
     nranges = -1;
 }
 
+/* Start the server: its image is this process as it is now. */
 static void boot(void) {
   struct stat st;
   int sv[2];
