@@ -244,8 +244,9 @@ pk_status pk_array_moveaxis(pk_context *ctx, const pk_array *a, int axis,
  * memory is copied to shared memory once a map, as the wrapped array is.
  * Only maps read a view: it is never an output, and every other call that
  * takes an array (reduce, save, scatter...) refuses it with PK_EINVAL; make
- * the copy for those.  pk_array_data of a view is a's data.  Destroy the
- * view before a.  Errors as pk_array_moveaxis.
+ * the copy for those.  pk_array_data of a view is a's data.  a may be
+ * destroyed first: its memory (a's own, not memory a wraps) stays until
+ * its last view is destroyed.  Errors as pk_array_moveaxis.
  */
 pk_status pk_array_view(pk_context *ctx, const pk_array *a, int axis,
                         pk_array **out);

@@ -182,14 +182,10 @@ pk_status pk_array_wrap(pk_context *ctx, pk_dtype dtype, int ndim,
   return PK_OK;
 }
 
-void pk_array_destroy(pk_array **a) {
-  pk_array *x;
-  pk_context *ctx;
+/* x's memory (unless the caller's or another array's) and x. */
+static void release(pk_array *x) {
+  pk_context *ctx = x->ctx;
 
-  if (a == NULL || *a == NULL)
-    return;
-  x = *a;
-  ctx = x->ctx;
   if (!x->wrapped && x->view == NULL && x->data != NULL) {
     if (ctx->ops->free != NULL)
       ctx->ops->free(ctx, x->data, x->nbytes, x->handle);
@@ -200,9 +196,30 @@ void pk_array_destroy(pk_array **a) {
     else
       free(x->data);
   }
-  ctx->narrays--;
   free(x);
+}
+
+/*
+ * An array destroyed while views of it live is gone for its owner (it no
+ * longer counts for pk_finalize) and its memory stays for the views: the
+ * last view to go releases it.
+ */
+void pk_array_destroy(pk_array **a) {
+  pk_array *x, *base;
+
+  if (a == NULL || *a == NULL)
+    return;
+  x = *a;
   *a = NULL;
+  x->ctx->narrays--;
+  if (x->views > 0) {
+    x->gone = 1;
+    return;
+  }
+  base = (pk_array *)x->view;
+  release(x);
+  if (base != NULL && --base->views == 0 && base->gone)
+    release(base);
 }
 
 pk_status pk__no_view(pk_context *ctx, const char *fn, const pk_array *a) {

@@ -305,6 +305,7 @@ pk_status pk_array_view(pk_context *ctx, const pk_array *a, int axis,
   v->offset = a->offset;
   v->global = a->global;
   v->view = a;
+  ((pk_array *)a)->views++; /* a's memory lives as long as v */
   v->vstride = es;
   /* Item b is P runs of Q elements, B * Q elements apart; with P = 1 it
      is contiguous and read as it is. */

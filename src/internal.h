@@ -350,6 +350,9 @@ struct pk_array {
   const pk_array *view;
   size_t vstride;
   pk__gather gather;
+  /* Of an array with views: how many are alive; gone, 1 once its owner
+     destroyed it, its memory kept for them until the last goes. */
+  int views, gone;
 };
 
 /* A new array header of ctx (no memory; narrays not counted), or NULL. */
