@@ -120,7 +120,8 @@ typedef struct pk_config {
  *      (or the value as the next argument: --pk-workers 4) in *argv, which
  *      are removed from argv (argc and argv may be NULL); --pk-verbose;
  *      --pk-help prints the options and environment variables on stdout;
- *      any other --pk- argument is an error;
+ *      any other --pk- argument is an error; the arguments after "--"
+ *      (which stays in argv) are the program's;
  *   2. the config given to pk_init_config (pk_init gives none);
  *   3. the environment: PARKIT_BACKEND, PARKIT_WORKERS, PARKIT_ISA,
  *      PARKIT_VERBOSE;

@@ -75,6 +75,8 @@ static void take_args(int *argc, char ***argv, settings *s) {
   for (i = 1; i < *argc;) {
     const char *a = (*argv)[i], *v = NULL;
     int needs = 1; /* an option with a value, or none */
+    if (strcmp(a, "--") == 0)
+      break; /* the rest is the program's, as after getopt's "--" */
     if ((k = option(*argc, *argv, i, "--pk-backend", &v)) != 0)
       s->backend = v, s->backend_from = "--pk-backend";
     else if ((k = option(*argc, *argv, i, "--pk-workers", &v)) != 0)

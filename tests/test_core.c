@@ -180,6 +180,21 @@ static void test_init_args(void **state) {
   assert_int_equal(pk_workers(ctx), 1); /* serial has one worker */
   assert_string_equal(pk_errmsg(ctx), "");
   close_ctx(&ctx);
+
+  /* "--" ends the options, as getopt's: what follows is the program's,
+     --pk- or not, and "--" stays for the program to see. */
+  char b0[] = "prog", b1[] = "--pk-backend=serial", b2[] = "--",
+       b3[] = "--pk-not-ours", b4[] = "--pk-workers=2";
+  char *brgs[] = {b0, b1, b2, b3, b4, NULL};
+  argv = brgs;
+  argc = 5;
+  assert_int_equal(pk_init(&ctx, &argc, &argv), PK_OK);
+  assert_int_equal(argc, 4);
+  assert_string_equal(argv[1], "--");
+  assert_string_equal(argv[2], "--pk-not-ours");
+  assert_string_equal(argv[3], "--pk-workers=2");
+  assert_int_equal(pk_workers(ctx), 1);
+  close_ctx(&ctx);
 }
 
 static void test_init_precedence(void **state) {
