@@ -323,9 +323,26 @@ static int note_base(struct dl_phdr_info *m, size_t size, void *arg) {
   return 0;
 }
 
+/* The loader's count of modules loaded so far (dlpi_adds), read off the
+   first module. */
+static int read_adds(struct dl_phdr_info *m, size_t size, void *arg) {
+  *(unsigned long long *)arg =
+      size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof m->dlpi_adds
+          ? m->dlpi_adds
+          : ~0ULL;
+  return 1;
+}
+
+static unsigned long long loads(void) {
+  unsigned long long n = ~0ULL;
+  dl_iterate_phdr(read_adds, &n);
+  return n;
+}
+
 /* The modules there are now: what the pool's workers will have. */
 static void note_modules(pool *p) {
   p->nmods = 0;
+  p->mods_adds = loads();
   if (dl_iterate_phdr(note_base, p) != 0)
     p->nmods = -1;
 }
@@ -361,15 +378,21 @@ static const char *late_module(const pool *p, const void *ptr) {
 static pk_status place_code(pool *p, jobdesc *jd, const char *what,
                             const void *const ptr[MV_N]) {
   const char *why, *mod;
-  int w = p->n;
+  int w = p->n, late = p->nmods < 0 || p->mods_adds == ~0ULL ||
+                       loads() != p->mods_adds;
 
+  /* Nothing opened since the workers started, nor a server's worker: they
+     have what the program has, where it has it (one call to the loader a
+     map, where placing the pointers took a search each). */
+  if (!p->keep_fds && !late)
+    return PK_OK;
   if (p->keep_fds)
     for (w = 0; w < p->n && p->w[w].report < 0; w++)
       ;
   if ((why = pk__fork_server_place(jd, ptr, w < p->n)) != NULL)
     return pk__error(p->ctx, PK_EINVAL, "fork: %s cannot run in worker %d, "
                      "which the fork server made: %s", what, w, why);
-  for (int i = 0; i < MV_N; i++)
+  for (int i = 0; late && i < MV_N; i++)
     if ((jd->unmovable >> i & 1) && (mod = late_module(p, ptr[i])) != NULL)
       return pk__error(p->ctx, PK_EINVAL, "fork: %s cannot run in the "
                        "workers: it points into %s, opened after they "

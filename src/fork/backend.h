@@ -224,6 +224,7 @@ typedef struct pool {
      no worker of ours has anything (place_code). */
   uintptr_t *mods;
   int nmods;
+  unsigned long long mods_adds; /* the loader's count of loads then */
   char msg[512];
 } pool;
 
