@@ -466,26 +466,21 @@ static int drive_map(pool *p, double deadline) {
  * it lists are not known by item: its chunks keep the caller's values
  * whole.
  */
-static void keep_failed(pool *p, const pk__fails *f, const char *mine,
-                        char *stage, size_t ib) {
+static void keep_failed(pool *p, const pk__job *j, const pk__fails *f,
+                        const char *mine, char *stage, size_t ib) {
   const jobdesc *jd = &p->c->job;
-  pk__job j;
   size_t c, lo, hi;
 
   for (size_t k = 0; k < f->len; k++)
     memcpy(stage + f->v[k].item * ib, mine + f->v[k].item * ib, ib);
   if (f->len == f->n)
     return;
-  memset(&j, 0, sizeof j);
-  j.n = jd->n;
-  j.lo = jd->lo;
-  j.chunk = jd->chunk;
   for (c = 0; c < jd->nchunks; c++) {
     if (atomic_load(&p->claim[c]) != jd->stamp)
       continue;
     uint32_t w = atomic_load(&p->who[c]);
     if (w < (uint32_t)p->n && p->slots[w].nfail > FAILCAP) {
-      pk__chunk(&j, c, &lo, &hi);
+      pk__chunk(j, c, &lo, &hi);
       memcpy(stage + lo * ib, mine + lo * ib, (hi - lo) * ib);
     }
   }
@@ -535,7 +530,7 @@ static pk_status collect_map(pool *p, pk__fails *f) {
     size_t ib = jd->task.out_strides[o];
     if (out == NULL)
       continue;
-    keep_failed(p, f, out->data, s->addr, ib);
+    keep_failed(p, &j, f, out->data, s->addr, ib);
     if (!p->p.lossy) {
       /* Items before lo were written in place by the caller. */
       size_t skip = jd->lo * ib;
