@@ -426,8 +426,7 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   size_t chunk = j->chunk;
   int w;
 
-  if (p->p.busy)
-    pk__fork_finish_pending(p, -1);
+  /* A pending job has ended: the front end waits for it (map.c). */
   pk__fork_heal(p);
   /* need[k]: input k's segment; need[PK_MAX_ARGS + k]: output k's. */
   size_t in_off[PK_MAX_ARGS] = {0}, out_off[PK_MAX_ARGS] = {0};
