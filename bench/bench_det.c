@@ -146,8 +146,8 @@ static int open_method(method *m, double *x, size_t count, int n) {
   return st == PK_OK ? 0 : pk_fail(m->ctx, "pk_array_wrap", st);
 }
 
-/* Contexts are finalized in reverse order of creation: each restores the
- * OpenBLAS thread count it found. */
+/* The last context finalized restores the OpenBLAS thread count the
+ * first found. */
 static void close_method(method *m) {
   pk_array_destroy(&m->in);
   pk_array_destroy(&m->out);

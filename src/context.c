@@ -288,8 +288,7 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
 
   /* Workers run BLAS on one thread each: no oversubscription, and no
      idle BLAS threads spinning beside them. */
-  c->blas_threads = pk__blas_get();
-  pk__blas_single();
+  pk__blas_hold();
   pk__blas_pool_stop();
 
   /* Checked before the start, which forks the fork backend's workers; the
@@ -309,7 +308,7 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
     if (c->verbose)
       fprintf(stderr, "parkit: %s\n", pk_errmsg(NULL));
     c->ops->stop(c);
-    pk__blas_set(c->blas_threads);
+    pk__blas_release();
     free(c);
     return st;
   }
@@ -343,7 +342,7 @@ pk_status pk_finalize(pk_context **ctx) {
   /* Wisdom learnt since the last map (the one-array transforms'). */
   pk__plans_flush(NULL, 0);
   c->ops->stop(c);
-  pk__blas_set(c->blas_threads);
+  pk__blas_release();
   pk__scratch_release(&c->scratch, &c->scratch_cap);
   free(c->failed);
   free(c);

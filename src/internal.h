@@ -321,7 +321,6 @@ struct pk_context {
   void *scratch;        /* for items run on the calling thread */
   size_t scratch_cap;
   long narrays;         /* live arrays, checked by pk_finalize */
-  int blas_threads;     /* BLAS threads before pk_init, restored after */
   pk_status status;
   char msg[1024];
   pk_stats stats;
@@ -468,6 +467,9 @@ int pk__threads(void);
 void pk__blas_single_nopool(void);
 int pk__blas_get(void);
 void pk__blas_set(int n);
+/* BLAS on one thread from a context's start to the last context's end. */
+void pk__blas_hold(void);
+void pk__blas_release(void);
 
 /* The path named s ("auto", ...) into *isa; -1 if s names none. */
 int pk__isa_parse(const char *s, pk_isa *isa);

@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,32 @@ void pk__blas_set(int n) {
 }
 
 void pk__blas_single(void) { pk__blas_set(1); }
+
+/*
+ * BLAS on one thread while any context of the process is alive: the first
+ * to come saves the program's thread count, the last to go restores it.
+ * Each context restoring the count it found had left BLAS on the
+ * program's threads under a context still alive, and on one thread after
+ * every context was gone, whenever contexts did not end in the reverse
+ * order of their start (two threads with a context each, say).
+ */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_holders, blas_saved;
+
+void pk__blas_hold(void) {
+  pthread_mutex_lock(&blas_lock);
+  if (blas_holders++ == 0)
+    blas_saved = pk__blas_get();
+  pk__blas_single();
+  pthread_mutex_unlock(&blas_lock);
+}
+
+void pk__blas_release(void) {
+  pthread_mutex_lock(&blas_lock);
+  if (blas_holders > 0 && --blas_holders == 0)
+    pk__blas_set(blas_saved);
+  pthread_mutex_unlock(&blas_lock);
+}
 
 /*
  * OpenBLAS's thread pool stopped, while a context keeps BLAS on one thread

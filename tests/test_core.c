@@ -1481,6 +1481,65 @@ static void test_blas_pool(void **state) {
   }
 }
 
+/*
+ * Contexts whose lives overlap without nesting (the first made ends
+ * first, as two threads with a context each may): BLAS stays on one
+ * thread while any of them lives, and the program's count comes back when
+ * the last ends, whatever the order; a failed pk_init leaves it as it was.
+ * 0, or which check failed.
+ */
+static int blas_overlap_child(void) {
+  pk_context *a = NULL, *b = NULL, *c = NULL;
+  pk_config cf = {.backend = "serial"}, bad = {.backend = "serial",
+                                              .isa = "no-such-path"};
+
+  openblas_set_num_threads(2);
+  if (openblas_get_num_threads() != 2)
+    return 10; /* one core: nothing to tell apart */
+  if (pk_init_config(&c, NULL, NULL, &bad) == PK_OK ||
+      openblas_get_num_threads() != 2)
+    return 1;
+  if (pk_init_config(&a, NULL, NULL, &cf) != PK_OK ||
+      pk_init_config(&b, NULL, NULL, &cf) != PK_OK)
+    return 2;
+  if (openblas_get_num_threads() != 1)
+    return 3;
+  if (pk_finalize(&a) != PK_OK || openblas_get_num_threads() != 1)
+    return 4; /* b still lives */
+  if (pk_init_config(&c, NULL, NULL, &bad) == PK_OK ||
+      openblas_get_num_threads() != 1)
+    return 5;
+  if (pk_finalize(&b) != PK_OK || openblas_get_num_threads() != 2)
+    return 6;
+  /* and again, ended in the reverse order */
+  if (pk_init_config(&a, NULL, NULL, &cf) != PK_OK ||
+      pk_init_config(&b, NULL, NULL, &cf) != PK_OK ||
+      pk_finalize(&b) != PK_OK || openblas_get_num_threads() != 1 ||
+      pk_finalize(&a) != PK_OK || openblas_get_num_threads() != 2)
+    return 7;
+  return 0;
+}
+
+static void test_blas_overlap(void **state) {
+  int status = 0;
+  pid_t pid;
+  (void)state;
+
+  if (openblas_set_num_threads == NULL || openblas_get_num_threads == NULL) {
+    print_message("not OpenBLAS: nothing to check\n");
+    return;
+  }
+  assert_true((pid = fork()) >= 0);
+  if (pid == 0)
+    _exit(blas_overlap_child());
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 10)
+    print_message("OpenBLAS keeps one thread here: nothing to check\n");
+  else if (WEXITSTATUS(status) != 0)
+    fail_msg("check %d failed", WEXITSTATUS(status));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_strerror),
@@ -1512,6 +1571,7 @@ int main(void) {
       cmocka_unit_test(test_map_reduce_stats),
       cmocka_unit_test(test_fold_matches_reduce),
       cmocka_unit_test(test_blas_pool),
+      cmocka_unit_test(test_blas_overlap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
