@@ -1344,6 +1344,65 @@ static void test_module_after_start(void **state) {
   unlink(copy);
 }
 
+/*
+ * The OpenMP runtime of clang and icx (libomp) registers each process that
+ * starts it as /dev/shm/__KMP_REGISTERED_LIB_<pid>_<uid> and removes the
+ * file in an exit handler, which a worker never runs: the pool removes a
+ * reaped worker's, that of a worker killed and replaced during a map and
+ * those at pk_finalize, on each start method, and leaves every other
+ * process's (the program's own, here).  This build's runtime is GCC's,
+ * which registers nothing: the files are made here as libomp makes them.
+ */
+/* pid's registration file: made (what 'm'), looked for ('?': 1 if it is
+   there) or removed ('-'). */
+static int omp_file(pid_t pid, char what) {
+  char path[96];
+  snprintf(path, sizeof path, "/dev/shm/__KMP_REGISTERED_LIB_%ld_%ld",
+           (long)pid, (long)getuid());
+  if (what == 'm') {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("0x1-cafecafe-libomp.so\n", f);
+    assert_int_equal(fclose(f), 0);
+  } else if (what == '-') {
+    unlink(path);
+  }
+  return access(path, F_OK) == 0;
+}
+
+static void test_omp_registration(void **state) {
+  static const char *const how[] = {"fork", "forkserver"};
+  (void)state;
+  if (access("/dev/shm", W_OK) != 0) {
+    print_message("no writable /dev/shm: nothing to check\n");
+    return;
+  }
+  for (int m = 0; m < 2; m++) {
+    char *keep = start_set(how[m]);
+    pk_config cfg = {.backend = "fork", .workers = 2};
+    pk_context *ctx = NULL;
+    double seen[4], again[4];
+    assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
+    assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
+    assert_true(omp_file(getpid(), 'm'));
+    for (int i = 0; i < 2; i++)
+      assert_true(omp_file((pid_t)seen[i], 'm'));
+    /* one killed: a map finds it dead and forks another */
+    assert_int_equal(kill((pid_t)seen[0], SIGKILL), 0);
+    for (int tries = 0; tries < 100 && omp_file((pid_t)seen[0], '?');
+         tries++)
+      (void)worker_pids(ctx, 8, again, 4);
+    assert_false(omp_file((pid_t)seen[0], '?'));
+    assert_true(omp_file((pid_t)seen[1], '?')); /* alive: it stays */
+    assert_int_equal(pk_finalize(&ctx), PK_OK);
+    assert_false(omp_file((pid_t)seen[1], '?'));
+    assert_true(omp_file(getpid(), '?')); /* not a worker's */
+    omp_file(getpid(), '-');
+    start_restore(keep);
+  }
+  no_children();
+}
+
 /* Two threads, each with a context of its own, 100 times (plain fork hung
    in 4 of 100 before the birth bound, and waited on it after). */
 typedef struct duo {
@@ -1571,6 +1630,7 @@ int main(void) {
       cmocka_unit_test(test_equal_twice),
       cmocka_unit_test(test_thread_exit),
       cmocka_unit_test(test_two_threads),
+      cmocka_unit_test(test_omp_registration),
       cmocka_unit_test(test_one_item_elsewhere),
       cmocka_unit_test(test_start_server),
       cmocka_unit_test(test_late_module),

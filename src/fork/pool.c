@@ -80,6 +80,22 @@ pk_status pk__fork_spawn(pool *p, int w) {
   return PK_OK;
 }
 
+/*
+ * LLVM's and Intel's OpenMP runtimes (libomp, libiomp5: what clang's and
+ * icx's -fopenmp link) register each process that starts them as a file
+ * /dev/shm/__KMP_REGISTERED_LIB_<pid>_<uid>, removed by their exit
+ * handler.  A worker ends by _exit or a signal, which runs no handler, and
+ * starts the program's OpenMP runtime (its thread count is set to one):
+ * under such a runtime every worker would leave its file.  The parent
+ * removes a reaped worker's.
+ */
+static void omp_registration_gone(pid_t pid) {
+  char name[64];
+  snprintf(name, sizeof name, "/__KMP_REGISTERED_LIB_%ld_%ld", (long)pid,
+           (long)getuid());
+  (void)shm_unlink(name);
+}
+
 /* Reap worker w, whose pidfd (or socket) said it has exited. */
 void pk__fork_reap(pool *p, int w) {
   int status = 0;
@@ -95,6 +111,8 @@ void pk__fork_reap(pool *p, int w) {
   }
   p->w[w].status = r == p->w[w].pid ? status : 0;
   p->w[w].died = 1;
+  if (r == p->w[w].pid)
+    omp_registration_gone(r);
   pk__fork_close_worker(p, w);
 }
 
