@@ -518,6 +518,38 @@ def test_gil_released(user):
     assert sum(t0 < t < t1 for t in ticks) >= 20
 
 
+def test_threads():
+    """Threads at once, each with a context of its own on every backend,
+    and all of them on one shared context (whose calls take turns): every
+    result is numpy's."""
+    x = rng(11).standard_normal((200, 12, 12))
+    img = rng(12).standard_normal((6, 40, 36))
+    want, want_f = np.linalg.det(x), np.fft.fft2(img)
+    errors = []
+    shared = parkit.Context(backend=BACKENDS[-1], workers=W)
+
+    def work(i):
+        try:
+            with parkit.Context(backend=BACKENDS[i % len(BACKENDS)],
+                                workers=W) as own:
+                for r in range(8):
+                    c = own if r % 2 else shared
+                    if not close(c.map(parkit.kernel("det"), x), want):
+                        errors.append("det, thread %d round %d" % (i, r))
+                    if not close(c.map(parkit.kernel("fft2"), img), want_f):
+                        errors.append("fft2, thread %d round %d" % (i, r))
+        except Exception as e:  # reported below, not lost in the thread
+            errors.append("thread %d: %r" % (i, e))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    shared.close()
+    assert errors == []
+
+
 def test_keyboard_interrupt(user):
     """Ctrl-C during a fork map: the map finishes, the context stays
     usable, and KeyboardInterrupt goes on."""
