@@ -165,9 +165,19 @@ void pk__blas_single(void) { pk__blas_set(1); }
  * order of their start (two threads with a context each, say).
  */
 static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static int blas_holders, blas_saved;
 
+/* Held across fork(), as the planner's lock: a child forked while another
+   thread counted gets the lock free. */
+static void blas_lock_take(void) { pthread_mutex_lock(&blas_lock); }
+static void blas_lock_give(void) { pthread_mutex_unlock(&blas_lock); }
+static void blas_lock_init(void) {
+  pthread_atfork(blas_lock_take, blas_lock_give, blas_lock_give);
+}
+
 void pk__blas_hold(void) {
+  pthread_once(&blas_once, blas_lock_init);
   pthread_mutex_lock(&blas_lock);
   if (blas_holders++ == 0)
     blas_saved = pk__blas_get();
