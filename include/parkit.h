@@ -261,10 +261,12 @@ pk_status pk_array_view(pk_context *ctx, const pk_array *a, int axis,
  * with PK_EFORMAT and what was found.  Errors also PK_EIO, PK_ENOMEM,
  * PK_EOVERFLOW, PK_ESHAPE (a 0-d array, or more than PK_MAX_DIMS
  * dimensions).  pk_array_save_npy writes '<f8'
- * or '<c16' in C order ('>f8', '>c16' on a big-endian host); of a
- * distributed array (see parkit/mpi.h) it
- * writes the whole array to one file and is collective; to read one
- * distributed, use pk_mpi_load_npy.
+ * or '<c16' in C order ('>f8', '>c16' on a big-endian host); a regular file
+ * is written under a new name beside path and renamed over it, so a failed
+ * save leaves the old file as it was and readers see one whole file (a
+ * device, a FIFO or a file with other hard links is written in place); of
+ * a distributed array (see parkit/mpi.h) it writes the whole array to one
+ * file and is collective; to read one distributed, use pk_mpi_load_npy.
  */
 pk_status pk_array_load_npy(pk_context *ctx, const char *path, pk_array **out);
 pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define NPY_MAX_HEADER (1u << 20)
 
@@ -212,7 +214,8 @@ static pk_status check_size(pk_context *ctx, FILE *f, const char *path,
   if (sb.st_size < pos || (uintmax_t)(sb.st_size - pos) < need)
     return pk__error(ctx, PK_EFORMAT, "%s: the file holds %jd bytes of "
                      "data, fewer than the %zu its header announces", path,
-                     (intmax_t)(sb.st_size - pos), need);
+                     (intmax_t)(sb.st_size < pos ? 0 : sb.st_size - pos),
+                     need); /* shorter than the header read: cut since */
   return PK_OK;
 }
 
@@ -322,11 +325,70 @@ size_t pk__npy_write_header(const pk_array *a, char *buf, size_t cap) {
   return 10 + hlen + pad + 1;
 }
 
+/*
+ * Where the file goes.  A regular file (or none yet) is written whole to a
+ * new file beside it, which then replaces it by rename: a write that fails
+ * (a full disk, a quota, a signal) leaves the old file as it was, and
+ * processes saving the same path at once (every rank of a replica) leave
+ * one whole file, never a mix or a file cut short while another process
+ * reads it.  The new file takes the old one's permissions.  A symbolic
+ * link is followed and its target replaced.  Written in place, as before:
+ * a FIFO, a device (/dev/stdout), a file with other hard links (they would
+ * keep the old data), or one in a folder this process cannot create files
+ * in.  *tmp is "" when in place.
+ */
+static FILE *open_for_save(const char *path, char *tmp, size_t cap,
+                           char *target, size_t tcap) {
+  static unsigned long serial;
+  struct stat sb;
+  int have = stat(path, &sb) == 0, fd = -1;
+  const char *slash;
+  char *real;
+
+  tmp[0] = '\0';
+  snprintf(target, tcap, "%s", path);
+  if (have ? !S_ISREG(sb.st_mode) || sb.st_nlink > 1
+           : lstat(path, &sb) == 0) /* a link to nothing yet */
+    return fopen(path, "wb");
+  if (have && (real = realpath(path, NULL)) != NULL) {
+    snprintf(target, tcap, "%s", real); /* a link's target, or path */
+    free(real);
+  }
+  slash = strrchr(target, '/');
+  for (int i = 0; i < 100 && fd < 0; i++) {
+    unsigned long k = __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+    int len = slash ? (int)(slash - target + 1) : 0;
+    if ((size_t)snprintf(tmp, cap, "%.*s.%s.%ld.%lu.tmp", len, target,
+                         slash ? slash + 1 : target, (long)getpid(),
+                         k) >= cap)
+      break;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST)
+      break;
+  }
+  if (fd < 0) {
+    tmp[0] = '\0';
+    return fopen(path, "wb");
+  }
+  if (have) { /* the old file's mode and, where allowed, owner */
+    (void)fchmod(fd, sb.st_mode & 07777);
+    if (fchown(fd, sb.st_uid, sb.st_gid) != 0)
+      (void)fchmod(fd, sb.st_mode & 0777);
+  }
+  FILE *f = fdopen(fd, "wb");
+  if (f == NULL) {
+    close(fd);
+    unlink(tmp);
+    tmp[0] = '\0';
+  }
+  return f;
+}
+
 pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
                             const char *path) {
-  char hdr[512];
+  char hdr[512], tmp[4200], target[4096];
   size_t hlen;
-  int ok;
+  int ok, err;
   FILE *f;
 
   if (ctx == NULL)
@@ -341,16 +403,25 @@ pk_status pk_array_save_npy(pk_context *ctx, const pk_array *a,
   if (a->distributed)
     return pk_mpi_save_npy(ctx, a, path);
   hlen = pk__npy_write_header(a, hdr, sizeof hdr);
-  f = fopen(path, "wb");
+  f = open_for_save(path, tmp, sizeof tmp, target, sizeof target);
   if (f == NULL)
     return pk__error(ctx, PK_EIO, "%s: %s", path, strerror(errno));
+  errno = 0;
   ok = fwrite(hdr, 1, hlen, f) == hlen;
   ok = ok && (a->nbytes == 0 ||
               fwrite(a->data, 1, a->nbytes, f) == a->nbytes);
+  err = errno;
   ok = (fclose(f) == 0) && ok;
-  if (!ok)
-    return pk__error(ctx, PK_EIO, "%s: write failed: %s", path,
-                     strerror(errno));
+  if (ok && tmp[0] && rename(tmp, target) != 0)
+    ok = 0;
+  if (!ok) {
+    err = err ? err : errno;
+    if (tmp[0])
+      unlink(tmp);
+    return pk__error(ctx, PK_EIO, "%s: write failed: %s%s", path,
+                     strerror(err ? err : EIO),
+                     tmp[0] ? " (the file is as it was)" : "");
+  }
   return PK_OK;
 }
 

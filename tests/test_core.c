@@ -11,11 +11,15 @@
 #include <parkit/fft.h>
 
 #include <cblas.h>
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -854,6 +858,173 @@ static void test_npy_roundtrip(void **state) {
   close_ctx(&ctx);
 }
 
+/* The bytes of a file, or NULL; *n its length. */
+static unsigned char *slurp_file(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  unsigned char *b;
+  long len;
+
+  if (f == NULL)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  len = ftell(f);
+  rewind(f);
+  b = malloc((size_t)len + 1);
+  *n = b ? fread(b, 1, (size_t)len, f) : 0;
+  fclose(f);
+  return b;
+}
+
+/* Entries of dir other than . and .. */
+static int entries(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int k = 0;
+
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL)
+    k += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+  closedir(d);
+  return k;
+}
+
+/* An array of shape (count, 8) whose every element is v. */
+static pk_array *filled(pk_context *ctx, size_t count, double v) {
+  size_t shape[2] = {count, 8};
+  pk_array *a = make(ctx, PK_F64, 2, shape);
+  double *d = pk_array_data(a);
+
+  for (size_t i = 0; i < count * 8; i++)
+    d[i] = v;
+  return a;
+}
+
+/*
+ * pk_array_save_npy over a file that exists: a save that fails leaves it
+ * as it was (no partial file, no temporary left), a save that succeeds
+ * keeps its permissions and a symbolic link to it; saves from several
+ * processes at once leave a whole file at every moment; a device is
+ * written in place.
+ */
+static void test_npy_save_replaces(void **state) {
+  (void)state;
+  pk_context *ctx = open_ctx("serial", 0);
+  char dir[] = "/tmp/parkit-save-XXXXXX", path[64], sym[64], hard[64];
+  pk_array *old = filled(ctx, 4, 1.5), *big = filled(ctx, 2048, -2),
+           *back = NULL;
+  unsigned char *before, *after;
+  size_t nb, na;
+  struct stat sb;
+  int status;
+  pid_t pid;
+
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/x.npy", dir);
+  snprintf(sym, sizeof sym, "%s/link.npy", dir);
+  snprintf(hard, sizeof hard, "%s/hard.npy", dir);
+  assert_int_equal(pk_array_save_npy(ctx, old, path), PK_OK);
+  assert_int_equal(chmod(path, 0640), 0);
+  before = slurp_file(path, &nb);
+  assert_non_null(before);
+
+  /* 1. A write that fails (the file size limit, 4 KiB, below the 128 KiB
+     array): the old bytes stay, nothing else is left in the folder. */
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct rlimit rl = {4096, 4096};
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &rl);
+    pk_status st = pk_array_save_npy(ctx, big, path);
+    _exit(st == PK_EIO && strstr(pk_errmsg(ctx), "as it was") ? 0 : 1);
+  }
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  after = slurp_file(path, &na);
+  assert_int_equal(na, nb);
+  assert_memory_equal(after, before, nb);
+  free(after);
+  assert_int_equal(entries(dir), 1);
+
+  /* 2. A save that succeeds: the new data, the old file's mode; through a
+     symbolic link, the link stays one and its target gets the data. */
+  assert_int_equal(pk_array_save_npy(ctx, big, path), PK_OK);
+  assert_int_equal(stat(path, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0640);
+  assert_int_equal(pk_array_load_npy(ctx, path, &back), PK_OK);
+  assert_int_equal(pk_array_dim(back, 0), 2048);
+  assert_true(((double *)pk_array_data(back))[2048 * 8 - 1] == -2);
+  pk_array_destroy(&back);
+  assert_int_equal(symlink("x.npy", sym), 0);
+  assert_int_equal(pk_array_save_npy(ctx, old, sym), PK_OK);
+  assert_int_equal(lstat(sym, &sb), 0);
+  assert_true(S_ISLNK(sb.st_mode));
+  after = slurp_file(path, &na);
+  assert_int_equal(na, nb);
+  assert_memory_equal(after, before, nb);
+  free(after);
+  unlink(sym);
+
+  /* 3. A file with another hard link is written in place, so both names
+     see the new data; so is a device. */
+  assert_int_equal(link(path, hard), 0);
+  assert_int_equal(pk_array_save_npy(ctx, big, hard), PK_OK);
+  assert_int_equal(pk_array_load_npy(ctx, path, &back), PK_OK);
+  assert_int_equal(pk_array_dim(back, 0), 2048);
+  pk_array_destroy(&back);
+  unlink(hard);
+  assert_int_equal(pk_array_save_npy(ctx, old, "/dev/null"), PK_OK);
+
+  /* 4. Four processes save arrays of their own over the same path, 30
+     times each, while this one reads it: every read is a whole file of
+     one writer's values (written in place, reads found files cut short). */
+  pid_t kids[4];
+  for (int k = 0; k < 4; k++) {
+    kids[k] = fork();
+    assert_true(kids[k] >= 0);
+    if (kids[k] == 0) {
+      pk_array *mine = filled(ctx, 2048, k);
+      int bad = 0;
+      for (int r = 0; r < 30; r++)
+        bad |= pk_array_save_npy(ctx, mine, path) != PK_OK;
+      _exit(bad);
+    }
+  }
+  int reads = 0, running = 4;
+  while (running > 0) {
+    pk_status st = pk_array_load_npy(ctx, path, &back);
+    if (st != PK_OK)
+      fail_msg("a read while others saved: %s", pk_errmsg(ctx));
+    const double *d = pk_array_data(back);
+    assert_int_equal(pk_array_dim(back, 0), 2048);
+    for (size_t i = 1; i < 2048 * 8; i++)
+      if (d[i] != d[0])
+        fail_msg("a read while others saved mixed %g and %g", d[0], d[i]);
+    pk_array_destroy(&back);
+    reads++;
+    running = 0;
+    for (int k = 0; k < 4; k++)
+      if (kids[k] > 0) {
+        pid_t w = waitpid(kids[k], &status, WNOHANG);
+        if (w == kids[k]) {
+          assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+          kids[k] = 0;
+        } else {
+          running++;
+        }
+      }
+  }
+  assert_true(reads > 0);
+  assert_int_equal(entries(dir), 1);
+
+  unlink(path);
+  assert_int_equal(rmdir(dir), 0);
+  free(before);
+  pk_array_destroy(&old);
+  pk_array_destroy(&big);
+  close_ctx(&ctx);
+}
+
 static void test_npy_versions_and_refusals(void **state) {
   (void)state;
   pk_context *ctx = open_ctx("serial", 0);
@@ -1558,6 +1729,7 @@ int main(void) {
       cmocka_unit_test(test_array_moveaxis),
       cmocka_unit_test(test_array_view),
       cmocka_unit_test(test_npy_roundtrip),
+      cmocka_unit_test(test_npy_save_replaces),
       cmocka_unit_test(test_npy_versions_and_refusals),
       cmocka_unit_test(test_map_values),
       cmocka_unit_test(test_map_into_existing),
