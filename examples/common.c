@@ -79,6 +79,8 @@ int ex_parse(const char *prog, const char *usage, int argc, char **argv,
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     const ex_opt *opt = NULL;
     if (strncmp(a, "--pk-", 5) == 0) { /* parkit's own, taken by pk_init */
+      if (strcmp(a, "--pk-help") == 0)
+        o->pk_help = 1;
       if (strchr(a, '=') == NULL && v != NULL &&
           (strcmp(a, "--pk-backend") == 0 || strcmp(a, "--pk-workers") == 0 ||
            strcmp(a, "--pk-isa") == 0))
@@ -172,6 +174,10 @@ int ex_start(const char *prog, pk_context **ctx, int *argc, char ***argv,
     return 1;
   }
   quiet = pk_mpi_rank(*ctx) != 0;
+  if (o->pk_help) { /* pk_init printed them: a request for help, not work */
+    pk_finalize(ctx);
+    exit(0);
+  }
   {
     /* More workers than cores works, but should not pass unnoticed. */
     cpu_set_t set;

@@ -19,6 +19,7 @@ typedef struct ex_opts {
   uint64_t seed;
   const char *backend, *input, *output;
   int verify;
+  int pk_help;     /* --pk-help: pk_init prints, the program stops */
   long batch_axis; /* --input's batch axis (negative: from the end) */
   int argc;        /* the command line, as given (--verify reruns it) */
   char **argv;
@@ -36,7 +37,9 @@ typedef struct ex_opts {
   "  --verify       run again as a separate process on the serial backend " \
   "and exit\n"                                                              \
   "                 1 unless every result and the sum are the same bits\n" \
-  "  --help         this text\n"
+  "  --help         this text; --pk-help: the library's own options "     \
+  "(--pk-isa,\n"                                                            \
+  "                 --pk-verbose...), which the program also takes\n"
 
 /* One option of a program's own: --name and where its value goes. */
 typedef enum ex_kind {

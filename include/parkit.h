@@ -119,7 +119,8 @@ typedef struct pk_config {
  *   1. the arguments --pk-backend=NAME, --pk-workers=N and --pk-isa=NAME
  *      (or the value as the next argument: --pk-workers 4) in *argv, which
  *      are removed from argv (argc and argv may be NULL); --pk-verbose;
- *      --pk-help prints the options and environment variables on stdout;
+ *      --pk-help prints the options and environment variables on stdout
+ *      (rank 0 alone under mpirun; pk_init then goes on);
  *      any other --pk- argument is an error; the arguments after "--"
  *      (which stays in argv) are the program's;
  *   2. the config given to pk_init_config (pk_init gives none);

@@ -122,6 +122,14 @@ static const char help[] =
     "  PARKIT_MPI_PLUGIN    the mpi backend's plugin, if not the installed "
     "one\n";
 
+/* This process's rank under a launcher (mpirun), 0 without one. */
+static int launcher_rank(void) {
+  const char *v = getenv("OMPI_COMM_WORLD_RANK");
+  if (v == NULL)
+    v = getenv("PMI_RANK");
+  return v != NULL ? atoi(v) : 0;
+}
+
 static int under_mpirun(void) {
   const char *v = getenv("OMPI_COMM_WORLD_SIZE");
   if (v == NULL)
@@ -200,7 +208,7 @@ pk_status pk_init_config(pk_context **ctx, int *argc, char ***argv,
     return PK_EINVAL;
   }
   take_args(argc, argv, &s);
-  if (s.help) {
+  if (s.help && launcher_rank() == 0) { /* once, under mpirun too */
     fputs(help, stdout);
     pk__plans_help(stdout);
     fputs("An option also takes its value as the next argument "

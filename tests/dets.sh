@@ -27,6 +27,10 @@ grep -q "nonesuch" "$tmp/err" || fail "bad backend: message does not name it"
 "$dets" --input "$tmp/d.npy" >/dev/null 2>"$tmp/err" && fail "1-D input accepted"
 grep -q "det" "$tmp/err" || fail "1-D input: no message"
 "$dets" --help | grep -q -- "--verify" || fail "--help"
+# --pk-help: parkit's options, then the program stops without working.
+out=$("$dets" --pk-help --count 10 --n 3) || fail "--pk-help: exit status"
+echo "$out" | grep -q -- "--pk-isa" || fail "--pk-help: no options"
+echo "$out" | grep -q '^sum' && fail "--pk-help: the program ran"
 # parkit's options with a space, and a misspelt one refused with its name.
 "$dets" --pk-backend serial --count 10 --n 3 | grep -q "backend serial" ||
   fail "--pk-backend serial (a space)"

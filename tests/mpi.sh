@@ -45,6 +45,9 @@ for n in 1 3 8; do
   [ "$(grep -c '^sum' "$tmp/out")" = 1 ] || fail "dets $n: more than rank 0 printed"
   cmp -s "$tmp/s.npy" "$tmp/m.npy" || fail "dets $n: MPI-IO output differs"
 done
+run 3 "$dets" --pk-help || { cat "$tmp/out"; fail "dets --pk-help on 3 ranks"; }
+[ "$(grep -c "^parkit's options" "$tmp/out")" = 1 ] &&
+  ! grep -q '^sum' "$tmp/out" || { cat "$tmp/out"; fail "--pk-help: not once"; }
 run 3 "$dets" --input "$tmp/s.npy" --output "$tmp/d2.npy" &&
   fail "dets on 3 ranks accepted a 1-D input"
 grep -q 'det' "$tmp/out" || { cat "$tmp/out"; fail "1-D input: no message"; }
