@@ -52,9 +52,9 @@ extern "C" {
   X(EINTR, -16, "interrupted")
 
 typedef enum pk_status {
-#define PK__STATUS_ENUM(name, value, msg) PK_##name = value,
-  PK_STATUS_MAP(PK__STATUS_ENUM)
-#undef PK__STATUS_ENUM
+#define PK_STATUS_ENUM_(name, value, msg) PK_##name = value,
+  PK_STATUS_MAP(PK_STATUS_ENUM_)
+#undef PK_STATUS_ENUM_
 } pk_status;
 
 /* A static message for a status; "unknown status" for anything else. */
