@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,6 +192,21 @@ static pk_context *open_fork(int workers) {
   pk_context *ctx = NULL;
   assert_int_equal(pk_init_config(&ctx, NULL, NULL, &cfg), PK_OK);
   return ctx;
+}
+
+static char *start_set(const char *how) {
+  const char *was = getenv("PARKIT_START");
+  char *keep = was ? strdup(was) : NULL;
+  setenv("PARKIT_START", how, 1);
+  return keep;
+}
+
+static void start_restore(char *keep) {
+  if (keep)
+    setenv("PARKIT_START", keep, 1);
+  else
+    unsetenv("PARKIT_START");
+  free(keep);
 }
 
 static pk_array *filled(pk_context *ctx, size_t n, size_t m) {
@@ -502,10 +518,32 @@ static void test_fault_abort(void **state) {
   fault_case(DIE_ABORT, PK_SCHEDULE_CYCLIC, 4, 13, 12, 16);
 }
 
+/* The program's exit handler, counting the processes other than the
+   program that run it, in memory they share. */
+static pid_t exit_owner;
+static atomic_int *exit_others;
+
+static void program_exit_handler(void) {
+  if (getpid() != exit_owner)
+    atomic_fetch_add(exit_others, 1);
+}
+
 static void test_fault_exit(void **state) {
   (void)state;
   fault_case(DIE__EXIT, PK_SCHEDULE_BLOCK, 0, 25, 20, 40);
+  /* exit() in a kernel ends its worker; the program's own exit handlers
+     do not run there (workers forked from the program itself). */
+  char *keep = start_set("fork");
+  exit_others = mmap(NULL, sizeof *exit_others, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true(exit_others != MAP_FAILED);
+  exit_owner = getpid();
+  assert_int_equal(atexit(program_exit_handler), 0);
   fault_case(DIE_EXIT, PK_SCHEDULE_DYNAMIC, 1, 39, 39, 40);
+  start_restore(keep);
+#ifdef __GLIBC__
+  assert_int_equal(atomic_load(exit_others), 0);
+#endif
 }
 
 /* A worker killed from outside while idle: the next map still completes. */
@@ -612,6 +650,19 @@ static void test_future(void **state) {
   assert_int_equal(nf, 2);
   assert_int_equal(fl[0], 6);
   assert_int_equal(fl[1], 7);
+  assert_non_null(strstr(pk_future_errmsg(f), "signal 9"));
+  pk_future_destroy(&f);
+
+  /* The same, polled until ready: with the cyclic schedule the dead
+     worker's other chunks run in a second round, after polls that saw
+     the death and timed out; the message still names the signal. */
+  pk_map_opts cyc = {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 2,
+                     .inlining = PK_INLINE_NEVER};
+  d.at = 0;
+  assert_int_equal(pk_map_async(ctx, &k, a, &o, &cyc, &f), PK_OK);
+  for (int i = 0; i < 100000 && !pk_future_ready(f); i++)
+    usleep(100);
+  assert_int_equal(pk_future_get(f), PK_EWORKER);
   assert_non_null(strstr(pk_future_errmsg(f), "signal 9"));
   pk_future_destroy(&f);
 
@@ -1117,19 +1168,62 @@ static int threads_at_start(void) {
 
 /* PARKIT_START for the pools a test starts: set to how, and put back as
    it was (set or not) by start_restore with what start_set returned. */
-static char *start_set(const char *how) {
-  const char *was = getenv("PARKIT_START");
-  char *keep = was ? strdup(was) : NULL;
-  setenv("PARKIT_START", how, 1);
-  return keep;
+/*
+ * Workers forked by a thread other than the main one have no death signal
+ * (it would come when that thread ends): a program killed during a long
+ * map must not leave them computing the rest of it (5,000 items of 2 ms).
+ */
+static void *long_map(void *arg) {
+  made *m = arg;
+  pk_array *a = NULL, *o = NULL;
+  size_t n = 5000;
+  pk_map_opts op = {.schedule = PK_SCHEDULE_DYNAMIC, .chunk = 1,
+                    .inlining = PK_INLINE_NEVER};
+  if (pk_array_create(m->ctx, PK_F64, 1, &n, &a) == PK_OK)
+    (void)pk_map(m->ctx, &slow, a, &o, &op);
+  return NULL;
 }
 
-static void start_restore(char *keep) {
-  if (keep)
-    setenv("PARKIT_START", keep, 1);
-  else
-    unsetenv("PARKIT_START");
-  free(keep);
+static void test_orphans_mid_map(void **state) {
+  int fd[2];
+  pid_t child, w[2];
+  char *keep = start_set("fork");
+  (void)state;
+
+  assert_int_equal(pipe(fd), 0);
+  child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    made m = {0};
+    pthread_t t;
+    close(fd[0]);
+    if (pthread_create(&t, NULL, make_ctx, &m) != 0 ||
+        pthread_join(t, NULL) != 0 || m.ctx == NULL)
+      _exit(1);
+    pid_t q[2] = {(pid_t)m.pid[0], (pid_t)m.pid[1]};
+    if (write(fd[1], q, sizeof q) != sizeof q ||
+        pthread_create(&t, NULL, long_map, &m) != 0)
+      _exit(1);
+    pthread_join(t, NULL);
+    _exit(2);
+  }
+  close(fd[1]);
+  assert_int_equal(read(fd[0], w, sizeof w), sizeof w);
+  close(fd[0]);
+  start_restore(keep);
+  usleep(200000); /* well into the map */
+  assert_true(running(w[0]) && running(w[1]));
+  kill(child, SIGKILL);
+  assert_int_equal(waitpid(child, NULL, 0), child);
+  /* Gone within a second, where the map had about 5 s left. */
+  for (int i = 0; i < 200 && (running(w[0]) || running(w[1])); i++)
+    usleep(5000);
+  if (running(w[0]) || running(w[1])) {
+    kill(w[0], SIGKILL);
+    kill(w[1], SIGKILL);
+    fail_msg("workers %d, %d still running 1 s after their program died",
+             (int)w[0], (int)w[1]);
+  }
 }
 
 /* One start of a 2-worker pool and a map on it: how long the start took
@@ -1658,6 +1752,7 @@ int main(void) {
       cmocka_unit_test(test_max_tasks),
       cmocka_unit_test(test_soak),
       cmocka_unit_test(test_parent_sigint),
+      cmocka_unit_test(test_orphans_mid_map),
       cmocka_unit_test(test_no_children),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -502,6 +502,7 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   p->p.busy = 1;
   p->p.kind = K_MAP;
   p->p.deaths = 0;
+  p->msg[0] = '\0'; /* this job's, kept across polls of its future */
   p->p.lossy = 0;
   p->p.claimed = SIZE_MAX; /* no round yet */
   p->p.cb = j->on_chunk;
@@ -587,6 +588,7 @@ static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
   p->p.busy = 1;
   p->p.kind = K_TASK;
   p->p.deaths = 0;
+  p->msg[0] = '\0'; /* this job's, kept across polls of its future */
   p->p.task_worker = w;
   p->p.buf = buf;
   p->p.bufseg = s;
@@ -651,6 +653,7 @@ static pk_status fork_winit(pk_context *ctx,
   p->p.busy = 1;
   p->p.kind = K_INIT;
   p->p.deaths = 0;
+  p->msg[0] = '\0'; /* this job's, kept across polls of its future */
   pk__fork_dispatch(p, K_INIT, &s, 1);
   st = pk__fork_complete(p, -1, &f);
   pk__fails_free(&f);

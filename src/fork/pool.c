@@ -602,12 +602,12 @@ static void end_job(pool *p) {
 
 /*
  * Drive the pending job to its end, or to deadline.  On the end: failures
- * into f, the status returned, the message in p->msg.
+ * into f, the status returned, the message in p->msg (cleared when the job
+ * started: a death seen by an earlier call that timed out is kept).
  */
 pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f) {
   pk_status st = PK_OK;
 
-  p->msg[0] = '\0';
   switch (p->p.kind) {
   case K_MAP:
     if (!drive_map(p, deadline))

@@ -26,6 +26,7 @@ typedef struct wstate {
   size_t scap;
   uint32_t plans; /* the generation of wisdom imported */
   uint32_t seen;  /* slot's sent when the socket was last read */
+  int orphanable; /* no death signal: looks for its parent itself */
 } wstate;
 
 static void cache_add(wstate *s, uint64_t id, char *addr, size_t size) {
@@ -243,6 +244,10 @@ static void run_map(wstate *s) {
     bad = PK_ENOMEM;
 
   for (i = 0;; i++) {
+    /* Without a death signal, a parent gone mid-map leaves nobody to use
+       the rest: stop at the next chunk, not after the whole map. */
+    if (s->orphanable && getppid() != p->self)
+      _exit(0);
     if (dyn) {
       c = atomic_fetch_add(&p->c->next, 1);
     } else {
@@ -374,6 +379,18 @@ static void bind_core(int me) {
   (void)sched_setaffinity(0, sizeof one, &one); /* a hint: may fail */
 }
 
+#ifdef __GLIBC__
+/* exit() in a kernel or an initializer: the worker's own output is
+   written, then it ends as every worker does, by _exit.  The program's
+   exit handlers, inherited by a worker forked from it (a lock file
+   removed, a log closed), are the program's alone. */
+static void worker_exit(int status, void *arg) {
+  (void)arg;
+  fflush(NULL); /* the parent flushed before fork: ours alone */
+  _exit(status);
+}
+#endif
+
 /* Worker me of p from here on: never returns. */
 static void become(pool *p, int me, int sock, int by_main)
     __attribute__((noreturn));
@@ -394,11 +411,14 @@ static void become(pool *p, int me, int sock, int by_main) {
      thread's exit is the process's.  Forked by another thread, which may
      end while the context lives on, a worker finds its parent gone when
      getppid() changes, which it checks each time it wakes (a second at
-     most when idle). */
+     most when idle) and before each chunk of a map. */
   if (by_main)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != p->self)
     _exit(0);
+#ifdef __GLIBC__
+  on_exit(worker_exit, NULL); /* last registered, first run */
+#endif
 
   if (p->bind)
     bind_core(me);
@@ -410,6 +430,7 @@ static void become(pool *p, int me, int sock, int by_main) {
   s.p = p;
   s.me = me;
   s.sock = sock;
+  s.orphanable = !by_main;
   s.epoch = p->c->epoch;
   for (g = p->head; g; g = g->next)
     cache_add(&s, g->id, g->addr, g->size);
