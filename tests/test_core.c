@@ -9,9 +9,11 @@
 
 #include <parkit.h>
 #include <parkit/fft.h>
+#include <parkit/kernels.h>
 
 #include <cblas.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1711,6 +1713,78 @@ static void test_blas_overlap(void **state) {
     fail_msg("check %d failed", WEXITSTATUS(status));
 }
 
+/*
+ * A process forked after an openmp team ran (Python's multiprocessing Pool
+ * after parkit.det): under GCC's libgomp its next team of more than one
+ * thread waits for ever.  There a new openmp context has one worker and
+ * the inherited one maps on the caller's thread; results as in the parent.
+ * A child that hangs is ended by its alarm, and the test fails.
+ */
+static int det3(pk_context *ctx, double *sum) {
+  size_t shape[3] = {64, 3, 3};
+  double x[64 * 9];
+  pk_array *a = NULL, *o = NULL;
+  int ok;
+
+  for (size_t i = 0; i < 64; i++) /* diag(i + 1, 2, 1) */
+    for (size_t e = 0; e < 9; e++)
+      x[i * 9 + e] = e == 0 ? (double)i + 1 : e == 4 ? 2 : e == 8 ? 1 : 0;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER};
+  ok = pk_array_wrap(ctx, PK_F64, 3, shape, x, &a) == PK_OK &&
+       pk_map(ctx, pk_kernel_det(), a, &o, &op) == PK_OK;
+  *sum = 0;
+  for (size_t i = 0; ok && i < 64; i++) {
+    ok = ((double *)pk_array_data(o))[i] == 2.0 * (double)(i + 1);
+    *sum += ((double *)pk_array_data(o))[i];
+  }
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  return ok;
+}
+
+static int openmp_child(pk_context *inherited) {
+  pk_config cfg = {.backend = "openmp", .workers = 2};
+  pk_context *ctx = NULL;
+  double sum;
+  const int gomp = dlsym(RTLD_DEFAULT, "__kmpc_fork_call") == NULL;
+
+  alarm(20);
+  if (!det3(inherited, &sum))
+    return 2;
+  if (pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
+    return 3;
+  if (pk_workers(ctx) != (gomp ? 1 : 2))
+    return 4;
+  if (!det3(ctx, &sum) || sum != 64 * 65)
+    return 5;
+  if (pk_finalize(&ctx) != PK_OK || pk_finalize(&inherited) != PK_OK)
+    return 6;
+  return 0;
+}
+
+static void test_openmp_after_fork(void **state) {
+  pk_context *ctx = open_ctx("openmp", 2);
+  double sum;
+  int status;
+  pid_t pid;
+  (void)state;
+
+  assert_true(det3(ctx, &sum)); /* the team has run */
+  assert_true((pid = fork()) >= 0);
+  if (pid == 0)
+    _exit(openmp_child(ctx));
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (WIFSIGNALED(status))
+    fail_msg("the child died of signal %d (%s)", WTERMSIG(status),
+             WTERMSIG(status) == SIGALRM ? "hung in OpenMP" : "crashed");
+  assert_true(WIFEXITED(status));
+  if (WEXITSTATUS(status) != 0)
+    fail_msg("check %d failed in the child", WEXITSTATUS(status));
+  assert_true(det3(ctx, &sum)); /* the parent's team still works */
+  assert_int_equal(pk_workers(ctx), 2);
+  close_ctx(&ctx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_strerror),
@@ -1744,6 +1818,7 @@ int main(void) {
       cmocka_unit_test(test_fold_matches_reduce),
       cmocka_unit_test(test_blas_pool),
       cmocka_unit_test(test_blas_overlap),
+      cmocka_unit_test(test_openmp_after_fork),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

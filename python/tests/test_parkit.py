@@ -621,3 +621,22 @@ def test_declarations_match_the_headers(tmp_path):
         assert ffi.sizeof(t) == int(want[name]), name
         for f in fs:
             assert ffi.offsetof(t, f) == int(want[name + "." + f]), name + "." + f
+
+
+def _pool_dets(x):
+    return float(parkit.det(x).sum())
+
+
+def test_fork_pool_after_det():
+    # multiprocessing's fork Pool (Linux's default) after the module's
+    # openmp context ran a team: GCC's OpenMP runtime cannot start threads
+    # in the children, which had hung; their contexts run on one thread.
+    import multiprocessing as mp
+
+    x = np.random.default_rng(7).standard_normal((500, 6, 6))
+    want = float(np.linalg.det(x).sum())
+    assert abs(_pool_dets(x) - want) <= 1e-9 * abs(want) + 1e-9
+    with mp.get_context("fork").Pool(2) as pool:
+        got = pool.map_async(_pool_dets, [x, x]).get(timeout=120)
+    for g in got:
+        assert abs(g - want) <= 1e-9 * abs(want) + 1e-9
