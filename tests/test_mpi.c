@@ -685,6 +685,17 @@ static void test_values_differ(void) {
   DIFFER(pk_reduce(ctx, l, last ? PK_MAX : PK_SUM, &r));
   DIFFER(pk_map(ctx, last ? &wave2 : &wave, l, &o, NULL));
   pk_array_destroy(&o);
+  /* A replica of another length or item shape on one rank (its own data):
+     refused on every rank, where results had mixed ranks' blocks. */
+  size_t wide[2] = {10, 4};
+  pk_array *r11 = whole(ctx, PK_F64, 2, other, 9),
+           *r4 = whole(ctx, PK_F64, 2, wide, 9);
+  DIFFER(pk_map(ctx, &wave, last ? r11 : w, &o, NULL));
+  pk_array_destroy(&o);
+  DIFFER(pk_map(ctx, &wave, last ? r4 : w, &o, NULL));
+  pk_array_destroy(&o);
+  pk_array_destroy(&r11);
+  pk_array_destroy(&r4);
   DIFFER(pk_map_reduce(ctx, &wave, l, last ? PK_MIN : PK_SUM, &r, NULL));
   DIFFER(pk_mpi_save_npy(ctx, l, path));
   CHECK(access(path, F_OK) != 0);

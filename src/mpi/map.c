@@ -162,6 +162,30 @@ static pk_status allgather_out(pk_context *ctx, const pk__job *j) {
  * offset, no communication but the agreement.  A replicated input: this
  * rank's block of items, then every block to every rank.
  */
+/*
+ * The inputs' layouts, the same on every rank: a replica is the same array
+ * everywhere (each rank maps its block of it, then every block goes to
+ * every rank), and a rank that passed its own data, of another length or
+ * item shape, had other ranks' results mixed into its output, or the
+ * gather's garbage, without an error.  Their values are not compared.
+ */
+static pk_status same_inputs(pk_context *ctx, const pk__job *j) {
+  size_t d[PK_MAX_ARGS * (PK_MAX_DIMS + 4) + 1], k = 0;
+  const int nin = j->nin > 0 ? j->nin : 1;
+
+  d[k++] = j->in->distributed ? j->in->global : j->n;
+  for (int i = 0; i < nin && i < PK_MAX_ARGS; i++) {
+    const pk_array *a = j->nin > 0 ? j->ins[i] : j->in;
+    d[k++] = (size_t)a->dtype;
+    d[k++] = (size_t)a->ndim;
+    d[k++] = (size_t)a->distributed;
+    d[k++] = a->distributed ? a->global : a->shape[0];
+    for (int e = 1; e < a->ndim; e++)
+      d[k++] = a->shape[e];
+  }
+  return pk__same(ctx, "pk_map", "the inputs' shapes", d, k * sizeof d[0]);
+}
+
 pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   mpi *m = ctx->impl;
   pk__job s = *j;
@@ -170,6 +194,8 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   size_t total = j->n;
   int repl = !j->in->distributed;
 
+  if ((st = same_inputs(ctx, j)) != PK_OK)
+    return st;
   if (repl) {
     size_t lo, n;
     pk_mpi_block(j->n, m->size, m->rank, &lo, &n);
