@@ -10,6 +10,22 @@ from ._kernels import (_CODES, _SCHEDULES, _SCHEDULE_NAMES, _INLINE, _OPS,
 from ._future import _Job, _now
 
 
+def _out_problem(out, shape, dt, contiguous=False):
+    """What is wrong with out as an output of this shape and dtype ("" if
+    nothing)."""
+    if not isinstance(out, np.ndarray):
+        return "it is a %s, not a numpy array" % type(out).__name__
+    if out.shape != tuple(shape):
+        return "its shape is %s" % (out.shape,)
+    if out.dtype != dt or not out.dtype.isnative:
+        return "its dtype is %s" % out.dtype.str
+    if contiguous and not out.flags.c_contiguous:
+        return "it is not C-contiguous"
+    if not out.flags.writeable:
+        return "it is read-only"
+    return ""
+
+
 class Context:
     """A parkit context: a backend and its workers (pk_init_config).
 
@@ -244,14 +260,12 @@ class Context:
                 out = np.empty(shape, dt)
             elif not isinstance(out, np.ndarray):
                 raise TypeError("out must be a numpy array")
-            elif (out.shape != shape or out.dtype != dt
-                  or not out.dtype.isnative or not out.flags.c_contiguous
-                  or not out.flags.writeable):
+            elif _out_problem(out, shape, dt, contiguous=True):
                 raise ValueError(
                     "out%s must be a writable C-ordered %s array of shape "
-                    "%s for kernel %s on this input, not %s %s" % (
+                    "%s for kernel %s on this input: %s" % (
                         "" if nout == 1 else "[%d]" % k, dt, shape,
-                        kernel.name, out.dtype, out.shape))
+                        kernel.name, _out_problem(out, shape, dt, True)))
             buf = ffi.from_buffer(out, require_writable=True)
             arrays.keep += [out, buf]
             pp = arrays.new()
@@ -342,7 +356,7 @@ class Context:
         """
         if distributed and self.size > 1:
             return self._map_distributed(kernel, a, batch_axis, schedule,
-                                         chunk, inline)
+                                         chunk, inline, out)
         opts = self._opts(schedule, chunk, inline)
         with self._lock:
             return self._run(kernel,
@@ -583,7 +597,7 @@ class Context:
         return pp[0]
 
     def _map_distributed(self, kernel, block, batch_axis, schedule, chunk,
-                         inline):
+                         inline, out=None):
         self._check_kernel(kernel)
         opts = self._opts(schedule, chunk, inline)
         block = np.asarray(block)
@@ -600,9 +614,19 @@ class Context:
                 res = _view(outpp[0]) if outpp[0] != ffi.NULL else None
                 if st != lib.PK_OK:
                     raise self._error(st, res)
-                return res
             finally:
                 arrays.destroy()
+        if out is None:
+            return res
+        # Checked after the collective call: a rank that refused before it
+        # would leave the others waiting.
+        why = _out_problem(out, res.shape, res.dtype)
+        if why:
+            raise ValueError("out must be this rank's block of the output, "
+                             "a writable %s array of shape %s: %s"
+                             % (res.dtype, res.shape, why))
+        out[...] = res
+        return out
 
     def scatter(self, a, root=0):
         """Rank root's array a, split in parkit's blocks: each rank gets its

@@ -4,6 +4,7 @@ Each keeps one context per (backend, workers) for the process, so that
 repeated calls do not start workers again; they are closed at exit.
 """
 import atexit
+import math
 import os
 import threading
 
@@ -74,7 +75,8 @@ def _apply(name, a, backend, workers, batch_axis, method=None, keep=True):
     else:
         b = np.moveaxis(a, batch_axis, 0)
         lead = b.shape[:-2]
-        out = ctx.map(k, b.reshape((-1,) + b.shape[-2:]))
+        # The count, not -1: numpy cannot infer it when items are empty.
+        out = ctx.map(k, b.reshape((math.prod(lead),) + b.shape[-2:]))
         out = out.reshape(lead + out.shape[1:])
     if keep and out.ndim == a.ndim:
         out = np.moveaxis(out, 0, batch_axis)

@@ -43,6 +43,16 @@ def main():
     db = ctx.map(parkit.kernel("det"), mine, distributed=True)
     check(np.array_equal(db, d[first:first + count]),
           "rank %d: the block [%d, %d)" % (rank, first, first + count))
+    # Into the caller's array, as without distributed=True.
+    o = np.zeros(count)
+    r = ctx.map(parkit.kernel("det"), mine, out=o, distributed=True)
+    check(r is o and np.array_equal(o, db), "distributed map into out")
+    try:
+        ctx.map(parkit.kernel("det"), mine, out=np.zeros(count + 1),
+                distributed=True)
+        check(size == 1, "a distributed out of the wrong shape accepted")
+    except ValueError:
+        pass
     check(sum(ctx.gather(np.array([count]), root=-1)) == len(a)
           if size > 1 else True, "block counts")
 

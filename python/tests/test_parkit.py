@@ -379,10 +379,24 @@ def test_zero_copy(ctx):
                 inline="never")
     assert r is out
     assert ctx.last_stats["bytes_copied"] == copied - x.nbytes * (copied > 0)
-    for bad in (np.empty(49), np.empty(50, np.float32),
-                np.empty((50, 2))[:, 0]):
-        with pytest.raises(ValueError, match="out must be"):
+    ro = np.empty(50)
+    ro.flags.writeable = False
+    for bad, why in ((np.empty(49), "shape is"), (np.empty(50, np.float32),
+                     "dtype is <f4"), (np.empty((50, 2))[:, 0],
+                     "not C-contiguous"), (ro, "read-only")):
+        with pytest.raises(ValueError, match="out must be.*" + why):
             ctx.map(parkit.kernel("det"), x, out=bad)
+
+
+def test_stacked_empty_items():
+    # Batches of 0 x 0 matrices on several batch axes, as numpy.linalg:
+    # det 1, slogdet (1, 0).
+    for shape in ((3, 0, 0), (2, 5, 0, 0), (2, 0, 0, 0)):
+        a = np.zeros(shape)
+        assert np.array_equal(parkit.det(a), np.linalg.det(a))
+        s, l = parkit.slogdet(a)
+        ws, wl = np.linalg.slogdet(a)
+        assert np.array_equal(s, ws) and np.array_equal(l, wl)
 
 
 # ------------------------------------------------- failures, user kernels
