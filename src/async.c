@@ -247,6 +247,8 @@ pk_status pk_apply_async(pk_context *ctx, pk_status (*fn)(void *, size_t),
     return pk__error(ctx, PK_EINVAL, "pk_apply_async: fn and future must "
                      "not be NULL, nor buf when size is not 0");
   *future = NULL;
+  if (ctx->ops->usable && (st = ctx->ops->usable(ctx)) != PK_OK)
+    return st;
   if ((f = calloc(1, sizeof *f)) == NULL)
     return pk__error(ctx, PK_ENOMEM, "pk_apply_async: out of memory");
   f->ctx = ctx;
@@ -275,8 +277,8 @@ pk_status pk_future_wait(pk_future *f, double timeout) {
   if (f->done)
     return PK_OK;
   st = f->ctx->ops->wait(f->ctx, timeout);
-  if (st == PK_ETIMEDOUT && !f->done)
-    return PK_ETIMEDOUT;
+  if (st != PK_OK && !f->done)
+    return st; /* PK_ETIMEDOUT; PK_ESTATE in a fork of its process */
   return PK_OK;
 }
 
@@ -285,10 +287,12 @@ int pk_future_ready(pk_future *f) {
 }
 
 pk_status pk_future_get(pk_future *f) {
+  pk_status st;
+
   if (f == NULL)
     return PK_EINVAL;
-  pk_future_wait(f, -1);
-  return f->status;
+  st = pk_future_wait(f, -1);
+  return f->done ? f->status : st;
 }
 
 int pk_future_successful(pk_future *f) {

@@ -201,6 +201,10 @@ typedef struct pk__backend_ops {
      arg: the caller's is valid during the call only; fn NULL: none).
      NULL: the backend never leaves a job pending, runs everything here. */
   pk_status (*wait)(pk_context *ctx, double timeout);
+  /* PK_OK, or why this process may not use the context (a fork backend's
+     context that this process's parent made; the message set).  NULL:
+     always usable. */
+  pk_status (*usable)(pk_context *ctx);
   pk_status (*apply)(pk_context *ctx, pk_status (*fn)(void *, size_t),
                      void *buf, size_t size, struct pk_future *future);
   pk_status (*winit)(pk_context *ctx,

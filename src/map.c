@@ -262,8 +262,8 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
     o = &none;
   /* A job left pending may write what this map reads, even one run here:
      it ends first (its result goes to its future). */
-  if (ctx->ops->wait)
-    (void)ctx->ops->wait(ctx, -1);
+  if (ctx->ops->wait && ctx->ops->wait(ctx, -1) == PK_ESTATE)
+    return PK_ESTATE; /* a context its process's parent made */
   per = pk__cost_get(k, j->task.isa, item, &retime);
   memset(&ctx->stats, 0, sizeof ctx->stats);
   ctx->stats.items = j->n;
@@ -677,6 +677,9 @@ pk_status pk__map(pk_context *ctx, const char *fn, const pk_kernel *kernel,
   if (ctx == NULL)
     return PK_EINVAL;
   pk__begin(ctx);
+  /* Before an output is made. */
+  if (ctx->ops->usable && (st = ctx->ops->usable(ctx)) != PK_OK)
+    return st;
   if ((st = pk__map_check_opts(ctx, opts)) == PK_OK)
     st = pk__map_setup_n(ctx, fn, kernel, nin, in, nout, out, &j);
   if ((st = pk__agree(ctx, st)) != PK_OK ||

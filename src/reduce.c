@@ -141,8 +141,8 @@ static pk_status reduce(pk_context *ctx, const pk_array *a, pk_op op,
   pk_status st = PK_OK;
 
   /* The last elements are summed here: a pending job ends first. */
-  if (ctx->ops->wait)
-    (void)ctx->ops->wait(ctx, -1);
+  if (ctx->ops->wait && ctx->ops->wait(ctx, -1) == PK_ESTATE)
+    return PK_ESTATE; /* a context its process's parent made */
   memset(&j, 0, sizeof j);
   if (nblocks > 0) {
     size_t shape[1] = {nblocks};

@@ -1226,6 +1226,83 @@ static void test_orphans_mid_map(void **state) {
   }
 }
 
+/*
+ * A child of fork() with the parent's context: its maps, tasks and waits
+ * are refused (they had driven the parent's workers beside the parent's
+ * own maps, each getting the other's results with PK_OK); its pk_finalize
+ * leaves the parent's workers and pending map alone.
+ */
+static pk_status task_nop(void *buf, size_t size) {
+  (void)buf, (void)size;
+  return PK_OK;
+}
+
+static int inherited_child(pk_context *ctx, pk_array **arrays,
+                           pk_future *f) {
+  pk_array *a = arrays[0], *o = NULL;
+  pk_context *own = NULL;
+  pk_config cfg = {.backend = "fork", .workers = 1};
+
+  alarm(20);
+  if (pk_map(ctx, &twice, a, &o, NULL) != PK_ESTATE || o != NULL ||
+      strstr(pk_errmsg(ctx), "belong to process") == NULL)
+    return 2;
+  pk_future *g = NULL;
+  if (pk_apply_async(ctx, task_nop, NULL, 0, &g) != PK_ESTATE || g != NULL)
+    return 3;
+  if (pk_future_wait(f, 0.5) != PK_ESTATE || pk_future_ready(f) ||
+      pk_future_get(f) != PK_ESTATE)
+    return 4;
+  pk_future_destroy(&f);
+  for (int i = 0; i < 3; i++) /* this process's copies, then its copy of */
+    pk_array_destroy(&arrays[i]); /* the context */
+  if (pk_finalize(&ctx) != PK_OK)
+    return 5;
+  /* A context of its own works. */
+  if (pk_init_config(&own, NULL, NULL, &cfg) != PK_OK ||
+      pk_array_create(own, PK_F64, 1, (size_t[]){8}, &a) != PK_OK ||
+      pk_map(own, &twice, a, &o, NULL) != PK_OK)
+    return 6;
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  return pk_finalize(&own) == PK_OK ? 0 : 7;
+}
+
+static void test_inherited_context(void **state) {
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 40, 1), *b = filled(ctx, 64, 3), *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 2};
+  pk_future *f = NULL;
+  double before[4], after[4];
+  int status;
+  pid_t pid;
+  (void)state;
+
+  assert_int_equal(worker_pids(ctx, 8, before, 4), 2);
+  /* 40 items of 2 ms pending while the child works. */
+  assert_int_equal(pk_map_async(ctx, &slow, a, &o, &op, &f), PK_OK);
+  assert_true((pid = fork()) >= 0);
+  if (pid == 0)
+    _exit(inherited_child(ctx, (pk_array *[]){b, a, o}, f));
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail_msg("the child: %s %d", WIFEXITED(status) ? "check" : "signal",
+             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+  /* The parent's map and workers are as they were. */
+  assert_int_equal(pk_future_get(f), PK_OK);
+  const double *x = pk_array_data(a), *y = pk_array_data(o);
+  for (size_t i = 0; i < 40; i++)
+    assert_true(y[i] == 2 * x[i]);
+  pk_future_destroy(&f);
+  assert_int_equal(worker_pids(ctx, 8, after, 4), 2);
+  assert_true((after[0] == before[0] && after[1] == before[1]) ||
+              (after[0] == before[1] && after[1] == before[0]));
+  pk_array_destroy(&a);
+  pk_array_destroy(&b);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+}
+
 /* One start of a 2-worker pool and a map on it: how long the start took
    (-1: it failed), and whether the workers are the fork server's. */
 static double start_once(int *served) {
@@ -1753,6 +1830,7 @@ int main(void) {
       cmocka_unit_test(test_soak),
       cmocka_unit_test(test_parent_sigint),
       cmocka_unit_test(test_orphans_mid_map),
+      cmocka_unit_test(test_inherited_context),
       cmocka_unit_test(test_no_children),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

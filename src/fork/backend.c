@@ -7,11 +7,44 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 
 static void note_modules(pool *p);
 
+/*
+ * A pool belongs to the process that started it.  A child of fork()
+ * inherits its control block (shared memory), its workers' sockets and
+ * its segment numbers: a map there drove the parent's workers beside the
+ * parent's own maps (results of one in the other's output, PK_OK), and
+ * pk_finalize there stopped the parent's workers.  A fork handler counts
+ * the forks; a pool made before the last refuses maps, tasks and waits,
+ * and its stop frees this process's copy alone.
+ */
+static atomic_uint forks;
+static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
+
+static void count_fork(void) { atomic_fetch_add(&forks, 1); }
+static void watch_forks(void) { pthread_atfork(NULL, NULL, count_fork); }
+
+static pk_status foreign(pk_context *ctx, const char *what) {
+  const pool *p = ctx->impl;
+  if (atomic_load_explicit(&forks, memory_order_relaxed) == p->forks)
+    return PK_OK;
+  return pk__error(ctx, PK_ESTATE, "%s: this context's workers belong to "
+                   "process %d, of which this process is a fork: make a "
+                   "context here (pk_init); pk_finalize of this one frees "
+                   "only this process's copy", what, (int)p->self);
+}
+
+static pk_status fork_usable(pk_context *ctx) {
+  return foreign(ctx, "fork");
+}
+
+/* Also the first step of every map and reduce (map.c, reduce.c). */
 static pk_status fork_wait(pk_context *ctx, double timeout) {
   pool *p = ctx->impl;
+  if (foreign(ctx, "fork") != PK_OK)
+    return PK_ESTATE;
   return p->p.busy ? pk__fork_finish_pending(p, timeout) : PK_OK;
 }
 
@@ -82,9 +115,11 @@ static void fork_stop(pk_context *ctx) {
 
   if (p == NULL)
     return;
-  if (p->p.busy && p->c)
+  const int mine =
+      atomic_load_explicit(&forks, memory_order_relaxed) == p->forks;
+  if (mine && p->p.busy && p->c)
     pk__fork_finish_pending(p, -1);
-  if (p->w && p->c) {
+  if (mine && p->w && p->c) {
     /* Ask every worker at once, then reap; kill what does not go. */
     if (++p->seq == 0)
       p->seq = 1;
@@ -172,6 +207,8 @@ static pk_status fork_start(pk_context *ctx) {
   if ((p->start = pk__fork_start_method(&bad)) < 0)
     return pk__error(ctx, PK_EINVAL, "PARKIT_START=%s: expected fork, "
                      "forkserver or auto", bad);
+  pthread_once(&forks_once, watch_forks);
+  p->forks = atomic_load(&forks);
   p->self = getpid();
   p->cores = pk__cores();
   bind = getenv("PARKIT_BIND");
@@ -426,6 +463,8 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   size_t chunk = j->chunk;
   int w;
 
+  if ((st = foreign(ctx, j->kernel->name)) != PK_OK)
+    return st;
   /* A pending job has ended: the front end waits for it (map.c). */
   pk__fork_heal(p);
   /* need[k]: input k's segment; need[PK_MAX_ARGS + k]: output k's. */
@@ -560,6 +599,8 @@ static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
   pk_status st;
   int w, k;
 
+  if ((st = foreign(ctx, "pk_apply_async")) != PK_OK)
+    return st;
   if (p->p.busy)
     pk__fork_finish_pending(p, -1);
   pk__fork_heal(p);
@@ -616,6 +657,8 @@ static pk_status fork_winit(pk_context *ctx,
   pk_status st;
   int w;
 
+  if ((st = foreign(ctx, "pk_worker_init")) != PK_OK)
+    return st;
   if (p->p.busy)
     pk__fork_finish_pending(p, -1);
   if (fn && size > 0) {
@@ -680,6 +723,7 @@ const pk__backend_ops pk__backend_fork = {
     .map = fork_map,
     .late = fork_late,
     .wait = fork_wait,
+    .usable = fork_usable,
     .reports_chunks = 1,
     .max_tasks = fork_max_tasks,
     .apply = fork_apply,

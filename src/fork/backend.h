@@ -183,6 +183,7 @@ typedef struct pend {
 typedef struct pool {
   pk_context *ctx;
   pid_t self;              /* the workers' parent: us, or the server */
+  unsigned forks;          /* forks of the process before the pool began */
   int n;
   char *base;
   size_t mapsize;
