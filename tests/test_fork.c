@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1303,6 +1304,54 @@ static void test_inherited_context(void **state) {
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
+/* Out of file descriptors (each array holds one): PK_ESYS and what to do,
+   not out of memory; the context works again once arrays are freed. */
+static int fd_limit_child(void) {
+  struct rlimit rl;
+  pk_context *ctx = NULL;
+  pk_config cfg = {.backend = "fork", .workers = 1};
+  pk_array *a[64] = {0}, *o = NULL;
+  size_t n = 4;
+  int k, bad = 0;
+
+  if (pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
+    return 2;
+  rl.rlim_cur = rl.rlim_max = (rlim_t)count_fds() + 16;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return 3;
+  for (k = 0; k < 64; k++)
+    if (pk_array_create(ctx, PK_F64, 1, &n, &a[k]) != PK_OK)
+      break;
+  if (k == 64) /* this start method closes them once sent */
+    return 10;
+  bad |= pk_array_create(ctx, PK_F64, 1, &n, &o) != PK_ESYS;
+  bad |= strstr(pk_errmsg(ctx), "ulimit -n") == NULL;
+  for (int i = 0; i < k; i++)
+    pk_array_destroy(&a[i]);
+  if (pk_array_create(ctx, PK_F64, 1, &n, &a[0]) != PK_OK ||
+      pk_map(ctx, &twice, a[0], &o, NULL) != PK_OK)
+    return 5;
+  pk_array_destroy(&a[0]);
+  pk_array_destroy(&o);
+  return bad ? 6 : pk_finalize(&ctx) == PK_OK ? 0 : 7;
+}
+
+static void test_fd_limit(void **state) {
+  int status;
+  pid_t pid;
+  (void)state;
+
+  assert_true((pid = fork()) >= 0);
+  if (pid == 0)
+    _exit(fd_limit_child());
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 10)
+    print_message("arrays hold no descriptor here: nothing to check\n");
+  else if (WEXITSTATUS(status) != 0)
+    fail_msg("check %d failed in the child", WEXITSTATUS(status));
+}
+
 /* One start of a 2-worker pool and a map on it: how long the start took
    (-1: it failed), and whether the workers are the fork server's. */
 static double start_once(int *served) {
@@ -1831,6 +1880,7 @@ int main(void) {
       cmocka_unit_test(test_parent_sigint),
       cmocka_unit_test(test_orphans_mid_map),
       cmocka_unit_test(test_inherited_context),
+      cmocka_unit_test(test_fd_limit),
       cmocka_unit_test(test_no_children),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -274,9 +274,16 @@ static pk_status fork_alloc(pk_context *ctx, size_t nbytes, void **data,
   seg *s;
   pk_status st = pk__fork_seg_new(p, nbytes, &s);
 
-  if (st != PK_OK)
+  if (st != PK_OK) {
+    const int e = errno;
     return pk__error(ctx, st, "pk_array_create: cannot make a shared "
-                     "segment of %zu bytes: %s", nbytes, strerror(errno));
+                     "segment of %zu bytes: %s%s", nbytes, strerror(e),
+                     e == EMFILE || e == ENFILE
+                         ? " (each array of the fork backend holds a file "
+                           "descriptor while it lives: destroy those no "
+                           "longer needed, or raise the limit, ulimit -n)"
+                         : "");
+  }
   *data = s->addr;
   *handle = s;
   return PK_OK;

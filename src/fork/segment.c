@@ -71,8 +71,8 @@ sys:
   if (s)
     free(s->known);
   free(s);
-  return errno == ENOMEM || errno == ENOSPC || errno == EMFILE ? PK_ENOMEM
-                                                                : PK_ESYS;
+  /* Out of descriptors is not out of memory (fork_alloc says which). */
+  return errno == ENOMEM || errno == ENOSPC ? PK_ENOMEM : PK_ESYS;
 nomem:
   if (s)
     free(s->known);
