@@ -158,6 +158,7 @@ typedef struct wk {
   int report;              /* made by the server: its wait status comes
                               here; -1: forked by us, waitpid it */
   int status;              /* wait status of the last death */
+  int unknown;             /* 1: reaped by the program, status not seen */
   int died;                /* in the current job */
   int stuck;               /* killed for not starting in time */
   double up_by;            /* when it must have started */

@@ -110,6 +110,8 @@ void pk__fork_reap(pool *p, int w) {
     while (r < 0 && errno == EINTR);
   }
   p->w[w].status = r == p->w[w].pid ? status : 0;
+  p->w[w].unknown = r != p->w[w].pid; /* ECHILD: SIGCHLD ignored, or the
+                                          program's wait for any child */
   p->w[w].died = 1;
   if (r == p->w[w].pid)
     omp_registration_gone(r);
@@ -411,6 +413,9 @@ void pk__fork_replace_dead(pool *p) {
       if (p->w[w].stuck)
         snprintf(why, sizeof why, "did not start within %g s (forked "
                  "while another thread held a lock?)", BIRTH_S);
+      else if (p->w[w].unknown)
+        snprintf(why, sizeof why, "died (how is not known: the program "
+                 "reaped it, or ignores SIGCHLD)");
       else
         death(p->w[w].status, why, sizeof why);
       snprintf(p->msg, sizeof p->msg, "worker %d %s", w, why);
