@@ -1,5 +1,6 @@
 """Contexts: the library's calls over numpy arrays."""
 import os
+import queue
 import threading
 import weakref
 import numpy as np
@@ -434,29 +435,46 @@ class Context:
                  schedule=None, chunk=0, inline=None):
         """As map, calling callback(lo, hi) each time the items [lo, hi)
         are done, in the order they finish (multiprocessing's
-        imap_unordered, for progress).  A map run inline is one range.  On
-        openmp the calls come from the worker threads, one at a time.  An
-        exception in callback stops the calls and is raised when the map
-        returns."""
+        imap_unordered, for progress).  A map run inline is one range.  The
+        calls come in the calling thread, one at a time, while the map
+        runs, so callback may use this context (last_stats, say) as the
+        caller may.  An exception in callback stops the calls and is raised
+        when the map returns."""
         opts = self._opts(schedule, chunk, inline)
         raised = []
+        ranges = queue.SimpleQueue()  # (lo, hi) as they finish; None: end
 
-        def each(arg, lo, hi):
-            if raised:
-                return
-            try:
-                callback(lo, hi)
-            except BaseException as e:  # raised once the map is back
-                raised.append(e)
-
-        cb = ffi.callback("void(void *, size_t, size_t)", each)
+        # The library calls back from its worker threads (openmp): they
+        # hand the range over to the calling thread, which holds the lock.
+        cb = ffi.callback("void(void *, size_t, size_t)",
+                          lambda arg, lo, hi: ranges.put((lo, hi)))
         with self._lock:
             self._patch = None
             job = self._prepare(kernel, a, batch_axis, out)
+            got = []
+
+            def run():
+                try:
+                    got.append(lib.pk_map_each(self._ptr, kernel._ptr,
+                                               job.inp, job.outpp, opts, cb,
+                                               ffi.NULL))
+                finally:
+                    ranges.put(None)
+
+            t = threading.Thread(target=run, name="parkit-map_each")
             try:
-                st = lib.pk_map_each(self._ptr, kernel._ptr, job.inp,
-                                     job.outpp, opts, cb, ffi.NULL)
-                res = job.finish(st, self._error)
+                t.start()
+                while True:
+                    try:
+                        r = ranges.get()
+                        if r is None:
+                            break
+                        if not raised:
+                            callback(*r)
+                    except BaseException as e:  # Ctrl-C too: the map ends
+                        raised.append(e)        # first, then it is raised
+                t.join()
+                res = job.finish(got[0], self._error) if got else None
             finally:
                 job.release()
         if raised:

@@ -77,14 +77,30 @@ class Future:
         self._value = None
         self._error = None
 
+    def _locked(self, timeout):
+        """The context's lock, within timeout seconds (None: no limit).
+        Another thread's call on the context holds it: a look at the map
+        waits for that call no longer than the caller asked."""
+        lock = self._ctx._lock
+        if timeout is None:
+            return lock.acquire()
+        if timeout <= 0:
+            return lock.acquire(blocking=False)
+        return lock.acquire(timeout=timeout)
+
     def ready(self):
-        """True if the map has finished."""
+        """True if the map has finished (False while another thread's
+        call on the context keeps it from looking)."""
         if self._done:
             return True
-        with self._ctx._lock:
+        if not self._locked(0):
+            return False
+        try:
             if self._job is None:
                 return True
             return bool(lib.pk_future_ready(self._job.fp[0]))
+        finally:
+            self._ctx._lock.release()
 
     def wait(self, timeout=None):
         """Wait up to timeout seconds (None: until it finishes); True if
@@ -95,10 +111,14 @@ class Future:
         while True:
             step = _POLL if deadline is None else max(
                 0.0, min(_POLL, deadline - _now()))
-            with self._ctx._lock:
-                if self._job is None:
-                    return True
-                st = lib.pk_future_wait(self._job.fp[0], step)
+            st = None
+            if self._locked(step):
+                try:
+                    if self._job is None:
+                        return True
+                    st = lib.pk_future_wait(self._job.fp[0], step)
+                finally:
+                    self._ctx._lock.release()
             if st == lib.PK_OK:
                 return True
             if deadline is not None and _now() >= deadline:
@@ -118,6 +138,7 @@ class Future:
         return self._get(timeout)
 
     def _get(self, timeout, release_on_interrupt=False):
+        deadline = None if timeout is None else _now() + timeout
         try:
             if not self.wait(timeout):
                 raise TimeoutError("the map has not finished in %g s"
@@ -126,7 +147,20 @@ class Future:
             if release_on_interrupt:
                 self._release()  # waits for the map, then frees its arrays
             raise
-        self._collect()
+        if self._done:
+            self._collect()
+        else:
+            # Finished; its result is taken under the lock, which another
+            # thread's call may hold longer than the caller waits.
+            if not self._locked(None if deadline is None
+                                else deadline - _now()):
+                raise TimeoutError("the map has finished, but another "
+                                   "thread's call on the context kept its "
+                                   "result for more than %g s" % timeout)
+            try:
+                self._collect()  # the lock is re-entrant
+            finally:
+                self._ctx._lock.release()
         if self._error is not None:
             raise self._error
         return self._value

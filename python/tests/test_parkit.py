@@ -473,12 +473,49 @@ def test_map_each(ctx):
     assert close(d, np.linalg.det(x))
     assert (seen == 1).all()
 
+    # The calls come in the calling thread, which may use the context
+    # there (on openmp they had come from worker threads, and one that
+    # read last_stats waited for the lock the caller held: a hang).
+    me, threads = threading.get_ident(), set()
+
+    def progress(lo, hi):
+        threads.add(threading.get_ident())
+        assert ctx.last_stats is not None
+
+    d = ctx.map_each(parkit.kernel("det"), x, progress, chunk=37,
+                     inline="never")
+    assert close(d, np.linalg.det(x)) and threads == {me}
+
     def boom(lo, hi):
         raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError, match="stop"):
         ctx.map_each(parkit.kernel("det"), x, boom)
     assert close(ctx.map(parkit.kernel("det"), x), np.linalg.det(x))
+
+
+def test_future_while_another_thread_maps(user):
+    # A future's ready() and get(timeout) keep to their time while another
+    # thread runs a long map on the same context (they had waited for it:
+    # 1.5 s for ready(), 3 s for get(timeout=0.1)).
+    with parkit.Context(backend="fork", workers=2) as c:
+        f = c.map_async(user["slow"], np.ones((4, 2)))
+        assert np.array_equal(f.get(timeout=30), [2.0] * 4)
+        g = c.map_async(user["slow"], np.ones((200, 2)))
+        t = threading.Thread(target=c.map,
+                             args=(user["slow"], np.ones((200, 2))))
+        t.start()
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        g.ready()
+        try:
+            g.get(timeout=0.1)
+        except TimeoutError:
+            pass
+        took = time.monotonic() - t0
+        t.join()
+        assert took < 1.0, took  # a bound on waiting, not a speed
+        assert np.array_equal(g.get(), [2.0] * 200)
 
 
 def test_max_tasks(ctx):
