@@ -1228,11 +1228,17 @@ static void *long_map(void *arg) {
 }
 
 static void test_orphans_mid_map(void **state) {
-  int fd[2];
+  int fd[2], status;
   pid_t child, w[2];
-  char *keep = start_set("fork");
+  char *keep;
   (void)state;
 
+  if (threads_alone > 1) { /* an emulator's thread in every process */
+    print_message("qemu-user asserts when a thread of a threaded process "
+                  "forks: skipped\n");
+    return;
+  }
+  keep = start_set("fork");
   assert_int_equal(pipe(fd), 0);
   child = fork();
   assert_true(child >= 0);
@@ -1251,7 +1257,10 @@ static void test_orphans_mid_map(void **state) {
     _exit(2);
   }
   close(fd[1]);
-  assert_int_equal(read(fd[0], w, sizeof w), sizeof w);
+  if (read(fd[0], w, sizeof w) != sizeof w) {
+    waitpid(child, &status, 0);
+    fail_msg("the program died before its map (status %#x)", status);
+  }
   close(fd[0]);
   start_restore(keep);
   usleep(200000); /* well into the map */
