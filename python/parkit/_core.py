@@ -62,6 +62,7 @@ class Context:
         self._patch = None
         self._lock = threading.RLock()
         self._futures = weakref.WeakSet()
+        self._orphans = []  # jobs of futures collected by another thread
         self._pid = os.getpid()
         cfg = ffi.new("pk_config *")
         keep = []
@@ -96,6 +97,7 @@ class Context:
             if os.getpid() != self._pid:
                 self._ptr = ffi.NULL  # the parent's: not ours to stop
                 return
+            self._reap()
             for f in list(self._futures):
                 f._collect()  # its result outlives the context
             pp = ffi.new("pk_context **", self._ptr)
@@ -293,7 +295,14 @@ class Context:
                                  max(kernel._ptr.nout, 1)))
         return self._prepare_n(kernel, [a], batch_axis, [out])
 
+    def _reap(self):
+        """Release the jobs of futures that the garbage collector freed in
+        a thread that could not take the lock (under the lock)."""
+        while self._orphans:
+            self._orphans.pop().release()
+
     def _prepare_n(self, kernel, inputs, batch_axis, outs):
+        self._reap()
         self._check_kernel(kernel)
         nin, nout = max(kernel._ptr.nin, 1), max(kernel._ptr.nout, 1)
         inputs = list(inputs)

@@ -199,8 +199,20 @@ class Future:
                         "was not kept")
 
     def __del__(self):
+        # Any thread may collect a future: one that cannot take the
+        # context's lock now (map_each's helper thread, while the caller
+        # holds it) must not wait for it; the context's next call releases
+        # the job instead.
         try:
-            self._release()
+            lock = self._ctx._lock
+            if lock.acquire(blocking=False):
+                try:
+                    self._release()
+                finally:
+                    lock.release()
+            elif self._job is not None:
+                job, self._job = self._job, None
+                self._ctx._orphans.append(job)
         except Exception:
             pass
 

@@ -518,6 +518,23 @@ def test_future_while_another_thread_maps(user):
         assert np.array_equal(g.get(), [2.0] * 200)
 
 
+def test_future_collected_by_another_thread(ctx):
+    # The collector may free a future in any thread, map_each's helper
+    # among them while the caller holds the context's lock: it must not
+    # wait for the lock (that thread had waited for ever, the caller for
+    # it); the context's next call releases the job.
+    x = rng(3).standard_normal((20, 4, 4))
+    box = [ctx.map_async(parkit.kernel("det"), x)]
+    box[0].wait(30)
+    with ctx._lock:
+        t = threading.Thread(target=box.clear)  # drops the last reference
+        t.start()
+        t.join(10)
+        assert not t.is_alive()
+    assert close(ctx.map(parkit.kernel("det"), x), np.linalg.det(x))
+    assert ctx._orphans == []
+
+
 def test_max_tasks(ctx):
     """maxtasksperchild: fork workers are replaced after n chunks, and the
     maps go on giving the same values."""
@@ -623,6 +640,16 @@ def test_keyboard_interrupt(user):
             assert close(c.map(parkit.kernel("det"), x), np.linalg.det(x))
             assert np.array_equal(c.map(user["slow"], np.ones((4, 3))),
                                   [3.0] * 4)
+            # map_each: the calls stop, the map ends, then it goes on.
+            seen = []
+            timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+            t0 = time.monotonic()
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                c.map_each(user["slow"], np.ones((100, 2)),
+                           lambda lo, hi: seen.append(hi - lo), chunk=1)
+            assert time.monotonic() - t0 >= 0.4 and 0 < sum(seen) < 100
+            timer.join()
             # Ctrl-C in Future.get leaves the future to be got again.
             f = c.map_async(user["slow"], np.ones((40, 2)))
             timer = threading.Timer(0.05, os.kill,
