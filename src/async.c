@@ -15,6 +15,7 @@ struct pk_future {
   pk_status status;
   size_t *failed, nfailed;
   char msg[1024];
+  char kernel[64]; /* a map's kernel, to name in its message */
 };
 
 void pk__future_pend(pk_future *f) { f->pending = 1; }
@@ -44,9 +45,10 @@ void pk__future_done(pk_future *f, pk_status st, pk__fails *fails,
   if (msg != NULL)
     snprintf(f->msg, sizeof f->msg, "%s", msg);
   else if (fails->len > 0)
-    snprintf(f->msg, sizeof f->msg, "%zu items failed; the first, item %zu "
-             "(worker %d): %s", fails->n, fails->v[0].item,
-             fails->v[0].worker, pk_strerror(fails->v[0].status));
+    snprintf(f->msg, sizeof f->msg, "%s%s%zu items failed; the first, "
+             "item %zu (worker %d): %s", f->kernel, f->kernel[0] ? ": " : "",
+             fails->n, fails->v[0].item, fails->v[0].worker,
+             pk_strerror(fails->v[0].status));
   else if (st != PK_OK)
     snprintf(f->msg, sizeof f->msg, "%s", pk_strerror(st));
 }
@@ -82,6 +84,8 @@ static pk_status map_async(pk_context *ctx, const char *fn,
   if ((f = calloc(1, sizeof *f)) == NULL)
     return pk__error(ctx, PK_ENOMEM, "%s: out of memory", fn);
   f->ctx = ctx;
+  if (kernel != NULL && kernel->name != NULL)
+    snprintf(f->kernel, sizeof f->kernel, "%s", kernel->name);
   /* pk_map sets stats only once its checks have passed: a marker tells a
      refused call, whose caller must see the stats it saw before. */
   pk_stats before = ctx->stats;
