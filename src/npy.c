@@ -328,7 +328,7 @@ size_t pk__npy_write_header(const pk_array *a, char *buf, size_t cap) {
 /*
  * Where the file goes.  A regular file (or none yet) is written whole to a
  * new file beside it, which then replaces it by rename: a write that fails
- * (a full disk, a quota, a signal) leaves the old file as it was, and
+ * (a full disk, a quota) leaves the old file as it was, and
  * processes saving the same path at once (every rank of a replica) leave
  * one whole file, never a mix or a file cut short while another process
  * reads it.  The new file takes the old one's permissions.  A symbolic
@@ -346,13 +346,16 @@ static FILE *open_for_save(const char *path, char *tmp, size_t cap,
   char *real;
 
   tmp[0] = '\0';
-  snprintf(target, tcap, "%s", path);
-  if (have ? !S_ISREG(sb.st_mode) || sb.st_nlink > 1
-           : lstat(path, &sb) == 0) /* a link to nothing yet */
+  if ((size_t)snprintf(target, tcap, "%s", path) >= tcap ||
+      (have ? !S_ISREG(sb.st_mode) || sb.st_nlink > 1
+            : lstat(path, &sb) == 0)) /* a link to nothing yet */
     return fopen(path, "wb");
   if (have && (real = realpath(path, NULL)) != NULL) {
-    snprintf(target, tcap, "%s", real); /* a link's target, or path */
+    /* a link's target, or path */
+    size_t n = (size_t)snprintf(target, tcap, "%s", real);
     free(real);
+    if (n >= tcap)
+      return fopen(path, "wb");
   }
   slash = strrchr(target, '/');
   for (int i = 0; i < 100 && fd < 0; i++) {
