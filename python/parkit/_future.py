@@ -116,6 +116,8 @@ class Future:
                 try:
                     if self._job is None:
                         return True
+                    if deadline is not None:  # less what the lock took
+                        step = max(0.0, min(step, deadline - _now()))
                     st = lib.pk_future_wait(self._job.fp[0], step)
                 finally:
                     self._ctx._lock.release()
