@@ -336,6 +336,8 @@ pk_status pk_worker_init(pk_context *ctx,
   if (arg == NULL && size > 0)
     return pk__error(ctx, PK_EINVAL, "pk_worker_init: arg is NULL with a "
                      "size of %zu", size);
+  if (ctx->ops->usable && (st = ctx->ops->usable(ctx)) != PK_OK)
+    return st;
   if (ctx->ops->winit == NULL) {
     if (fn == NULL)
       return PK_OK;

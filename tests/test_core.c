@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "in_child.h"
 
 #include <parkit.h>
 #include <parkit/fft.h>
@@ -901,6 +902,20 @@ static pk_array *filled(pk_context *ctx, size_t count, double v) {
   return a;
 }
 
+/* A save of args {ctx, array, path} beyond a file size limit of 4 KiB:
+   PK_EIO, and the message says the file is as it was. */
+static int save_over_limit(void *arg) {
+  void **a = arg;
+  struct rlimit rl = {4096, 4096};
+
+  signal(SIGXFSZ, SIG_IGN);
+  if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+    return 1;
+  if (pk_array_save_npy(a[0], a[1], a[2]) != PK_EIO)
+    return 2;
+  return strstr(pk_errmsg(a[0]), "as it was") ? 0 : 3;
+}
+
 /*
  * pk_array_save_npy over a file that exists: a save that fails leaves it
  * as it was (no partial file, no temporary left), a save that succeeds
@@ -918,9 +933,8 @@ static void test_npy_save_replaces(void **state) {
   size_t nb, na;
   struct stat sb;
   int status;
-  pid_t pid;
 
-  assert_non_null(mkdtemp(dir));
+  assert_non_null(mkdtemp(dir)); /* the Xs: mkdtemp's template */
   snprintf(path, sizeof path, "%s/x.npy", dir);
   snprintf(sym, sizeof sym, "%s/link.npy", dir);
   snprintf(hard, sizeof hard, "%s/hard.npy", dir);
@@ -931,17 +945,7 @@ static void test_npy_save_replaces(void **state) {
 
   /* 1. A write that fails (the file size limit, 4 KiB, below the 128 KiB
      array): the old bytes stay, nothing else is left in the folder. */
-  pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    struct rlimit rl = {4096, 4096};
-    signal(SIGXFSZ, SIG_IGN);
-    setrlimit(RLIMIT_FSIZE, &rl);
-    pk_status st = pk_array_save_npy(ctx, big, path);
-    _exit(st == PK_EIO && strstr(pk_errmsg(ctx), "as it was") ? 0 : 1);
-  }
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  in_child(save_over_limit, (void *[]){ctx, big, path}, NULL);
   after = slurp_file(path, &na);
   assert_int_equal(na, nb);
   assert_memory_equal(after, before, nb);
@@ -1661,14 +1665,15 @@ static void test_blas_pool(void **state) {
  * the last ends, whatever the order; a failed pk_init leaves it as it was.
  * 0, or which check failed.
  */
-static int blas_overlap_child(void) {
+static int blas_overlap_child(void *unused) {
+  (void)unused;
   pk_context *a = NULL, *b = NULL, *c = NULL;
   pk_config cf = {.backend = "serial"}, bad = {.backend = "serial",
                                               .isa = "no-such-path"};
 
   openblas_set_num_threads(2);
   if (openblas_get_num_threads() != 2)
-    return 10; /* one core: nothing to tell apart */
+    return IN_CHILD_SKIP; /* one core: nothing to tell apart */
   if (pk_init_config(&c, NULL, NULL, &bad) == PK_OK ||
       openblas_get_num_threads() != 2)
     return 1;
@@ -1694,23 +1699,13 @@ static int blas_overlap_child(void) {
 }
 
 static void test_blas_overlap(void **state) {
-  int status = 0;
-  pid_t pid;
   (void)state;
 
   if (openblas_set_num_threads == NULL || openblas_get_num_threads == NULL) {
     print_message("not OpenBLAS: nothing to check\n");
     return;
   }
-  assert_true((pid = fork()) >= 0);
-  if (pid == 0)
-    _exit(blas_overlap_child());
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 10)
-    print_message("OpenBLAS keeps one thread here: nothing to check\n");
-  else if (WEXITSTATUS(status) != 0)
-    fail_msg("check %d failed", WEXITSTATUS(status));
+  in_child(blas_overlap_child, NULL, "OpenBLAS keeps one thread here");
 }
 
 /*
@@ -1742,7 +1737,8 @@ static int det3(pk_context *ctx, double *sum) {
   return ok;
 }
 
-static int openmp_child(pk_context *inherited) {
+static int openmp_child(void *arg) {
+  pk_context *inherited = arg;
   pk_config cfg = {.backend = "openmp", .workers = 2};
   pk_context *ctx = NULL;
   double sum;
@@ -1765,21 +1761,10 @@ static int openmp_child(pk_context *inherited) {
 static void test_openmp_after_fork(void **state) {
   pk_context *ctx = open_ctx("openmp", 2);
   double sum;
-  int status;
-  pid_t pid;
   (void)state;
 
   assert_true(det3(ctx, &sum)); /* the team has run */
-  assert_true((pid = fork()) >= 0);
-  if (pid == 0)
-    _exit(openmp_child(ctx));
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  if (WIFSIGNALED(status))
-    fail_msg("the child died of signal %d (%s)", WTERMSIG(status),
-             WTERMSIG(status) == SIGALRM ? "hung in OpenMP" : "crashed");
-  assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) != 0)
-    fail_msg("check %d failed in the child", WEXITSTATUS(status));
+  in_child(openmp_child, ctx, NULL); /* SIGALRM: it hung in OpenMP */
   assert_true(det3(ctx, &sum)); /* the parent's team still works */
   assert_int_equal(pk_workers(ctx), 2);
   close_ctx(&ctx);

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "in_child.h"
 #include "scalar_shape.h"
 
 /* ------------------------------------------------------------- kernels */
@@ -550,43 +551,40 @@ static void test_fault_exit(void **state) {
 /* A program that ignores SIGCHLD (its children are reaped for it): a
    death's status cannot be known, and the message says so instead of a
    clean exit; the next map works. */
+static int sigchld_ignored_child(void *unused) {
+  pk_config cfg = {.backend = "fork", .workers = 2};
+  pk_context *ctx = NULL;
+  pk_array *a = NULL, *o = NULL;
+  size_t n = 16;
+  killer d = {DIE_SEGV, 5};
+  pk_kernel k = killer_kernel(&d);
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 1};
+  (void)unused;
+
+  signal(SIGCHLD, SIG_IGN);
+  alarm(20);
+  if (pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK ||
+      pk_array_create(ctx, PK_F64, 1, &n, &a) != PK_OK)
+    return 2;
+  if (pk_map(ctx, &k, a, &o, &op) != PK_EWORKER)
+    return 3;
+  if (strstr(pk_errmsg(ctx), "status 0") != NULL ||
+      strstr(pk_errmsg(ctx), "not known") == NULL)
+    return 4;
+  d.how = DIE_NONE;
+  if (pk_map(ctx, &k, a, &o, &op) != PK_OK)
+    return 5;
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  return pk_finalize(&ctx) == PK_OK ? 0 : 6;
+}
+
 static void test_fault_sigchld_ignored(void **state) {
   char *keep = start_set("fork"); /* the workers are the program's */
-  int status;
-  pid_t pid;
   (void)state;
 
-  assert_true((pid = fork()) >= 0);
-  if (pid == 0) {
-    pk_config cfg = {.backend = "fork", .workers = 2};
-    pk_context *ctx = NULL;
-    pk_array *a = NULL, *o = NULL;
-    size_t n = 16;
-    killer d = {DIE_SEGV, 5};
-    pk_kernel k = killer_kernel(&d);
-    pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 1};
-    signal(SIGCHLD, SIG_IGN);
-    alarm(20);
-    if (pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK ||
-        pk_array_create(ctx, PK_F64, 1, &n, &a) != PK_OK)
-      _exit(2);
-    if (pk_map(ctx, &k, a, &o, &op) != PK_EWORKER)
-      _exit(3);
-    if (strstr(pk_errmsg(ctx), "status 0") != NULL ||
-        strstr(pk_errmsg(ctx), "not known") == NULL)
-      _exit(4);
-    d.how = DIE_NONE;
-    if (pk_map(ctx, &k, a, &o, &op) != PK_OK)
-      _exit(5);
-    pk_array_destroy(&a);
-    pk_array_destroy(&o);
-    _exit(pk_finalize(&ctx) == PK_OK ? 0 : 6);
-  }
+  in_child(sigchld_ignored_child, NULL, NULL);
   start_restore(keep);
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) != 0)
-    fail_msg("check %d failed in the child", WEXITSTATUS(status));
 }
 
 /* A worker killed from outside while idle: the next map still completes. */
@@ -1289,8 +1287,18 @@ static pk_status task_nop(void *buf, size_t size) {
   return PK_OK;
 }
 
-static int inherited_child(pk_context *ctx, pk_array **arrays,
-                           pk_future *f) {
+/* The child's part: args {ctx, future, arrays[3]}. */
+typedef struct inherited {
+  pk_context *ctx;
+  pk_future *f;
+  pk_array *arrays[3];
+} inherited;
+
+static int inherited_child(void *arg) {
+  inherited *in = arg;
+  pk_context *ctx = in->ctx;
+  pk_future *f = in->f;
+  pk_array **arrays = in->arrays;
   pk_array *a = arrays[0], *o = NULL;
   pk_context *own = NULL;
   pk_config cfg = {.backend = "fork", .workers = 1};
@@ -1326,20 +1334,12 @@ static void test_inherited_context(void **state) {
   pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 2};
   pk_future *f = NULL;
   double before[4], after[4];
-  int status;
-  pid_t pid;
   (void)state;
 
   assert_int_equal(worker_pids(ctx, 8, before, 4), 2);
   /* 40 items of 2 ms pending while the child works. */
   assert_int_equal(pk_map_async(ctx, &slow, a, &o, &op, &f), PK_OK);
-  assert_true((pid = fork()) >= 0);
-  if (pid == 0)
-    _exit(inherited_child(ctx, (pk_array *[]){b, a, o}, f));
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fail_msg("the child: %s %d", WIFEXITED(status) ? "check" : "signal",
-             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+  in_child(inherited_child, &(inherited){ctx, f, {b, a, o}}, NULL);
   /* The parent's map and workers are as they were. */
   assert_int_equal(pk_future_get(f), PK_OK);
   const double *x = pk_array_data(a), *y = pk_array_data(o);
@@ -1357,13 +1357,14 @@ static void test_inherited_context(void **state) {
 
 /* Out of file descriptors (each array holds one): PK_ESYS and what to do,
    not out of memory; the context works again once arrays are freed. */
-static int fd_limit_child(void) {
+static int fd_limit_child(void *unused) {
   struct rlimit rl;
   pk_context *ctx = NULL;
   pk_config cfg = {.backend = "fork", .workers = 1};
   pk_array *a[64] = {0}, *o = NULL;
   size_t n = 4;
   int k, bad = 0;
+  (void)unused;
 
   if (pk_init_config(&ctx, NULL, NULL, &cfg) != PK_OK)
     return 2;
@@ -1374,7 +1375,7 @@ static int fd_limit_child(void) {
     if (pk_array_create(ctx, PK_F64, 1, &n, &a[k]) != PK_OK)
       break;
   if (k == 64) /* this start method closes them once sent */
-    return 10;
+    return IN_CHILD_SKIP;
   bad |= pk_array_create(ctx, PK_F64, 1, &n, &o) != PK_ESYS;
   bad |= strstr(pk_errmsg(ctx), "ulimit -n") == NULL;
   for (int i = 0; i < k; i++)
@@ -1389,23 +1390,13 @@ static int fd_limit_child(void) {
 
 static void test_fd_limit(void **state) {
   const char *pre = getenv("LD_PRELOAD");
-  int status;
-  pid_t pid;
   (void)state;
 
   if (pre && strstr(pre, "vgpreload")) { /* valgrind needs descriptors */
     print_message("under valgrind: skipped\n");
     return;
   }
-  assert_true((pid = fork()) >= 0);
-  if (pid == 0)
-    _exit(fd_limit_child());
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 10)
-    print_message("arrays hold no descriptor here: nothing to check\n");
-  else if (WEXITSTATUS(status) != 0)
-    fail_msg("check %d failed in the child", WEXITSTATUS(status));
+  in_child(fd_limit_child, NULL, "arrays hold no descriptor here");
 }
 
 /* One start of a 2-worker pool and a map on it: how long the start took

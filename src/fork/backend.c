@@ -36,8 +36,18 @@ static pk_status foreign(pk_context *ctx, const char *what) {
                    "only this process's copy", what, (int)p->self);
 }
 
+/* Checked by the front ends before a map, task or initializer starts. */
 static pk_status fork_usable(pk_context *ctx) {
   return foreign(ctx, "fork");
+}
+
+/* A job of this kind begins: its deaths and message its own (the message
+   is kept across polls of its future, until the job ends). */
+static void begin_job(pool *p, int kind) {
+  p->p.busy = 1;
+  p->p.kind = kind;
+  p->p.deaths = 0;
+  p->msg[0] = '\0';
 }
 
 /* Also the first step of every map and reduce (map.c, reduce.c). */
@@ -470,8 +480,6 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   size_t chunk = j->chunk;
   int w;
 
-  if ((st = foreign(ctx, j->kernel->name)) != PK_OK)
-    return st;
   /* A pending job has ended: the front end waits for it (map.c). */
   pk__fork_heal(p);
   /* need[k]: input k's segment; need[PK_MAX_ARGS + k]: output k's. */
@@ -545,10 +553,7 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     p->p.part[w] = pk__fork_takes_part(jd, w, p->n);
   }
 
-  p->p.busy = 1;
-  p->p.kind = K_MAP;
-  p->p.deaths = 0;
-  p->msg[0] = '\0'; /* this job's, kept across polls of its future */
+  begin_job(p, K_MAP);
   p->p.lossy = 0;
   p->p.claimed = SIZE_MAX; /* no round yet */
   p->p.cb = j->on_chunk;
@@ -606,8 +611,6 @@ static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
   pk_status st;
   int w, k;
 
-  if ((st = foreign(ctx, "pk_apply_async")) != PK_OK)
-    return st;
   if (p->p.busy)
     pk__fork_finish_pending(p, -1);
   pk__fork_heal(p);
@@ -633,10 +636,7 @@ static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
   memset(p->p.part, 0, (size_t)p->n);
   p->p.part[w] = 1;
   p->w[w].died = 0;
-  p->p.busy = 1;
-  p->p.kind = K_TASK;
-  p->p.deaths = 0;
-  p->msg[0] = '\0'; /* this job's, kept across polls of its future */
+  begin_job(p, K_TASK);
   p->p.task_worker = w;
   p->p.buf = buf;
   p->p.bufseg = s;
@@ -664,8 +664,6 @@ static pk_status fork_winit(pk_context *ctx,
   pk_status st;
   int w;
 
-  if ((st = foreign(ctx, "pk_worker_init")) != PK_OK)
-    return st;
   if (p->p.busy)
     pk__fork_finish_pending(p, -1);
   if (fn && size > 0) {
@@ -700,10 +698,7 @@ static pk_status fork_winit(pk_context *ctx,
     p->w[w].died = 0;
     p->slots[w].status = PK_OK;
   }
-  p->p.busy = 1;
-  p->p.kind = K_INIT;
-  p->p.deaths = 0;
-  p->msg[0] = '\0'; /* this job's, kept across polls of its future */
+  begin_job(p, K_INIT);
   pk__fork_dispatch(p, K_INIT, &s, 1);
   st = pk__fork_complete(p, -1, &f);
   pk__fails_free(&f);
