@@ -23,7 +23,7 @@ module parkit
        PK_EDTYPE = -3, PK_ESHAPE = -4, PK_EOVERFLOW = -5, PK_EBACKEND = -6, &
        PK_EKERNEL = -7, PK_EWORKER = -8, PK_EIO = -9, PK_EFORMAT = -10, &
        PK_ESTATE = -11, PK_ETIMEDOUT = -12, PK_EMPI = -13, PK_ESYS = -14, &
-       PK_ERANK = -15, PK_EINTR = -16
+       PK_ERANK = -15, PK_EINTR = -16, PK_ECANCELED = -17
   integer, parameter, public :: PK_AUTOCORR_AUTO = 0, &
        PK_AUTOCORR_DIRECT = 1, PK_AUTOCORR_FFT = 2
   integer, parameter, public :: PK_MODE_FULL = 0, PK_MODE_VALID = 1, &

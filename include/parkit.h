@@ -49,7 +49,8 @@ extern "C" {
   X(EMPI, -13, "MPI error")                                                  \
   X(ESYS, -14, "system call failed")                                         \
   X(ERANK, -15, "failed on another rank")                                    \
-  X(EINTR, -16, "interrupted")
+  X(EINTR, -16, "interrupted")                                              \
+  X(ECANCELED, -17, "cancelled")
 
 typedef enum pk_status {
 #define PK_STATUS_ENUM_(name, value, msg) PK_##name = value,

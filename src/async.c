@@ -286,6 +286,18 @@ pk_status pk_future_wait(pk_future *f, double timeout) {
   return PK_OK;
 }
 
+pk_status pk_future_cancel(pk_future *f) {
+  pk_status st;
+
+  if (f == NULL)
+    return PK_EINVAL;
+  if (f->done)
+    return PK_OK;
+  st = f->ctx->ops->cancel ? f->ctx->ops->cancel(f->ctx)
+                           : f->ctx->ops->wait(f->ctx, -1);
+  return f->done ? PK_OK : st; /* PK_ESTATE in a fork of its process */
+}
+
 int pk_future_ready(pk_future *f) {
   return f != NULL && pk_future_wait(f, 0) == PK_OK;
 }

@@ -201,6 +201,9 @@ typedef struct pk__backend_ops {
      arg: the caller's is valid during the call only; fn NULL: none).
      NULL: the backend never leaves a job pending, runs everything here. */
   pk_status (*wait)(pk_context *ctx, double timeout);
+  /* cancel: stop the pending job, as pk_future_cancel says, and complete
+     its future.  NULL: never a job pending. */
+  pk_status (*cancel)(pk_context *ctx);
   /* PK_OK, or why this process may not use the context (a fork backend's
      context that this process's parent made; the message set).  NULL:
      always usable. */

@@ -146,7 +146,7 @@ static void test_strerror(void **state) {
   (void)state;
   assert_string_equal(pk_strerror(PK_OK), "success");
   assert_string_equal(pk_strerror(PK_ENOMEM), "out of memory");
-  for (int s = 0; s >= PK_EINTR; s--) {
+  for (int s = 0; s >= PK_ECANCELED; s--) {
     assert_non_null(pk_strerror((pk_status)s));
     assert_string_not_equal(pk_strerror((pk_status)s), "unknown status");
   }

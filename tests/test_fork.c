@@ -924,6 +924,104 @@ static void test_apply(void **state) {
   no_children();
 }
 
+/* ------------------------------------------------------------ cancel */
+
+/* out = 2 * in, except that items 3 and 4 never return. */
+static pk_status hang_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                          size_t hi, size_t *bad) {
+  struct timespec ts = {1, 0};
+  for (size_t i = lo; i < hi; i++) {
+    while (i == 3 || i == 4)
+      nanosleep(&ts, NULL);
+    twice_run(k, t, i, i + 1, bad);
+  }
+  return PK_OK;
+}
+
+static const pk_kernel hang = {.name = "hang", .shape = same_shape,
+                               .run = hang_run};
+
+static pk_status task_hang(void *buf, size_t size) {
+  struct timespec ts = {1, 0};
+  memset(buf, 0x55, size);
+  for (;;)
+    nanosleep(&ts, NULL);
+  return PK_OK;
+}
+
+/* A map whose kernel never returns on two items, on two workers: waited
+   for with a timeout, then cancelled.  The items before them are written,
+   the rest keep the caller's values and are listed; the pool then runs
+   maps on both workers again.  A task likewise; a finished job keeps its
+   result. */
+static void cancel_on(const char *start) {
+  char *keep = start_set(start);
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 40, 1), *o = filled(ctx, 40, 1);
+  pk_map_opts op = {.schedule = PK_SCHEDULE_DYNAMIC, .chunk = 1,
+                    .inlining = PK_INLINE_NEVER};
+  const double *x = pk_array_data(a);
+  double *y = pk_array_data(o), seen[4];
+  pk_future *f = NULL;
+  size_t nf, i;
+  char buf[64];
+
+  for (i = 0; i < 40; i++)
+    y[i] = -1;
+  assert_int_equal(pk_map_async(ctx, &hang, a, &o, &op, &f), PK_OK);
+  assert_int_equal(pk_future_wait(f, 0.2), PK_ETIMEDOUT);
+  double t0 = pk_time();
+  assert_int_equal(pk_future_cancel(f), PK_OK);
+  assert_true(pk_time() - t0 < 5);
+  assert_true(pk_future_ready(f));
+  assert_int_equal(pk_future_get(f), PK_ECANCELED);
+  assert_false(pk_future_successful(f));
+  assert_non_null(strstr(pk_future_errmsg(f), "hang: cancelled; 37 of 40"));
+  const size_t *fl = pk_future_failed(f, &nf);
+  assert_int_equal(nf, 37);
+  for (i = 0; i < nf; i++)
+    assert_int_equal(fl[i], i + 3);
+  for (i = 0; i < 40; i++)
+    assert_true(y[i] == (i < 3 ? 2 * x[i] : -1));
+  assert_int_equal(pk_future_cancel(f), PK_OK); /* ready: no change */
+  assert_int_equal(pk_future_get(f), PK_ECANCELED);
+  pk_future_destroy(&f);
+  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
+  assert_int_equal(pk_map(ctx, &twice, a, &o, &op), PK_OK);
+  for (i = 0; i < 40; i++)
+    assert_true(y[i] == 2 * x[i]);
+
+  memset(buf, 7, sizeof buf);
+  assert_int_equal(pk_apply_async(ctx, task_hang, buf, sizeof buf, &f),
+                   PK_OK);
+  assert_int_equal(pk_future_wait(f, 0.05), PK_ETIMEDOUT);
+  assert_int_equal(pk_future_cancel(f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_ECANCELED);
+  assert_non_null(strstr(pk_future_errmsg(f), "cancelled"));
+  for (i = 0; i < sizeof buf; i++)
+    assert_int_equal(buf[i], 7);
+  pk_future_destroy(&f);
+
+  assert_int_equal(pk_map_async(ctx, &twice, a, &o, &op, &f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_OK);
+  assert_int_equal(pk_future_cancel(f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_OK);
+  pk_future_destroy(&f);
+  assert_int_equal(pk_future_cancel(NULL), PK_EINVAL);
+  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  start_restore(keep);
+  no_children();
+}
+
+static void test_cancel(void **state) {
+  (void)state;
+  cancel_on("fork");
+  cancel_on("forkserver");
+}
+
 static void test_initializer(void **state) {
   pk_context *ctx = open_fork(2);
   pk_array *a = filled(ctx, 20, 1), *o = NULL;
@@ -1922,6 +2020,7 @@ int main(void) {
       cmocka_unit_test(test_future_serial),
       cmocka_unit_test(test_callbacks),
       cmocka_unit_test(test_apply),
+      cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_initializer),
       cmocka_unit_test(test_max_tasks),
       cmocka_unit_test(test_soak),

@@ -101,6 +101,23 @@ int pk_future_ready(pk_future *f);
  */
 pk_status pk_future_wait(pk_future *f, double timeout);
 
+/*
+ * pk_future_cancel - stop the job if it has not finished, and make the
+ * future ready (Python's Pool.terminate, for one job).  On the fork
+ * backend no chunk of the map starts after the call, and the workers
+ * still running one of its chunks, or the task, are killed (SIGKILL) and
+ * replaced before it returns: the pool stays whole and usable.  The
+ * future's status is then PK_ECANCELED; pk_future_failed lists the items
+ * that did not complete, whose outputs keep the caller's values, while
+ * the items that completed are written; a task's buffer keeps the
+ * caller's bytes.  A job that finished before the call keeps its own
+ * result.  The other backends finish a job before its future is made:
+ * there is nothing to stop.  Use it for a kernel that may not return (a
+ * loop that never converges): wait with a timeout, then cancel.
+ * Returns PK_OK once the future is ready, PK_EINVAL for NULL, PK_ESTATE
+ * in a fork of the process that made it.
+ */
+pk_status pk_future_cancel(pk_future *f);
 /* pk_future_get - wait for the job and return its status (PK_OK, or the
  * error pk_map or fn gave). */
 pk_status pk_future_get(pk_future *f);

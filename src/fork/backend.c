@@ -712,6 +712,16 @@ static pk_status fork_winit(pk_context *ctx,
   return PK_OK;
 }
 
+static pk_status fork_cancel(pk_context *ctx) {
+  pool *p = ctx->impl;
+  if (foreign(ctx, "fork") != PK_OK)
+    return PK_ESTATE;
+  if (!p->p.busy)
+    return PK_OK;
+  pk__fork_cancel(p);
+  return pk__fork_finish_pending(p, -1);
+}
+
 static void fork_max_tasks(pk_context *ctx, unsigned long n) {
   ((pool *)ctx->impl)->max_tasks = n;
 }
@@ -725,6 +735,7 @@ const pk__backend_ops pk__backend_fork = {
     .map = fork_map,
     .late = fork_late,
     .wait = fork_wait,
+    .cancel = fork_cancel,
     .usable = fork_usable,
     .reports_chunks = 1,
     .max_tasks = fork_max_tasks,

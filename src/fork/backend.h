@@ -161,6 +161,7 @@ typedef struct wk {
   int unknown;             /* 1: reaped by the program, status not seen */
   int died;                /* in the current job */
   int stuck;               /* killed for not starting in time */
+  int stopped;             /* killed by pk_future_cancel, in this job */
   double up_by;            /* when it must have started */
 } wk;
 
@@ -168,6 +169,7 @@ typedef struct wk {
 typedef struct pend {
   int busy, kind, deaths;
   int lossy;               /* chunks may be lost: check each */
+  int cancelled;           /* pk_future_cancel: no further round */
   size_t claimed;          /* chunks claimed after the last round */
   pk_array *out[PK_MAX_ARGS]; /* wrapped outputs to copy back, or NULL */
   void *buf;               /* task buffer to copy back */
@@ -297,5 +299,6 @@ void pk__fork_replace_dead(pool *p);
 int pk__fork_alive(pool *p);
 pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f);
 pk_status pk__fork_finish_pending(pool *p, double timeout);
+void pk__fork_cancel(pool *p);
 
 #endif /* PK_FORK_BACKEND_H */

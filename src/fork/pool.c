@@ -408,7 +408,9 @@ void pk__fork_replace_dead(pool *p) {
   for (w = 0; w < p->n; w++) {
     if (!p->w[w].died)
       continue;
-    if (p->p.deaths++ == 0) {
+    if (p->w[w].stopped) {
+      /* Killed by pk_future_cancel: no death of the job's. */
+    } else if (p->p.deaths++ == 0) {
       char why[128];
       if (p->w[w].stuck)
         snprintf(why, sizeof why, "did not start within %g s (forked "
@@ -423,7 +425,8 @@ void pk__fork_replace_dead(pool *p) {
     p->w[w].died = 0;
     /* On failure the slot stays empty; the others carry on. */
     if (pk__fork_spawn(p, w) == PK_OK)
-      pk__log(p->ctx, "fork: worker %d died; replaced by pid %d", w,
+      pk__log(p->ctx, "fork: worker %d %s; replaced by pid %d", w,
+              p->w[w].stopped ? "stopped (cancelled)" : "died",
               (int)p->w[w].pid);
   }
 }
@@ -465,6 +468,8 @@ static int drive_map(pool *p, double deadline) {
     if (!pk__fork_wait_round(p, deadline))
       return 0;
     pk__fork_replace_dead(p);
+    if (p->p.cancelled)
+      return 1; /* nothing more runs: the rest fails */
     if (p->p.deaths == 0 && !missing(p))
       return 1; /* every participant ran its loop to the end */
     p->p.lossy = 1;
@@ -514,7 +519,7 @@ static pk_status collect_map(pool *p, pk__fails *f) {
   const jobdesc *jd = &p->c->job;
   pk__job j;
   size_t c, lo, hi, k;
-  int w, lost = 0;
+  int w, lost = 0, cancelled = 0;
 
   memset(&j, 0, sizeof j);
   j.n = jd->n;
@@ -538,13 +543,20 @@ static pk_status collect_map(pool *p, pk__fails *f) {
     for (c = 0; c < jd->nchunks; c++) {
       if (atomic_load(&p->done[c]) == jd->stamp)
         continue;
-      int who = atomic_load(&p->claim[c]) == jd->stamp
-                    ? (int)atomic_load(&p->who[c])
-                    : -1;
+      uint32_t u = atomic_load(&p->claim[c]) == jd->stamp
+                       ? atomic_load(&p->who[c])
+                       : UINT32_MAX;
+      int who = u < (uint32_t)p->n ? (int)u : -1;
+      /* Cancelled: taken by the parent (u == UINT32_MAX) or running in a
+         worker it stopped; else its worker died. */
+      pk_status why = p->p.cancelled && (who < 0 || p->w[who].stopped)
+                          ? PK_ECANCELED
+                          : PK_EWORKER;
       pk__chunk(&j, c, &lo, &hi);
       for (; lo < hi; lo++)
-        pk__fails_add(f, lo, PK_EWORKER, who);
+        pk__fails_add(f, lo, why, who);
       lost = 1;
+      cancelled |= why == PK_ECANCELED;
     }
   deliver(p, 1);
   for (int o = 0; o < PK_MAX_ARGS; o++) {
@@ -570,13 +582,14 @@ static pk_status collect_map(pool *p, pk__fails *f) {
   }
   if (lost) {
     size_t len;
-    if (p->msg[0] == '\0')
+    if (p->msg[0] == '\0' && !cancelled)
       snprintf(p->msg, sizeof p->msg, "fork: no worker could be started");
     len = strlen(p->msg);
     snprintf(p->msg + len, sizeof p->msg - len,
-             "; %s: %zu of %zu items did not complete (see pk_failed)",
-             jd->kernel.name, f->n, jd->n);
-    return PK_EWORKER;
+             "%s%s: %s%zu of %zu items did not complete (see pk_failed)",
+             len ? "; " : "", jd->kernel.name,
+             cancelled ? "cancelled; " : "", f->n, jd->n);
+    return cancelled ? PK_ECANCELED : PK_EWORKER;
   }
   return PK_OK;
 }
@@ -602,7 +615,10 @@ static void end_job(pool *p) {
   p->p.future = NULL;
   memset(p->p.out, 0, sizeof p->p.out);
   p->p.cb = NULL;
+  p->p.cancelled = 0;
   memset(p->p.part, 0, (size_t)p->n);
+  for (int w = 0; w < p->n; w++)
+    p->w[w].stopped = 0;
 }
 
 /*
@@ -623,7 +639,12 @@ pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f) {
     int w = p->p.task_worker;
     if (!pk__fork_wait_round(p, deadline))
       return PK_ETIMEDOUT;
-    if (p->w[w].died) {
+    if (p->w[w].died && p->w[w].stopped) {
+      pk__fork_replace_dead(p);
+      snprintf(p->msg, sizeof p->msg, "the task was cancelled: its worker "
+               "was stopped and replaced; the buffer keeps its values");
+      st = PK_ECANCELED;
+    } else if (p->w[w].died) {
       pk__fork_replace_dead(p);
       snprintf(p->msg + strlen(p->msg), sizeof p->msg - strlen(p->msg),
                " while running a task");
@@ -662,6 +683,43 @@ pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f) {
 }
 
 /* Finish the job a future left pending, into its future. */
+/*
+ * Stop the pending map or task (pk_future_cancel): the parent claims every
+ * chunk no worker has, so none starts from now; a participant still in its
+ * round a millisecond later is running one of the map's chunks (or the
+ * task) and is killed.  pk__fork_complete then ends the job: the chunks
+ * that did not complete fail with PK_ECANCELED, the stopped workers are
+ * replaced, and a job that finished before keeps its result.
+ */
+void pk__fork_cancel(pool *p) {
+  const jobdesc *jd = &p->c->job;
+  double until;
+  int w;
+
+  if (p->p.kind == K_MAP) {
+    for (size_t c = 0; c < jd->nchunks; c++) {
+      uint32_t old = atomic_load(&p->claim[c]);
+      if (old != jd->stamp &&
+          atomic_compare_exchange_strong(&p->claim[c], &old, jd->stamp))
+        atomic_store(&p->who[c], UINT32_MAX);
+    }
+    p->p.lossy = 1;
+  } else if (p->p.kind != K_TASK) {
+    return; /* an initializer: pk_worker_init waits for it */
+  }
+  p->p.cancelled = 1;
+  /* A worker between chunks finds none left and ends its round at once. */
+  until = pk_time() + 1e-3;
+  while (!round_done(p) && pk_time() < until)
+    sched_yield();
+  for (w = 0; w < p->n; w++)
+    if (p->p.part[w] && p->w[w].pid > 0 &&
+        atomic_load(&p->slots[w].done) != p->seq) {
+      kill(p->w[w].pid, SIGKILL);
+      p->w[w].stopped = 1;
+    }
+}
+
 pk_status pk__fork_finish_pending(pool *p, double timeout) {
   pk__fails f = {0};
   struct pk_future *fut = p->p.future;
