@@ -46,8 +46,9 @@ class Context:
     Ctrl-C: on the fork backend, a map that the kernel's cost model puts
     above 50 ms a worker (or of unknown cost) is waited for in steps of
     0.1 s, so Ctrl-C and other signal handlers run while it does; the map
-    is let finish (a running map cannot be stopped), its result dropped,
-    the context stays usable and the KeyboardInterrupt goes on.  Shorter
+    is stopped (Future.cancel: the workers running it are killed and
+    replaced), its result dropped, the context stays usable and the
+    KeyboardInterrupt goes on.  map_each's map is let finish.  Shorter
     fork maps, and every map on serial, openmp and mpi (which run it in
     the calling process, futures too), see Ctrl-C when they return.
 

@@ -15,7 +15,8 @@ typedef enum pk_status {
   PK_OK = 0, PK_EINVAL = -1, PK_ENOMEM = -2, PK_EDTYPE = -3, PK_ESHAPE = -4,
   PK_EOVERFLOW = -5, PK_EBACKEND = -6, PK_EKERNEL = -7, PK_EWORKER = -8,
   PK_EIO = -9, PK_EFORMAT = -10, PK_ESTATE = -11, PK_ETIMEDOUT = -12,
-  PK_EMPI = -13, PK_ESYS = -14, PK_ERANK = -15, PK_EINTR = -16
+  PK_EMPI = -13, PK_ESYS = -14, PK_ERANK = -15, PK_EINTR = -16,
+  PK_ECANCELED = -17
 } pk_status;
 const char *pk_strerror(pk_status status);
 
@@ -186,6 +187,7 @@ pk_status pk_map_async_n(pk_context *ctx, const pk_kernel *kernel, int nin,
 int pk_future_ready(pk_future *f);
 pk_status pk_future_wait(pk_future *f, double timeout);
 pk_status pk_future_get(pk_future *f);
+pk_status pk_future_cancel(pk_future *f);
 int pk_future_successful(pk_future *f);
 const size_t *pk_future_failed(const pk_future *f, size_t *n);
 const char *pk_future_errmsg(const pk_future *f);
@@ -223,7 +225,7 @@ STATUS_NAMES = {
     -4: "PK_ESHAPE", -5: "PK_EOVERFLOW", -6: "PK_EBACKEND",
     -7: "PK_EKERNEL", -8: "PK_EWORKER", -9: "PK_EIO", -10: "PK_EFORMAT",
     -11: "PK_ESTATE", -12: "PK_ETIMEDOUT", -13: "PK_EMPI", -14: "PK_ESYS",
-    -15: "PK_ERANK", -16: "PK_EINTR",
+    -15: "PK_ERANK", -16: "PK_EINTR", -17: "PK_ECANCELED",
 }
 MAX_DIMS = 4
 

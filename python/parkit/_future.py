@@ -68,7 +68,7 @@ class _Job:
 
 class Future:
     """The result of Context.map_async, as multiprocessing's AsyncResult:
-    ready(), wait(timeout), successful() and get(timeout)."""
+    ready(), wait(timeout), successful() and get(timeout); and cancel()."""
 
     def __init__(self, job):
         self._job = job
@@ -139,6 +139,23 @@ class Future:
         has not finished within timeout seconds."""
         return self._get(timeout)
 
+    def cancel(self):
+        """Stop the map if it has not finished (Pool.terminate, for one
+        map): on the fork backend no further item starts, and the workers
+        running its items are killed and replaced, so the context stays
+        whole and usable.  get() then raises ParkitError (PK_ECANCELED):
+        .failed lists the items that did not complete, .result holds the
+        others.  True if the map was stopped, False if it had finished
+        (serial, openmp and mpi finish a map before its future is made)."""
+        with self._ctx._lock:
+            if self._done or self._job is None:
+                return False
+            f = self._job.fp[0]
+            if lib.pk_future_ready(f):
+                return False
+            lib.pk_future_cancel(f)
+            return lib.pk_future_get(f) == lib.PK_ECANCELED
+
     def _get(self, timeout, release_on_interrupt=False):
         deadline = None if timeout is None else _now() + timeout
         try:
@@ -147,7 +164,8 @@ class Future:
                                    % timeout)
         except KeyboardInterrupt:
             if release_on_interrupt:
-                self._release()  # waits for the map, then frees its arrays
+                self.cancel()  # stops the map: its workers are replaced
+                self._release()  # then frees its arrays
             raise
         if self._done:
             self._collect()
@@ -180,8 +198,9 @@ class Future:
                 else:
                     n = ffi.new("size_t *")
                     failed = _failed(lib.pk_future_failed(f, n), n)
-                    part = (job.result() if st in (lib.PK_EKERNEL,
-                                                   lib.PK_EWORKER) else None)
+                    part = (job.result() if st in (
+                        lib.PK_EKERNEL, lib.PK_EWORKER, lib.PK_ECANCELED)
+                            else None)
                     self._error = ParkitError(
                         st, _str(lib.pk_future_errmsg(f)), failed, part)
                 self._done = True
