@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
   const ex_opt own[] = {{"--n", EX_SIZE, &n}, {NULL, EX_FLAG, NULL}};
   pk_context *ctx = NULL;
   pk_array *in = NULL, *keep = NULL, *dets = NULL;
-  double sum = 0, t[3];
+  double sum[2] = {0, 0}, t[3]; /* complex matrices: a complex sum */
   pk_status st;
   int rc = 0;
 
@@ -61,20 +61,24 @@ int main(int argc, char **argv) {
   }
 
   st = ex_map_sum(ctx, pk_kernel_det(), 1, (const pk_array *const *)&in,
-                  &dets, &sum, t);
+                  &dets, sum, t);
   if (st != PK_OK) {
     rc = ex_fail(prog, ctx, "determinants", st);
     goto done;
   }
 
-  ex_say(stdout, "dets: %zu matrices %zux%zu, backend %s, ",
+  ex_say(stdout, "dets: %zu matrices %zux%zu%s, backend %s, ",
          pk_array_global(in), pk_array_dim(in, 1), pk_array_dim(in, 2),
+         pk_array_dtype(in) == PK_C128 ? " complex128" : "",
          pk_backend(ctx));
   ex_say_workers(ctx);
-  ex_say(stdout, "sum of determinants: %.17g\n", sum);
+  if (pk_array_dtype(dets) == PK_C128)
+    ex_say(stdout, "sum of determinants: %.17g %+.17gj\n", sum[0], sum[1]);
+  else
+    ex_say(stdout, "sum of determinants: %.17g\n", sum[0]);
   ex_say_time(t);
 
-  rc = ex_finish(prog, ctx, &o, dets, &sum);
+  rc = ex_finish(prog, ctx, &o, dets, sum);
 
 done:
   pk_array_destroy(&in);

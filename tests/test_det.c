@@ -10,6 +10,7 @@
 
 #include <lapacke.h>
 
+#include <complex.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -737,10 +738,14 @@ static void test_shape(void **state) {
     assert_int_equal(k->shape(k, &t3, &out, msg, sizeof msg), PK_ESHAPE);
     assert_true(strlen(msg) > 0);
 
-    pk_item z = {.dtype = PK_C128, .ndim = 2, .shape = {5, 5}};
+    pk_item z = {.dtype = (pk_dtype)7, .ndim = 2, .shape = {5, 5}};
     msg[0] = 0;
     assert_int_equal(k->shape(k, &z, &out, msg, sizeof msg), PK_EDTYPE);
     assert_true(strlen(msg) > 0);
+    pk_item c = {.dtype = PK_C128, .ndim = 2, .shape = {5, 5}};
+    assert_int_equal(k->shape(k, &c, &out, msg, sizeof msg), PK_OK);
+    assert_int_equal(out.dtype, PK_C128);
+    assert_true(k->scratch(k, &c) >= 25 * sizeof(double complex));
 
     /* A short buffer still gets a terminated message. */
     char tiny[8];
@@ -763,6 +768,121 @@ static void test_shape(void **state) {
 /* Every path and crossover: n around the small paths' ends, the middle
  * path's panel edges, rows padded off multiples of 1 KiB (128), LAPACK,
  * and the middle path's end beside OpenBLAS kernels narrower than it. */
+/* ------------------------------------------------------------ complex */
+
+/* det (ow 1) or slogdet (ow 2) of count complex n x n matrices. */
+static void zrun(const pk_kernel *k, size_t n, const double complex *in,
+                 size_t count, double complex *out) {
+  pk_item it = {.dtype = PK_C128, .ndim = 2, .shape = {n, n}}, ot;
+  char msg[256] = "";
+  size_t bad = (size_t)-1, ow = k == pk_kernel_det() ? 1 : 2;
+
+  assert_int_equal(k->shape(k, &it, &ot, msg, sizeof msg), PK_OK);
+  assert_int_equal(ot.dtype, PK_C128);
+  void *scratch = malloc(k->scratch(k, &it) + 1);
+  assert_non_null(scratch);
+  pk_task t = {.in = (const char *)in, .out = (char *)out,
+               .in_stride = n * n * sizeof *in, .out_stride = ow * sizeof *out,
+               .in_item = it, .out_item = ot, .scratch = scratch, .isa = isa};
+  assert_int_equal(k->run(k, &t, 0, count, &bad), PK_OK);
+  free(scratch);
+}
+
+/* Laplace expansion along the first row, in long double complex. */
+static long double complex zlaplace(size_t n, const double complex *a) {
+  if (n == 0)
+    return 1;
+  if (n == 1)
+    return a[0];
+  long double complex s = 0;
+  double complex *m = malloc((n - 1) * (n - 1) * sizeof *m);
+  assert_non_null(m);
+  for (size_t c = 0; c < n; c++) {
+    size_t e = 0;
+    for (size_t i = 1; i < n; i++)
+      for (size_t j = 0; j < n; j++)
+        if (j != c)
+          m[e++] = a[i * n + j];
+    long double complex t = a[c] * zlaplace(n - 1, m);
+    s += c % 2 ? -t : t;
+  }
+  free(m);
+  return s;
+}
+
+/* det, slogdet's sign and log|det| of a, against d (relative tol). */
+static void zcheck(size_t n, const double complex *a, double complex d,
+                   double tol) {
+  double complex got, sl[2];
+  zrun(pk_kernel_det(), n, a, 1, &got);
+  zrun(pk_kernel_slogdet(), n, a, 1, sl);
+  assert_true(cabs(got - d) <= tol * cabs(d));
+  assert_true(cabs(sl[0] - d / cabs(d)) <= tol);
+  assert_true(fabs(cimag(sl[1])) == 0);
+  assert_true(fabs(creal(sl[1]) - log(cabs(d))) <= tol * (1 + fabs(log(cabs(d)))));
+}
+
+static void test_complex(void **state) {
+  (void)state;
+  double complex a[64 * 64], r[2];
+
+  /* Random matrices against the Laplace expansion. */
+  for (size_t n = 1; n <= 7; n++)
+    for (int rep = 0; rep < 5; rep++) {
+      for (size_t e = 0; e < n * n; e++)
+        a[e] = CMPLX(unif(), unif());
+      zcheck(n, a, (double complex)zlaplace(n, a), 1e-12);
+    }
+  /* A permuted diagonal: the permutation's sign times the product. */
+  for (size_t n = 2; n <= 64; n += 31) {
+    size_t perm[64];
+    double complex d = 1;
+    random_perm(n, perm);
+    memset(a, 0, sizeof a);
+    for (size_t i = 0; i < n; i++) {
+      double complex z = CMPLX(randint(1, 4), randint(-3, 4));
+      a[i * n + perm[i]] = z;
+      d *= z;
+    }
+    for (size_t i = 0; i < n; i++) /* its sign: the parity of inversions */
+      for (size_t j = i + 1; j < n; j++)
+        if (perm[i] > perm[j])
+          d = -d;
+    zcheck(n, a, d, 1e-13);
+  }
+  /* (1+i)^8 = 16 exactly; 2^600 i twice and 2^-600 i twice, whose running
+     product leaves the range of a double: i^4 = 1. */
+  memset(a, 0, sizeof a);
+  for (size_t i = 0; i < 8; i++)
+    a[i * 9] = CMPLX(1, 1);
+  zrun(pk_kernel_det(), 8, a, 1, r);
+  assert_true(r[0] == 16);
+  memset(a, 0, sizeof a);
+  a[0] = a[5] = CMPLX(0, 0x1p600);
+  a[10] = a[15] = CMPLX(0, 0x1p-600);
+  zrun(pk_kernel_det(), 4, a, 1, r);
+  assert_true(r[0] == 1);
+  zrun(pk_kernel_slogdet(), 4, a, 1, r);
+  assert_true(cabs(r[0] - 1) < 1e-15 && fabs(creal(r[1])) < 1e-12);
+  /* Singular: two equal rows.  Empty: 1 and {1, 0}.  A NaN: NaN. */
+  for (size_t e = 0; e < 9; e++)
+    a[e] = CMPLX(unif(), unif());
+  memcpy(a + 3, a, 3 * sizeof *a);
+  zrun(pk_kernel_det(), 3, a, 1, r);
+  assert_true(r[0] == 0);
+  zrun(pk_kernel_slogdet(), 3, a, 1, r);
+  assert_true(r[0] == 0 && creal(r[1]) == -INFINITY);
+  zrun(pk_kernel_det(), 0, a, 1, r);
+  assert_true(r[0] == 1);
+  zrun(pk_kernel_slogdet(), 0, a, 1, r);
+  assert_true(r[0] == 1 && r[1] == 0);
+  for (size_t e = 0; e < 9; e++)
+    a[e] = e % 4 == 0 ? 1 : 0;
+  a[4] = CMPLX(NAN, 0);
+  zrun(pk_kernel_det(), 3, a, 1, r);
+  assert_true(isnan(creal(r[0])));
+}
+
 static void test_vs_lapack_large(void **state) {
   (void)state;
   const size_t ns[] = {24, 25, 31, 32, 33, 36, 37, 40, 41, 63, 64, 100,
@@ -812,6 +932,7 @@ int main(void) {
       cmocka_unit_test(test_vs_lapack),
       cmocka_unit_test(test_batch_lanes),
       cmocka_unit_test(test_vs_lapack_large),
+      cmocka_unit_test(test_complex),
       cmocka_unit_test(test_chunking),
       cmocka_unit_test(test_strides),
       cmocka_unit_test(test_shape),

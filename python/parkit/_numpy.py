@@ -97,8 +97,9 @@ def det(a, backend=None, workers=None, batch_axis=0):
 
 def slogdet(a, backend=None, workers=None, batch_axis=0):
     r = _apply("slogdet", a, backend, workers, batch_axis, keep=False)
-    # Copies, contiguous as numpy's; scalars for one item.
-    return np.array(r[..., 0])[()], np.array(r[..., 1])[()]
+    # Copies, contiguous as numpy's; scalars for one item; log|det| is
+    # real for complex matrices too (the kernel gives it + 0j).
+    return np.array(r[..., 0])[()], np.array(r[..., 1].real)[()]
 
 
 def fft2(a, backend=None, workers=None, batch_axis=0):
@@ -149,10 +150,13 @@ def convolve2d(a, b, mode="full", method="auto", backend=None,
     return _pair("convolve2d", a, b, mode, method, backend, workers)
 
 
-det.__doc__ = """numpy.linalg.det of each n x n item: float64.
-    Integer and other real inputs are converted as numpy's astype.""" + _DOC
+det.__doc__ = """numpy.linalg.det of each n x n item: float64, or
+    complex128 for complex input.  Integer and other real inputs are
+    converted as numpy's astype.""" + _DOC
 slogdet.__doc__ = """numpy.linalg.slogdet of each n x n item: (sign,
-    logabsdet), float64 arrays (scalars for one item).""" + _DOC
+    logabsdet), float64 arrays (scalars for one item); for complex input
+    the sign is complex128 (a point on the unit circle) and logabsdet
+    float64.""" + _DOC
 fft2.__doc__ = """numpy.fft.fft2 of each h x w item: complex128.""" + _DOC
 ifft2.__doc__ = """numpy.fft.ifft2 of each h x w item: complex128.""" + _DOC
 rfft2.__doc__ = """numpy.fft.rfft2 of each h x w real item: h x (w//2 + 1)

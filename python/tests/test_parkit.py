@@ -208,6 +208,31 @@ def test_slogdet(backend):
     assert l1 == pytest.approx(rl[0], rel=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_det_complex(backend):
+    """Complex matrices: numpy's det and slogdet, complex sign and real
+    log|det|, the same bits on every backend."""
+    kw = dict(backend=backend, workers=W)
+    r = rng(3)
+    z = r.standard_normal((60, 9, 9)) + 1j * r.standard_normal((60, 9, 9))
+    z[5, :, 3] = 0  # singular
+    d = parkit.det(z, **kw)
+    assert d.dtype == np.complex128
+    assert close(d, np.linalg.det(z), rtol=1e-11)
+    assert d[5] == 0
+    sign, logdet = parkit.slogdet(z, **kw)
+    rs, rl = np.linalg.slogdet(z)
+    assert sign.dtype == np.complex128 and logdet.dtype == np.float64
+    ok = np.isfinite(rl)
+    assert np.allclose(sign[ok], rs[ok], rtol=1e-12)
+    assert np.allclose(logdet[ok], rl[ok], rtol=1e-12)
+    assert sign[5] == 0 and logdet[5] == -np.inf
+    assert np.array_equal(d, parkit.det(z, backend="serial"))
+    assert parkit.det(np.eye(8) * (1 + 1j), **kw) == 16
+    s1, l1 = parkit.slogdet(z[0].astype(np.complex64), **kw)
+    assert np.ndim(s1) == 0 and np.ndim(l1) == 0 and np.isrealobj(l1)
+
+
 def test_det_errors_and_nan():
     with pytest.raises(parkit.ParkitError) as e:
         parkit.det(np.zeros((5, 3, 4)))
