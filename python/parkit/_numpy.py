@@ -4,6 +4,7 @@ Each keeps one context per (backend, workers) for the process, so that
 repeated calls do not start workers again; they are closed at exit.
 """
 import atexit
+import collections
 import math
 import os
 import threading
@@ -95,11 +96,16 @@ def det(a, backend=None, workers=None, batch_axis=0):
     return _apply("det", a, backend, workers, batch_axis)
 
 
+# numpy 2's result type: a tuple whose fields are also named.
+SlogdetResult = collections.namedtuple("SlogdetResult", "sign logabsdet")
+
+
 def slogdet(a, backend=None, workers=None, batch_axis=0):
     r = _apply("slogdet", a, backend, workers, batch_axis, keep=False)
     # Copies, contiguous as numpy's; scalars for one item; log|det| is
     # real for complex matrices too (the kernel gives it + 0j).
-    return np.array(r[..., 0])[()], np.array(r[..., 1].real)[()]
+    return SlogdetResult(np.array(r[..., 0])[()],
+                         np.array(r[..., 1].real)[()])
 
 
 def fft2(a, backend=None, workers=None, batch_axis=0):
@@ -154,7 +160,8 @@ det.__doc__ = """numpy.linalg.det of each n x n item: float64, or
     complex128 for complex input.  Integer and other real inputs are
     converted as numpy's astype.""" + _DOC
 slogdet.__doc__ = """numpy.linalg.slogdet of each n x n item: (sign,
-    logabsdet), float64 arrays (scalars for one item); for complex input
+    logabsdet), as numpy 2's SlogdetResult (a tuple with those field
+    names), float64 arrays (scalars for one item); for complex input
     the sign is complex128 (a point on the unit circle) and logabsdet
     float64.""" + _DOC
 fft2.__doc__ = """numpy.fft.fft2 of each h x w item: complex128.""" + _DOC

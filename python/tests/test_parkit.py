@@ -205,6 +205,9 @@ def test_slogdet(backend):
     assert sign[4] == 0 and logdet[4] == -np.inf
     s1, l1 = parkit.slogdet(a[0], backend=backend, workers=W)
     assert np.ndim(s1) == 0 and s1 == rs[0]
+    res = parkit.slogdet(a[:2], backend=backend, workers=W)
+    assert np.array_equal(res.sign, rs[:2])  # numpy 2's field names
+    assert np.array_equal(res.logabsdet, res[1])
     assert l1 == pytest.approx(rl[0], rel=1e-12)
 
 
