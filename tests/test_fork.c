@@ -941,6 +941,18 @@ static pk_status hang_run(const pk_kernel *k, const pk_task *t, size_t lo,
 static const pk_kernel hang = {.name = "hang", .shape = same_shape,
                                .run = hang_run};
 
+/* hang, and item 0 kills its worker. */
+static pk_status crash_hang_run(const pk_kernel *k, const pk_task *t,
+                                size_t lo, size_t hi, size_t *bad) {
+  if (lo == 0)
+    raise(SIGSEGV);
+  return hang_run(k, t, lo, hi, bad);
+}
+
+static const pk_kernel crash_hang = {.name = "crash_hang",
+                                     .shape = same_shape,
+                                     .run = crash_hang_run};
+
 static pk_status task_hang(void *buf, size_t size) {
   struct timespec ts = {1, 0};
   memset(buf, 0x55, size);
@@ -990,6 +1002,21 @@ static void cancel_on(const char *start) {
   assert_int_equal(pk_map(ctx, &twice, a, &o, &op), PK_OK);
   for (i = 0; i < 40; i++)
     assert_true(y[i] == 2 * x[i]);
+
+  /* A worker that died by itself before the call, not yet seen: its
+     death is reported as such, its item among those that failed. */
+  assert_int_equal(pk_map_async(ctx, &crash_hang, a, &o, &op, &f), PK_OK);
+  usleep(200000);
+  assert_int_equal(pk_future_cancel(f), PK_OK);
+  assert_int_equal(pk_future_get(f), PK_ECANCELED);
+  assert_non_null(strstr(pk_future_errmsg(f), "signal 11"));
+  assert_non_null(strstr(pk_future_errmsg(f), "cancelled; 38 of 40"));
+  fl = pk_future_failed(f, &nf);
+  assert_int_equal(nf, 38);
+  assert_int_equal(fl[0], 0);
+  assert_int_equal(fl[1], 3);
+  pk_future_destroy(&f);
+  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
 
   memset(buf, 7, sizeof buf);
   assert_int_equal(pk_apply_async(ctx, task_hang, buf, sizeof buf, &f),

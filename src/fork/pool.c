@@ -712,12 +712,17 @@ void pk__fork_cancel(pool *p) {
   until = pk_time() + 1e-3;
   while (!round_done(p) && pk_time() < until)
     sched_yield();
-  for (w = 0; w < p->n; w++)
-    if (p->p.part[w] && p->w[w].pid > 0 &&
-        atomic_load(&p->slots[w].done) != p->seq) {
-      kill(p->w[w].pid, SIGKILL);
-      p->w[w].stopped = 1;
-    }
+  for (w = 0; w < p->n; w++) {
+    struct pollfd pf = {p->w[w].pidfd, POLLIN, 0};
+    if (!p->p.part[w] || p->w[w].pid <= 0 ||
+        atomic_load(&p->slots[w].done) == p->seq)
+      continue;
+    /* One that died by itself is reaped as such (its items PK_EWORKER). */
+    if (pf.fd >= 0 && poll(&pf, 1, 0) > 0)
+      continue;
+    kill(p->w[w].pid, SIGKILL);
+    p->w[w].stopped = 1;
+  }
 }
 
 pk_status pk__fork_finish_pending(pool *p, double timeout) {
