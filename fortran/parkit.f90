@@ -64,6 +64,15 @@ module parkit
      module procedure fft2_r, fft2_c
   end interface parkit_fft2
 
+  ! Real or complex matrices (complex: d, and s, complex too).
+  interface parkit_det
+     module procedure det_r, det_c
+  end interface parkit_det
+
+  interface parkit_slogdet
+     module procedure slogdet_r, slogdet_c
+  end interface parkit_slogdet
+
   interface
      function c_init(ctx, argc, argv, cfg) bind(C, name="pk_init_config")
        import :: c_ptr, c_int, config_t
@@ -327,7 +336,7 @@ contains
   end function run
 
   ! d(k) = det(a(:, :, k)).
-  subroutine parkit_det(ctx, a, d, status)
+  subroutine det_r(ctx, a, d, status)
     type(parkit_context), intent(in) :: ctx
     real(c_double), intent(in), target, contiguous :: a(:, :, :)
     real(c_double), intent(out), target, contiguous :: d(:)
@@ -335,11 +344,22 @@ contains
 
     status = run(ctx, pk_kernel_det(), F64, c_loc(a), shape(a), F64, &
          c_loc(d), shape(d))
-  end subroutine parkit_det
+  end subroutine det_r
+
+  subroutine det_c(ctx, a, d, status)
+    type(parkit_context), intent(in) :: ctx
+    complex(c_double_complex), intent(in), target, contiguous :: a(:, :, :)
+    complex(c_double_complex), intent(out), target, contiguous :: d(:)
+    integer, intent(out) :: status
+
+    status = run(ctx, pk_kernel_det(), C128, c_loc(a), shape(a), C128, &
+         c_loc(d), shape(d))
+  end subroutine det_c
 
   ! s(1, k) the sign and s(2, k) the log of |det(a(:, :, k))|, as
-  ! numpy.linalg.slogdet.
-  subroutine parkit_slogdet(ctx, a, s, status)
+  ! numpy.linalg.slogdet; for complex a, the sign is complex (of modulus
+  ! 1) and the log is the real part of s(2, k).
+  subroutine slogdet_r(ctx, a, s, status)
     type(parkit_context), intent(in) :: ctx
     real(c_double), intent(in), target, contiguous :: a(:, :, :)
     real(c_double), intent(out), target, contiguous :: s(:, :)
@@ -347,7 +367,17 @@ contains
 
     status = run(ctx, pk_kernel_slogdet(), F64, c_loc(a), shape(a), F64, &
          c_loc(s), shape(s))
-  end subroutine parkit_slogdet
+  end subroutine slogdet_r
+
+  subroutine slogdet_c(ctx, a, s, status)
+    type(parkit_context), intent(in) :: ctx
+    complex(c_double_complex), intent(in), target, contiguous :: a(:, :, :)
+    complex(c_double_complex), intent(out), target, contiguous :: s(:, :)
+    integer, intent(out) :: status
+
+    status = run(ctx, pk_kernel_slogdet(), C128, c_loc(a), shape(a), C128, &
+         c_loc(s), shape(s))
+  end subroutine slogdet_c
 
   ! b(:, :, k) = the 2-D DFT of a(:, :, k), unnormalised (FFTW's forward
   ! transform, numpy.fft.fft2).

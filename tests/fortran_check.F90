@@ -1,6 +1,7 @@
 ! The parkit module from Fortran, on every backend given on the command
-! line (default: serial openmp fork): det, slogdet, fft2, rfft2,
-! autocorr2d, correlate2d and convolve2d (one kernel image for all) of
+! line (default: serial openmp fork): det, slogdet (real and complex),
+! fft2, rfft2, autocorr2d, correlate2d and convolve2d (one kernel image
+! for all) of
 ! Fortran-ordered batches a(:, :, k) against references
 ! computed here, in Fortran, from their definitions; a wrongly sized result
 ! is refused with a message.  With "mpi" as an argument (under mpirun):
@@ -98,6 +99,34 @@ contains
     end do
   end function naive_det
 
+  ! The same for complex matrices (pivots by modulus).
+  complex(c_double_complex) function naive_zdet(m0)
+    complex(c_double_complex), intent(in) :: m0(:, :)
+    complex(c_double_complex) :: m(size(m0, 1), size(m0, 2))
+    complex(c_double_complex) :: row(size(m0, 2))
+    integer :: i, j, p
+
+    m = m0
+    naive_zdet = 1
+    do j = 1, size(m, 1)
+       p = j - 1 + maxloc(abs(m(j:, j)), 1)
+       if (m(p, j) == 0) then
+          naive_zdet = 0
+          return
+       end if
+       if (p /= j) then
+          row = m(j, :)
+          m(j, :) = m(p, :)
+          m(p, :) = row
+          naive_zdet = -naive_zdet
+       end if
+       naive_zdet = naive_zdet * m(j, j)
+       do i = j + 1, size(m, 1)
+          m(i, j:) = m(i, j:) - m(i, j) / m(j, j) * m(j, j:)
+       end do
+    end do
+  end function naive_zdet
+
   ! The 2-D DFT from its definition.
   complex(c_double_complex) function dft(v, u, q)
     real(c_double), intent(in) :: v(:, :)
@@ -119,8 +148,27 @@ contains
     type(parkit_context), intent(in) :: ctx
     character(len=*), intent(in) :: backend
     real(c_double) :: ref, tol, sum
+    complex(c_double_complex) :: z(n, n, count), zd(count), zs(2, count), zref
     integer :: st, i, j, k, p, q
 
+    ! Complex matrices: a + i a(:, :, reversed).
+    do k = 1, count
+       z(:, :, k) = cmplx(a(:, :, k), a(:, :, count + 1 - k), c_double_complex)
+    end do
+    call parkit_det(ctx, z, zd, st)
+    call expect(st == PK_OK, "complex det: " // parkit_errmsg(ctx), backend)
+    call parkit_slogdet(ctx, z, zs, st)
+    call expect(st == PK_OK, "complex slogdet: " // parkit_errmsg(ctx), &
+         backend)
+    do k = 1, count
+       zref = naive_zdet(z(:, :, k))
+       call expect(abs(zd(k) - zref) <= 1e-9_c_double * abs(zref), &
+            "complex det against elimination", backend)
+       call expect(abs(zs(1, k) - zref / abs(zref)) <= 1e-12_c_double .and. &
+            abs(real(zs(2, k), c_double) - log(abs(zref))) <= &
+            1e-12_c_double * max(1.0_c_double, log(abs(zref))) .and. &
+            aimag(zs(2, k)) == 0, "complex slogdet", backend)
+    end do
     call parkit_det(ctx, a, d, st)
     call expect(st == PK_OK, "det: " // parkit_errmsg(ctx), backend)
     call parkit_slogdet(ctx, a, s, st)
