@@ -682,7 +682,6 @@ pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f) {
   return st;
 }
 
-/* Finish the job a future left pending, into its future. */
 /*
  * Stop the pending map or task (pk_future_cancel): the parent claims every
  * chunk no worker has, so none starts from now; a participant still in its
@@ -725,6 +724,7 @@ void pk__fork_cancel(pool *p) {
   }
 }
 
+/* Finish the job a future left pending, into its future. */
 pk_status pk__fork_finish_pending(pool *p, double timeout) {
   pk__fails f = {0};
   struct pk_future *fut = p->p.future;
