@@ -1079,6 +1079,55 @@ static void test_initializer(void **state) {
   assert_int_equal(pk_finalize(&ctx), PK_OK);
 }
 
+/* An initializer that fails once the program says so (a file it needs is
+   gone, say): the workers forked after that inherit the word. */
+static int init_refuses;
+static _Atomic int forked;
+static void count_forks(void) { forked++; }
+static pk_status init_unless(void *arg, size_t size, int worker) {
+  (void)arg, (void)size, (void)worker;
+  return init_refuses ? PK_EIO : PK_OK;
+}
+
+/* A replacement whose initializer fails leaves its slot empty: the
+   other worker runs the maps, and no map forks another replacement to
+   fail again; pk_worker_init starts the slot's worker again. */
+static void test_initializer_fails_later(void **state) {
+  char *keep = start_set("fork");
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 40, 1), *o = NULL;
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 1};
+  double seen[4];
+  static int once;
+  (void)state;
+
+  if (!once++)
+    pthread_atfork(NULL, count_forks, NULL);
+  init_refuses = 0;
+  assert_int_equal(pk_worker_init(ctx, init_unless, NULL, 0), PK_OK);
+  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
+  init_refuses = 1;
+  kill((pid_t)seen[0], SIGKILL);
+  usleep(20000);
+  for (int r = 0; r < 4; r++) {
+    int before = forked;
+    assert_int_equal(pk_map(ctx, &twice, a, &o, &op), PK_OK);
+    for (size_t i = 0; i < 40; i++)
+      assert_true(((double *)pk_array_data(o))[i] == 2.0 * ((double)i + 0.25));
+    assert_int_equal(worker_pids(ctx, 8, seen + 1, 3), 1);
+    if (r > 0) /* the first map's replacement was the one that failed */
+      assert_int_equal(forked, before);
+  }
+  init_refuses = 0;
+  assert_int_equal(pk_worker_init(ctx, init_unless, NULL, 0), PK_OK);
+  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  start_restore(keep);
+  no_children();
+}
+
 static void test_max_tasks(void **state) {
   pk_context *ctx = open_fork(2);
   double p[64], q[64];
@@ -2049,6 +2098,7 @@ int main(void) {
       cmocka_unit_test(test_apply),
       cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_initializer),
+      cmocka_unit_test(test_initializer_fails_later),
       cmocka_unit_test(test_max_tasks),
       cmocka_unit_test(test_soak),
       cmocka_unit_test(test_parent_sigint),

@@ -147,6 +147,9 @@ void pk_future_destroy(pk_future **f);
  * (NULL when size is 0); fn may keep state in the worker process.  A NULL
  * fn removes the initializer.  On serial and openmp, fn runs once, now, in
  * the calling thread, as worker 0.
+ * A worker started later in which fn fails exits and leaves its place
+ * empty, the others running the maps, until the next pk_worker_init
+ * starts one there again (--pk-verbose says so).
  * Errors: fn's status when it fails in a worker (the initializer is then
  * removed), PK_EWORKER if a worker died in it, PK_ENOMEM.
  */

@@ -671,6 +671,12 @@ static pk_status fork_winit(pk_context *ctx,
       return pk__error(ctx, PK_ENOMEM, "pk_worker_init: out of memory");
     memcpy(copy, arg, size);
   }
+  /* Slots whose initializer failed in a replacement: workers again,
+     started without one (the new one, if any, runs in all below). */
+  p->init_fn = NULL;
+  for (w = 0; w < p->n; w++)
+    p->w[w].init_failed = 0;
+  pk__fork_heal(p);
   /* Replacements forked from now on run it from this copy. */
   free(p->init_arg);
   p->init_fn = fn;

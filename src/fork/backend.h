@@ -74,6 +74,8 @@
 #define WSPIN_NS 50000.0     /* and a worker, for its next job */
 #define SLICE_NS 1000.0      /* a spin sharing a core yields this often */
 #define BIRTH_S 5.0          /* a worker not started by then never will */
+#define EXIT_INIT 4          /* a worker's exit status: its initializer
+                                failed (the status in its slot) */
 
 enum { K_NOP, K_MAP, K_TASK, K_INIT, K_QUIT };
 /* Staging segments: one per input, one per output, the kernel's data. */
@@ -162,6 +164,8 @@ typedef struct wk {
   int died;                /* in the current job */
   int stuck;               /* killed for not starting in time */
   int stopped;             /* killed by pk_future_cancel, in this job */
+  int init_failed;         /* its initializer failed in a replacement: the
+                              slot stays empty until pk_worker_init */
   double up_by;            /* when it must have started */
 } wk;
 

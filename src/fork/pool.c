@@ -32,6 +32,7 @@ pk_status pk__fork_spawn(pool *p, int w) {
   atomic_store(&p->slots[w].sent, 0);
   atomic_store(&p->slots[w].up, 0);
   p->slots[w].chunks = 0;
+  p->slots[w].status = PK_OK;
   p->w[w].stuck = 0;
   p->w[w].up_by = pk_time() + BIRTH_S;
   if (pk__fork_server_wanted(p)) {
@@ -135,11 +136,12 @@ static void retire(pool *p, int w) {
   p->w[w].died = 0;
 }
 
-/* Start workers whose slots are empty (a fork that failed before). */
+/* Start workers whose slots are empty (a fork that failed before); not
+   where the initializer failed: it would again, at every map. */
 void pk__fork_heal(pool *p) {
   int w;
   for (w = 0; w < p->n; w++)
-    if (p->w[w].pid <= 0)
+    if (p->w[w].pid <= 0 && !p->w[w].init_failed)
       pk__fork_spawn(p, w);
 }
 
@@ -402,12 +404,30 @@ static const char *death(int status, char *buf, size_t len) {
   return buf;
 }
 
+/* Whether worker w, reaped, ended because its initializer failed. */
+static int init_failed(const pool *p, int w) {
+  const int s = p->w[w].status;
+  return p->init_fn && !p->w[w].unknown && WIFEXITED(s) &&
+         WEXITSTATUS(s) == EXIT_INIT && p->slots[w].status != PK_OK;
+}
+
 /* Fork replacements for the workers that died; note the first death. */
 void pk__fork_replace_dead(pool *p) {
   int w;
   for (w = 0; w < p->n; w++) {
     if (!p->w[w].died)
       continue;
+    if (init_failed(p, w)) {
+      /* A replacement whose initializer failed: another would too (the
+         program's state that it reads has changed).  The slot stays
+         empty, the others carry on, until pk_worker_init is called. */
+      p->w[w].died = 0;
+      p->w[w].init_failed = 1;
+      pk__log(p->ctx, "fork: worker %d's initializer returned %s in a "
+              "replacement; the pool runs without it until pk_worker_init "
+              "is called again", w, pk_strerror(p->slots[w].status));
+      continue;
+    }
     if (p->w[w].stopped) {
       /* Killed by pk_future_cancel: no death of the job's. */
     } else if (p->p.deaths++ == 0) {

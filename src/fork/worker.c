@@ -434,8 +434,13 @@ static void become(pool *p, int me, int sock, int by_main) {
   s.epoch = p->c->epoch;
   for (g = p->head; g; g = g->next)
     cache_add(&s, g->id, g->addr, g->size);
-  if (p->init_fn && p->init_fn(p->init_arg, p->init_size, me) != PK_OK)
-    _exit(4);
+  if (p->init_fn) {
+    pk_status st = p->init_fn(p->init_arg, p->init_size, me);
+    if (st != PK_OK) {
+      p->slots[me].status = st;
+      _exit(EXIT_INIT);
+    }
+  }
   worker_loop(&s);
 }
 
