@@ -29,7 +29,8 @@ static const char usage[] =
     "  --batch-axis K the input's batch axis (default 0; -1: the last, as "
     "numpy's\n"
     "                 t[..., i])\n"
-    "  --output FILE  write the determinants to a .npy file (shape (M,))\n"
+    "  --output FILE  write the determinants to a .npy file (shape (M,);\n"
+    "                 complex128 for complex input)\n"
     EX_USAGE_COMMON;
 
 /* Integers in [-5, 5), as the seeds drew them. */
