@@ -35,6 +35,10 @@
 #define ALIGN PK__DET_ALIGN
 #define VMAX 8 /* the widest vector, in doubles: scratch is sized for it */
 #define LN2 0.693147180559945309417232121458176568
+/* C11's CMPLX, which glibc's complex.h defines only for GCC, not clang. */
+#ifndef CMPLX
+#define CMPLX(x, y) ((union { double d[2]; double complex z; }){{(x), (y)}}.z)
+#endif
 
 static double *aligned(void *p) {
   uintptr_t u = (uintptr_t)p;

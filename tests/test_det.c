@@ -17,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* C11's CMPLX, which glibc's complex.h defines only for GCC, not clang. */
+#ifndef CMPLX
+#define CMPLX(x, y) ((union { double d[2]; double complex z; }){{(x), (y)}}.z)
+#endif
+
 #define BIG 25 /* past every small path: a matrix embedded in one this size
                   takes another path than it does itself */
 
