@@ -702,6 +702,19 @@ pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f) {
   return st;
 }
 
+/* Whether worker w has exited, not yet reaped: its pidfd is readable, or
+   without one (no pidfd_open, as under valgrind) its socket is at end of
+   file. */
+static int gone(const pool *p, int w) {
+  const int fd = p->w[w].pidfd >= 0 ? p->w[w].pidfd : p->w[w].sock;
+  struct pollfd pf = {fd, POLLIN, 0};
+  char b;
+
+  if (poll(&pf, 1, 0) <= 0)
+    return 0;
+  return p->w[w].pidfd >= 0 || recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /*
  * Stop the pending map or task (pk_future_cancel): the parent claims every
  * chunk no worker has, so none starts from now; a participant still in its
@@ -732,12 +745,11 @@ void pk__fork_cancel(pool *p) {
   while (!round_done(p) && pk_time() < until)
     sched_yield();
   for (w = 0; w < p->n; w++) {
-    struct pollfd pf = {p->w[w].pidfd, POLLIN, 0};
     if (!p->p.part[w] || p->w[w].pid <= 0 ||
         atomic_load(&p->slots[w].done) == p->seq)
       continue;
     /* One that died by itself is reaped as such (its items PK_EWORKER). */
-    if (pf.fd >= 0 && poll(&pf, 1, 0) > 0)
+    if (gone(p, w))
       continue;
     kill(p->w[w].pid, SIGKILL);
     p->w[w].stopped = 1;
