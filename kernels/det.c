@@ -205,7 +205,8 @@ static void nonfinite(const double *x, size_t n, void *w, int slog,
 
 /*
  * Complex matrices take zgetrf, as numpy's do, on A copied in column-major
- * order (lu_colmajor's reasons).  With every entry finite, det is the
+ * order (lu_colmajor's reasons), or, small and finite, the same elimination
+ * here (zlu_small).  With every entry finite, det is the
  * product of the pivots and the permutation's sign, kept in range by a
  * separate binary exponent, as finish does; slogdet, and det with a NaN or
  * an infinity, are numpy's own computation: sign the product of the
@@ -229,6 +230,56 @@ static double complex zrange(double complex z, int *e) {
   return CMPLX(ldexp(creal(z), -f), ldexp(cimag(z), -f));
 }
 
+/*
+ * Small finite matrices (zgetrf's call costs more than their LU): the same
+ * elimination here, on A's rows in a (row-major, stride n), pivots chosen
+ * as zgetrf's izamax does (the first largest |re| + |im|), multipliers by
+ * the pivot's reciprocal unless the pivot is subnormal (then divided by,
+ * where the reciprocal would overflow).  The pivots on a's diagonal, the
+ * row swaps' sign in *m; 0, or k + 1 for an exact zero pivot at step k.
+ */
+#define ZSMALL 24
+static lapack_int zlu_small(const double complex *x, size_t n,
+                            double complex *a, double complex *m) {
+  memcpy(a, x, n * n * sizeof *a);
+  for (size_t k = 0; k < n; k++) {
+    size_t p = k;
+    double best = -1;
+    for (size_t i = k; i < n; i++) {
+      double v = fabs(creal(a[i * n + k])) + fabs(cimag(a[i * n + k]));
+      if (v > best) {
+        best = v;
+        p = i;
+      }
+    }
+    if (p != k) {
+      for (size_t j = 0; j < n; j++) {
+        double complex t = a[k * n + j];
+        a[k * n + j] = a[p * n + j];
+        a[p * n + j] = t;
+      }
+      *m = -*m;
+    }
+    const double complex d = a[k * n + k];
+    if (d == 0)
+      return (lapack_int)k + 1;
+    const int tiny = fmax(fabs(creal(d)), fabs(cimag(d))) < DBL_MIN;
+    const double complex r = 1.0 / d;
+    for (size_t i = k + 1; i < n; i++) {
+      const double complex l = tiny ? a[i * n + k] / d : a[i * n + k] * r;
+      const double lr = creal(l), li = cimag(l);
+      double *ai = (double *)(a + i * n), *ak = (double *)(a + k * n);
+      /* By parts: C's complex product checks each for NaN (finite here). */
+      for (size_t j = k + 1; j < n; j++) {
+        const double br = ak[2 * j], bi = ak[2 * j + 1];
+        ai[2 * j] -= lr * br - li * bi;
+        ai[2 * j + 1] -= lr * bi + li * br;
+      }
+    }
+  }
+  return 0;
+}
+
 static void zdet(const double complex *x, size_t n, void *w, int slog,
                  double complex *out) {
   double complex *a = (double complex *)aligned(w), m = 1;
@@ -238,7 +289,9 @@ static void zdet(const double complex *x, size_t n, void *w, int slog,
 
   for (size_t i = 0; i < n * n; i++)
     finite &= isfinite(creal(x[i])) && isfinite(cimag(x[i]));
-  if (n > 0) {
+  if (finite && n <= ZSMALL) {
+    info = zlu_small(x, n, a, &m);
+  } else if (n > 0) {
     for (size_t i0 = 0; i0 < n; i0 += 8)
       for (size_t j0 = 0; j0 < n; j0 += 8)
         for (size_t j = j0; j < j0 + 8 && j < n; j++)
@@ -246,6 +299,9 @@ static void zdet(const double complex *x, size_t n, void *w, int slog,
             a[j * n + i] = x[i * n + j];
     info = LAPACKE_zgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n,
                                (lapack_int)n, a, (lapack_int)n, ipiv);
+    for (size_t k = 0; info == 0 && k < n; k++)
+      if (ipiv[k] != (lapack_int)k + 1)
+        m = -m;
   }
   if (info > 0) {
     out[0] = 0;
@@ -253,9 +309,6 @@ static void zdet(const double complex *x, size_t n, void *w, int slog,
       out[1] = -INFINITY;
     return;
   }
-  for (size_t k = 0; k < n; k++)
-    if (ipiv[k] != (lapack_int)k + 1)
-      m = -m;
   if (finite && !slog) {
     for (size_t k = 0; k < n; k++)
       m = zrange(m * zrange(a[k * (n + 1)], &e), &e);
@@ -617,8 +670,8 @@ static double path_cost(const pk__det_isa *v, double n) {
 static double cost(const pk_kernel *k, const pk_item *in) {
   const double n = (double)in->shape[0];
   (void)k;
-  if (in->dtype == PK_C128) /* zgetrf: four real multiply-adds each */
-    return 1500 + 0.28 * n * n * n;
+  if (in->dtype == PK_C128) /* four real multiply-adds each; zgetrf's call */
+    return n <= ZSMALL ? 150 + 0.45 * n * n * n : 1500 + 0.28 * n * n * n;
   return path_cost(pk__simd_paths(PK_ISA_AUTO), n);
 }
 

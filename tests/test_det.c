@@ -869,6 +869,10 @@ static void test_complex(void **state) {
   assert_true(r[0] == 1);
   zrun(pk_kernel_slogdet(), 4, a, 1, r);
   assert_true(cabs(r[0] - 1) < 1e-15 && fabs(creal(r[1])) < 1e-12);
+  /* A subnormal pivot, whose reciprocal overflows: divided by. */
+  a[0] = CMPLX(0x1p-1030, 0), a[1] = 2, a[2] = 0, a[3] = 3;
+  zrun(pk_kernel_det(), 2, a, 1, r);
+  assert_true(r[0] == 3 * 0x1p-1030);
   /* Singular: a zero column, an exact zero pivot (equal rows cancel only
      to rounding in complex arithmetic).  Empty: 1 and {1, 0}.  A NaN:
      NaN. */
