@@ -304,6 +304,14 @@ static void deliver(pool *p, int sweep) {
 
 static int round_done_cb(void *arg) { return round_done(arg); }
 
+/* Worker w's descriptor polled readable: it has exited.  A pidfd says so;
+   without pidfds, data on the socket is no death, end of file is. */
+static int ended(const pool *p, int w) {
+  char b;
+  return p->w[w].pidfd >= 0 ||
+         recv(p->w[w].sock, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* Wait for the current round: 1 when every participant is done or dead, 0
    at deadline (< 0: none). */
 int pk__fork_wait_round(pool *p, double deadline) {
@@ -375,13 +383,8 @@ int pk__fork_wait_round(pool *p, double deadline) {
       for (w = 1; w < np; w++) {
         if (!pf[w].revents)
           continue;
-        if (p->w[idx[w]].pidfd < 0) {
-          /* Without pidfds, data on the socket is no death; EOF is. */
-          char b;
-          if (recv(pf[w].fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
-            continue;
-        }
-        pk__fork_reap(p, idx[w]);
+        if (ended(p, idx[w]))
+          pk__fork_reap(p, idx[w]);
       }
     }
     if (deadline >= 0 && pk_time() >= deadline && !round_done(p)) {
@@ -635,10 +638,10 @@ static void end_job(pool *p) {
   p->p.future = NULL;
   memset(p->p.out, 0, sizeof p->p.out);
   p->p.cb = NULL;
+  for (int w = 0; p->p.cancelled && w < p->n; w++)
+    p->w[w].stopped = 0;
   p->p.cancelled = 0;
   memset(p->p.part, 0, (size_t)p->n);
-  for (int w = 0; w < p->n; w++)
-    p->w[w].stopped = 0;
 }
 
 /*
@@ -702,19 +705,6 @@ pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f) {
   return st;
 }
 
-/* Whether worker w has exited, not yet reaped: its pidfd is readable, or
-   without one (no pidfd_open, as under valgrind) its socket is at end of
-   file. */
-static int gone(const pool *p, int w) {
-  const int fd = p->w[w].pidfd >= 0 ? p->w[w].pidfd : p->w[w].sock;
-  struct pollfd pf = {fd, POLLIN, 0};
-  char b;
-
-  if (poll(&pf, 1, 0) <= 0)
-    return 0;
-  return p->w[w].pidfd >= 0 || recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
 /*
  * Stop the pending map or task (pk_future_cancel): the parent claims every
  * chunk no worker has, so none starts from now; a participant still in its
@@ -749,7 +739,9 @@ void pk__fork_cancel(pool *p) {
         atomic_load(&p->slots[w].done) == p->seq)
       continue;
     /* One that died by itself is reaped as such (its items PK_EWORKER). */
-    if (gone(p, w))
+    struct pollfd pf = {p->w[w].pidfd >= 0 ? p->w[w].pidfd : p->w[w].sock,
+                        POLLIN, 0};
+    if (poll(&pf, 1, 0) > 0 && ended(p, w))
       continue;
     kill(p->w[w].pid, SIGKILL);
     p->w[w].stopped = 1;
