@@ -252,8 +252,8 @@ static lapack_int zlu_small(const double complex *x, size_t n,
         p = i;
       }
     }
-    if (p != k) {
-      for (size_t j = 0; j < n; j++) {
+    if (p != k) { /* columns before k are not read again */
+      for (size_t j = k; j < n; j++) {
         double complex t = a[k * n + j];
         a[k * n + j] = a[p * n + j];
         a[p * n + j] = t;
