@@ -72,34 +72,14 @@ contains
     end if
   end subroutine expect
 
-  ! det by Gaussian elimination with partial pivoting, here.
+  ! det of a real matrix: naive_zdet's, imaginary parts 0.
   real(c_double) function naive_det(m0)
     real(c_double), intent(in) :: m0(:, :)
-    real(c_double) :: m(size(m0, 1), size(m0, 2)), row(size(m0, 2))
-    integer :: i, j, p
 
-    m = m0
-    naive_det = 1
-    do j = 1, size(m, 1)
-       p = j - 1 + maxloc(abs(m(j:, j)), 1)
-       if (m(p, j) == 0) then
-          naive_det = 0
-          return
-       end if
-       if (p /= j) then
-          row = m(j, :)
-          m(j, :) = m(p, :)
-          m(p, :) = row
-          naive_det = -naive_det
-       end if
-       naive_det = naive_det * m(j, j)
-       do i = j + 1, size(m, 1)
-          m(i, j:) = m(i, j:) - m(i, j) / m(j, j) * m(j, j:)
-       end do
-    end do
+    naive_det = real(naive_zdet(cmplx(m0, 0, c_double_complex)), c_double)
   end function naive_det
 
-  ! The same for complex matrices (pivots by modulus).
+  ! det by Gaussian elimination with partial pivoting (by modulus), here.
   complex(c_double_complex) function naive_zdet(m0)
     complex(c_double_complex), intent(in) :: m0(:, :)
     complex(c_double_complex) :: m(size(m0, 1), size(m0, 2))

@@ -124,14 +124,15 @@ static double hadamard(size_t n, const double *a) {
   return h;
 }
 
-/* Laplace expansion along the first row, in long double. */
-static long double laplace(size_t n, const double *a) {
+/* Laplace expansion along the first row, in long double complex (a real matrix's
+   imaginary parts stay exactly 0). */
+static long double complex zlaplace(size_t n, const double complex *a) {
   if (n == 0)
     return 1;
   if (n == 1)
     return a[0];
-  long double s = 0;
-  double *m = malloc((n - 1) * (n - 1) * sizeof *m);
+  long double complex s = 0;
+  double complex *m = malloc((n - 1) * (n - 1) * sizeof *m);
   assert_non_null(m);
   for (size_t c = 0; c < n; c++) {
     size_t e = 0;
@@ -139,11 +140,21 @@ static long double laplace(size_t n, const double *a) {
       for (size_t j = 0; j < n; j++)
         if (j != c)
           m[e++] = a[i * n + j];
-    long double t = a[c] * laplace(n - 1, m);
+    long double complex t = a[c] * zlaplace(n - 1, m);
     s += c % 2 ? -t : t;
   }
   free(m);
   return s;
+}
+
+static long double laplace(size_t n, const double *a) {
+  double complex *z = malloc((n * n + 1) * sizeof *z);
+  assert_non_null(z);
+  for (size_t e = 0; e < n * n; e++)
+    z[e] = a[e];
+  long double d = creall(zlaplace(n, z));
+  free(z);
+  return d;
 }
 
 /* det and log|det| through LAPACK, computed here, independently. */
@@ -791,28 +802,6 @@ static void zrun(const pk_kernel *k, size_t n, const double complex *in,
                .in_item = it, .out_item = ot, .scratch = scratch, .isa = isa};
   assert_int_equal(k->run(k, &t, 0, count, &bad), PK_OK);
   free(scratch);
-}
-
-/* Laplace expansion along the first row, in long double complex. */
-static long double complex zlaplace(size_t n, const double complex *a) {
-  if (n == 0)
-    return 1;
-  if (n == 1)
-    return a[0];
-  long double complex s = 0;
-  double complex *m = malloc((n - 1) * (n - 1) * sizeof *m);
-  assert_non_null(m);
-  for (size_t c = 0; c < n; c++) {
-    size_t e = 0;
-    for (size_t i = 1; i < n; i++)
-      for (size_t j = 0; j < n; j++)
-        if (j != c)
-          m[e++] = a[i * n + j];
-    long double complex t = a[c] * zlaplace(n - 1, m);
-    s += c % 2 ? -t : t;
-  }
-  free(m);
-  return s;
 }
 
 /* det, slogdet's sign and log|det| of a, against d (relative tol). */

@@ -963,6 +963,18 @@ static pk_status task_hang(void *buf, size_t size) {
 
 static int running(pid_t pid);
 
+/* The end of a test of two fork workers started by PARKIT_START (keep:
+   its value before): both workers there, then nothing left behind. */
+static void end_two(pk_context *ctx, pk_array *a, pk_array *o, char *keep) {
+  double seen[4];
+  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  start_restore(keep);
+  no_children();
+}
+
 /* A map whose kernel never returns on two items, on two workers: waited
    for with a timeout, then cancelled.  The items before them are written,
    the rest keep the caller's values and are listed; the pool then runs
@@ -1040,12 +1052,7 @@ static void cancel_on(const char *start) {
   assert_int_equal(pk_future_get(f), PK_OK);
   pk_future_destroy(&f);
   assert_int_equal(pk_future_cancel(NULL), PK_EINVAL);
-  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
-  pk_array_destroy(&a);
-  pk_array_destroy(&o);
-  assert_int_equal(pk_finalize(&ctx), PK_OK);
-  start_restore(keep);
-  no_children();
+  end_two(ctx, a, o, keep);
 }
 
 static void test_cancel(void **state) {
@@ -1125,12 +1132,7 @@ static void test_initializer_fails_later(void **state) {
   }
   init_refuses = 0;
   assert_int_equal(pk_worker_init(ctx, init_unless, NULL, 0), PK_OK);
-  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
-  pk_array_destroy(&a);
-  pk_array_destroy(&o);
-  assert_int_equal(pk_finalize(&ctx), PK_OK);
-  start_restore(keep);
-  no_children();
+  end_two(ctx, a, o, keep);
 }
 
 static void test_max_tasks(void **state) {
