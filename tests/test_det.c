@@ -875,9 +875,13 @@ static void test_complex(void **state) {
   assert_true(r[0] == 1);
   zrun(pk_kernel_slogdet(), 0, a, 1, r);
   assert_true(r[0] == 1 && r[1] == 0);
+  /* The NaN is the last pivot's only candidate: which of a NaN and a
+     zero a BLAS's pivot search takes differs (OpenBLAS on aarch64 takes
+     the zero, and zgetrf then reports a zero pivot, det 0, as numpy
+     does there). */
   for (size_t e = 0; e < 9; e++)
     a[e] = e % 4 == 0 ? 1 : 0;
-  a[4] = CMPLX(NAN, 0);
+  a[8] = CMPLX(NAN, 0);
   zrun(pk_kernel_det(), 3, a, 1, r);
   assert_true(isnan(creal(r[0])));
 }
