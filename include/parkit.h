@@ -6,7 +6,8 @@
  * the last call on a context failed.  Axis 0 of an array is the batch axis:
  * a kernel maps each item a[i] to one output item out[i].
  *
- * Thread safety: a context and its arrays are used by one thread at a time.
+ * Thread safety: a context and its arrays are used by one thread at a time
+ * (pk_interrupt excepted).
  */
 #ifndef PARKIT_H
 #define PARKIT_H
@@ -485,6 +486,24 @@ pk_status pk_map_reduce_n(pk_context *ctx, const pk_kernel *kernel, int nin,
  * success).
  */
 const size_t *pk_failed(const pk_context *ctx, size_t *n);
+
+/*
+ * pk_interrupt - stop the map running on ctx: for Ctrl-C, or a deadline
+ * kept by another thread.  The one call that may be made while another
+ * thread uses ctx, and from a signal handler (it stores a flag and writes
+ * to a descriptor).  The map's items not yet started are not run; on fork
+ * the workers running its items are killed and replaced, as by
+ * pk_future_cancel; elsewhere the items being computed finish first (a
+ * thread cannot be stopped), and a map run in the calling thread looks at
+ * the flag between pieces of about 10 ms.  The map then returns PK_EINTR:
+ * pk_failed lists the items not done, whose outputs are as after a failed
+ * item (see pk_map(3)), and ctx maps again.  A fork future still pending is stopped by
+ * the wait that follows the call (a pk_future_wait, or the next call on
+ * ctx).  A map started after the call is not stopped.  Under mpi it stops
+ * only this process's share, and every rank's call returns PK_EKERNEL with
+ * the items of every rank.  Errors: PK_EINVAL (ctx NULL).
+ */
+pk_status pk_interrupt(pk_context *ctx);
 
 /* Statistics of the last map or reduce; owned by ctx. */
 const pk_stats *pk_last_stats(const pk_context *ctx);

@@ -26,15 +26,13 @@ static void serial_stop(pk_context *ctx) {
 
 static pk_status serial_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   serial *s = ctx->impl;
-  size_t c, lo, hi;
+  size_t c;
 
   if (pk__scratch_reserve(&s->scratch, &s->cap, j->scratch) != 0)
     return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
                      "scratch", j->kernel->name, j->scratch);
-  for (c = 0; c < j->nchunks; c++) {
-    pk__chunk(j, c, &lo, &hi);
-    pk__run(j, lo, hi, s->scratch, 0, f);
-  }
+  for (c = 0; c < j->nchunks; c++)
+    pk__run_chunk(ctx, j, c, s->scratch, 0, f);
   return PK_OK;
 }
 

@@ -6,6 +6,7 @@
 
 #include <parkit.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -204,6 +205,10 @@ typedef struct pk__backend_ops {
   /* cancel: stop the pending job, as pk_future_cancel says, and complete
      its future.  NULL: never a job pending. */
   pk_status (*cancel)(pk_context *ctx);
+  /* interrupt: wake the caller if it sleeps waiting for its workers, so
+     that it sees ctx->interrupted (pk_interrupt); async-signal-safe.
+     NULL: it never sleeps in a map. */
+  void (*interrupt)(pk_context *ctx);
   /* PK_OK, or why this process may not use the context (a fork backend's
      context that this process's parent made; the message set).  NULL:
      always usable. */
@@ -333,7 +338,21 @@ struct pk_context {
   pk_stats stats;
   size_t *failed;
   size_t nfailed;
+  /* pk_interrupt: stop the running map; cleared as each map starts. */
+  atomic_int interrupted;
 };
+
+/* Whether pk_interrupt asked the running map of ctx to stop. */
+static inline int pk__interrupted(pk_context *ctx) {
+  return atomic_load_explicit(&ctx->interrupted, memory_order_relaxed);
+}
+
+/* Items [lo, hi) not run: into f as PK_EINTR. */
+void pk__fails_skip(pk__fails *f, size_t lo, size_t hi, int worker);
+
+/* pk__run of chunk c, or after pk_interrupt its items into f as not run. */
+void pk__run_chunk(pk_context *ctx, const pk__job *j, size_t c,
+                   void *scratch, int worker, pk__fails *f);
 
 struct pk_array {
   pk_context *ctx;

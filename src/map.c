@@ -114,6 +114,25 @@ void pk__run(const pk__job *j, size_t lo, size_t hi, void *scratch,
   }
 }
 
+pk_status pk_interrupt(pk_context *ctx) {
+  if (ctx == NULL)
+    return PK_EINVAL;
+  atomic_store(&ctx->interrupted, 1);
+  if (ctx->ops->interrupt)
+    ctx->ops->interrupt(ctx);
+  return PK_OK;
+}
+
+void pk__run_chunk(pk_context *ctx, const pk__job *j, size_t c,
+                   void *scratch, int worker, pk__fails *f) {
+  size_t lo, hi;
+  pk__chunk(j, c, &lo, &hi);
+  if (pk__interrupted(ctx))
+    pk__fails_skip(f, lo, hi, worker);
+  else
+    pk__run(j, lo, hi, scratch, worker, f);
+}
+
 static size_t round_up(size_t x, size_t m) {
   return m > 1 ? (x + m - 1) / m * m : x;
 }
@@ -236,6 +255,47 @@ static double probe(pk__job *j, size_t limit, size_t grain, void *scratch,
   }
 }
 
+/* Between pieces of an inline map, pk_interrupt is looked at. */
+#define PIECE_NS 1e7
+
+/* About x items, in whole grains, at least one. */
+static size_t grains(double x, size_t grain) {
+  return x >= (double)(2 * grain) ? (size_t)(x / (double)grain) * grain
+                                  : grain;
+}
+
+/*
+ * The items of j from j->lo on, in this thread, so that pk_interrupt stops
+ * a long map: in pieces of about PIECE_NS, at per ns an item, then at the
+ * rate the last piece took (a kernel without a cost starts at a grain).
+ */
+static void run_here(pk_context *ctx, pk__job *j, double per, size_t grain,
+                     pk__fails *f) {
+  size_t lo = j->lo, piece = j->n - j->lo;
+
+  if (per * (double)piece > PIECE_NS)
+    piece = isfinite(per) ? grains(PIECE_NS / per, grain) : grain;
+  while (lo < j->n) {
+    size_t hi = j->n - lo > piece ? lo + piece : j->n;
+    if (pk__interrupted(ctx)) {
+      pk__fails_skip(f, lo, j->n, 0);
+      return;
+    }
+    if (hi == j->n) {
+      pk__run(j, lo, hi, ctx->scratch, 0, f);
+      return;
+    }
+    double t = pk_time();
+    pk__run(j, lo, hi, ctx->scratch, 0, f);
+    t = (pk_time() - t) * 1e9;
+    /* At most twice the last piece: one item may have been quick. */
+    piece = grains(t > 0 && PIECE_NS < 2 * t ? (double)piece * PIECE_NS / t
+                                             : (double)(2 * piece),
+                   grain);
+    lo = hi;
+  }
+}
+
 /*
  * Run j inline, or on the backend; fills ctx->stats.
  *
@@ -261,9 +321,11 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
   if (o == NULL)
     o = &none;
   /* A job left pending may write what this map reads, even one run here:
-     it ends first (its result goes to its future). */
+     it ends first (its result goes to its future; a pk_interrupt made
+     while it ran stops it). */
   if (ctx->ops->wait && ctx->ops->wait(ctx, -1) == PK_ESTATE)
     return PK_ESTATE; /* a context its process's parent made */
+  atomic_store(&ctx->interrupted, 0); /* an earlier pk_interrupt is spent */
   per = pk__cost_get(k, j->task.isa, item, &retime);
   memset(&ctx->stats, 0, sizeof ctx->stats);
   ctx->stats.items = j->n;
@@ -342,7 +404,7 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
       return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
                        "scratch", k->name, j->scratch);
     t1 = pk_time();
-    pk__run(j, j->lo, j->n, ctx->scratch, 0, &f);
+    run_here(ctx, j, per, grain, &f);
     here += pk_time() - t1;
     /* Fewer items than a vector: the cost of whole vectors, a bound. */
     pk__cost_put(k, j->task.isa, item, here * 1e9 / (double)j->n,
@@ -366,6 +428,10 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
                    0);
   }
 
+  /* Stopped by pk_interrupt (fork's backend says so itself). */
+  for (size_t i = 0; st == PK_OK && i < f.len; i++)
+    if (f.v[i].status == PK_EINTR)
+      st = PK_EINTR;
   ctx->stats.ran_inline = run_inline;
   ctx->stats.workers = w;
   ctx->stats.schedule = j->schedule;

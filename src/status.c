@@ -105,6 +105,11 @@ void pk__fails_add(pk__fails *f, size_t item, pk_status st, int worker) {
   f->v[f->len++] = (pk__fail){item, st, worker};
 }
 
+void pk__fails_skip(pk__fails *f, size_t lo, size_t hi, int worker) {
+  for (; lo < hi; lo++)
+    pk__fails_add(f, lo, PK_EINTR, worker);
+}
+
 void pk__fails_free(pk__fails *f) {
   free(f->v);
   *f = (pk__fails){0};

@@ -116,7 +116,7 @@ void pk__team_free(pk__team *t) {
 pk_status pk__team_run(pk_context *ctx, pk__team *t, const pk__job *j,
                        int w, pk__fails *f) {
   atomic_size_t next = 0;
-  size_t c, lo, hi;
+  size_t c;
   int i;
 
   if (j->nchunks == 0)
@@ -130,15 +130,13 @@ pk_status pk__team_run(pk_context *ctx, pk__team *t, const pk__job *j,
       return pk__error(ctx, PK_ENOMEM, "%s: cannot allocate %zu bytes of "
                        "scratch", j->kernel->name, j->scratch);
   if (w <= 1) { /* no region to wake */
-    for (c = 0; c < j->nchunks; c++) {
-      pk__chunk(j, c, &lo, &hi);
-      pk__run(j, lo, hi, t->scratch[0], 0, f);
-    }
+    for (c = 0; c < j->nchunks; c++)
+      pk__run_chunk(ctx, j, c, t->scratch[0], 0, f);
     return PK_OK;
   }
   const double t0 = pk_time(), gap = t0 - t->last_end;
   int nth_run = 1;
-#pragma omp parallel num_threads(w) private(c, lo, hi)
+#pragma omp parallel num_threads(w) private(c)
   {
     int me = omp_get_thread_num(), nth = omp_get_num_threads();
 
@@ -147,16 +145,12 @@ pk_status pk__team_run(pk_context *ctx, pk__team *t, const pk__job *j,
       nth_run = nth;
 
     if (j->schedule == PK_SCHEDULE_DYNAMIC) {
-      while ((c = atomic_fetch_add(&next, 1)) < j->nchunks) {
-        pk__chunk(j, c, &lo, &hi);
-        pk__run(j, lo, hi, t->scratch[me], me, &t->fails[me]);
-      }
+      while ((c = atomic_fetch_add(&next, 1)) < j->nchunks)
+        pk__run_chunk(ctx, j, c, t->scratch[me], me, &t->fails[me]);
     } else {
       /* Fewer threads than asked for still cover every chunk. */
-      for (c = (size_t)me; c < j->nchunks; c += (size_t)nth) {
-        pk__chunk(j, c, &lo, &hi);
-        pk__run(j, lo, hi, t->scratch[me], me, &t->fails[me]);
-      }
+      for (c = (size_t)me; c < j->nchunks; c += (size_t)nth)
+        pk__run_chunk(ctx, j, c, t->scratch[me], me, &t->fails[me]);
     }
   }
   t->last_end = pk_time();

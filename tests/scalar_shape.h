@@ -1,7 +1,7 @@
 /*
  * The shape function of the tests' kernels whose item, whatever it is,
  * maps to one float64 (count_kernel.h, test_fork's pid, test_cost's slow
- * item).
+ * item, test_backends' nap).
  */
 #ifndef PK_TESTS_SCALAR_SHAPE_H
 #define PK_TESTS_SCALAR_SHAPE_H

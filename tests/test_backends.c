@@ -13,9 +13,14 @@
 #include <parkit/kernels.h>
 
 #include "count_kernel.h"
+#include "scalar_shape.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 static uint64_t rng = 7;
 
@@ -180,6 +185,129 @@ static void test_count(void **state) {
   }
 }
 
+/* ------------------------------------------------------------ interrupt */
+
+#define NAP_ITEMS 400
+
+/* out = 2 * in, 5 ms an item. */
+static pk_status nap_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                         size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++) {
+    struct timespec ts = {0, 5000000};
+    while (nanosleep(&ts, &ts) != 0) /* a signal: sleep the rest */
+      ;
+    *(double *)(t->out + i * t->out_stride) =
+        2 * *(const double *)(t->ins[0] + i * t->in_strides[0]);
+  }
+  return PK_OK;
+}
+
+static double nap_cost(const pk_kernel *k, const pk_item *in) {
+  (void)k, (void)in;
+  return 5e6;
+}
+
+static pk_context *nap_ctx; /* the context the interrupters stop */
+
+static void *interrupt_later(void *arg) {
+  struct timespec ts = {0, 100000000};
+  (void)arg;
+  nanosleep(&ts, NULL);
+  pk_interrupt(nap_ctx);
+  return NULL;
+}
+
+static void on_alarm(int sig) {
+  (void)sig;
+  pk_interrupt(nap_ctx);
+}
+
+/* A map of 400 items of 5 ms (2 s on one worker), stopped 0.1 s in by
+   pk_interrupt from another thread (how == 0) or from a SIGALRM handler
+   (1): PK_EINTR; the items listed keep the caller's values, the others
+   are computed, and a map runs whole afterwards. */
+static void interrupt_on(const char *backend, int workers, pk_inline inl,
+                         const pk_kernel *k, int how) {
+  pk_config cfg = {.backend = backend, .workers = workers};
+  /* Dispatched, chunks of 20 ms: some are done by the time it stops (a
+     fork worker's chunk is stopped with it). */
+  pk_map_opts o = {.inlining = inl, .chunk = inl == PK_INLINE_NEVER ? 4 : 0};
+  size_t shape[1] = {NAP_ITEMS}, nf, i, j = 0;
+  pk_array *a = NULL, *out = NULL;
+  pthread_t th;
+  struct sigaction sa = {.sa_handler = on_alarm}, old;
+  struct itimerval it = {{0, 0}, {0, 100000}};
+
+  assert_int_equal(pk_init_config(&nap_ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_array_create(nap_ctx, PK_F64, 1, shape, &a), PK_OK);
+  /* The caller's memory: it keeps its values where items did not
+     complete (a fork worker writes the context's own arrays in place,
+     where a stopped chunk may have written some of its items). */
+  double *x = pk_array_data(a), y[NAP_ITEMS];
+  assert_int_equal(pk_array_wrap(nap_ctx, PK_F64, 1, shape, y, &out), PK_OK);
+  for (i = 0; i < NAP_ITEMS; i++)
+    x[i] = (double)i, y[i] = -1;
+  if (how == 0) {
+    assert_int_equal(pthread_create(&th, NULL, interrupt_later, NULL), 0);
+  } else {
+    assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+    assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+  }
+  double t0 = pk_time();
+  pk_status st = pk_map(nap_ctx, k, a, &out, &o);
+  double took = pk_time() - t0;
+  if (how == 0)
+    pthread_join(th, NULL);
+  else
+    sigaction(SIGALRM, &old, NULL);
+  if (st != PK_EINTR)
+    fail_msg("%s, %d workers, %s: %s after %.3f s", backend, workers,
+             how ? "a signal" : "a thread", pk_strerror(st), took);
+  assert_true(took < 1.0); /* not run to its end (2 s on one worker) */
+  assert_non_null(strstr(pk_errmsg(nap_ctx), "interrupted"));
+  const size_t *fl = pk_failed(nap_ctx, &nf);
+  if (!(nf > 0 && nf < NAP_ITEMS))
+    fail_msg("%s, %d workers, %s: %zu items listed", backend, workers,
+             how ? "a signal" : "a thread", nf);
+  assert_int_equal(pk_last_stats(nap_ctx)->failed, nf);
+  for (i = 0; i < NAP_ITEMS; i++) {
+    int failed = j < nf && fl[j] == i;
+    j += failed;
+    if (y[i] != (failed ? -1 : 2 * x[i]))
+      fail_msg("%s: item %zu (%s) holds %g", backend, i,
+               failed ? "listed" : "not listed", y[i]);
+  }
+  assert_int_equal(j, nf);
+  /* Spent: the next map runs whole. */
+  assert_int_equal(pk_map(nap_ctx, k, a, &out, &o), PK_OK);
+  for (i = 0; i < NAP_ITEMS; i++)
+    assert_true(y[i] == 2 * x[i]);
+  pk_array_destroy(&a);
+  pk_array_destroy(&out);
+  assert_int_equal(pk_finalize(&nap_ctx), PK_OK);
+}
+
+static void test_interrupt(void **state) {
+  /* A map in the calling thread runs in pieces of about 10 ms: sized by
+     the cost, or without one from a first item, timed. */
+  const pk_kernel costed = {.name = "nap", .shape = scalar_shape,
+                            .run = nap_run, .cost = nap_cost};
+  const pk_kernel plain = {.name = "nap", .shape = scalar_shape,
+                           .run = nap_run};
+  (void)state;
+  for (const char *const *b = pk_backends(); *b; b++) {
+    if (strcmp(*b, "mpi") == 0)
+      continue;
+    for (int how = 0; how < 2; how++) {
+      interrupt_on(*b, 1, PK_INLINE_AUTO, &costed, how);
+      interrupt_on(*b, 2, PK_INLINE_NEVER, &costed, how);
+      interrupt_on(*b, 2, PK_INLINE_ALWAYS, &plain, how);
+    }
+  }
+  assert_int_equal(pk_interrupt(NULL), PK_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_det),
@@ -187,6 +315,7 @@ int main(void) {
       cmocka_unit_test(test_fft2),
       cmocka_unit_test(test_autocorr2d),
       cmocka_unit_test(test_count),
+      cmocka_unit_test(test_interrupt),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

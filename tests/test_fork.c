@@ -975,6 +975,13 @@ static void end_two(pk_context *ctx, pk_array *a, pk_array *o, char *keep) {
   no_children();
 }
 
+static void *interrupt_soon(void *ctx) {
+  struct timespec ts = {0, 200000000};
+  nanosleep(&ts, NULL);
+  pk_interrupt(ctx);
+  return NULL;
+}
+
 /* A map whose kernel never returns on two items, on two workers: waited
    for with a timeout, then cancelled.  The items before them are written,
    the rest keep the caller's values and are listed; the pool then runs
@@ -1016,6 +1023,23 @@ static void cancel_on(const char *start) {
   assert_int_equal(pk_map(ctx, &twice, a, &o, &op), PK_OK);
   for (i = 0; i < 40; i++)
     assert_true(y[i] == 2 * x[i]);
+
+  /* The same map, synchronous, stopped by pk_interrupt from another
+     thread while the parent sleeps waiting for the workers. */
+  pthread_t th;
+  for (i = 0; i < 40; i++)
+    y[i] = -1;
+  assert_int_equal(pthread_create(&th, NULL, interrupt_soon, ctx), 0);
+  t0 = pk_time();
+  assert_int_equal(pk_map(ctx, &hang, a, &o, &op), PK_EINTR);
+  assert_true(pk_time() - t0 < 5);
+  pthread_join(th, NULL);
+  assert_non_null(strstr(pk_errmsg(ctx), "hang: interrupted; 37 of 40"));
+  fl = pk_failed(ctx, &nf);
+  assert_int_equal(nf, 37);
+  for (i = 0; i < 40; i++)
+    assert_true(y[i] == (i < 3 ? 2 * x[i] : -1));
+  assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);
 
   /* A worker that died by itself before the call, not yet seen: its
      death is reported as such, its item among those that failed. */

@@ -108,9 +108,11 @@ pk_status pk_future_wait(pk_future *f, double timeout);
  * still running one of its chunks, or the task, are killed (SIGKILL) and
  * replaced before it returns: the pool stays whole and usable.  The
  * future's status is then PK_ECANCELED; pk_future_failed lists the items
- * that did not complete, whose outputs keep the caller's values, while
- * the items that completed are written; a task's buffer keeps the
- * caller's bytes.  A job that finished before the call keeps its own
+ * that did not complete, while the items that completed are written.  A
+ * wrapped output (pk_array_wrap) keeps the caller's values in the items
+ * listed; an array of the context's, which the workers write in place,
+ * holds there what a stopped chunk wrote before it was stopped.  A task's
+ * buffer keeps the caller's bytes.  A job that finished before the call keeps its own
  * result.  The other backends finish a job before its future is made:
  * there is nothing to stop.  Use it for a kernel that may not return (a
  * loop that never converges): wait with a timeout, then cancel.

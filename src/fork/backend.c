@@ -613,6 +613,7 @@ static pk_status fork_apply(pk_context *ctx, pk_status (*fn)(void *, size_t),
 
   if (p->p.busy)
     pk__fork_finish_pending(p, -1);
+  atomic_store(&ctx->interrupted, 0); /* as a map's start */
   pk__fork_heal(p);
   if ((st = put_buf(p, buf, size, &s)) != PK_OK)
     return pk__error(ctx, st, "pk_apply_async: cannot stage %zu bytes", size);
@@ -728,6 +729,17 @@ static pk_status fork_cancel(pk_context *ctx) {
   return pk__fork_finish_pending(p, -1);
 }
 
+/* Wake the parent's poll (pk__fork_wait_round), which then sees the flag;
+   a write, so safe in a signal handler. */
+static void fork_interrupt(pk_context *ctx) {
+  const pool *p = ctx->impl;
+  const uint64_t one = 1;
+  if (p != NULL && p->efd >= 0) {
+    ssize_t r = write(p->efd, &one, sizeof one);
+    (void)r;
+  }
+}
+
 static void fork_max_tasks(pk_context *ctx, unsigned long n) {
   ((pool *)ctx->impl)->max_tasks = n;
 }
@@ -742,6 +754,7 @@ const pk__backend_ops pk__backend_fork = {
     .late = fork_late,
     .wait = fork_wait,
     .cancel = fork_cancel,
+    .interrupt = fork_interrupt,
     .usable = fork_usable,
     .reports_chunks = 1,
     .max_tasks = fork_max_tasks,

@@ -174,6 +174,7 @@ typedef struct pend {
   int busy, kind, deaths;
   int lossy;               /* chunks may be lost: check each */
   int cancelled;           /* pk_future_cancel: no further round */
+  int interrupted;         /* the cancel was pk_interrupt's */
   size_t claimed;          /* chunks claimed after the last round */
   pk_array *out[PK_MAX_ARGS]; /* wrapped outputs to copy back, or NULL */
   void *buf;               /* task buffer to copy back */

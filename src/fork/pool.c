@@ -328,6 +328,11 @@ int pk__fork_wait_round(pool *p, double deadline) {
     spin_until(p->c, spin_ns(p->c), ns, p->n >= p->cores, round_done_cb, p);
   for (;;) {
     int np = 1, idx[64], r, ms = -1, w0;
+    if (pk__interrupted(p->ctx) && !p->p.cancelled &&
+        (p->p.kind == K_MAP || p->p.kind == K_TASK)) {
+      p->p.interrupted = 1;
+      pk__fork_cancel(p);
+    }
     deliver(p, 0);
     if (round_done(p))
       break;
@@ -543,6 +548,7 @@ static pk_status collect_map(pool *p, pk__fails *f) {
   pk__job j;
   size_t c, lo, hi, k;
   int w, lost = 0, cancelled = 0;
+  const pk_status stop = p->p.interrupted ? PK_EINTR : PK_ECANCELED;
 
   memset(&j, 0, sizeof j);
   j.n = jd->n;
@@ -573,13 +579,13 @@ static pk_status collect_map(pool *p, pk__fails *f) {
       /* Cancelled: taken by the parent (u == UINT32_MAX) or running in a
          worker it stopped; else its worker died. */
       pk_status why = p->p.cancelled && (who < 0 || p->w[who].stopped)
-                          ? PK_ECANCELED
+                          ? stop
                           : PK_EWORKER;
       pk__chunk(&j, c, &lo, &hi);
       for (; lo < hi; lo++)
         pk__fails_add(f, lo, why, who);
       lost = 1;
-      cancelled |= why == PK_ECANCELED;
+      cancelled |= why == stop;
     }
   deliver(p, 1);
   for (int o = 0; o < PK_MAX_ARGS; o++) {
@@ -611,8 +617,10 @@ static pk_status collect_map(pool *p, pk__fails *f) {
     snprintf(p->msg + len, sizeof p->msg - len,
              "%s%s: %s%zu of %zu items did not complete (see pk_failed)",
              len ? "; " : "", jd->kernel.name,
-             cancelled ? "cancelled; " : "", f->n, jd->n);
-    return cancelled ? PK_ECANCELED : PK_EWORKER;
+             !cancelled ? "" : p->p.interrupted ? "interrupted; "
+                                                : "cancelled; ",
+             f->n, jd->n);
+    return cancelled ? stop : PK_EWORKER;
   }
   return PK_OK;
 }
@@ -640,7 +648,7 @@ static void end_job(pool *p) {
   p->p.cb = NULL;
   for (int w = 0; p->p.cancelled && w < p->n; w++)
     p->w[w].stopped = 0;
-  p->p.cancelled = 0;
+  p->p.cancelled = p->p.interrupted = 0;
   memset(p->p.part, 0, (size_t)p->n);
 }
 
@@ -664,9 +672,10 @@ pk_status pk__fork_complete(pool *p, double deadline, pk__fails *f) {
       return PK_ETIMEDOUT;
     if (p->w[w].died && p->w[w].stopped) {
       pk__fork_replace_dead(p);
-      snprintf(p->msg, sizeof p->msg, "the task was cancelled: its worker "
-               "was stopped and replaced; the buffer keeps its values");
-      st = PK_ECANCELED;
+      snprintf(p->msg, sizeof p->msg, "the task was %s: its worker was "
+               "stopped and replaced; the buffer keeps its values",
+               p->p.interrupted ? "interrupted" : "cancelled");
+      st = p->p.interrupted ? PK_EINTR : PK_ECANCELED;
     } else if (p->w[w].died) {
       pk__fork_replace_dead(p);
       snprintf(p->msg + strlen(p->msg), sizeof p->msg - strlen(p->msg),
