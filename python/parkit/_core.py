@@ -43,14 +43,17 @@ class Context:
     run meanwhile.  A context is used by one thread at a time: calls from
     several threads take turns.
 
-    Ctrl-C: on the fork backend, a map that the kernel's cost model puts
-    above 50 ms a worker (or of unknown cost) is waited for in steps of
-    0.1 s, so Ctrl-C and other signal handlers run while it does; the map
-    is stopped (Future.cancel: the workers running it are killed and
-    replaced), its result dropped, the context stays usable and the
-    KeyboardInterrupt goes on.  map_each's map is let finish.  Shorter
-    fork maps, and every map on serial, openmp and mpi (which run it in
-    the calling process, futures too), see Ctrl-C when they return.
+    Ctrl-C: a map that the kernel's cost model puts above 50 ms a worker
+    (or of unknown cost) is waited for so that Ctrl-C and other signal
+    handlers run while it does: the map is stopped, its result dropped,
+    the context stays usable and the KeyboardInterrupt goes on.  On the
+    fork backend the workers running it are killed and replaced
+    (Future.cancel); on serial and openmp (the map runs in a helper thread
+    then) the items being computed finish first, and no other item
+    starts.  map_each's map is stopped the same way, on every backend.
+    Shorter maps, maps on mpi (collective), futures on the other backends
+    (which finish before they are returned) and maps from a thread other
+    than the main one see Ctrl-C when they return.
 
     For mpi the calls are collective: every rank makes the same calls, so
     close contexts explicitly (or use with) rather than leave it to the
@@ -387,16 +390,39 @@ class Context:
                 # pk_last_stats saw the dispatch, not the completion.
                 self._patch = {"seconds": _now() - t0, "failed": len(
                     f._error.failed) if f._error is not None else 0}
-        try:
+        def call():
             if job.nin == 1 and job.nout == 1:
-                st = lib.pk_map(self._ptr, kernel._ptr, job.inp, job.outpp,
-                                opts)
+                return lib.pk_map(self._ptr, kernel._ptr, job.inp,
+                                  job.outpp, opts)
+            return lib.pk_map_n(self._ptr, kernel._ptr, job.nin, job.ins,
+                                job.nout, job.outs, opts)
+
+        try:
+            if (self._backend in ("serial", "openmp") and
+                    threading.current_thread() is threading.main_thread() and
+                    self._long(kernel, job.ins)):
+                st = self._interruptible(call)
             else:
-                st = lib.pk_map_n(self._ptr, kernel._ptr, job.nin, job.ins,
-                                  job.nout, job.outs, opts)
+                st = call()
             return job.finish(st, self._error)
         finally:
             job.release()
+
+    def _interruptible(self, call):
+        """call() in a helper thread while this one waits, so that a signal
+        handler's exception (KeyboardInterrupt) stops the map
+        (pk_interrupt), then goes on once it has returned."""
+        got = []
+        t = threading.Thread(target=lambda: got.append(call()),
+                             name="parkit-map")
+        t.start()
+        try:
+            t.join()
+        except BaseException:
+            lib.pk_interrupt(self._ptr)
+            t.join()
+            raise
+        return got[0]
 
     def _long(self, kernel, ins):
         k = kernel._ptr
@@ -448,8 +474,10 @@ class Context:
         imap_unordered, for progress).  A map run inline is one range.  The
         calls come in the calling thread, one at a time, while the map
         runs, so callback may use this context (last_stats, say) as the
-        caller may.  An exception in callback stops the calls and is raised
-        when the map returns."""
+        caller may.  An exception in callback, or Ctrl-C, stops the calls
+        and the map (pk_interrupt: no item starts after it; on fork the
+        workers running it are replaced) and is raised when the map has
+        returned."""
         opts = self._opts(schedule, chunk, inline)
         raised = []
         ranges = queue.SimpleQueue()  # (lo, hi) as they finish; None: end
@@ -481,10 +509,13 @@ class Context:
                             break
                         if not raised:
                             callback(*r)
-                    except BaseException as e:  # Ctrl-C too: the map ends
-                        raised.append(e)        # first, then it is raised
+                    except BaseException as e:  # Ctrl-C too: the map stops
+                        if not raised:          # (pk_interrupt), then it is
+                            lib.pk_interrupt(self._ptr)  # raised
+                        raised.append(e)
                 t.join()
-                res = job.finish(got[0], self._error) if got else None
+                res = (job.finish(got[0], self._error)
+                       if got and not raised else None)
             finally:
                 job.release()
         if raised:

@@ -150,6 +150,7 @@ pk_status pk_map_reduce_n(pk_context *ctx, const pk_kernel *kernel, int nin,
                           const pk_array *const in[], pk_op op,
                           double *results, const pk_map_opts *opts);
 const size_t *pk_failed(const pk_context *ctx, size_t *n);
+pk_status pk_interrupt(pk_context *ctx);
 const pk_stats *pk_last_stats(const pk_context *ctx);
 double pk_time(void);
 
