@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
       printf(" %12s\n", "-");
   }
 
-  /* The targets of issue 5. */
+  /* The targets. */
   double best_ac = 1e30, best_big = 1e30;
   int slower = 0;
   int ser = -1;
