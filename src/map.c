@@ -406,9 +406,11 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
     t1 = pk_time();
     run_here(ctx, j, per, grain, &f);
     here += pk_time() - t1;
-    /* Fewer items than a vector: the cost of whole vectors, a bound. */
-    pk__cost_put(k, j->task.isa, item, here * 1e9 / (double)j->n,
-                 j->n >= grain && here * 1e9 >= EXACT_NS);
+    /* Fewer items than a vector: the cost of whole vectors, a bound.
+       Stopped by pk_interrupt, it did not time them all. */
+    if (!pk__interrupted(ctx))
+      pk__cost_put(k, j->task.isa, item, here * 1e9 / (double)j->n,
+                   j->n >= grain && here * 1e9 >= EXACT_NS);
     j->nchunks = 1;
     j->chunk = j->n;
     probed = 0;
@@ -419,7 +421,7 @@ pk_status pk__map_execute(pk_context *ctx, pk__job *j,
     /* Each worker computed for at most the wall time less the dispatch:
        a bound, once dispatch is a small part of it. */
     if (!dist && st == PK_OK && j->future == NULL &&
-        t1 > 4 * ctx->dispatch_ns)
+        t1 > 4 * ctx->dispatch_ns && !pk__interrupted(ctx))
       pk__cost_put(k, j->task.isa, item,
                    (t1 - ctx->dispatch_ns) *
                        (double)((size_t)w < j->nchunks ? (size_t)w

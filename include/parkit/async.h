@@ -56,7 +56,8 @@ pk_status pk_map_async_n(pk_context *ctx, const pk_kernel *kernel, int nin,
  * time a chunk of items [lo, hi) completes, in completion order (Python's
  * imap_unordered), e.g. for a progress line; items are counted in the batch
  * as pk_failed counts them (under mpi, in the whole distributed batch).  A
- * map run inline is one chunk.  On the openmp backend fn is called from the
+ * map run inline is one chunk on fork, and pieces of about 10 ms elsewhere
+ * (see pk_interrupt).  On the openmp backend fn is called from the
  * worker threads, one call at a time.  pk_failed lists the items that
  * failed: on the serial, openmp and mpi backends they are left out of the
  * ranges (a chunk is reported in pieces around them); on fork a dispatched

@@ -471,10 +471,10 @@ class Context:
                  schedule=None, chunk=0, inline=None):
         """As map, calling callback(lo, hi) each time the items [lo, hi)
         are done, in the order they finish (multiprocessing's
-        imap_unordered, for progress).  A map run inline is one range.  The
-        calls come in the calling thread, one at a time, while the map
-        runs, so callback may use this context (last_stats, say) as the
-        caller may.  An exception in callback, or Ctrl-C, stops the calls
+        imap_unordered, for progress).  A map run inline is one range on
+        fork, ranges of about 10 ms elsewhere.  The calls come in the
+        calling thread, one at a time, while the map runs, so callback may
+        use this context (last_stats, say) as the caller may.  An exception in callback, or Ctrl-C, stops the calls
         and the map (pk_interrupt: no item starts after it; on fork the
         workers running it are replaced) and is raised when the map has
         returned."""
