@@ -27,6 +27,18 @@ def _out_problem(out, shape, dt, contiguous=False):
     return ""
 
 
+def _join(t):
+    """Wait for thread t, which runs a map over arrays the caller will free
+    once it ends: a second Ctrl-C meanwhile is dropped (the map is already
+    stopping), the first goes on."""
+    while True:
+        try:
+            t.join()
+            return
+        except BaseException:
+            pass
+
+
 class Context:
     """A parkit context: a backend and its workers (pk_init_config).
 
@@ -420,7 +432,7 @@ class Context:
             t.join()
         except BaseException:
             lib.pk_interrupt(self._ptr)
-            t.join()
+            _join(t)
             raise
         return got[0]
 
@@ -474,10 +486,10 @@ class Context:
         imap_unordered, for progress).  A map run inline is one range on
         fork, ranges of about 10 ms elsewhere.  The calls come in the
         calling thread, one at a time, while the map runs, so callback may
-        use this context (last_stats, say) as the caller may.  An exception in callback, or Ctrl-C, stops the calls
-        and the map (pk_interrupt: no item starts after it; on fork the
-        workers running it are replaced) and is raised when the map has
-        returned."""
+        use this context (last_stats, say) as the caller may.  An exception
+        in callback, or Ctrl-C, stops the calls and the map (pk_interrupt:
+        no item starts after it; on fork the workers running it are
+        replaced) and is raised when the map has returned."""
         opts = self._opts(schedule, chunk, inline)
         raised = []
         ranges = queue.SimpleQueue()  # (lo, hi) as they finish; None: end
@@ -513,7 +525,7 @@ class Context:
                         if not raised:          # (pk_interrupt), then it is
                             lib.pk_interrupt(self._ptr)  # raised
                         raised.append(e)
-                t.join()
+                _join(t)
                 res = (job.finish(got[0], self._error)
                        if got and not raised else None)
             finally:
