@@ -497,11 +497,12 @@ const size_t *pk_failed(const pk_context *ctx, size_t *n);
  * thread cannot be stopped), and a map run in the calling thread looks at
  * the flag between pieces of about 10 ms.  The map then returns PK_EINTR:
  * pk_failed lists the items not done, whose outputs are as after a failed
- * item (see pk_map(3)), and ctx maps again.  A fork future still pending is stopped by
- * the wait that follows the call (a pk_future_wait, or the next call on
- * ctx).  A map started after the call is not stopped.  Under mpi it stops
- * only this process's share, and every rank's call returns PK_EKERNEL with
- * the items of every rank.  Errors: PK_EINVAL (ctx NULL).
+ * item (see pk_map(3)), and ctx maps again.  A fork future still pending
+ * is stopped by the wait that follows the call (a pk_future_wait, or the
+ * next call on ctx).  A map started after the call is not stopped.  Under
+ * mpi it stops only this process's share, and every rank's call returns
+ * PK_EKERNEL with the items of every rank.  Errors: PK_EINVAL (ctx
+ * NULL).
  */
 pk_status pk_interrupt(pk_context *ctx);
 

@@ -1037,6 +1037,8 @@ static void cancel_on(const char *start) {
   assert_non_null(strstr(pk_errmsg(ctx), "hang: interrupted; 37 of 40"));
   fl = pk_failed(ctx, &nf);
   assert_int_equal(nf, 37);
+  for (i = 0; i < nf; i++)
+    assert_int_equal(fl[i], i + 3);
   for (i = 0; i < 40; i++)
     assert_true(y[i] == (i < 3 ? 2 * x[i] : -1));
   assert_int_equal(worker_pids(ctx, 8, seen, 4), 2);

@@ -113,10 +113,11 @@ pk_status pk_future_wait(pk_future *f, double timeout);
  * wrapped output (pk_array_wrap) keeps the caller's values in the items
  * listed; an array of the context's, which the workers write in place,
  * holds there what a stopped chunk wrote before it was stopped.  A task's
- * buffer keeps the caller's bytes.  A job that finished before the call keeps its own
- * result.  The other backends finish a job before its future is made:
- * there is nothing to stop.  Use it for a kernel that may not return (a
- * loop that never converges): wait with a timeout, then cancel.
+ * buffer keeps the caller's bytes.  A job that finished before the call
+ * keeps its own result.  The other backends finish a job before its
+ * future is made: there is nothing to stop.  Use it for a kernel that may
+ * not return (a loop that never converges): wait with a timeout, then
+ * cancel.
  * Returns PK_OK once the future is ready, PK_EINVAL for NULL, PK_ESTATE
  * in a fork of the process that made it.
  */
