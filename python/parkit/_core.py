@@ -27,16 +27,39 @@ def _out_problem(out, shape, dt, contiguous=False):
     return ""
 
 
-def _join(t):
-    """Wait for thread t, which runs a map over arrays the caller will free
-    once it ends: a second Ctrl-C meanwhile is dropped (the map is already
-    stopping), the first goes on."""
-    while True:
+def _in_thread(fn, name, stop):
+    """fn()'s result, fn run in a helper thread while this one waits: an
+    exception raised here meanwhile (Ctrl-C's KeyboardInterrupt) calls
+    stop() once and is raised when fn has returned; a second one is
+    dropped (fn is already stopping, and the caller frees its arrays
+    once it returns).  The wait is on an event fn's thread sets, never on
+    Thread.join: Python 3.11's join, interrupted, can take a thread still
+    running for one that has ended."""
+    got, err = [], []
+    done = threading.Event()
+
+    def run():
         try:
-            t.join()
-            return
-        except BaseException:
-            pass
+            got.append(fn())
+        except BaseException as e:
+            err.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=name).start()
+    raised = None
+    while not done.is_set():
+        try:
+            done.wait()
+        except BaseException as e:
+            if raised is None:
+                raised = e
+                stop()
+    if raised is not None:
+        raise raised
+    if err:
+        raise err[0]
+    return got[0]
 
 
 class Context:
@@ -413,28 +436,13 @@ class Context:
             if (self._backend in ("serial", "openmp") and
                     threading.current_thread() is threading.main_thread() and
                     self._long(kernel, job.ins)):
-                st = self._interruptible(call)
+                st = _in_thread(call, "parkit-map",
+                                lambda: lib.pk_interrupt(self._ptr))
             else:
                 st = call()
             return job.finish(st, self._error)
         finally:
             job.release()
-
-    def _interruptible(self, call):
-        """call() in a helper thread while this one waits, so that a signal
-        handler's exception (KeyboardInterrupt) stops the map
-        (pk_interrupt), then goes on once it has returned."""
-        got = []
-        t = threading.Thread(target=lambda: got.append(call()),
-                             name="parkit-map")
-        t.start()
-        try:
-            t.join()
-        except BaseException:
-            lib.pk_interrupt(self._ptr)
-            _join(t)
-            raise
-        return got[0]
 
     def _long(self, kernel, ins):
         k = kernel._ptr
@@ -502,20 +510,28 @@ class Context:
             self._patch = None
             job = self._prepare(kernel, a, batch_axis, out)
             got = []
+            ended = threading.Event()
+
+            def call():
+                return lib.pk_map_each(self._ptr, kernel._ptr, job.inp,
+                                       job.outpp, opts, cb, ffi.NULL)
 
             def run():
                 try:
-                    got.append(lib.pk_map_each(self._ptr, kernel._ptr,
-                                               job.inp, job.outpp, opts, cb,
-                                               ffi.NULL))
+                    got.append(call())
                 finally:
+                    ended.set()
                     ranges.put(None)
 
-            t = threading.Thread(target=run, name="parkit-map_each")
             try:
-                t.start()
+                threading.Thread(target=run, name="parkit-map_each").start()
                 while True:
                     try:
+                        # The end is the event (a None taken from the queue
+                        # as Ctrl-C strikes is lost); not Thread.join (see
+                        # _in_thread).
+                        if ended.is_set() and ranges.empty():
+                            break
                         r = ranges.get()
                         if r is None:
                             break
@@ -525,7 +541,6 @@ class Context:
                         if not raised:          # (pk_interrupt), then it is
                             lib.pk_interrupt(self._ptr)  # raised
                         raised.append(e)
-                _join(t)
                 res = (job.finish(got[0], self._error)
                        if got and not raised else None)
             finally:

@@ -7,6 +7,7 @@ library has but mpi (python/tests/mpi_script.py runs that under mpirun).
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -691,6 +692,19 @@ def test_threads():
     assert errors == []
 
 
+def _running(*names):
+    """The frames of other threads in one of the named functions of
+    parkit's _core.py (call: the library's map)."""
+    found = []
+    for ident, f in sys._current_frames().items():
+        while f is not None and ident != threading.get_ident():
+            c = f.f_code
+            if c.co_name in names and c.co_filename.endswith("_core.py"):
+                found.append(f)
+            f = f.f_back
+    return found
+
+
 @pytest.mark.parametrize("backend", ["fork", "openmp", "serial"])
 def test_keyboard_interrupt(user, backend):
     """Ctrl-C during a long map (or map_each): the map is stopped, the
@@ -717,8 +731,11 @@ def test_keyboard_interrupt(user, backend):
                                    chunk=1)
                     else:
                         c.map(user["slow"], np.ones((1000, 2)))
-                # Stopped, rather than waited for or left running.
+                # Stopped, rather than waited for or left running: no
+                # thread is still in the library's call (the job's arrays
+                # are freed by now).
                 assert time.monotonic() - t0 < 2.5
+                assert not _running("call")
                 assert sum(seen) < 1000
                 timer.join()
                 x = rng(8).standard_normal((40, 4, 4))
