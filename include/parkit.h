@@ -501,8 +501,9 @@ const size_t *pk_failed(const pk_context *ctx, size_t *n);
  * is stopped by the wait that follows the call (a pk_future_wait, or the
  * next call on ctx).  A map started after the call is not stopped.  Under
  * mpi it stops only this process's share, and every rank's call returns
- * PK_EKERNEL with the items of every rank.  Errors: PK_EINVAL (ctx
- * NULL).
+ * PK_EINTR, naming the rank, with the items not run listed on every rank
+ * (a kernel's failure on a lower rank is reported first, as PK_EKERNEL).
+ * Errors: PK_EINVAL (ctx NULL).
  */
 pk_status pk_interrupt(pk_context *ctx);
 

@@ -15,11 +15,14 @@
 #include <mpi.h>
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -120,6 +123,21 @@ static const pk_kernel wave = {.name = "wave", .shape = k_shape,
 
 #include "count_kernel.h"
 #include "pair_kernel.h"
+
+/* out = 2 * (global index), 2 ms an item. */
+static pk_status nap_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                         size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++) {
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+    *(double *)(t->out + i * t->out_stride) = 2.0 * (double)(t->first + i);
+  }
+  return PK_OK;
+}
+
+static const pk_kernel nap = {.name = "nap", .shape = k_shape,
+                              .run = nap_run};
 
 /* --------------------------------------------------------------- tests */
 
@@ -580,6 +598,71 @@ static void test_errors(void) {
   pk_array_destroy(&w);
 }
 
+static atomic_int nap_done;
+
+/* Stops ctx's map every 5 ms until it has returned: one interrupt could
+   come before the map starts (each map clears the flag as it starts). */
+static void *interrupter(void *arg) {
+  (void)arg;
+  while (!atomic_load(&nap_done)) {
+    struct timespec ts = {0, 5000000};
+    nanosleep(&ts, NULL);
+    pk_interrupt(ctx);
+  }
+  return NULL;
+}
+
+/*
+ * pk_interrupt on the last rank during a map of 200 items a rank of 2 ms:
+ * that rank's share stops, the others run to their end, and every rank
+ * returns PK_EINTR naming the rank, with the items not run, all of that
+ * rank's block, listed on every rank; every other item is computed.  The
+ * next map runs whole.
+ */
+static void test_interrupt(void) {
+  const size_t count = 200 * (size_t)size;
+  size_t shape[2] = {count, 1}, first, n, nf = 0, i, k;
+  const int victim = size - 1;
+  pk_array *w = whole(ctx, PK_F64, 2, shape, 9), *o = NULL;
+  pthread_t th;
+  char want[32];
+  int started = 0;
+
+  pk_mpi_block(count, size, victim, &first, &n);
+  snprintf(want, sizeof want, "rank %d", victim);
+  atomic_store(&nap_done, 0);
+  if (rank == victim)
+    started = pthread_create(&th, NULL, interrupter, NULL) == 0;
+  CHECK(rank != victim || started);
+  pk_status st = pk_map(ctx, &nap, w, &o, NULL);
+  atomic_store(&nap_done, 1);
+  if (started)
+    pthread_join(th, NULL);
+  CHECK(st == PK_EINTR);
+  CHECK(strstr(pk_errmsg(ctx), want) != NULL &&
+        strstr(pk_errmsg(ctx), "interrupted") != NULL);
+  const size_t *failed = pk_failed(ctx, &nf);
+  CHECK(nf > 0 && nf <= n && failed != NULL);
+  for (i = 0; failed && i < nf; i++)
+    CHECK(failed[i] >= first && failed[i] < first + n);
+  const double *y = o ? pk_array_data(o) : NULL;
+  CHECK(y != NULL);
+  for (i = 0, k = 0; y && i < count; i++) {
+    while (k < nf && failed[k] < i)
+      k++;
+    if (k == nf || failed[k] != i)
+      CHECK(y[i] == 2.0 * (double)i);
+  }
+  pk_array_destroy(&o);
+
+  CHECK_OK(ctx, pk_map(ctx, &nap, w, &o, NULL));
+  y = o ? pk_array_data(o) : NULL;
+  for (i = 0; y && i < count; i++)
+    CHECK(y[i] == 2.0 * (double)i);
+  pk_array_destroy(&o);
+  pk_array_destroy(&w);
+}
+
 /*
  * A bad argument on the last rank only, for each collective call: every
  * rank returns the same status, with that rank named, and nobody waits
@@ -859,6 +942,7 @@ int main(int argc, char **argv) {
   test_npy_refused();
   test_given_output();
   test_errors();
+  test_interrupt();
   test_one_rank_bad();
   test_values_differ();
   test_oom_one_rank();

@@ -186,6 +186,21 @@ static pk_status same_inputs(pk_context *ctx, const pk__job *j) {
   return pk__same(ctx, "pk_map", "the inputs' shapes", d, k * sizeof d[0]);
 }
 
+/* PK_EINTR if pk_interrupt stopped this rank's share (mine lists the items
+   it did not start), for the ranks to agree on; else PK_OK. */
+static pk_status stopped(pk_context *ctx, const pk__job *j,
+                         const pk__fails *mine, size_t n) {
+  size_t k, skipped = 0;
+
+  for (k = 0; k < mine->len; k++)
+    skipped += mine->v[k].status == PK_EINTR;
+  if (skipped == 0)
+    return PK_OK;
+  return pk__error(ctx, PK_EINTR, "%s: interrupted, %zu%s of the rank's "
+                   "%zu items not run", j->kernel->name, skipped,
+                   mine->len < mine->n ? " or more" : "", n);
+}
+
 pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   mpi *m = ctx->impl;
   pk__job s = *j;
@@ -209,6 +224,8 @@ pk_status pk__mpi_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
     total = j->in->global;
   }
   st = pk__team_run(ctx, &m->team, &s, m->threads, &mine);
+  if (st == PK_OK)
+    st = stopped(ctx, j, &mine, s.n);
   st = agree_map(ctx, j, st, &mine, s.task.first - j->task.first, total, f);
   pk__fails_free(&mine);
   if (repl && st != PK_EMPI && st != PK_EINVAL) {
