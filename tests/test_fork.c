@@ -2095,6 +2095,77 @@ static void test_refused_stats(void **state) {
   }
 }
 
+/* Minor page faults process pid has taken (/proc/pid/stat), -1 if gone. */
+static long minflt(pid_t pid) {
+  char path[64], line[1024];
+  long v = -1;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  char *ok = fgets(line, sizeof line, f);
+  fclose(f);
+  char *e = ok ? strrchr(line, ')') : NULL;
+  /* After the name: state ppid pgrp session tty tpgid flags minflt. */
+  if (e == NULL || sscanf(e + 2, "%*c %*d %*d %*d %*d %*d %*u %ld", &v) != 1)
+    return -1;
+  return v;
+}
+
+/*
+ * A worker maps the pages of the arrays of a map it has seen before whole,
+ * once: three maps of the same arrays, each handing the workers other
+ * items (chunks of 32 in turn, halves, chunks of 64 in turn), and the
+ * third faults on no page of them, where page by page each worker faults
+ * on the items that neither of its earlier maps gave it (8 pages of
+ * output each, and of input).
+ */
+static void test_pages_mapped_once(void **state) {
+  pk_context *ctx = open_fork(2);
+  pk_array *a = filled(ctx, 256, 4096), *o = NULL;
+  pk_map_opts op[3] = {
+      {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 32,
+       .inlining = PK_INLINE_NEVER},
+      {.schedule = PK_SCHEDULE_BLOCK, .inlining = PK_INLINE_NEVER},
+      {.schedule = PK_SCHEDULE_CYCLIC, .chunk = 64,
+       .inlining = PK_INLINE_NEVER}};
+  double w[8];
+  long before = 0, after = 0;
+  void *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  (void)state;
+
+  assert_true(probe != MAP_FAILED);
+  /* Counted where the kernel can map pages ahead and no sanitizer faults
+     on its own shadow of the items as they are touched. */
+#if defined(MADV_POPULATE_READ) && !defined(__SANITIZE_ADDRESS__)
+  const int can = madvise(probe, 4096, MADV_POPULATE_READ) == 0;
+#else
+  const int can = 0;
+#endif
+  munmap(probe, 4096);
+  assert_int_equal(worker_pids(ctx, 8, w, 8), 2);
+  assert_int_equal(pk_map(ctx, &twice, a, &o, &op[0]), PK_OK);
+  assert_int_equal(pk_map(ctx, &twice, a, &o, &op[1]), PK_OK);
+  for (int k = 0; k < 2; k++)
+    before += minflt((pid_t)w[k]);
+  assert_int_equal(pk_map(ctx, &twice, a, &o, &op[2]), PK_OK);
+  for (int k = 0; k < 2; k++)
+    after += minflt((pid_t)w[k]);
+  const double *x = pk_array_data(a), *y = pk_array_data(o);
+  for (size_t i = 0; i < 256 * 4096; i++)
+    assert_true(y[i] == 2 * x[i]);
+  if (can)
+    assert_in_range(after - before, 0, 63);
+  else
+    print_message("faults not counted here (no MADV_POPULATE_READ, or a "
+                  "sanitizer)\n");
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+  no_children();
+}
+
 /* Everything the other tests started has been reaped. */
 static void test_no_children(void **state) {
   (void)state;
@@ -2141,6 +2212,7 @@ int main(void) {
       cmocka_unit_test(test_orphans_mid_map),
       cmocka_unit_test(test_inherited_context),
       cmocka_unit_test(test_fd_limit),
+      cmocka_unit_test(test_pages_mapped_once),
       cmocka_unit_test(test_no_children),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
