@@ -184,8 +184,8 @@ void pk__wisdom_follow(void);
 void pk__wisdom_reset(void);
 pk_status pk__wisdom_check(char *msg, size_t len);
 
-/* With the planning lock held: FFTW's threads started (once), and plans
- * made from now on using n threads.  Returns 0 if FFTW's threads could not
+/* With the planning lock held: plans made from now on using n threads,
+ * FFTW's threads started (once) if n > 1.  Returns 0 if they could not
  * start (the plans are then single-threaded, still correct). */
 int pk__fft_threads(int n);
 
