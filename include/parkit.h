@@ -383,7 +383,8 @@ typedef enum pk_schedule {
   PK_SCHEDULE_AUTO = 0, /* parkit chooses */
   PK_SCHEDULE_BLOCK,    /* one contiguous block per worker */
   PK_SCHEDULE_CYCLIC,   /* chunks dealt to workers in turn: chunk c to c % W */
-  PK_SCHEDULE_DYNAMIC   /* chunks taken by whichever worker is free */
+  PK_SCHEDULE_DYNAMIC   /* chunks taken by whichever worker is free (fork:
+                           each its own block first) */
 } pk_schedule;
 
 typedef enum pk_inline {

@@ -545,7 +545,6 @@ static pk_status fork_map(pk_context *ctx, const pk__job *j, pk__fails *f) {
   if (++p->stamp == 0)
     p->stamp = 1;
   jd->stamp = p->stamp;
-  atomic_store(&p->c->next, 0);
   atomic_store(&p->c->ncomp, 0);
   for (w = 0; w < p->n; w++) {
     p->slots[w].nfail = 0;

@@ -136,7 +136,6 @@ enum { MV_RUN, MV_PREPARE, MV_DATA, MV_FN, MV_INIT, MV_N };
 typedef struct ctl {
   _Atomic uint32_t sleeping; /* the parent sleeps in poll: write efd */
   _Atomic double tsc_per_ns; /* TSC ticks a nanosecond; 0: use the clock */
-  _Atomic size_t next;       /* dynamic chunk counter */
   _Atomic size_t ncomp;      /* entries in order[] */
   int kind;
   jobdesc job;

@@ -507,7 +507,6 @@ static int drive_map(pool *p, double deadline) {
     p->p.claimed = claimed;
     /* Another round: whoever is alive takes the unclaimed chunks. */
     jd->retry = 1;
-    atomic_store(&p->c->next, 0);
     for (w = 0; w < p->n; w++)
       p->p.part[w] = pk__fork_takes_part(jd, w, p->n) || p->p.part[w];
     pk__fork_dispatch(p, K_MAP, NULL, 0);

@@ -214,6 +214,34 @@ static void finish_chunk(pool *p, const jobdesc *jd, size_t c) {
   }
 }
 
+/*
+ * The i-th chunk that the worker of this rank (of W) tries in a dynamic
+ * map, nchunks once none is left: its own share first, the rank's block
+ * of the chunks, front to back; then the others', each from its end,
+ * where its owner comes last; claim() gives each chunk to one worker.  So
+ * a worker runs the same items map after map, their pages already in its
+ * page table (and the host's, in a virtual machine) and their data in its
+ * cache, and takes over the end of a slower worker's share.  With one
+ * counter for all, the first to come taking the next chunk, each map gave
+ * a worker other items: fft2 of 5000 100x100 on two workers, the arrays
+ * reused, took 0.88-0.95 s in its second map and 0.38-0.44 in its third
+ * where this takes 0.27-0.43 and 0.08-0.09; of 500, 72-84 ms and 14-42
+ * in its second and third against 25-31 and 10 (the steady state, 78 and
+ * 10 ms, is the same; AMD EPYC family 26 guest).
+ */
+static size_t nth_chunk(size_t i, size_t rank, size_t W, size_t nchunks) {
+  const size_t lo = rank < W ? rank * nchunks / W : 0,
+               hi = rank < W ? (rank + 1) * nchunks / W : 0;
+
+  if (i < hi - lo)
+    return lo + i;
+  i -= hi - lo;
+  if (i < nchunks - hi)
+    return nchunks - 1 - i;
+  i -= nchunks - hi;
+  return i < lo ? lo - 1 - i : nchunks;
+}
+
 static void run_map(wstate *s) {
   pool *p = s->p;
   const jobdesc *jd = &p->c->job;
@@ -285,11 +313,7 @@ static void run_map(wstate *s) {
        the rest: stop at the next chunk, not after the whole map. */
     if (s->orphanable && getppid() != p->self)
       _exit(0);
-    if (dyn) {
-      c = atomic_fetch_add(&p->c->next, 1);
-    } else {
-      c = rank + i * W;
-    }
+    c = dyn ? nth_chunk(i, rank, W, jd->nchunks) : rank + i * W;
     if (c >= jd->nchunks)
       break;
     if (!claim(p, c, jd->stamp, s->me))
