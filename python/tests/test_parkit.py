@@ -524,8 +524,13 @@ def test_future_cancel(ctx, user):
         f.get()
     assert e.value.status == "PK_ECANCELED"
     assert "cancelled" in str(e.value)
-    assert list(e.value.failed) == list(range(3, 40))
-    assert np.array_equal(e.value.result[:3], [2.0] * 3)
+    # Each worker runs its own half first, the second then the first's
+    # from its end, until both hang (on 3 and 4): those are listed, with
+    # whatever the second had not reached; the rest are computed.
+    failed = list(e.value.failed)
+    assert {3, 4} <= set(failed) <= set(range(3, 40))
+    done = np.setdiff1d(np.arange(40), failed)
+    assert np.array_equal(e.value.result[done], [2.0] * len(done))
     g = ctx.map_async(user["slow"], np.ones((4, 2)))
     assert np.array_equal(g.get(), [2.0] * 4) and not g.cancel()
     x = rng(9).standard_normal((W * 16, 5, 5))
