@@ -60,14 +60,16 @@ static char *lookup(wstate *s, uint64_t id) {
 /*
  * Segment id for a map's input or output, its pages put in this process's
  * page table in one call the first time.  A worker otherwise faults on
- * each page of an array the first time it touches it, and dynamic chunks
- * hand it, map after map, pages another worker had: fft2 of 500 100x100
- * on two workers, the same arrays each time, took 47-58 ms in its second
- * to sixth maps and 10 ms from the seventh, faulting all along, on an AMD
- * EPYC family 26 guest where a fault cost about 8 us.  A new output is
- * left to the chunks that write it, which fill their own pages in
- * parallel (pk__run); the next map that uses it maps it whole.  Where the
- * kernel refuses (before Linux 5.14), pages fault in as before.
+ * each page of an array the first time it touches it, and later maps can
+ * hand it pages another worker had (another schedule or chunk size, the
+ * end of a slower worker's share): with one counter handing out dynamic
+ * chunks, fft2 of 500 100x100 on two workers, the same arrays each time,
+ * took 20-58 ms in its second to sixth maps and 10 ms from the seventh,
+ * faulting all along, on an AMD EPYC family 26 guest where a fault cost
+ * about 8 us.  A new output is left to the chunks that write it, which
+ * fill their own pages in parallel (pk__run); the next map that uses it
+ * maps it whole.  Where the kernel refuses (before Linux 5.14), pages
+ * fault in as before.
  */
 static char *map_whole(wstate *s, uint64_t id, int write, int fresh) {
   cent *e = find(s, id);
