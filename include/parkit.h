@@ -497,10 +497,11 @@ const size_t *pk_failed(const pk_context *ctx, size_t *n);
  * pk_future_cancel; elsewhere the items being computed finish first (a
  * thread cannot be stopped), and a map run in the calling thread looks at
  * the flag between pieces of about 10 ms.  The map then returns PK_EINTR:
- * pk_failed lists the items not done, whose outputs are as after a failed
- * item (see pk_map(3)), and ctx maps again.  A fork future still pending
- * is stopped by the wait that follows the call (a pk_future_wait, or the
- * next call on ctx).  A map started after the call is not stopped.  Under
+ * pk_failed lists the items not done (of very many, the first 1,048,576
+ * of each list kept, one a thread; pk_last_stats counts them all), whose
+ * outputs are as after a failed item (see pk_map(3)), and ctx maps again.
+ * A fork future still pending is stopped by the wait that follows the
+ * call (a pk_future_wait, or the next call on ctx).  A map started after the call is not stopped.  Under
  * mpi it stops only this process's share, and every rank's call returns
  * PK_EINTR, naming the rank, with the items not run listed on every rank
  * (a kernel's failure on a lower rank is reported first, as PK_EKERNEL).

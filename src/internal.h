@@ -347,7 +347,11 @@ static inline int pk__interrupted(pk_context *ctx) {
   return atomic_load_explicit(&ctx->interrupted, memory_order_relaxed);
 }
 
-/* Items [lo, hi) not run: into f as PK_EINTR. */
+/* Items [lo, hi) not done, with status st: into f, listed while f holds
+   fewer than 1,048,576, counted past that (status.c). */
+void pk__fails_range(pk__fails *f, size_t lo, size_t hi, pk_status st,
+                     int worker);
+/* Items [lo, hi) not run: pk__fails_range with PK_EINTR. */
 void pk__fails_skip(pk__fails *f, size_t lo, size_t hi, int worker);
 
 /* pk__run of chunk c, or after pk_interrupt its items into f as not run. */

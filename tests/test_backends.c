@@ -292,6 +292,59 @@ static void interrupt_on(const char *backend, int workers, pk_inline inl,
   assert_int_equal(pk_finalize(&nap_ctx), PK_OK);
 }
 
+/* out = 2 * in; item 0 takes 0.3 s. */
+static pk_status stall_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                           size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+  for (size_t i = lo; i < hi; i++) {
+    if (t->first + i == 0) {
+      struct timespec ts = {0, 300000000};
+      while (nanosleep(&ts, &ts) != 0)
+        ;
+    }
+    *(double *)(t->out + i * t->out_stride) =
+        2 * *(const double *)(t->ins[0] + i * t->in_strides[0]);
+  }
+  return PK_OK;
+}
+
+/* A map of 3,000,000 items stopped while its first runs: the items not
+   run are all counted, the first 1,048,576 of them listed, in order, and
+   the message says so; the others are computed. */
+static void test_interrupt_many(void **state) {
+  const pk_kernel stall = {.name = "stall", .shape = scalar_shape,
+                           .run = stall_run};
+  pk_config cfg = {.backend = "serial"};
+  size_t n = 3000000, shape[1] = {n}, nf, i, done = 0;
+  pk_array *a = NULL, *out = NULL;
+  pthread_t th;
+  (void)state;
+
+  assert_int_equal(pk_init_config(&nap_ctx, NULL, NULL, &cfg), PK_OK);
+  assert_int_equal(pk_array_create(nap_ctx, PK_F64, 1, shape, &a), PK_OK);
+  double *x = pk_array_data(a);
+  for (i = 0; i < n; i++)
+    x[i] = (double)i;
+  assert_int_equal(pthread_create(&th, NULL, interrupt_later, NULL), 0);
+  assert_int_equal(pk_map(nap_ctx, &stall, a, &out, NULL), PK_EINTR);
+  pthread_join(th, NULL);
+  const double *y = pk_array_data(out);
+  while (done < n && y[done] == 2 * x[done])
+    done++;
+  assert_true(done >= 1 && done < n - (1u << 20));
+  for (i = done; i < n; i++)
+    assert_true(y[i] == 0); /* a new output: zeros where nothing ran */
+  assert_int_equal(pk_last_stats(nap_ctx)->failed, n - done);
+  const size_t *fl = pk_failed(nap_ctx, &nf);
+  assert_int_equal(nf, 1u << 20);
+  for (i = 0; i < nf; i++)
+    assert_int_equal(fl[i], done + i);
+  assert_non_null(strstr(pk_errmsg(nap_ctx), "1048576 of them listed"));
+  pk_array_destroy(&a);
+  pk_array_destroy(&out);
+  assert_int_equal(pk_finalize(&nap_ctx), PK_OK);
+}
+
 static void test_interrupt(void **state) {
   /* A map in the calling thread runs in pieces of about 10 ms: sized by
      the cost, or without one from a first item, timed. */
@@ -320,6 +373,7 @@ int main(void) {
       cmocka_unit_test(test_autocorr2d),
       cmocka_unit_test(test_count),
       cmocka_unit_test(test_interrupt),
+      cmocka_unit_test(test_interrupt_many),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

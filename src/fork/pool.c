@@ -581,8 +581,7 @@ static pk_status collect_map(pool *p, pk__fails *f) {
                           ? stop
                           : PK_EWORKER;
       pk__chunk(&j, c, &lo, &hi);
-      for (; lo < hi; lo++)
-        pk__fails_add(f, lo, why, who);
+      pk__fails_range(f, lo, hi, why, who);
       lost = 1;
       cancelled |= why == stop;
     }
