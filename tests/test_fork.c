@@ -1223,17 +1223,25 @@ static int maps_with(pid_t pid, const char *what) {
   return n;
 }
 
-/* 1 while pid is a live process (not gone, not a zombie). */
-static int running(pid_t pid) {
-  char path[64], line[512];
+/* The fields of /proc/pid/stat after the process's name, from its state
+   on, in line (len bytes); NULL if pid is gone. */
+static const char *stat_fields(pid_t pid, char *line, size_t len) {
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   FILE *f = fopen(path, "r");
   if (f == NULL)
-    return 0;
-  char *ok = fgets(line, sizeof line, f);
+    return NULL;
+  char *ok = fgets(line, (int)len, f);
   fclose(f);
   char *e = ok ? strrchr(line, ')') : NULL;
-  return e != NULL && e[2] != 'Z' && e[2] != 'X';
+  return e && e[1] == ' ' ? e + 2 : NULL;
+}
+
+/* 1 while pid is a live process (not gone, not a zombie). */
+static int running(pid_t pid) {
+  char line[512];
+  const char *st = stat_fields(pid, line, sizeof line);
+  return st != NULL && st[0] != 'Z' && st[0] != 'X';
 }
 
 static void test_soak(void **state) {
@@ -1383,16 +1391,12 @@ static double now(void) {
 
 /* The parent of process pid, from /proc. */
 static pid_t parent_of(pid_t pid) {
-  char path[64], buf[512], *rp;
+  char line[512];
+  const char *st = stat_fields(pid, line, sizeof line);
   int ppid = 0;
-  FILE *f;
 
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  if ((f = fopen(path, "r")) == NULL)
-    return 0;
-  if (fgets(buf, sizeof buf, f) && (rp = strrchr(buf, ')')) != NULL)
-    sscanf(rp + 1, " %*c %d", &ppid);
-  fclose(f);
+  if (st != NULL)
+    sscanf(st, "%*c %d", &ppid);
   return (pid_t)ppid;
 }
 
@@ -2124,17 +2128,12 @@ static void test_refused_stats(void **state) {
 
 /* Minor page faults process pid has taken (/proc/pid/stat), -1 if gone. */
 static long minflt(pid_t pid) {
-  char path[64], line[1024];
+  char line[1024];
+  const char *st = stat_fields(pid, line, sizeof line);
   long v = -1;
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  char *ok = fgets(line, sizeof line, f);
-  fclose(f);
-  char *e = ok ? strrchr(line, ')') : NULL;
-  /* After the name: state ppid pgrp session tty tpgid flags minflt. */
-  if (e == NULL || sscanf(e + 2, "%*c %*d %*d %*d %*d %*d %*u %ld", &v) != 1)
+
+  /* state ppid pgrp session tty tpgid flags minflt */
+  if (st == NULL || sscanf(st, "%*c %*d %*d %*d %*d %*d %*u %ld", &v) != 1)
     return -1;
   return v;
 }
