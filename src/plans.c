@@ -143,14 +143,49 @@ int pk__plans_flush(char *msg, size_t len) {
 /* OpenBLAS's controls, if the BLAS linked in has them. */
 extern void openblas_set_num_threads(int) __attribute__((weak));
 extern int openblas_get_num_threads(void) __attribute__((weak));
+extern int openblas_get_parallel(void) __attribute__((weak));
+extern char *openblas_get_config(void) __attribute__((weak));
 extern int blas_thread_shutdown_(void) __attribute__((weak));
+extern int blas_server_avail __attribute__((weak));
+extern int blas_num_threads __attribute__((weak));
+extern int blas_cpu_number __attribute__((weak));
 
 int pk__blas_get(void) {
   return openblas_get_num_threads ? openblas_get_num_threads() : 1;
 }
 
+/*
+ * Whether n threads can be set in OpenBLAS's count alone: its pthreads
+ * pool is stopped (by pk__blas_pool_stop or its own fork handler) and
+ * already has room for n, and the build sets no thread affinity (which
+ * openblas_set_num_threads would also move).  openblas_set_num_threads
+ * first starts a stopped pool: a thread made at each pk_init, to be
+ * joined again at once (pk__blas_pool_stop) or at the fork backend's
+ * forks, and one made at pk_finalize, to spin beside the program for a
+ * tenth of a second.  A BLAS call on more threads starts the pool itself,
+ * as after a fork.
+ */
+static int count_only(int n) {
+  static int affinity = -1; /* the build's, read once */
+
+  if (openblas_get_parallel == NULL || &blas_server_avail == NULL ||
+      &blas_num_threads == NULL || &blas_cpu_number == NULL ||
+      openblas_get_parallel() != 1 || blas_server_avail ||
+      n > blas_num_threads)
+    return 0;
+  if (affinity < 0) {
+    const char *c = openblas_get_config ? openblas_get_config() : NULL;
+    affinity = c == NULL || strstr(c, "NO_AFFINITY") == NULL;
+  }
+  return !affinity;
+}
+
 void pk__blas_set(int n) {
-  if (openblas_set_num_threads && n > 0)
+  if (n <= 0)
+    return;
+  if (count_only(n))
+    blas_cpu_number = n;
+  else if (openblas_set_num_threads)
     openblas_set_num_threads(n);
 }
 
@@ -216,9 +251,6 @@ void pk__blas_pool_stop(void) {
 
 /* The threads of OpenBLAS's pool, if it is running (its caller's not
    counted). */
-extern int blas_server_avail __attribute__((weak));
-extern int blas_num_threads __attribute__((weak));
-
 int pk__blas_pool_threads(void) {
   if (&blas_server_avail == NULL || &blas_num_threads == NULL ||
       !blas_server_avail || blas_num_threads < 1)
@@ -254,8 +286,6 @@ int pk__threads(void) {
  * after a fork) whose thread then spins for a tenth of a second beside the
  * worker on its core, to be used never.  One thread needs no pool.
  */
-extern int blas_cpu_number __attribute__((weak));
-
 void pk__blas_single_nopool(void) {
   if (&blas_cpu_number != NULL)
     blas_cpu_number = 1;
