@@ -77,6 +77,19 @@
 #define EXIT_INIT 4          /* a worker's exit status: its initializer
                                 failed (the status in its slot) */
 
+/*
+ * Between the two sides' store of their own flag and load of the other's
+ * (parent: sleeping, then the workers' done; worker: done, then sleeping;
+ * and go against a worker's sleeping), so that at least one side sees the
+ * other.  The seq_cst atomics alone order them on the hardware; under
+ * qemu-user 7.2 on x86-64 (make check-aarch64) test_soak once ended with
+ * the parent and both workers asleep after a round, each having missed
+ * the other's store: most likely the emulated store-release and
+ * load-acquire let the load pass the store, which a full fence (dmb)
+ * does not.  The parent also looks at the round every second.
+ */
+#define PK__STORE_LOAD() atomic_thread_fence(memory_order_seq_cst)
+
 enum { K_NOP, K_MAP, K_TASK, K_INIT, K_QUIT };
 /* Staging segments: one per input, one per output, the kernel's data. */
 enum { ST_IN = 0, ST_OUT = PK_MAX_ARGS, ST_DATA = 2 * PK_MAX_ARGS, NSTAGE };

@@ -253,6 +253,7 @@ void pk__fork_dispatch(pool *p, int kind, seg *const *need, int nneed) {
   for (w = 0; w < p->n; w++)
     if (p->p.part[w] && p->w[w].pid > 0) {
       atomic_store(&p->slots[w].go, p->seq);
+      PK__STORE_LOAD();
       if (atomic_load(&p->slots[w].sleeping))
         wake(&p->slots[w].go);
     }
@@ -337,6 +338,7 @@ int pk__fork_wait_round(pool *p, double deadline) {
     if (round_done(p))
       break;
     atomic_store(&p->c->sleeping, 1);
+    PK__STORE_LOAD();
     if (round_done(p))
       break;
     if (p->p.cb && atomic_load(&p->c->ncomp) > p->p.cursor) {
@@ -376,6 +378,10 @@ int pk__fork_wait_round(pool *p, double deadline) {
     }
     if (p->n > 64 && (ms < 0 || ms > 10))
       ms = 10;
+    /* And a look at the round every second, as a sleeping worker looks
+       for its job: a lost notice costs a second, not the map. */
+    if (ms < 0 || ms > 1000)
+      ms = 1000;
     r = poll(pf, (nfds_t)np, ms);
     if (r < 0 && errno != EINTR)
       r = 0;

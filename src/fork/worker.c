@@ -208,6 +208,7 @@ static void finish_chunk(pool *p, const jobdesc *jd, size_t c) {
     size_t k = atomic_fetch_add(&p->c->ncomp, 1);
     atomic_store_explicit(&p->order[k], (uint64_t)jd->stamp << 32 | c,
                           memory_order_release);
+    PK__STORE_LOAD();
     if (atomic_load(&p->c->sleeping)) {
       uint64_t one = 1;
       ssize_t r = write(p->efd, &one, sizeof one);
@@ -362,6 +363,7 @@ static void worker_loop(wstate *s) {
       /* Said before the last look, so that the parent, which stores go
          before it looks at this, either is seen or sees it. */
       atomic_store(&sl->sleeping, 1);
+      PK__STORE_LOAD();
       if (atomic_load(&sl->go) == s->last)
         /* The timeout only guards against a parent gone without a
            signal. */
@@ -414,6 +416,7 @@ static void worker_loop(wstate *s) {
       break;
     }
     atomic_store(&sl->done, go);
+    PK__STORE_LOAD();
     if (atomic_load(&p->c->sleeping)) {
       uint64_t one = 1;
       ssize_t r = write(p->efd, &one, sizeof one);
