@@ -86,7 +86,10 @@
  * the parent and both workers asleep after a round, each having missed
  * the other's store: most likely the emulated store-release and
  * load-acquire let the load pass the store, which a full fence (dmb)
- * does not.  The parent also looks at the round every second.
+ * does not.  A program of 100,000 maps of one worker's chunk each, 2
+ * workers, under qemu-aarch64: without the fences 2 runs of 3 hung, with
+ * them none of 6, the slowest map 18 ms.  The parent also looks at the
+ * round every second.
  */
 #define PK__STORE_LOAD() atomic_thread_fence(memory_order_seq_cst)
 
