@@ -1606,6 +1606,15 @@ static int threads_now(void) {
   return n;
 }
 
+extern char *openblas_get_config(void) __attribute__((weak));
+
+/* Whether OpenBLAS was built to bind its threads to cores (Debian's is
+   not: NO_AFFINITY in its configuration). */
+static int affinity_build(void) {
+  const char *c = openblas_get_config ? openblas_get_config() : NULL;
+  return c == NULL || strstr(c, "NO_AFFINITY") == NULL;
+}
+
 /* 0, or which check failed. */
 static int blas_pool_child(int other) {
   pk_context *ctx = NULL;
@@ -1630,8 +1639,10 @@ static int blas_pool_child(int other) {
   if (pk_finalize(&ctx) != PK_OK || openblas_get_num_threads() != 2)
     return 5;
   /* The count is back, the pool not yet: no thread spins beside a
-     program that may make no BLAS call again (the next call starts it). */
-  if (pool && !other && (blas_server_avail || threads_now() != 1))
+     program that may make no BLAS call again (the next call starts it).
+     Where the build sets thread affinity, setting the count starts it. */
+  if (pool && !other && !affinity_build() &&
+      (blas_server_avail || threads_now() != 1))
     return 9;
   memset(bc, 0, sizeof bc);
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BN, BN, BN, 1.0,
