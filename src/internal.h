@@ -296,8 +296,13 @@ unsigned long pk__plans_version(void);
 void pk__plans_help(FILE *out);
 int pk__plans_flush(char *msg, size_t len);
 /* In a new worker process: BLAS, OpenMP and every family on one thread,
-   in one place. */
-void pk__worker_single(void);
+   in one place; BLAS and OpenMP left alone where the fork already left
+   them on one (inherited). */
+void pk__worker_single(int inherited);
+/* The calling thread's OpenMP count made one for a fork; its count before,
+   which the parent restores after. */
+int pk__omp_single_for_fork(void);
+void pk__omp_restore(int n);
 
 /*
  * pk_reduce's result for count elements at x, on this thread: blocks of

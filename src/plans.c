@@ -192,6 +192,32 @@ void pk__blas_set(int n) {
 void pk__blas_single(void) { pk__blas_set(1); }
 
 /*
+ * Around the fork backend's fork: the forking thread's OpenMP thread count
+ * made one for the fork, so that the child has it from the start, and the
+ * count it had, for pk__omp_restore.  Per thread (an ICV of the calling
+ * task): the program's other threads never see it.
+ */
+int pk__omp_single_for_fork(void) {
+#ifdef _OPENMP
+  const int n = omp_get_max_threads();
+  if (n != 1)
+    omp_set_num_threads(1);
+  return n;
+#else
+  return 1;
+#endif
+}
+
+void pk__omp_restore(int n) {
+#ifdef _OPENMP
+  if (n != 1)
+    omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+/*
  * BLAS on one thread while any context of the process is alive: the first
  * to come saves the program's thread count, the last to go restores it.
  * Each context restoring the count it found had left BLAS on the
@@ -291,15 +317,17 @@ void pk__blas_single_nopool(void) {
     blas_cpu_number = 1;
 }
 
-void pk__worker_single(void) {
+void pk__worker_single(int inherited) {
   /* The parent made BLAS single-threaded before forking: entering
      OpenBLAS again here could wait on a lock another thread of the parent
      held at the fork, which nobody in this process will release. */
-  if (pk__blas_get() != 1)
-    pk__blas_single();
+  if (!inherited) {
+    if (pk__blas_get() != 1)
+      pk__blas_single();
 #ifdef _OPENMP
-  omp_set_num_threads(1);
+    omp_set_num_threads(1);
 #endif
+  }
   for (int i = 0; i < nfamilies; i++)
     if (families[i]->single)
       families[i]->single();

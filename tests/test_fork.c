@@ -31,6 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "in_child.h"
 #include "scalar_shape.h"
 
@@ -2092,6 +2096,75 @@ static void test_start_server(void **state) {
   no_children();
 }
 
+/* out[i] = 100 x the worker's OpenMP thread count + its OpenBLAS count:
+   kernels in a worker run on one thread of each. */
+extern int openblas_get_num_threads(void) __attribute__((weak));
+
+static pk_status counts_run(const pk_kernel *k, const pk_task *t, size_t lo,
+                            size_t hi, size_t *bad) {
+  (void)k, (void)bad;
+#ifdef _OPENMP
+  const int omp = omp_get_max_threads();
+#else
+  const int omp = 1;
+#endif
+  const int blas = openblas_get_num_threads ? openblas_get_num_threads() : 1;
+  for (size_t i = lo; i < hi; i++)
+    *(double *)(t->out + i * t->out_stride) = 100.0 * omp + blas;
+  return PK_OK;
+}
+
+static const pk_kernel counts = {.name = "counts", .shape = scalar_shape,
+                                 .run = counts_run};
+
+/* A pool's workers, forked here or by the fork server, first or as
+   replacements, run on one OpenMP and one BLAS thread; the thread that
+   started the pool keeps its own OpenMP count. */
+static void check_counts(const char *start) {
+  pk_map_opts op = {.inlining = PK_INLINE_NEVER, .chunk = 1};
+  size_t n = 8;
+  pk_array *a = NULL, *o = NULL;
+  char *keep = start_set(start);
+
+#ifdef _OPENMP
+  const int was = omp_get_max_threads();
+  omp_set_num_threads(3);
+#endif
+  pk_context *ctx = open_fork(2);
+#ifdef _OPENMP
+  assert_int_equal(omp_get_max_threads(), 3);
+#endif
+  assert_int_equal(pk_array_create(ctx, PK_F64, 1, &n, &a), PK_OK);
+  for (int round = 0; round < 2; round++) {
+    assert_int_equal(pk_map(ctx, &counts, a, &o, &op), PK_OK);
+    for (size_t i = 0; i < n; i++)
+      assert_true(((double *)pk_array_data(o))[i] == 101.0);
+    /* A worker killed: the next map runs on its replacement too. */
+    assert_int_equal(pk_map(ctx, &pids, a, &o, &op), PK_OK);
+    assert_int_equal(kill((pid_t)((double *)pk_array_data(o))[0], SIGKILL),
+                     0);
+    usleep(20000);
+  }
+#ifdef _OPENMP
+  assert_int_equal(omp_get_max_threads(), 3);
+#endif
+  pk_array_destroy(&a);
+  pk_array_destroy(&o);
+  assert_int_equal(pk_finalize(&ctx), PK_OK);
+#ifdef _OPENMP
+  assert_int_equal(omp_get_max_threads(), 3);
+  omp_set_num_threads(was);
+#endif
+  start_restore(keep);
+  no_children();
+}
+
+static void test_worker_counts(void **state) {
+  (void)state;
+  check_counts("fork");
+  check_counts("forkserver");
+}
+
 static void chunk_cb(void *arg, size_t lo, size_t hi) {
   *(size_t *)arg += hi - lo;
 }
@@ -2252,6 +2325,7 @@ int main(void) {
       cmocka_unit_test(test_module_after_start),
       cmocka_unit_test(test_stuck_replacement),
       cmocka_unit_test(test_fork_while_blas),
+      cmocka_unit_test(test_worker_counts),
       cmocka_unit_test(test_refused_stats),
       cmocka_unit_test(test_equal_det),
       cmocka_unit_test(test_wrapped),

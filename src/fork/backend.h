@@ -234,6 +234,8 @@ typedef struct pool {
   unsigned rr;
   int cores;               /* cores we may use */
   int bind;                /* 1: worker w runs on the w-th allowed core */
+  int single_at_fork;      /* 1: the fork left BLAS and OpenMP on one
+                              thread in the child (pk__fork_spawn) */
   int *cpu;                /* with bind, worker w's CPU, else -1 */
   pend p;
   pk_status (*init_fn)(void *, size_t, int);

@@ -488,7 +488,7 @@ static void become(pool *p, int me, int sock, int by_main) {
 
   if (p->bind)
     bind_core(me);
-  pk__worker_single();
+  pk__worker_single(p->single_at_fork);
   /* Started: what may wait on a lock held at the fork is behind us.  The
      initializer's time is the program's, bounded by nothing, as a
      kernel's is. */
