@@ -13,9 +13,12 @@
  * Each figure is the median of many runs (and the fastest, which shows
  * what a quiet machine does when other programs share the cores).  Targets
  * (fork): a dispatched 1-item map on a warm pool <= 5 us, 1,000 items
- * < 200 us, start + stop < 2 ms.  Beside
- * start + stop, the host's own fork, exit and wait of this process, which
- * bounds it from below (one per worker).
+ * < 200 us, start + stop < 2 ms, or twice the host's own cost of the
+ * processes where that is more.  That cost is printed beside: this process
+ * forks as many children as the pool has workers, each exits at once, and
+ * it reaps them, which no pool of processes can beat (on a host whose
+ * page tables are virtualised a fork and its exit take a millisecond and
+ * more; on a workstation a tenth of that).
  * Prints a table and PASS/MISS; exits 0 either way (a benchmark, not a test).
  *
  * Usage: bench_dispatch [--workers=N] [--reps=N]
@@ -122,25 +125,37 @@ static double time_start(const char *backend, int workers, int reps) {
   return med;
 }
 
-/* The host's own cost of a process: this one forked, its child exiting at
-   once, reaped.  The pool's start and stop are a few of these. */
-static double time_bare_fork(int reps) {
+/* The host's own cost of the processes a pool starts: this one forks
+   `workers` children, each exiting at once, and reaps them, as a pool
+   starts all its workers and then waits for them.  Whatever a pool does,
+   its start and stop cost at least this. */
+static double time_bare_forks(int workers, int reps) {
   double *t = malloc((size_t)reps * sizeof *t), med = -1;
-  int r;
+  pid_t *pid = malloc((size_t)workers * sizeof *pid);
+  int r, w = 0;
 
-  if (t == NULL)
-    return -1;
+  if (t == NULL || pid == NULL)
+    goto done;
   for (r = 0; r < reps; r++) {
     double t0 = pk_time();
-    pid_t pid = fork();
-    if (pid == 0)
-      _exit(0);
-    if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+    for (w = 0; w < workers; w++) {
+      if ((pid[w] = fork()) == 0)
+        _exit(0);
+      if (pid[w] < 0)
+        break;
+    }
+    int ok = w == workers;
+    while (w-- > 0)
+      if (waitpid(pid[w], NULL, 0) != pid[w])
+        ok = 0;
+    if (!ok)
       break;
     t[r] = pk_time() - t0;
   }
   if (r == reps)
     med = median(t, reps);
+done:
+  free(pid);
   free(t);
   return med;
 }
@@ -201,10 +216,17 @@ int main(int argc, char **argv) {
     }
     snprintf(what, sizeof what, "start + stop, %d workers", workers);
     s[0] = time_start(be, workers, reps / 10 + 1);
-    row(what, be, s[0], fork ? 2e-3 : 0, "");
     if (fork) {
-      s[0] = time_bare_fork(reps / 10 + 1);
-      row("fork + exit + wait (the host's)", "-", s[0], 0, "");
+      /* The floor first, so that the target is known; printed after. */
+      double smin = last_min, f = time_bare_forks(workers, reps / 10 + 1),
+             fmin = last_min;
+      last_min = smin;
+      row(what, be, s[0], f > 1e-3 ? 2 * f : 2e-3, "");
+      last_min = fmin;
+      snprintf(what, sizeof what, "%d bare forks, exits, waits", workers);
+      row(what, "-", f, 0, "");
+    } else {
+      row(what, be, s[0], 0, "");
     }
 
     /* After a pause, the three in turn on one context: the default rule
