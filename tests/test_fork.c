@@ -967,6 +967,12 @@ static pk_status task_hang(void *buf, size_t size) {
 
 static int running(pid_t pid);
 
+/* part in msg, or the test fails showing msg. */
+static void assert_has(const char *msg, const char *part) {
+  if (msg == NULL || strstr(msg, part) == NULL)
+    fail_msg("\"%s\" not in \"%s\"", part, msg ? msg : "(null)");
+}
+
 /* The end of a test of two fork workers started by PARKIT_START (keep:
    its value before): both workers there, then nothing left behind. */
 static void end_two(pk_context *ctx, pk_array *a, pk_array *o, char *keep) {
@@ -1081,8 +1087,10 @@ static void cancel_on(const char *start) {
   until_written(x, y, 5);
   assert_int_equal(pk_future_cancel(f), PK_OK);
   assert_int_equal(pk_future_get(f), PK_ECANCELED);
-  assert_non_null(strstr(pk_future_errmsg(f), "signal 11"));
-  assert_non_null(strstr(pk_future_errmsg(f), "cancelled; 5 of 40"));
+  /* Once seen to fail under qemu-aarch64, not in 104 runs after: the
+     message says why if it does. */
+  assert_has(pk_future_errmsg(f), "signal 11");
+  assert_has(pk_future_errmsg(f), "cancelled; 5 of 40");
   fl = pk_future_failed(f, &nf);
   assert_int_equal(nf, 5);
   for (i = 0; i < nf; i++)
