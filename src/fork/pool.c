@@ -123,6 +123,15 @@ void pk__fork_reap(pool *p, int w) {
   p->w[w].unknown = r != p->w[w].pid; /* ECHILD: SIGCHLD ignored, or the
                                           program's wait for any child */
   p->w[w].died = 1;
+  /* Stopped by pk__fork_cancel, but its status is not our SIGKILL's: it
+     had crashed or exited by itself first, its exit not yet complete
+     (a process of several threads, such as one run by qemu-user, is
+     reapable only once its last thread is gone).  A death of the job's,
+     reported as one. */
+  if (p->w[w].stopped && r == p->w[w].pid &&
+      ((WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL) ||
+       (WIFEXITED(status) && WEXITSTATUS(status) != 0)))
+    p->w[w].stopped = 0;
   if (r == p->w[w].pid)
     omp_registration_gone(r);
   pk__fork_close_worker(p, w);
