@@ -300,8 +300,8 @@ int pk__plans_flush(char *msg, size_t len);
    them on one (inherited). */
 void pk__worker_single(int inherited);
 /* The calling thread's OpenMP count made one for a fork; its count before,
-   which the parent restores after. */
-int pk__omp_single_for_fork(void);
+   which the parent restores after; *kept: whether the child keeps it. */
+int pk__omp_single_for_fork(int *kept);
 void pk__omp_restore(int n);
 
 /*

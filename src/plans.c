@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -191,19 +192,34 @@ void pk__blas_set(int n) {
 
 void pk__blas_single(void) { pk__blas_set(1); }
 
+#ifdef _OPENMP
+/* Whether a forked child keeps its forking thread's OpenMP count: under
+   libgomp it does; LLVM's and Intel's runtimes (which define
+   __kmpc_fork_call) start again in the child, from the environment. */
+static int omp_kept;
+static pthread_once_t omp_kept_once = PTHREAD_ONCE_INIT;
+static void omp_kept_init(void) {
+  omp_kept = dlsym(RTLD_DEFAULT, "__kmpc_fork_call") == NULL;
+}
+#endif
+
 /*
  * Around the fork backend's fork: the forking thread's OpenMP thread count
  * made one for the fork, so that the child has it from the start, and the
- * count it had, for pk__omp_restore.  Per thread (an ICV of the calling
- * task): the program's other threads never see it.
+ * count it had, for pk__omp_restore; *kept: whether the child keeps it
+ * (else it must set its own).  Per thread (an ICV of the calling task):
+ * the program's other threads never see it.
  */
-int pk__omp_single_for_fork(void) {
+int pk__omp_single_for_fork(int *kept) {
 #ifdef _OPENMP
-  const int n = omp_get_max_threads();
+  pthread_once(&omp_kept_once, omp_kept_init);
+  *kept = omp_kept;
+  const int n = omp_kept ? omp_get_max_threads() : 1;
   if (n != 1)
     omp_set_num_threads(1);
   return n;
 #else
+  *kept = 1;
   return 1;
 #endif
 }

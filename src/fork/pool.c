@@ -67,8 +67,9 @@ pk_status pk__fork_spawn(pool *p, int w) {
      pages a new process faults in one by one (0.4-0.9 ms of a worker's
      start where page tables are virtualised: pk_init of 2 workers 3.4-3.6
      ms against 4.2-4.4, AMD EPYC family 26). */
-  const int omp = pk__omp_single_for_fork();
-  p->single_at_fork = pk__blas_get() == 1;
+  int kept;
+  const int omp = pk__omp_single_for_fork(&kept);
+  p->single_at_fork = kept && pk__blas_get() == 1;
   pid = fork();
   if (pid != 0)
     pk__omp_restore(omp);
