@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sys/sysinfo.h>
 #endif
@@ -67,27 +68,61 @@ pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
 }
 
 /*
- * Zeroed memory of nbytes, 64-byte aligned.  A large array is mapped
- * anonymously: its pages are zero as they come, so no one writes the
- * zeros, and they are faulted in by whoever touches them first, the
- * workers of a map in parallel, not the calling thread (a map's new
- * output was written twice: the zeros, then the results).  *mapped says
- * which (pk_array_destroy unmaps).  Asking for transparent huge pages
- * (madvise, as numpy does) was tried: on an AMD EPYC family 26 guest a
- * program's first map of 1,000 correlate2d pairs took 28-48 ms with them
- * in most runs, against 49-80 ms without, but 95-330 ms in two runs of
- * six (fresh huge pages, zeroed slowly: memory the host had not yet
- * backed, by the profile); slower on average, so not done.
+ * A private anonymous mapping of nbytes, or NULL.  From PK__HUGE_BYTES on
+ * (numpy's threshold) it starts on a 2 MiB boundary and asks for
+ * transparent huge pages (where the system leaves it to madvise, as
+ * Debian's default does; "never" still wins): each page first touched
+ * costs a fault, and on a virtual machine a fault is dear.  On an AMD EPYC
+ * family 26 guest (2026-12-03), filling 800 MB took 2.1-2.5 s in 4 KiB
+ * pages against 0.29-0.69 s, pk_array_load_npy of an 800 MB file 2.0-2.7
+ * s against 0.62-0.67, the first det map over it 0.54-0.63 s against 0.10
+ * (0.096 once warm), and two openmp workers' later maps 0.096-0.10 s
+ * against 0.091-0.097.  The tail past nbytes is unmapped, so that
+ * munmap(p, nbytes) releases the whole.
  */
-static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
+static void *map_zeroed(size_t nbytes) {
+  size_t extra = 0;
+  char *m;
+
+#if defined(MADV_HUGEPAGE)
+  if (nbytes >= PK__HUGE_BYTES)
+    extra = PK__HUGE_ALIGN;
+#endif
+  m = mmap(NULL, nbytes + extra, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED)
+    return NULL;
+#if defined(MADV_HUGEPAGE)
+  if (extra != 0) {
+    const long ps = sysconf(_SC_PAGESIZE);
+    const size_t pg = ps > 0 ? (size_t)ps : 4096;
+    const size_t len = (nbytes + pg - 1) / pg * pg;
+    char *a = m + (-(uintptr_t)m & (extra - 1));
+    if (a > m)
+      (void)munmap(m, (size_t)(a - m));
+    if (m + nbytes + extra > a + len)
+      (void)munmap(a + len, (size_t)(m + nbytes + extra - (a + len)));
+    (void)madvise(a, len, MADV_HUGEPAGE); /* a hint: refused, no matter */
+    m = a;
+  }
+#endif
+  return m;
+}
+
+/*
+ * Zeroed memory of nbytes, 64-byte aligned.  A large array is mapped
+ * anonymously (map_zeroed): its pages are zero as they come, so no one
+ * writes the zeros, and they are faulted in by whoever touches them first,
+ * the workers of a map in parallel, not the calling thread (a map's new
+ * output was written twice: the zeros, then the results).  *mapped says
+ * which (pk_array_destroy unmaps).
+ */
+pk_status pk__alloc_zeroed(void **p, size_t nbytes, int *mapped) {
   *mapped = 0;
 #if defined(MAP_ANONYMOUS)
   if (nbytes >= PK__MAPPED_BYTES) {
-    void *m = mmap(NULL, nbytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
+    if ((*p = map_zeroed(nbytes)) == NULL)
       return PK_ENOMEM;
-    *p = m;
     *mapped = 1;
     return PK_OK;
   }
@@ -96,6 +131,17 @@ static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
     return PK_ENOMEM;
   memset(*p, 0, nbytes);
   return PK_OK;
+}
+
+void pk__free_zeroed(void *p, size_t nbytes, int mapped) {
+#if defined(MAP_ANONYMOUS)
+  if (mapped) {
+    (void)munmap(p, nbytes);
+    return;
+  }
+#endif
+  (void)nbytes, (void)mapped;
+  free(p);
 }
 
 pk_status pk__array_new(pk_context *ctx, const char *fn, pk_dtype dtype,
@@ -123,7 +169,7 @@ pk_status pk__array_new(pk_context *ctx, const char *fn, pk_dtype dtype,
     if (ctx->ops->alloc != NULL) {
       st = ctx->ops->alloc(ctx, nbytes, &a->data, &a->handle);
     } else {
-      st = alloc_zeroed(&a->data, nbytes, &a->mapped);
+      st = pk__alloc_zeroed(&a->data, nbytes, &a->mapped);
     }
     if (st != PK_OK) {
       free(a);
@@ -189,12 +235,8 @@ static void release(pk_array *x) {
   if (!x->wrapped && x->view == NULL && x->data != NULL) {
     if (ctx->ops->free != NULL)
       ctx->ops->free(ctx, x->data, x->nbytes, x->handle);
-#if defined(MAP_ANONYMOUS)
-    else if (x->mapped)
-      munmap(x->data, x->nbytes);
-#endif
     else
-      free(x->data);
+      pk__free_zeroed(x->data, x->nbytes, x->mapped);
   }
   free(x);
 }

@@ -46,6 +46,13 @@ typedef struct pk__gather {
 /* Arrays this large are anonymous mappings (array.c), their pages left
    untouched until used; smaller ones are zeroed by hand. */
 #define PK__MAPPED_BYTES ((size_t)1 << 20)
+/* ... and from this size on it asks for huge pages, 2 MiB aligned. */
+#define PK__HUGE_BYTES ((size_t)4 << 20)
+#define PK__HUGE_ALIGN ((size_t)2 << 20)
+/* Zeroed memory of nbytes, 64-byte aligned, from the heap or, if large, an
+   anonymous mapping (*mapped 1), and its release (array.c). */
+pk_status pk__alloc_zeroed(void **p, size_t nbytes, int *mapped);
+void pk__free_zeroed(void *p, size_t nbytes, int mapped);
 
 typedef struct pk__job {
   const pk_kernel *kernel;

@@ -827,6 +827,36 @@ static void test_create(void) {
   CHECK(pk_mpi_create(ctx, PK_F64, 9, shape, &a) == PK_EINVAL && !a);
 }
 
+static size_t vm_size(void);
+
+/* A rank's large arrays (its block of a split one, a replica): zero, on a
+ * 2 MiB boundary (the huge page rule of pk_array_create), and released
+ * whole: 16 of them leave the address space as it was. */
+static void test_create_large(void) {
+  size_t before = vm_size(), after;
+  for (int k = 0; k < 16; k++) {
+    size_t shape[2] = {(size_t)size * (4 + k % 3) * 1024 + 5, 128}, f, n;
+    pk_array *a = NULL;
+    if (k % 2)
+      CHECK_OK(ctx, pk_mpi_create(ctx, PK_F64, 2, shape, &a));
+    else
+      CHECK_OK(ctx, pk_array_create(ctx, PK_F64, 2, shape, &a));
+    if (a == NULL)
+      return;
+    double *d = pk_array_data(a);
+    pk_mpi_block(shape[0], size, rank, &f, &n);
+    n = k % 2 ? n : shape[0];
+    CHECK(pk_array_dim(a, 0) == n && (uintptr_t)d % ((size_t)2 << 20) == 0);
+    CHECK(d[0] == 0.0 && d[n * 128 - 1] == 0.0);
+    for (size_t i = 0; i < n * 128; i++)
+      d[i] = (double)i;
+    CHECK(d[n * 128 - 1] == (double)(n * 128 - 1));
+    pk_array_destroy(&a);
+  }
+  after = vm_size();
+  CHECK(before > 0 && after < before + ((size_t)2 << 20));
+}
+
 /* This process's address space in bytes, from /proc; 0 if unknown. */
 static size_t vm_size(void) {
   char line[256];
@@ -920,6 +950,7 @@ int main(int argc, char **argv) {
   test_init();
   test_block();
   test_create();
+  test_create_large();
   for (i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
     test_det(counts[i], i % 2 ? 3 : 6);
   test_det(40, 20); /* LAPACK's path */

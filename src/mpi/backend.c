@@ -354,14 +354,18 @@ static pk_status mpi_start(pk_context *ctx) {
   return pk__mpi_agree(ctx, share_state(ctx, PK_OK, NULL));
 }
 
+/* A rank's own array: memory as the threads backends' (array.c), the
+ * handle &mapped_tag where it is a mapping. */
+static char mapped_tag;
+
 static pk_status mpi_alloc(pk_context *ctx, size_t nbytes, void **data,
                            void **handle) {
+  int mapped = 0;
+  pk_status st = pk__alloc_zeroed(data, nbytes, &mapped);
+
   (void)ctx;
-  *handle = NULL;
-  if (posix_memalign(data, 64, nbytes) != 0)
-    return PK_ENOMEM;
-  memset(*data, 0, nbytes);
-  return PK_OK;
+  *handle = mapped ? &mapped_tag : NULL;
+  return st;
 }
 
 /* A shared array's handle is its window: freeing it is collective over the
@@ -370,9 +374,9 @@ static void mpi_free(pk_context *ctx, void *data, size_t nbytes,
                      void *handle) {
   shared *s = handle;
 
-  (void)ctx, (void)nbytes;
-  if (s == NULL) {
-    free(data);
+  (void)ctx;
+  if (s == NULL || handle == (void *)&mapped_tag) { /* a rank's own */
+    pk__free_zeroed(data, nbytes, handle != NULL);
     return;
   }
   MPI_Win_unlock_all(s->win);
