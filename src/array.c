@@ -70,15 +70,14 @@ pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
 /*
  * A private anonymous mapping of nbytes, or NULL.  From PK__HUGE_BYTES on
  * (numpy's threshold) it starts on a 2 MiB boundary and asks for
- * transparent huge pages (where the system leaves it to madvise, as
- * Debian's default does; "never" still wins): each page first touched
+ * transparent huge pages (given where the system's mode is "madvise" or
+ * "always", not where it is "never"): each page first touched
  * costs a fault, and on a virtual machine a fault is dear.  On an AMD EPYC
  * family 26 guest (2026-12-03), filling 800 MB took 2.1-2.5 s in 4 KiB
  * pages against 0.29-0.69 s, pk_array_load_npy of an 800 MB file 2.0-2.7
- * s against 0.62-0.67, the first det map over it 0.54-0.63 s against 0.10
- * (0.096 once warm), and two openmp workers' later maps 0.096-0.10 s
- * against 0.091-0.097.  The tail past nbytes is unmapped, so that
- * munmap(p, nbytes) releases the whole.
+ * s against 0.62-0.67, the first det map over it 0.53-0.63 s against 0.10
+ * (0.09-0.10 once warm; doc/performance-notes.md).  The tail past nbytes
+ * is unmapped, so that munmap(p, nbytes) releases the whole.
  */
 static void *map_zeroed(size_t nbytes) {
   size_t extra = 0;
