@@ -42,6 +42,11 @@ static const char usage[] =
     "  --quick      10x fewer matrices and a shorter sweep, a smoke test\n"
     "  --no-sweep   leave out the sweep of n\n"
     "  --csv FILE   also write one CSV row per measurement to FILE\n"
+    "  --small-pages  the inputs in 4 KiB pages (MADV_NOHUGEPAGE), as a C\n"
+    "               program's malloc gives them where the system's huge page\n"
+    "               mode is madvise; by default they are in huge pages where\n"
+    "               the system gives them, as numpy and pk_array_create make\n"
+    "               large arrays\n"
     "  --help       this text\n"
     "\n"
     "Each path's 100x100 target is a fraction of dgemm at that path's own\n"
@@ -54,7 +59,7 @@ static const char usage[] =
     "call fails, 2 on a bad option.\n";
 
 typedef struct options {
-  int reps, quick, sweep, dgemm_only;
+  int reps, quick, sweep, dgemm_only, small_pages;
   const char *csv;
 } options;
 
@@ -71,6 +76,16 @@ typedef struct limits {
 } limits;
 
 static FILE *csv;
+static int huge_pages = 1; /* the inputs' pages: see --small-pages */
+
+/* A batch of count n x n matrices (pkb_batch_alloc), and its release. */
+static double *batch(size_t count, int n) {
+  return pkb_batch_alloc(count * (size_t)n * n * sizeof(double), huge_pages);
+}
+
+static void unbatch(double *x, size_t count, int n) {
+  pkb_batch_free(x, count * (size_t)n * n * sizeof(double));
+}
 
 static int parse(int argc, char **argv, options *o) {
   for (int i = 1; i < argc; i++) {
@@ -80,6 +95,8 @@ static int parse(int argc, char **argv, options *o) {
       exit(0);
     } else if (strcmp(a, "--quick") == 0) {
       o->quick = 1;
+    } else if (strcmp(a, "--small-pages") == 0) {
+      o->small_pages = 1;
     } else if (strcmp(a, "--no-sweep") == 0) {
       o->sweep = 0;
     } else if (strcmp(a, "--dgemm-only") == 0) { /* the child, see usage */
@@ -306,7 +323,7 @@ static int run_case(int n, size_t count, int reps, const limits *lim,
   result r[MAXM] = {{.name = "plain dgetrf loop"}, {.name = "plain dgetrf loop"}};
   pk_stats st[MAXM];
   static char names[MAXM][32];
-  double *x = malloc(count * (size_t)n * n * sizeof *x);
+  double *x = batch(count, n);
   int nm = 2, rc, i;
   char cs[32];
 
@@ -326,7 +343,7 @@ static int run_case(int n, size_t count, int reps, const limits *lim,
     }
   }
   rc = run_methods(m, nm, n, count, reps, x, r, st);
-  free(x);
+  unbatch(x, count, n);
   if (rc < 0)
     return rc;
   for (i = 0; i < nm; i++)
@@ -354,7 +371,7 @@ static int run_small(int n, size_t count, int reps, int *pass_all) {
   method m[4] = {{.threads = 2}};
   result r[4] = {{.name = "plain dgetrf loop"}};
   pk_stats st[4];
-  double *x = malloc(count * (size_t)n * n * sizeof *x);
+  double *x = batch(count, n);
   int rc, ok;
 
   if (x == NULL)
@@ -368,7 +385,7 @@ static int run_small(int n, size_t count, int reps, int *pass_all) {
     r[i + 1].name = names[i];
   }
   rc = run_methods(m, 4, n, count, reps, x, r, st);
-  free(x);
+  unbatch(x, count, n);
   if (rc < 0)
     return rc;
   double fast = fmin(r[2].t.med, r[3].t.med);
@@ -420,7 +437,7 @@ static int run_sweep(int reps, int quick, const char *const *isas,
     int rc;
 
     count = count < 16 ? 16 : count > 200000 ? 200000 : count;
-    if ((x = malloc(count * (size_t)n * n * sizeof *x)) == NULL)
+    if ((x = batch(count, n)) == NULL)
       return -1;
     pkb_fill_ints(x, count * (size_t)n * n, 3);
     for (int p = 0; p < nisa; p++) {
@@ -428,7 +445,7 @@ static int run_sweep(int reps, int quick, const char *const *isas,
       r[p + 1].name = isas[p];
     }
     rc = run_methods(m, 1 + nisa, n, count, reps, x, r, st);
-    free(x);
+    unbatch(x, count, n);
     if (rc < 0)
       return -1;
     printf("%5d %8zu %12.4g", n, count, r[0].t.med / count);
@@ -491,6 +508,7 @@ int main(int argc, char **argv) {
            pkb_dgemm_gflops(2, 2000, dreps));
     return 0;
   }
+  huge_pages = !o.small_pages;
   if (o.quick) {
     c10 /= 10;
     c100 /= 10;
@@ -518,6 +536,11 @@ int main(int argc, char **argv) {
     printf(" %s", all[p]);
   printf("; %d timed runs per case after a warm-up%s\n", o.reps,
          o.quick ? "; --quick: 10x fewer matrices" : "");
+  printf("inputs: %s (the system's huge page mode: %s)\n",
+         huge_pages ? "huge pages asked for, as numpy's and pk_array_create's"
+                      " large arrays"
+                    : "4 KiB pages, as a C program's malloc (--small-pages)",
+         pkb_thp_mode(mach, sizeof mach));
 
   for (int t = 0; t < 2; t++) {
     lim.gflops[t] = pkb_dgemm_gflops(t + 1, 2000, dreps);

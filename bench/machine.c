@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,3 +187,45 @@ void pkb_fill_ints(double *x, size_t n, uint64_t seed) {
   for (size_t i = 0; i < n; i++)
     x[i] = (double)(int)(pk__splitmix(&seed) % 10) - 5.0;
 }
+
+void *pkb_batch_alloc(size_t bytes, int huge) {
+  const size_t al = (size_t)2 << 20, pg = (size_t)sysconf(_SC_PAGESIZE);
+  const size_t len = ((bytes ? bytes : 1) + pg - 1) / pg * pg;
+  const size_t extra = huge ? al : 0;
+  char *m, *a;
+
+  m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED)
+    return NULL;
+  a = m + (huge ? -(uintptr_t)m & (al - 1) : 0);
+  if (a > m)
+    munmap(m, (size_t)(a - m));
+  if (m + len + extra > a + len)
+    munmap(a + len, (size_t)(m + len + extra - (a + len)));
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  (void)madvise(a, len, huge && bytes >= 2 * al ? MADV_HUGEPAGE
+                                                : MADV_NOHUGEPAGE);
+#endif
+  return a;
+}
+
+void pkb_batch_free(void *p, size_t bytes) {
+  if (p != NULL)
+    munmap(p, bytes ? bytes : 1);
+}
+
+char *pkb_thp_mode(char *buf, size_t len) {
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  char line[128] = "", *a, *b;
+
+  snprintf(buf, len, "unknown");
+  if (f == NULL)
+    return buf;
+  if (fgets(line, sizeof line, f) != NULL && (a = strchr(line, '[')) &&
+      (b = strchr(a, ']')))
+    snprintf(buf, len, "%.*s", (int)(b - a - 1), a + 1);
+  fclose(f);
+  return buf;
+}
+

@@ -61,4 +61,19 @@ const char *pkb_blas_config(void);
  * the benchmarks' inputs: exact determinants and autocorrelations. */
 void pkb_fill_ints(double *x, size_t n, uint64_t seed);
 
+/*
+ * A benchmark's batch of bytes, uninitialised, or NULL: an anonymous
+ * mapping in the pages of the given kind.  huge: on a 2 MiB boundary with
+ * MADV_HUGEPAGE from 4 MiB on, as numpy and parkit's pk_array_create make
+ * large arrays; else MADV_NOHUGEPAGE, 4 KiB pages whatever the system's
+ * mode, as a C program's malloc gives where the mode is "madvise".
+ * pkb_batch_free(p, bytes) releases it.
+ */
+void *pkb_batch_alloc(size_t bytes, int huge);
+void pkb_batch_free(void *p, size_t bytes);
+
+/* The system's transparent huge page mode ("always", "madvise", "never")
+ * into buf, or "unknown".  Returns buf. */
+char *pkb_thp_mode(char *buf, size_t len);
+
 #endif /* PKB_MACHINE_H */
