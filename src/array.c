@@ -80,32 +80,33 @@ pk_array *pk__array_header(pk_context *ctx, pk_dtype dtype, int ndim,
  * is unmapped, so that munmap(p, nbytes) releases the whole.
  */
 static void *map_zeroed(size_t nbytes) {
-  size_t extra = 0;
-  char *m;
+  size_t len = nbytes, extra = 0;
+  char *m, *a;
 
 #if defined(MADV_HUGEPAGE)
-  if (nbytes >= PK__HUGE_BYTES)
+  const long ps = sysconf(_SC_PAGESIZE);
+  const size_t pg = ps > 0 ? (size_t)ps : 4096;
+  if (nbytes >= PK__HUGE_BYTES && nbytes <= SIZE_MAX / 2) {
+    len = (nbytes + pg - 1) / pg * pg;
     extra = PK__HUGE_ALIGN;
+  }
 #endif
-  m = mmap(NULL, nbytes + extra, PROT_READ | PROT_WRITE,
+  m = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED)
     return NULL;
+  if (extra == 0)
+    return m;
+  /* [m, m + len + extra): keep the len bytes from the first boundary */
+  a = m + (-(uintptr_t)m & (extra - 1));
+  if (a > m)
+    (void)munmap(m, (size_t)(a - m));
+  if (m + extra > a)
+    (void)munmap(a + len, (size_t)(m + extra - a));
 #if defined(MADV_HUGEPAGE)
-  if (extra != 0) {
-    const long ps = sysconf(_SC_PAGESIZE);
-    const size_t pg = ps > 0 ? (size_t)ps : 4096;
-    const size_t len = (nbytes + pg - 1) / pg * pg;
-    char *a = m + (-(uintptr_t)m & (extra - 1));
-    if (a > m)
-      (void)munmap(m, (size_t)(a - m));
-    if (m + nbytes + extra > a + len)
-      (void)munmap(a + len, (size_t)(m + nbytes + extra - (a + len)));
-    (void)madvise(a, len, MADV_HUGEPAGE); /* a hint: refused, no matter */
-    m = a;
-  }
+  (void)madvise(a, len, MADV_HUGEPAGE); /* a hint: refused, no matter */
 #endif
-  return m;
+  return a;
 }
 
 /*
