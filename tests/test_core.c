@@ -501,7 +501,7 @@ static int thp_eligible(const void *p) {
 
   assert_non_null(f);
   while (fgets(line, sizeof line, f) != NULL) {
-    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
       in = lo <= (uintptr_t)p && (uintptr_t)p < hi;
     else if (in && sscanf(line, "THPeligible: %d", &v) == 1)
       break;
