@@ -117,7 +117,7 @@ static void *map_zeroed(size_t nbytes) {
  * output was written twice: the zeros, then the results).  *mapped says
  * which (pk_array_destroy unmaps).
  */
-pk_status pk__alloc_zeroed(void **p, size_t nbytes, int *mapped) {
+static pk_status alloc_zeroed(void **p, size_t nbytes, int *mapped) {
   *mapped = 0;
 #if defined(MAP_ANONYMOUS)
   if (nbytes >= PK__MAPPED_BYTES) {
@@ -133,7 +133,7 @@ pk_status pk__alloc_zeroed(void **p, size_t nbytes, int *mapped) {
   return PK_OK;
 }
 
-void pk__free_zeroed(void *p, size_t nbytes, int mapped) {
+static void free_zeroed(void *p, size_t nbytes, int mapped) {
 #if defined(MAP_ANONYMOUS)
   if (mapped) {
     (void)munmap(p, nbytes);
@@ -169,7 +169,7 @@ pk_status pk__array_new(pk_context *ctx, const char *fn, pk_dtype dtype,
     if (ctx->ops->alloc != NULL) {
       st = ctx->ops->alloc(ctx, nbytes, &a->data, &a->handle);
     } else {
-      st = pk__alloc_zeroed(&a->data, nbytes, &a->mapped);
+      st = alloc_zeroed(&a->data, nbytes, &a->mapped);
     }
     if (st != PK_OK) {
       free(a);
@@ -233,10 +233,10 @@ static void release(pk_array *x) {
   pk_context *ctx = x->ctx;
 
   if (!x->wrapped && x->view == NULL && x->data != NULL) {
-    if (ctx->ops->free != NULL)
+    if (x->handle != NULL)
       ctx->ops->free(ctx, x->data, x->nbytes, x->handle);
     else
-      pk__free_zeroed(x->data, x->nbytes, x->mapped);
+      free_zeroed(x->data, x->nbytes, x->mapped);
   }
   free(x);
 }

@@ -49,10 +49,6 @@ typedef struct pk__gather {
 /* ... and from this size on it asks for huge pages, 2 MiB aligned. */
 #define PK__HUGE_BYTES ((size_t)4 << 20)
 #define PK__HUGE_ALIGN ((size_t)2 << 20)
-/* Zeroed memory of nbytes, 64-byte aligned, from the heap or, if large, an
-   anonymous mapping (*mapped 1), and its release (array.c). */
-pk_status pk__alloc_zeroed(void **p, size_t nbytes, int *mapped);
-void pk__free_zeroed(void *p, size_t nbytes, int mapped);
 
 typedef struct pk__job {
   const pk_kernel *kernel;
@@ -182,6 +178,10 @@ typedef struct pk__backend_ops {
   const char *name;
   pk_status (*start)(pk_context *ctx);
   void (*stop)(pk_context *ctx);
+  /* An array's memory from the backend (NULL: the library's own, see
+     array.c), with a non-NULL *handle; free is called for every array
+     with a handle (also one a backend made by other means, such as the
+     mpi backend's shared windows), never for one without. */
   pk_status (*alloc)(pk_context *ctx, size_t nbytes, void **data,
                      void **handle);
   void (*free)(pk_context *ctx, void *data, size_t nbytes, void *handle);

@@ -827,7 +827,18 @@ static void test_create(void) {
   CHECK(pk_mpi_create(ctx, PK_F64, 9, shape, &a) == PK_EINVAL && !a);
 }
 
-static size_t vm_size(void);
+/* This process's address space in bytes, from /proc; 0 if unknown. */
+static size_t vm_size(void) {
+  char line[256];
+  size_t kb = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return kb * 1024;
+}
 
 /* A rank's large arrays (its block of a split one, a replica): zero, on a
  * 2 MiB boundary (the huge page rule of pk_array_create), and released
@@ -855,19 +866,6 @@ static void test_create_large(void) {
   }
   after = vm_size();
   CHECK(before > 0 && after < before + ((size_t)2 << 20));
-}
-
-/* This process's address space in bytes, from /proc; 0 if unknown. */
-static size_t vm_size(void) {
-  char line[256];
-  size_t kb = 0;
-  FILE *f = fopen("/proc/self/status", "r");
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
-      break;
-  if (f)
-    fclose(f);
-  return kb * 1024;
 }
 
 /* An allocation that fails on the last rank only (its address space is

@@ -354,31 +354,14 @@ static pk_status mpi_start(pk_context *ctx) {
   return pk__mpi_agree(ctx, share_state(ctx, PK_OK, NULL));
 }
 
-/* A rank's own array: memory as the threads backends' (array.c), the
- * handle &mapped_tag where it is a mapping. */
-static char mapped_tag;
-
-static pk_status mpi_alloc(pk_context *ctx, size_t nbytes, void **data,
-                           void **handle) {
-  int mapped = 0;
-  pk_status st = pk__alloc_zeroed(data, nbytes, &mapped);
-
-  (void)ctx;
-  *handle = mapped ? &mapped_tag : NULL;
-  return st;
-}
-
 /* A shared array's handle is its window: freeing it is collective over the
- * node. */
+ * node.  A rank's own arrays are the library's memory (array.c), as the
+ * threads backends'. */
 static void mpi_free(pk_context *ctx, void *data, size_t nbytes,
                      void *handle) {
   shared *s = handle;
 
-  (void)ctx;
-  if (s == NULL || handle == (void *)&mapped_tag) { /* a rank's own */
-    pk__free_zeroed(data, nbytes, handle != NULL);
-    return;
-  }
+  (void)ctx, (void)data, (void)nbytes;
   MPI_Win_unlock_all(s->win);
   MPI_Win_free(&s->win);
   free(s);
@@ -399,7 +382,6 @@ const pk__backend_ops pk__backend_mpi = {
     .name = "mpi",
     .start = mpi_start,
     .stop = mpi_stop,
-    .alloc = mpi_alloc,
     .free = mpi_free,
     .map = pk__mpi_map,
     .reduce = pk__mpi_reduce,
