@@ -201,8 +201,8 @@ void *pkb_batch_alloc(size_t bytes, int huge) {
   a = m + (huge ? -(uintptr_t)m & (al - 1) : 0);
   if (a > m)
     munmap(m, (size_t)(a - m));
-  if (m + len + extra > a + len)
-    munmap(a + len, (size_t)(m + len + extra - (a + len)));
+  if (m + extra > a) /* the tail past the aligned len bytes */
+    munmap(a + len, (size_t)(m + extra - a));
 #if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
   (void)madvise(a, len, huge && bytes >= 2 * al ? MADV_HUGEPAGE
                                                 : MADV_NOHUGEPAGE);

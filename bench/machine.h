@@ -67,7 +67,8 @@ void pkb_fill_ints(double *x, size_t n, uint64_t seed);
  * MADV_HUGEPAGE from 4 MiB on, as numpy and parkit's pk_array_create make
  * large arrays; else MADV_NOHUGEPAGE, 4 KiB pages whatever the system's
  * mode, as a C program's malloc gives where the mode is "madvise".
- * pkb_batch_free(p, bytes) releases it.
+ * pkb_batch_free(p, bytes) releases it.  The benchmarks' own, as the
+ * rest of this file: the library's allocator has no small-page choice.
  */
 void *pkb_batch_alloc(size_t bytes, int huge);
 void pkb_batch_free(void *p, size_t bytes);
