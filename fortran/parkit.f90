@@ -34,7 +34,7 @@ module parkit
   end type parkit_context
 
   public :: parkit_init, parkit_finalize, parkit_errmsg, parkit_failed, &
-       parkit_backend, parkit_workers, parkit_rank, parkit_ranks, parkit_det, parkit_slogdet, &
+       parkit_backend, parkit_workers, parkit_isa, parkit_rank, parkit_ranks, parkit_det, parkit_slogdet, &
        parkit_fft2, parkit_ifft2, parkit_rfft2, parkit_autocorr2d, &
        parkit_correlate2d, parkit_convolve2d, parkit_map
   public :: pk_kernel_det, pk_kernel_slogdet, pk_kernel_fft2, &
@@ -96,6 +96,16 @@ module parkit
        type(c_ptr), value :: ctx
        type(c_ptr) :: c_backend
      end function c_backend
+     function c_isa_of(ctx) bind(C, name="pk_isa_of")
+       import :: c_ptr, c_int
+       type(c_ptr), value :: ctx
+       integer(c_int) :: c_isa_of
+     end function c_isa_of
+     function c_isa_name(isa) bind(C, name="pk_isa_name")
+       import :: c_ptr, c_int
+       integer(c_int), value :: isa
+       type(c_ptr) :: c_isa_name
+     end function c_isa_name
      function c_workers(ctx) bind(C, name="pk_workers")
        import :: c_ptr, c_int
        type(c_ptr), value :: ctx
@@ -219,15 +229,18 @@ contains
   ! Start a context.  backend: "serial", "openmp", "fork" or "mpi";
   ! workers: threads or processes (per rank under mpi); comm: a Fortran
   ! MPI communicator handle to work on (default MPI_COMM_WORLD); verbose:
-  ! say what parkit decides on stderr.  Unset: as pk_init (PARKIT_BACKEND,
-  ! PARKIT_WORKERS, else the defaults).
-  subroutine parkit_init(ctx, status, backend, workers, comm, verbose)
+  ! say what parkit decides on stderr; isa: the instruction-set path,
+  ! "generic", "avx2", "avx512" or "auto" (one wider than the CPU has is
+  ! refused, PK_EINVAL, with a message naming what it has).  Unset: as
+  ! pk_init (PARKIT_BACKEND, PARKIT_WORKERS, PARKIT_ISA, else the
+  ! defaults).
+  subroutine parkit_init(ctx, status, backend, workers, comm, verbose, isa)
     type(parkit_context), intent(out) :: ctx
     integer, intent(out) :: status
-    character(len=*), intent(in), optional :: backend
+    character(len=*), intent(in), optional :: backend, isa
     integer, intent(in), optional :: workers, comm
     logical, intent(in), optional :: verbose
-    character(kind=c_char, len=64), target :: name
+    character(kind=c_char, len=64), target :: name, path
     integer(c_int), target :: fcomm
     type(config_t) :: cfg
 
@@ -238,6 +251,14 @@ contains
        end if
        name = trim(backend) // c_null_char
        cfg%backend = c_loc(name)
+    end if
+    if (present(isa)) then
+       if (len_trim(isa) >= len(path)) then
+          status = PK_EINVAL
+          return
+       end if
+       path = trim(isa) // c_null_char
+       cfg%isa = c_loc(path)
     end if
     if (present(workers)) cfg%workers = int(workers, c_int)
     if (present(comm)) then
@@ -271,6 +292,15 @@ contains
 
     name = from_c(c_backend(ctx%p))
   end function parkit_backend
+
+  ! The instruction-set path the context's maps run: "generic", "avx2" or
+  ! "avx512".
+  function parkit_isa(ctx) result(name)
+    type(parkit_context), intent(in) :: ctx
+    character(len=:), allocatable :: name
+
+    name = from_c(c_isa_name(c_isa_of(ctx%p)))
+  end function parkit_isa
 
   integer function parkit_workers(ctx)
     type(parkit_context), intent(in) :: ctx

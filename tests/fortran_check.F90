@@ -6,7 +6,9 @@
 ! computed here, in Fortran, from their definitions; a wrongly sized result
 ! is refused with a message.  With "mpi" as an argument (under mpirun):
 ! the ranks split into two communicators and each works on its own,
-! passed by its Fortran handle.  Exits 1 on any mismatch.
+! passed by its Fortran handle; with "isa" (and with no argument): the
+! serial checks on every instruction-set path this CPU runs, chosen by
+! name.  Exits 1 on any mismatch.
 program fortran_check
   use, intrinsic :: iso_c_binding
   use parkit
@@ -25,6 +27,7 @@ program fortran_check
   nbad = 0
   nargs = command_argument_count()
   if (nargs == 0) then
+     call check_isa()
      call check("serial")
      call check("openmp")
      call check("fork")
@@ -33,6 +36,8 @@ program fortran_check
      call get_command_argument(i, arg)
      if (trim(arg) == "mpi") then
         call check_mpi()
+     else if (trim(arg) == "isa") then
+        call check_isa()
      else
         call check(trim(arg))
      end if
@@ -257,6 +262,45 @@ contains
     call parkit_finalize(ctx, st)
     call expect(st == PK_OK, "finalize", backend)
   end subroutine check
+
+  ! The instruction-set paths, chosen by name: every kernel's check on
+  ! each path this CPU runs (generic runs everywhere); a path it lacks is
+  ! refused with a message naming it, as is a name that is no path.
+  subroutine check_isa()
+    character(len=8), parameter :: paths(3) = [character(len=8) :: &
+         "generic", "avx2", "avx512"]
+    type(parkit_context) :: ctx
+    integer :: st, i
+    character(len=:), allocatable :: msg
+
+    call parkit_init(ctx, st, backend="serial")
+    call expect(st == PK_OK, "init: " // parkit_errmsg(ctx), "isa")
+    if (st /= PK_OK) return
+    call expect(any(paths == parkit_isa(ctx)), "the default path is a path: " &
+         // parkit_isa(ctx), "isa")
+    call parkit_finalize(ctx, st)
+    do i = 1, size(paths)
+       call parkit_init(ctx, st, backend="serial", isa=trim(paths(i)))
+       if (st == PK_OK) then
+          print '(2a)', "fortran_check: path ", trim(paths(i))
+          call expect(parkit_isa(ctx) == trim(paths(i)), &
+               "the path asked for: " // parkit_isa(ctx), trim(paths(i)))
+          call check_on(ctx, "serial " // trim(paths(i)))
+          call parkit_finalize(ctx, st)
+          call expect(st == PK_OK, "finalize", trim(paths(i)))
+       else
+          msg = parkit_errmsg(ctx)
+          call expect(i > 1 .and. st == PK_EINVAL .and. &
+               index(msg, trim(paths(i))) > 0, "refused: " // msg, &
+               trim(paths(i)))
+       end if
+    end do
+    call parkit_init(ctx, st, backend="serial", isa="sse9")
+    msg = parkit_errmsg(ctx)
+    call expect(st == PK_EINVAL .and. index(msg, "sse9") > 0, &
+         "an unknown path refused: " // msg, "isa")
+    if (st == PK_OK) call parkit_finalize(ctx, st)
+  end subroutine check_isa
 
   ! Two communicators of half the ranks each, passed by their handles.
   subroutine check_mpi()
