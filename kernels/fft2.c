@@ -118,14 +118,10 @@ static double cost(const pk_kernel *k, const pk_item *in) {
 
 /* Columns wc .. w-1 of an fft2 of real data: X[i][j] = conj X[-i][-j]. */
 static void hermitian(double *x, int h, int w, int wc) {
-  for (int i = 0; i < h; i++) {
-    const double *s = x + 2 * (size_t)(i ? h - i : 0) * w;
-    double *d = x + 2 * (size_t)i * w;
-    for (int j = wc; j < w; j++) {
-      d[2 * j] = s[2 * (w - j)];
-      d[2 * j + 1] = -s[2 * (w - j) + 1];
-    }
-  }
+  for (int i = 0; i < h; i++)
+    pk__fft_hermitian_row(x + 2 * (size_t)i * w,
+                          x + 2 * (size_t)(i ? h - i : 0) * w, (size_t)w,
+                          (size_t)wc);
 }
 
 /* One item from x to y, both aligned; x is scratch for irfft2. */
@@ -195,7 +191,10 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
    * the fetch), 250 0.62; 30 and 60, which stay in the L3 from map to map,
    * took 1.2 times as long staged, and are written in place.  The same
    * staging of a complex item's transform took 1.4 times as long as
-   * writing it in place.
+   * writing it in place.  The mirror half of each row is made as the row
+   * is stored (pk__fft_put_full), not in the scratch first: 5,000 items
+   * took 0.93 of the time on one core, 0.90 on two openmp workers (medians
+   * of 8 alternations, AMD EPYC family 25), same bits.
    */
   const double items = (double)(t->count ? t->count : hi - lo);
   const int stage = g.kind == PK__FFT_R2C_FULL &&
@@ -208,12 +207,18 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     /* c2r destroys its input; unaligned data would need another plan. */
     if (g.kind == PK__FFT_C2R || !pk__fft_aligned(src))
       x = memcpy(xb, src, g.inb);
-    if (stage || !pk__fft_aligned(dst))
+    const char *next = i + 1 < hi ? src + t->in_stride : NULL;
+    if (stage) {
+      fftw_execute_dft_r2c(p, x, (fftw_complex *)yb);
+      pk__fft_put_full((double *)dst, (const double *)yb, (size_t)g.h,
+                       (size_t)g.w, (size_t)g.wc, g.op == IFFT2, next, g.inb);
+      continue;
+    }
+    if (!pk__fft_aligned(dst))
       y = yb;
     item(&g, p, x, y);
     if (y != dst)
-      pk__fft_put(dst, y, g.outb, stage,
-                  i + 1 < hi ? src + t->in_stride : NULL, g.inb);
+      pk__fft_put(dst, y, g.outb, 0, next, g.inb);
   }
   if (stage)
     pk__fft_fence();

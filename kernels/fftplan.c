@@ -633,6 +633,75 @@ void pk__fft_put(void *dst, const void *y, size_t n, int stream,
   memcpy(dst, y, n);
 }
 
+/* A complex number as a vector of two, its sign bits. */
+typedef double pk__c2 __attribute__((vector_size(16)));
+typedef int64_t pk__i2 __attribute__((vector_size(16)));
+
+/*
+ * Whole numbers, not their halves: GCC made the loop of scalars two
+ * loads, two stores and a sign change a number.  fft2 of 30 real items
+ * 100 x 100 (in place, in cache) took 0.955 of that time on one core
+ * (median of 8 alternations, AMD EPYC family 25), same bits.  The sign
+ * changed by xor, as the negation did, NaNs included.
+ */
+void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
+                           size_t wc) {
+  const pk__i2 conj = {0, INT64_MIN};
+  for (size_t j = wc; j < w; j++) {
+    pk__c2 v;
+    memcpy(&v, mirror + 2 * (w - j), sizeof v);
+    v = (pk__c2)((pk__i2)v ^ conj);
+    memcpy(row + 2 * j, &v, sizeof v);
+  }
+}
+
+/*
+ * The mirror made as the spectrum is stored, not into the scratch first,
+ * where its half rows were written and read again.  Row by row, the next
+ * input's lines fetched a share before each half row.
+ */
+void pk__fft_put_full(double *dst, const double *y, size_t h, size_t w,
+                      size_t wc, int inverse, const void *next,
+                      size_t ahead) {
+  const double s = 1.0 / ((double)h * (double)w);
+#ifdef __SSE2__
+  if (((uintptr_t)dst & 15) == 0 && h > 0) {
+    const __m128d conj = _mm_castsi128_pd(_mm_set_epi64x(INT64_MIN, 0)),
+                  scale = _mm_set_pd(-s, s);
+    pk__fetch f = {next, next ? (ahead + 63) / 64 : 0, 1};
+    f.per = (f.left + 2 * h - 1) / (2 * h);
+    for (size_t i = 0; i < h; i++) {
+      const double *v = y + 2 * i * w;
+      const double *m = y + 2 * ((h - i) % h) * w;
+      double *o = dst + 2 * i * w;
+      PK__FETCH_STEP(&f, 2);
+      for (size_t j = 0; j < wc; j++, o += 2) {
+        __m128d c = _mm_loadu_pd(v + 2 * j);
+        if (inverse)
+          c = _mm_mul_pd(c, scale);
+        _mm_stream_pd(o, c);
+      }
+      PK__FETCH_STEP(&f, 2);
+      for (size_t j = wc; j < w; j++, o += 2) {
+        __m128d c = _mm_xor_pd(_mm_loadu_pd(m + 2 * (w - j)), conj);
+        if (inverse)
+          c = _mm_mul_pd(c, scale);
+        _mm_stream_pd(o, c);
+      }
+    }
+    return;
+  }
+#endif
+  (void)next, (void)ahead;
+  for (size_t i = 0; i < h; i++) {
+    double *o = dst + 2 * i * w;
+    memcpy(o, y + 2 * i * w, wc * 2 * sizeof *o);
+    pk__fft_hermitian_row(o, y + 2 * ((h - i) % h) * w, w, wc);
+    if (inverse)
+      pk__fft_scale(o, 2 * w, s, -s);
+  }
+}
+
 void pk__fft_fence(void) {
 #ifdef __SSE2__
   _mm_sfence();

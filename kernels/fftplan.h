@@ -148,6 +148,20 @@ size_t pk__fft_llc_bytes(void);
    meanwhile; otherwise by memcpy. */
 void pk__fft_put(void *dst, const void *y, size_t n, int stream,
                  const void *next, size_t ahead);
+/* Columns wc .. w-1 of a row k of fft2 of real data, from the half row
+ * m = (h - k) % h of the spectrum: X[k][j] = conj X[m][w - j]. */
+void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
+                           size_t wc);
+/*
+ * The whole h x w spectrum of fft2 of real data (ifft2 if inverse) into
+ * dst from y, whose rows of w complex hold the transform's columns
+ * 0 .. wc-1: each row's first wc numbers from y, the rest its mirror
+ * (pk__fft_hermitian_row); for ifft2 every number conjugated and scaled
+ * by 1 / (h w).  y is left as it was.  As pk__fft_put with stream: dst
+ * 16-byte aligned, past cache, `ahead` bytes at next fetched meanwhile.
+ */
+void pk__fft_put_full(double *dst, const double *y, size_t h, size_t w,
+                      size_t wc, int inverse, const void *next, size_t ahead);
 void pk__fft_fence(void);
 /*
  * x rounded to an integer (ties to even), for |x| < 2^51: adding 1.5 * 2^52

@@ -522,10 +522,11 @@ static void test_auto(void **state) {
 
 /*
  * Runs of a map whose items outgrow the last level of cache make each
- * real item's spectrum in the scratch and store it past cache, fetching
- * the next item meanwhile: the same bits as a map of one item (in place),
- * for rows of whole cache lines (the stores past cache) and not (copied),
- * fft2 and ifft2.
+ * real item's half spectrum in the scratch and store the whole past
+ * cache, its mirror made as it is stored, fetching the next item
+ * meanwhile: the same bits as a map of one item (in place, the mirror
+ * made there), for even and odd shapes, fft2 and ifft2; and into an
+ * output off 16-byte alignment (stored without streaming).
  */
 static void test_staged(void **state) {
   (void)state;
@@ -549,8 +550,19 @@ static void test_staged(void **state) {
       assert_true(j.inb + j.outb < pk__fft_llc_bytes());
       for (size_t i = 0; i < j.n; i++)
         job_run(&j, i, i + 1, 0, 0);
-      task_count = 0;
       assert_memory_equal(j.dst, want, j.n * j.outb);
+      char *odd = zalloc(j.n * j.outb + 8),
+           *scr = zalloc(j.k->scratch(j.k, &j.in));
+      size_t bad = 0;
+      pk_task t = {.in = j.src, .out = odd + 8, .in_stride = j.inb,
+                   .out_stride = j.outb, .in_item = j.in,
+                   .out_item = j.out, .scratch = scr,
+                   .count = (size_t)1 << 40};
+      assert_int_equal(j.k->run(j.k, &t, 0, j.n, &bad), PK_OK);
+      assert_memory_equal(odd + 8, want, j.n * j.outb);
+      task_count = 0;
+      free(scr);
+      free(odd);
       free(want);
       job_free(&j);
     }

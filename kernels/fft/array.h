@@ -36,11 +36,6 @@ void pk__autocorr_sums(const double *a, size_t n, int *integers, double *l1,
 void pk__autocorr_row(const double *c, double *r, size_t i, size_t h,
                       size_t w, size_t W, double scale, int round);
 
-/* Columns wc .. w-1 of a row k of fft2 of real data, from the half row
- * m = (h - k) % h of the spectrum: X[k][j] = conj X[m][w - j]. */
-void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
-                           size_t wc);
-
 /* The one-node transform of in (whole) into out (whole), with FFTW's
  * threads; in checked, out of the right shape. */
 pk_status pk__fft_local(pk_context *ctx, const char *fn, const pk__ageo *g,

@@ -43,11 +43,3 @@ void pk__autocorr_row(const double *c, double *r, size_t i, size_t h,
     r[j] = round_ ? round(v) + 0.0 : v; /* + 0.0: no -0 */
   }
 }
-
-void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
-                           size_t wc) {
-  for (size_t j = wc; j < w; j++) {
-    row[2 * j] = mirror[2 * (w - j)];
-    row[2 * j + 1] = -mirror[2 * (w - j) + 1];
-  }
-}
