@@ -182,17 +182,18 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
   yb = xb + up64(g.inb);
   /*
    * A map of real items whose inputs and results outgrow the last level of
-   * cache makes each item's full spectrum in the scratch, where it stays
-   * in cache, and stores it once, past cache: written in place, the
-   * transform's half rows, then the mirror's other halves, each missed on
-   * lines of their own.  The stores fetch the next item (pk__fft_put).
+   * cache makes each item's half spectrum in the scratch, where it stays
+   * in cache, and stores the whole spectrum once, past cache, each row's
+   * mirror half made as the row is stored; the stores fetch the next item
+   * (pk__fft_put_full).  Written in place, the transform's half rows, then
+   * the mirror's other halves, were each missed on lines of their own.
    * Items 100 x 100 on one core of an AMD EPYC family 26 (32 MB of L3):
-   * 5,000 take 0.57-0.59 of the time of the transform in place (0.80 without
-   * the fetch), 250 0.62; 30 and 60, which stay in the L3 from map to map,
-   * took 1.2 times as long staged, and are written in place.  The same
-   * staging of a complex item's transform took 1.4 times as long as
-   * writing it in place.  The mirror half of each row is made as the row
-   * is stored (pk__fft_put_full), not in the scratch first: 5,000 items
+   * 5,000 took 0.57-0.59 of the time of the transform in place (0.80
+   * without the fetch), 250 0.62; 30 and 60, which stay in the L3 from map
+   * to map, took 1.2 times as long staged, and are written in place.  The
+   * same staging of a complex item's transform took 1.4 times as long as
+   * writing it in place.  The mirror made as it is stored, where it was
+   * made in the scratch and the whole spectrum stored after: 5,000 items
    * took 0.93 of the time on one core, 0.90 on two openmp workers (medians
    * of 8 alternations, AMD EPYC family 25), same bits.
    */
@@ -218,7 +219,7 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
       y = yb;
     item(&g, p, x, y);
     if (y != dst)
-      pk__fft_put(dst, y, g.outb, 0, next, g.inb);
+      memcpy(dst, y, g.outb);
   }
   if (stage)
     pk__fft_fence();

@@ -142,12 +142,6 @@ void pk__fft_scale(double *x, size_t n, double re, double im);
 /* The bytes of one core's last level of cache (L3 where there is one),
    from Linux's sysfs, else the C library's sysconf, else 8 MB. */
 size_t pk__fft_llc_bytes(void);
-/* n bytes from y to dst.  If stream, dst is 16-byte aligned and n a
-   multiple of 64: past cache (pk__fft_fence after the last), the `ahead`
-   bytes at next (the next item's input; NULL: none) fetched into L2
-   meanwhile; otherwise by memcpy. */
-void pk__fft_put(void *dst, const void *y, size_t n, int stream,
-                 const void *next, size_t ahead);
 /* Columns wc .. w-1 of a row k of fft2 of real data, from the half row
  * m = (h - k) % h of the spectrum: X[k][j] = conj X[m][w - j]. */
 void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
@@ -157,8 +151,10 @@ void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
  * dst from y, whose rows of w complex hold the transform's columns
  * 0 .. wc-1: each row's first wc numbers from y, the rest its mirror
  * (pk__fft_hermitian_row); for ifft2 every number conjugated and scaled
- * by 1 / (h w).  y is left as it was.  As pk__fft_put with stream: dst
- * 16-byte aligned, past cache, `ahead` bytes at next fetched meanwhile.
+ * by 1 / (h w).  y is left as it was.  Where dst is 16-byte aligned
+ * (and the processor has SSE2), stored past cache (pk__fft_fence after
+ * the last), the `ahead` bytes at next (the next item's input; NULL:
+ * none) fetched into L2 meanwhile.
  */
 void pk__fft_put_full(double *dst, const double *y, size_t h, size_t w,
                       size_t wc, int inverse, const void *next, size_t ahead);
