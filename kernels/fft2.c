@@ -116,14 +116,6 @@ static double cost(const pk_kernel *k, const pk_item *in) {
   return 20 + (g.in == PK_F64 ? 0.21 : 0.3) * n * (n > 2 ? log2(n) : 1);
 }
 
-/* Columns wc .. w-1 of an fft2 of real data: X[i][j] = conj X[-i][-j]. */
-static void hermitian(double *x, int h, int w, int wc) {
-  for (int i = 0; i < h; i++)
-    pk__fft_hermitian_row(x + 2 * (size_t)i * w,
-                          x + 2 * (size_t)(i ? h - i : 0) * w, (size_t)w,
-                          (size_t)wc);
-}
-
 /* One item from x to y, both aligned; x is scratch for irfft2. */
 static void item(const geo *g, fftw_plan p, void *x, void *y) {
   size_t hw = (size_t)g->h * (size_t)g->w;
@@ -138,10 +130,8 @@ static void item(const geo *g, fftw_plan p, void *x, void *y) {
     break;
   case PK__FFT_R2C_FULL:
     fftw_execute_dft_r2c(p, x, y);
-    hermitian(y, g->h, g->w, g->wc);
-    /* ifft2 of real x is conj(fft2(x)) / hw. */
-    if (g->op == IFFT2)
-      pk__fft_scale(y, 2 * hw, s, -s);
+    pk__fft_mirror_full(y, (size_t)g->h, (size_t)g->w, (size_t)g->wc,
+                        g->op == IFFT2);
     break;
   case PK__FFT_R2C:
     fftw_execute_dft_r2c(p, x, y);
@@ -208,11 +198,11 @@ static pk_status run(const pk_kernel *k, const pk_task *t, size_t lo,
     /* c2r destroys its input; unaligned data would need another plan. */
     if (g.kind == PK__FFT_C2R || !pk__fft_aligned(src))
       x = memcpy(xb, src, g.inb);
-    const char *next = i + 1 < hi ? src + t->in_stride : NULL;
     if (stage) {
       fftw_execute_dft_r2c(p, x, (fftw_complex *)yb);
       pk__fft_put_full((double *)dst, (const double *)yb, (size_t)g.h,
-                       (size_t)g.w, (size_t)g.wc, g.op == IFFT2, next, g.inb);
+                       (size_t)g.w, (size_t)g.wc, g.op == IFFT2,
+                       i + 1 < hi ? src + t->in_stride : NULL, g.inb);
       continue;
     }
     if (!pk__fft_aligned(dst))

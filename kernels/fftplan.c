@@ -618,6 +618,17 @@ void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
   }
 }
 
+void pk__fft_mirror_full(double *x, size_t h, size_t w, size_t wc,
+                         int inverse) {
+  for (size_t i = 0; i < h; i++)
+    pk__fft_hermitian_row(x + 2 * i * w, x + 2 * ((h - i) % h) * w, w, wc);
+  /* ifft2 of real x is conj(fft2(x)) / hw. */
+  if (inverse) {
+    double s = 1.0 / ((double)h * (double)w);
+    pk__fft_scale(x, 2 * h * w, s, -s);
+  }
+}
+
 /*
  * The mirror made as the spectrum is stored, not into the scratch first,
  * where its half rows were written and read again.  The stores leave the
@@ -630,9 +641,9 @@ void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
 void pk__fft_put_full(double *dst, const double *y, size_t h, size_t w,
                       size_t wc, int inverse, const void *next,
                       size_t ahead) {
-  const double s = 1.0 / ((double)h * (double)w);
 #ifdef __SSE2__
   if (((uintptr_t)dst & 15) == 0 && h > 0) {
+    const double s = 1.0 / ((double)h * (double)w);
     const __m128d conj = _mm_castsi128_pd(_mm_set_epi64x(INT64_MIN, 0)),
                   scale = _mm_set_pd(-s, s);
     pk__fetch f = {next, next ? (ahead + 63) / 64 : 0, 1};
@@ -660,13 +671,9 @@ void pk__fft_put_full(double *dst, const double *y, size_t h, size_t w,
   }
 #endif
   (void)next, (void)ahead;
-  for (size_t i = 0; i < h; i++) {
-    double *o = dst + 2 * i * w;
-    memcpy(o, y + 2 * i * w, wc * 2 * sizeof *o);
-    pk__fft_hermitian_row(o, y + 2 * ((h - i) % h) * w, w, wc);
-    if (inverse)
-      pk__fft_scale(o, 2 * w, s, -s);
-  }
+  for (size_t i = 0; i < h; i++)
+    memcpy(dst + 2 * i * w, y + 2 * i * w, wc * 2 * sizeof *dst);
+  pk__fft_mirror_full(dst, h, w, wc, inverse);
 }
 
 void pk__fft_fence(void) {

@@ -146,12 +146,15 @@ size_t pk__fft_llc_bytes(void);
  * m = (h - k) % h of the spectrum: X[k][j] = conj X[m][w - j]. */
 void pk__fft_hermitian_row(double *row, const double *mirror, size_t w,
                            size_t wc);
+/* The h x w spectrum of fft2 of real data (ifft2 if inverse) made whole
+ * in x, whose rows of w complex hold the transform's columns 0 .. wc-1:
+ * each row's other numbers its mirror (pk__fft_hermitian_row); for ifft2
+ * every number then conjugated and scaled by 1 / (h w). */
+void pk__fft_mirror_full(double *x, size_t h, size_t w, size_t wc,
+                         int inverse);
 /*
- * The whole h x w spectrum of fft2 of real data (ifft2 if inverse) into
- * dst from y, whose rows of w complex hold the transform's columns
- * 0 .. wc-1: each row's first wc numbers from y, the rest its mirror
- * (pk__fft_hermitian_row); for ifft2 every number conjugated and scaled
- * by 1 / (h w).  y is left as it was.  Where dst is 16-byte aligned
+ * pk__fft_mirror_full's spectrum made into dst from y, which is left as
+ * it was.  Where dst is 16-byte aligned
  * (and the processor has SSE2), stored past cache (pk__fft_fence after
  * the last), the `ahead` bytes at next (the next item's input; NULL:
  * none) fetched into L2 meanwhile.

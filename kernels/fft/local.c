@@ -63,14 +63,7 @@ static pk_status local_r2c_full(pk_context *ctx, const char *fn,
     memcpy(o + 2 * i * w, a + i * w, w * sizeof *a);
   fftw_execute(p);
   pk__fft_plan_free(p);
-  for (size_t k = 0; k < h; k++)
-    pk__fft_hermitian_row(o + 2 * k * w, o + 2 * ((h - k) % h) * w, w,
-                          g->wc);
-  /* ifft2 of real x is conj(fft2(x)) / hw. */
-  if (g->op == PK__A_IFFT2) {
-    double s = 1.0 / ((double)h * (double)w);
-    pk__fft_scale(o, 2 * h * w, s, -s);
-  }
+  pk__fft_mirror_full(o, h, w, g->wc, g->op == PK__A_IFFT2);
   return PK_OK;
 }
 
