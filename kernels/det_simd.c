@@ -15,6 +15,7 @@
 #include "det.h"
 
 #include <float.h>
+#include <math.h>
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -285,19 +286,12 @@ static inline int64_t any_lane(vm m) {
 #define NOT_FINITE(v) (~(VABS(v) <= (vd){0} + DBL_MAX))
 
 /* Matrices x[0 .. cnt) into the lanes of one group's block a (cnt <= VL),
-   identity in the lanes past cnt; the lanes with a NaN or an infinity.  A
-   sum finds them in one addition a vector, not finite wherever an input
-   is not; only a sum that is not finite needs the exact test (large
-   finite inputs can make one). */
-static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
+   identity in the lanes past cnt. */
+static void copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
   const int nn = n * n;
-  const vd zero = {0};
-  vd sum = zero;
-  vm bad = {0};
   int e = 0;
 
   if (cnt == VL) {
-    vd sums[VL] = {0}; /* VL chains of additions, not one of n * n */
     const double *y[VL];
     for (int l = 0; l < VL; l++)
       y[l] = (const double *)(x + (size_t)l * s);
@@ -305,17 +299,12 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
       vd v[VL], w[VL];
       UNROLL for (int l = 0; l < VL; l++) v[l] = *(const vdu *)(y[l] + e);
       TRANSPOSE(v, w);
-      UNROLL for (int l = 0; l < VL; l++) {
-        a[e + l] = w[l];
-        sums[l] += w[l];
-      }
+      UNROLL for (int l = 0; l < VL; l++) a[e + l] = w[l];
     }
-    UNROLL for (int l = 0; l < VL; l++) sum += sums[l];
     for (; e < nn; e++) {
       vd v;
       UNROLL for (int l = 0; l < VL; l++) v[l] = y[l][e];
       a[e] = v;
-      sum += v;
     }
   } else {
     double *b = (double *)a;
@@ -324,12 +313,38 @@ static vm copy_in(const char *x, size_t s, int cnt, int n, vd *restrict a) {
       for (e = 0; e < nn; e++)
         b[e * VL + l] = l < cnt ? y[e] : e % (n + 1) == 0;
     }
-    for (e = 0; e < nn; e++)
-      sum += a[e];
   }
-  if (any_lane(NOT_FINITE(sum)))
-    for (e = 0; e < nn; e++)
-      bad |= NOT_FINITE(a[e]);
+}
+
+/*
+ * The lanes of a group (cnt matrices from x, cnt <= VL) with a NaN or an
+ * infinity in their input, looked for where the product of the pivots,
+ * prod, is not finite: only there can one be.  A NaN or an infinity in
+ * column j of a row still to be eliminated at step k leaves one in a row
+ * still to be eliminated at step k + 1, in a column past k, or is the
+ * pivot of step k: as the pivot row's element it meets every other row's
+ * (a multiplier of 0 gives 0 times it, NaN), as a multiplier's numerator
+ * every element of its row; added to a finite product it stays.  So a
+ * lane with one has a pivot that is not finite, and a product that is
+ * not (NaN or an infinity, times 0 or not).  Finite inputs can make one
+ * too (the product past DBL_MAX), hence the exact test.  This replaced a
+ * sum of every element loaded, an addition a vector.
+ */
+static vm nonfinite_lanes(const char *x, size_t s, int cnt, int n, vd prod) {
+  const vm suspect = NOT_FINITE(prod);
+  vm bad = {0};
+  if (!any_lane(suspect))
+    return bad;
+  for (int l = 0; l < VL && l < cnt; l++) {
+    const double *y = (const double *)(x + (size_t)l * s);
+    if (!suspect[l])
+      continue;
+    for (int e = 0; e < n * n; e++)
+      if (!isfinite(y[e])) {
+        bad[l] = -1;
+        break;
+      }
+  }
   return bad;
 }
 
@@ -363,40 +378,34 @@ lanes(const double *const *q, int o) {
  * lane's row i is loaded from its own matrix, old row 0 from where its
  * pivot row was, so that the block a gets rows 1 .. n-1 eliminated from
  * column 1 on with the operations of factor's step 0, and row 0 gets the
- * pivot row; column 0 is never read again.  The lanes with a NaN or an
- * infinity in bad, as copy_in (a sum of every element loaded).  Without
- * the copy's transposition and sums (wrong results, to see its share),
- * n = 10 took 0.84 of the time; this step, 0.88-0.99 of it at n = 2 .. 40
- * in cache, same bits (one core, AMD EPYC family 26).  With two lanes
- * only: wider vectors would load each lane's element alone, where the
- * copy transposes whole blocks, and there the copy's share is small
- * (left out, n = 10 took 0.98 of the time on AVX2, 0.95 on AVX-512).
+ * pivot row; column 0 is never read again.  Without the copy's
+ * transposition (wrong results, to see its share), n = 10 took 0.84 of
+ * the time; this step, 0.88-0.99 of it at n = 2 .. 40 in cache, same bits
+ * (one core, AMD EPYC family 26).  With two lanes only: wider vectors
+ * would load each lane's element alone, where the copy transposes whole
+ * blocks, and there the copy's share is small (left out, n = 10 took 0.98
+ * of the time on AVX2, 0.95 on AVX-512).
  */
 static inline __attribute__((always_inline)) void
 first_step(const char *x, size_t s, const int n, vd *restrict a,
-           vd *restrict u, vd *sg, vd *prod, vd *least, vd *most, vm *bad,
+           vd *restrict u, vd *sg, vd *prod, vd *least, vd *most,
            const int groups) {
-  const int nn = n * n;
-  const vd zero = {0};
   const vm none = {0};
   const double *y[WIDE_G][VL];
-  vd m[WIDE_G], rinv[WIDE_G], sum[WIDE_G][3];
+  vd m[WIDE_G], rinv[WIDE_G];
   vm p[WIDE_G], iv = none;
 
   for (int g = 0; g < groups; g++) {
     UNROLL for (int l = 0; l < VL; l++)
       y[g][l] = (const double *)(x + (size_t)(g * VL + l) * s);
-    sum[g][0] = lanes(y[g], 0);
-    sum[g][1] = sum[g][2] = zero;
-    m[g] = VABS(sum[g][0]);
+    m[g] = VABS(lanes(y[g], 0));
     p[g] = none;
   }
   for (int i = 1; i < n; i++) {
     iv += n;
     for (int g = 0; g < groups; g++) {
-      const vd v = lanes(y[g], i * n), av = VABS(v);
+      const vd av = VABS(lanes(y[g], i * n));
       const vm gt = av > m[g];
-      sum[g][i % 3] += v;
       m[g] = MAXV(av, m[g]);
       p[g] = (vm)SEL(gt, (vd)iv, (vd)p[g]);
     }
@@ -406,15 +415,12 @@ first_step(const char *x, size_t s, const int n, vd *restrict a,
     UNROLL for (int l = 0; l < VL; l++) pv[l] = y[g][l] + p[g][l];
     rinv[g] = take_pivot(lanes(pv, 0), NE64(p[g], none), &u[g], &sg[g],
                          &prod[g], &least[g], &most[g]);
-    vd *const ag = a + g * nn;
-    for (int j = 1; j < n; j++) {
-      const vd t = lanes(pv, j);
-      ag[j] = t;
-      sum[g][0] += t;
-    }
+    vd *const ag = a + g * (n * n);
+    for (int j = 1; j < n; j++)
+      ag[j] = lanes(pv, j);
   }
   for (int g = 0; g < groups; g++) {
-    vd *const ag = a + g * nn;
+    vd *const ag = a + g * (n * n);
     const vm pg = p[g];
     int i = 1;
 #define SOURCE(q, i)                                                        \
@@ -429,14 +435,10 @@ first_step(const char *x, size_t s, const int n, vd *restrict a,
       const vd f0 = lanes(q0, 0) * rinv[g], f1 = lanes(q1, 0) * rinv[g],
                f2 = lanes(q2, 0) * rinv[g];
       for (int j = 1; j < n; j++) {
-        const vd rj = ag[j], v0 = lanes(q0, j), v1 = lanes(q1, j),
-                 v2 = lanes(q2, j);
-        sum[g][0] += v0;
-        sum[g][1] += v1;
-        sum[g][2] += v2;
-        x0[j] = v0 - f0 * rj;
-        x1[j] = v1 - f1 * rj;
-        x2[j] = v2 - f2 * rj;
+        const vd rj = ag[j];
+        x0[j] = lanes(q0, j) - f0 * rj;
+        x1[j] = lanes(q1, j) - f1 * rj;
+        x2[j] = lanes(q2, j) - f2 * rj;
       }
     }
     for (; i < n; i++) {
@@ -444,19 +446,10 @@ first_step(const char *x, size_t s, const int n, vd *restrict a,
       SOURCE(q, i);
       vd *xi = ag + i * n;
       const vd f = lanes(q, 0) * rinv[g];
-      for (int j = 1; j < n; j++) {
-        const vd v = lanes(q, j);
-        sum[g][i % 3] += v;
-        xi[j] = v - f * ag[j];
-      }
+      for (int j = 1; j < n; j++)
+        xi[j] = lanes(q, j) - f * ag[j];
     }
 #undef SOURCE
-  }
-  for (int g = 0; g < groups; g++) {
-    bad[g] = none;
-    if (any_lane(NOT_FINITE(sum[g][0] + sum[g][1] + sum[g][2])))
-      for (int e = 0; e < nn; e++)
-        bad[g] |= NOT_FINITE(lanes(y[g], e));
   }
 }
 #endif
@@ -502,7 +495,6 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
 #if !SWAP_ROWS
   vd r[WIDE_G][PK__DET_SMALL_CAP];
 #endif
-  vm bad[WIDE_G];
 
   /* The product of the pivots, while every factor and partial product
    * stays within [2^-500, 2^500]: then it has the scalar product's bits; a
@@ -512,14 +504,14 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
   int k0 = 0;
 #if SWAP_ROWS
   if (cnt == groups * VL) {
-    first_step(x, s, n, a, u, sg, prod, least, most, bad, groups);
+    first_step(x, s, n, a, u, sg, prod, least, most, groups);
     k0 = 1;
   } else
 #endif
     for (int g = 0; g < groups; g++) {
       int c = cnt - g * VL;
-      bad[g] = copy_in(x + (size_t)(g * VL) * s, s,
-                       c < 0 ? 0 : c > VL ? VL : c, n, a + g * nn);
+      copy_in(x + (size_t)(g * VL) * s, s, c < 0 ? 0 : c > VL ? VL : c, n,
+              a + g * nn);
     }
   prefetcher pf = {next, lines, (lines + (size_t)n - 1) / (size_t)n};
   const vm lane = IOTA;
@@ -657,11 +649,13 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
         const vd ad = VABS(u[k * US + g]);
         tiny |= (ad < DBL_MIN) & (ad != zero);
       }
+    const vm bad = nonfinite_lanes(x + (size_t)(g * VL) * s, s, cnt - g * VL,
+                                   n, prod[g]);
     prod[g] *= sg[g];
     memcpy(sgd + g * VL, &sg[g], sizeof sg[g]);
     memcpy(prodd + g * VL, &prod[g], sizeof prod[g]);
     memcpy(oddd + g * VL, &odd, sizeof odd);
-    memcpy(nand + g * VL, &bad[g], sizeof bad[g]);
+    memcpy(nand + g * VL, &bad, sizeof bad);
     memcpy(tinyd + g * VL, &tiny, sizeof tiny);
   }
 }
