@@ -19,6 +19,8 @@
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #if !defined(VL) || !defined(ISA)
@@ -79,11 +81,23 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
 #define MINM(x, y) MSEL((x) < (y), (x), (y))
 #endif
 #define VABS(x) ((vd)((vm)(x) & INT64_MAX))
+/* LATER(gt, iv, p): iv where gt, else p, for a search that goes down the
+   rows: the row offsets iv it takes are larger than p's, and every offset
+   is below 2^15 (PK__DET_SMALL_CAP rows).  SSE2 selects in three
+   instructions and a copy; the larger of p and iv & gt, taken 16 bits at
+   a time (the high three of each lane are 0), is two. */
+#if VL == 2 && defined(__SSE2__)
+_Static_assert(PK__DET_SMALL_CAP * PK__DET_SMALL_CAP * VL < 32768,
+               "small path offsets fit 15 bits");
+#define LATER(gt, iv, p)                                                    \
+  ((vm)_mm_max_epi16((__m128i)((iv) & (gt)), (__m128i)(p)))
+#else
+#define LATER(gt, iv, p) ((vm)SEL(gt, (vd)(iv), (vd)(p)))
+#endif
 /* NE64(x, y): x != y lane by lane, x and y in [0, 2^31).  SSE2 has no
    64-bit compare (GCC makes scalar code of one): the low halves are
    compared and each result copied to its high half. */
 #if VL == 2 && defined(__SSE2__) && !defined(__SSE4_1__)
-#include <emmintrin.h>
 #define NE64(x, y)                                                          \
   (~(vm)_mm_shuffle_epi32(_mm_cmpeq_epi32((__m128i)(x), (__m128i)(y)), 0xA0))
 #else
@@ -407,7 +421,7 @@ first_step(const char *x, size_t s, const int n, vd *restrict a,
       const vd av = VABS(lanes(y[g], i * n));
       const vm gt = av > m[g];
       m[g] = MAXV(av, m[g]);
-      p[g] = (vm)SEL(gt, (vd)iv, (vd)p[g]);
+      p[g] = LATER(gt, iv, p[g]);
     }
   }
   for (int g = 0; g < groups; g++) {
@@ -539,7 +553,7 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
         vd v = VABS(a[g * nn + i * n + k]);
         vm gt = v > m[g];
         m[g] = MAXV(v, m[g]);
-        p[g] = (vm)SEL(gt, (vd)iv, (vd)p[g]);
+        p[g] = LATER(gt, iv, p[g]);
       }
     }
     /* After the search, not ORed row by row: a register fewer in it (AVX2
