@@ -591,7 +591,7 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
     for (int g = 0; g < groups; g++) {
       vd *const ag = a + g * nn;
       const vd *const rg = ROW(g), *const ak = ag + k * n;
-      const vd fk = ak[k] * rinv[g];
+      const vd nrinv = -rinv[g], fk = ak[k] * nrinv;
       /* Row i's offset against each lane's pivot row's: HOLE, the lanes
        * whose pivot row it is (none without blend); PICK selects there.
        * Not `blend ? ... : ...`, nor SEL on AVX-512: GCC then selects in
@@ -612,16 +612,17 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
         vd *x0 = ag + i * n, *x1 = x0 + n, *x2 = x1 + n;
         const vm h0 = HOLE(at += row), h1 = HOLE(at += row),
                  h2 = HOLE(at += row);
-        /* Multipliers negated once, rows updated x + (-f) r: the same
-         * bits as x - f r (with or without FMA), and SSE2 adds from
-         * memory where it loaded, copied and subtracted: 112 instructions
-         * fewer a generic 10x10.  Generic took 0.97 of the time at n = 10
-         * and 20 (medians of 12 alternations, in cache; AMD EPYC family 25,
-         * whose six-wide dispatch these instructions fill), AVX2 and
-         * AVX-512 1.00; on family 26 (eight wide) generic 1.0. */
-        const vd f0 = -PICK(h0, fk, x0[k] * rinv[g]),
-                 f1 = -PICK(h1, fk, x1[k] * rinv[g]),
-                 f2 = -PICK(h2, fk, x2[k] * rinv[g]);
+        /* Multipliers negated, rows updated x + (-f) r: the same bits as
+         * x - f r (with or without FMA), and SSE2 adds from memory where
+         * it loaded, copied and subtracted: 112 instructions fewer a
+         * generic 10x10.  Generic took 0.97 of the time at n = 10 and 20
+         * (medians of 12 alternations, in cache; AMD EPYC family 25, whose
+         * six-wide dispatch these instructions fill), AVX2 and AVX-512
+         * 1.00; on family 26 (eight wide) generic 1.0.  The reciprocal is
+         * negated once a step, not each multiplier: -(x r) is x (-r). */
+        const vd f0 = PICK(h0, fk, x0[k] * nrinv),
+                 f1 = PICK(h1, fk, x1[k] * nrinv),
+                 f2 = PICK(h2, fk, x2[k] * nrinv);
         for (int j = k + 1; j < n; j++) {
           const vd rj = rg[j], kj = ak[j];
           x0[j] = PICK(h0, kj, x0[j]) + f0 * rj;
@@ -632,7 +633,7 @@ factor(const char *x, size_t s, int cnt, const int n, double *ad,
       for (; i < n; i++) {
         vd *xi = ag + i * n;
         const vm h = HOLE(at += row);
-        const vd f = -PICK(h, fk, xi[k] * rinv[g]);
+        const vd f = PICK(h, fk, xi[k] * nrinv);
         for (int j = k + 1; j < n; j++)
           xi[j] = PICK(h, ak[j], xi[j]) + f * rg[j];
       }
