@@ -530,10 +530,12 @@ static void test_nonfinite_anywhere(void **state) {
       for (size_t b = 0; b < 3; b++) {
         const size_t n = ns[s], nn = n * n, count = 3 * nn;
         double *a = malloc(count * nn * sizeof *a);
-        double *d = malloc(count * sizeof *d), *r = malloc(2 * count * sizeof *r);
+        double *d = malloc(count * sizeof *d);
+        double *r = malloc(2 * count * sizeof *r);
         assert_true(a && d && r);
         /* Items 3e, 3e + 1, 3e + 2: clean, the value at place e, at place
-           nn - 1 - e; 3 and 8 are coprime, so each lands in every lane. */
+           nn - 1 - e; 3 is prime to the groups' 8 and 32 matrices, so the
+           items with the value fall in every lane. */
         for (size_t i = 0; i < count; i++) {
           double *x = a + i * nn;
           const size_t e = i / 3;
