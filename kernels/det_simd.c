@@ -85,7 +85,7 @@ typedef double vdu __attribute__((vector_size(VL * sizeof(double)),
    rows: the row offsets iv it takes are larger than p's, and every offset
    is below 2^15 (PK__DET_SMALL_CAP rows).  SSE2 selects in three
    instructions and a copy; the larger of p and iv & gt, taken 16 bits at
-   a time (the high three of each lane are 0), is two. */
+   a time (each lane's three high 16-bit pieces are 0), is two. */
 #if VL == 2 && defined(__SSE2__)
 _Static_assert(PK__DET_SMALL_CAP * PK__DET_SMALL_CAP * VL < 32768,
                "small path offsets fit 15 bits");
